@@ -1,0 +1,8 @@
+/**
+ * The error model shared by every part of unlost.
+ *
+ * @module
+ */
+export { UnlostError, isUnlostError } from "./unlost-error.js";
+export type { UnlostErrorCode, UnlostErrorOptions } from "./unlost-error.js";
+export { redactSecrets, REDACTED } from "./redact.js";

@@ -1,0 +1,66 @@
+/**
+ * The one error model of unlost: every error the library raises is an {@link UnlostError}
+ * with a stable machine-readable `code`, a message that says what was wrong and what to do,
+ * and the underlying `cause` when there is one.
+ *
+ * @module
+ */
+import { redactSecrets } from "./redact.js";
+
+/**
+ * Every error code unlost can raise. Codes are stable API: match on them, not on messages.
+ */
+export type UnlostErrorCode =
+  /** A value given to unlost (option, argument, payload) is malformed. */
+  | "INVALID_ARGUMENT"
+  /** Configuration is missing, of the wrong type or contradictory. */
+  | "INVALID_CONFIG"
+  /** The bot token is missing or Telegram rejected it. */
+  | "UNAUTHORIZED"
+  /** Another instance holds what this one needs (the poller lease, the getUpdates slot). */
+  | "CONFLICT"
+  /** The store failed (I/O, corruption, unexpected schema). */
+  | "STORE_FAILURE"
+  /** The store was created by a newer unlost than this one. */
+  | "STORE_VERSION_UNSUPPORTED"
+  /** Something that exists only while running was used after `stop()`. */
+  | "STOPPED"
+  /** The emulator could not do what a test asked of it. */
+  | "EMULATOR";
+
+/** Options of {@link UnlostError}. */
+export interface UnlostErrorOptions {
+  /** The error that caused this one, kept for logs and debugging. */
+  cause?: unknown;
+  /** Structured facts about the failure (never secrets). */
+  details?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * An error raised by unlost. The message is written for a human (what was wrong, how to fix
+ * it); `code` is for programs. Bot tokens are redacted from the message.
+ *
+ * @example
+ * ```ts
+ * try { await runtime.start(); }
+ * catch (err) { if (err instanceof UnlostError && err.code === "UNAUTHORIZED") process.exit(2); }
+ * ```
+ */
+export class UnlostError extends Error {
+  /** The stable machine-readable error code. */
+  readonly code: UnlostErrorCode;
+  /** Structured facts about the failure (never secrets). */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: UnlostErrorCode, message: string, options: UnlostErrorOptions = {}) {
+    super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "UnlostError";
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+}
+
+/** True when `value` is an {@link UnlostError}, optionally with the given code. */
+export function isUnlostError(value: unknown, code?: UnlostErrorCode): value is UnlostError {
+  return value instanceof UnlostError && (code === undefined || value.code === code);
+}
