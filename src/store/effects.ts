@@ -1,0 +1,46 @@
+/**
+ * Effects: writes that a settle performs in the same transaction as the update's completion,
+ * so "this update is done" and "its consequences are recorded" can never be separated by a
+ * crash. The outbox will add its own effect ("enqueue these sends") to {@link StoreEffect};
+ * every backend applies the whole list inside the settle's transaction, or nothing at all.
+ *
+ * @module
+ */
+
+/** Set a runtime key/value entry (see `StateStore.getValue`). */
+export interface KvSetEffect {
+  /** Discriminant. */
+  readonly kind: "kv.set";
+  /** The key to set. */
+  readonly key: string;
+  /** The value to store. */
+  readonly value: string;
+}
+
+/** Delete a runtime key/value entry. */
+export interface KvDeleteEffect {
+  /** Discriminant. */
+  readonly kind: "kv.delete";
+  /** The key to delete. */
+  readonly key: string;
+}
+
+/**
+ * Add `by` to the integer stored under `key` (absent counts as 0). Lets a handler count its
+ * completions atomically with them, e.g. for "every update was completed exactly once" checks.
+ */
+export interface KvIncrementEffect {
+  /** Discriminant. */
+  readonly kind: "kv.increment";
+  /** The key whose integer value is incremented. */
+  readonly key: string;
+  /** How much to add; defaults to 1. */
+  readonly by?: number;
+}
+
+/**
+ * Everything a settle can do besides changing the update's state. A closed union on purpose:
+ * a backend must know how to apply each kind inside its transaction, and the compiler then
+ * points at every backend when a kind is added (the outbox's enqueue will be next).
+ */
+export type StoreEffect = KvSetEffect | KvDeleteEffect | KvIncrementEffect;

@@ -1,0 +1,312 @@
+/**
+ * The durable inbox: every fetched or received update, from arrival to completion.
+ *
+ * Life of an update: `ingest` stores it **pending**; `claim` hands the head of its chat's queue
+ * to one worker (**inflight**, with a lease); `settle` makes it **done**, puts it back
+ * **pending** for a later retry, or makes it a **dead** letter. A lease that runs out (the
+ * worker crashed) makes the item claimable again; that is a *recovery*.
+ *
+ * Ordering: each chat (see `deriveChatKey`) is a FIFO in `update_id` order with at most one
+ * item in flight. Only the chat's head can be claimed; a head waiting for its retry time, or in
+ * flight, blocks the chat's later updates until it is done or dead.
+ *
+ * @module
+ */
+import type { StoreEffect } from "./effects.js";
+import type { LeaseFence } from "./lease-types.js";
+import type { RawUpdate } from "./update-meta.js";
+
+/** A point in time, in milliseconds since the Unix epoch. */
+export type EpochMs = number;
+
+/** Where an update is in its life. */
+export type InboxState = "pending" | "inflight" | "done" | "dead";
+
+/** Options of {@link InboxStore.ingest}. */
+export interface IngestOptions {
+  /**
+   * The long-polling offset to store in the same transaction: the `offset` the next
+   * getUpdates will send (highest fetched `update_id` + 1). Omit it for webhook deliveries.
+   */
+  readonly nextOffset?: number;
+  /**
+   * When given, the ingest happens only while this lease is still held (same owner and epoch,
+   * not taken over), so a poller that lost the poller lease cannot write its stale offset.
+   * Rejected with `CONFLICT` otherwise, and nothing is written.
+   */
+  readonly fence?: LeaseFence;
+  /** The arrival time to record; defaults to the store's clock. */
+  readonly now?: EpochMs;
+}
+
+/** What {@link InboxStore.ingest} did. */
+export interface IngestResult {
+  /** Updates stored for the first time. */
+  readonly inserted: number;
+  /** Updates whose `update_id` was already stored (re-sent or re-fetched), ignored. */
+  readonly duplicates: number;
+}
+
+/** Options of {@link InboxStore.claim}. */
+export interface ClaimOptions {
+  /** Who claims: a stable id of the worker process (logged, and checked on settle). */
+  readonly owner: string;
+  /** At most this many items, each from a different chat. */
+  readonly limit: number;
+  /** How long the claim stays valid without `extendLease`, in ms. */
+  readonly leaseMs: number;
+  /** The claim time; defaults to the store's clock. */
+  readonly now?: EpochMs;
+}
+
+/**
+ * Proof of a claim, needed to settle or extend it. `token` increases on every claim of the
+ * item, so the holder of an older claim (whose lease expired and was re-claimed) is refused.
+ */
+export interface Claim {
+  /** The claimed update. */
+  readonly updateId: number;
+  /** The owner that claimed it. */
+  readonly owner: string;
+  /** Fencing token of this claim (per item, strictly increasing). */
+  readonly token: number;
+  /** When the lease runs out unless extended (ms epoch). */
+  readonly leaseUntil: EpochMs;
+}
+
+/** An update as stored, with the facts derived at ingest. */
+export interface InboxUpdate {
+  /** Telegram's `update_id`. */
+  readonly updateId: number;
+  /** The queue it belongs to (see `deriveChatKey`). */
+  readonly chatKey: string;
+  /** The payload field name, e.g. `message`. */
+  readonly updateType: string;
+  /** When the user acted (ms epoch), when the update says. */
+  readonly messageDate: EpochMs | null;
+  /** When unlost stored it (ms epoch). */
+  readonly receivedAt: EpochMs;
+  /** The update's JSON exactly as stored. */
+  readonly raw: string;
+  /** The update, parsed from `raw`. */
+  readonly update: RawUpdate;
+}
+
+/** A claimed update handed to a worker. */
+export interface ClaimedUpdate extends InboxUpdate {
+  /** The claim to settle. */
+  readonly claim: Claim;
+  /** How many times the update has been claimed, this claim included (1 on first delivery). */
+  readonly attempt: number;
+  /** How many times a claim of it ran out and it was taken back (its worker died). */
+  readonly recoveries: number;
+  /** True when this claim recovered it from an expired lease. */
+  readonly recovered: boolean;
+  /** The error of the previous attempt, when it was retried. */
+  readonly lastError: string | null;
+}
+
+/** The full stored record of an update, for inspection. */
+export interface InboxRecord extends InboxUpdate {
+  /** Where it is in its life. */
+  readonly state: InboxState;
+  /** Times claimed so far. */
+  readonly attempts: number;
+  /** Times recovered from an expired lease. */
+  readonly recoveries: number;
+  /** When a pending item may be claimed (ms epoch). */
+  readonly dueAt: EpochMs;
+  /** The current or last claim's owner. */
+  readonly leaseOwner: string | null;
+  /** When the current claim runs out (in flight only). */
+  readonly leaseUntil: EpochMs | null;
+  /** The last error message recorded by a retry or dead outcome. */
+  readonly lastError: string | null;
+  /** The stack recorded with a dead outcome. */
+  readonly lastStack: string | null;
+  /** When it became done or dead (ms epoch). */
+  readonly settledAt: EpochMs | null;
+}
+
+/** How a claim ends. */
+export type SettleOutcome =
+  /** Handled: the update is complete and its chat moves on. */
+  | { readonly kind: "done" }
+  /** Failed; try again at `at`. The item stays its chat's head, blocking later updates. */
+  | { readonly kind: "retry"; readonly at: EpochMs; readonly error: string }
+  /** Gave up: the update becomes a dead letter (kept until purged) and its chat moves on. */
+  | { readonly kind: "dead"; readonly error: string; readonly stack?: string | null }
+  /**
+   * Not started (e.g. claimed ahead, then shutting down): back to pending, due as before, and
+   * this claim does not count as an attempt.
+   */
+  | { readonly kind: "release" };
+
+/** One settle of a batch. */
+export interface SettleRequest {
+  /** The claim being settled. */
+  readonly claim: Claim;
+  /** How it ended. */
+  readonly outcome: SettleOutcome;
+  /** Writes to make in the same transaction, only if the settle is accepted. */
+  readonly effects?: readonly StoreEffect[];
+}
+
+/**
+ * The result of a settle: `settled`, or `stale` when the claim is no longer the item's current
+ * claim (its lease ran out and someone else claimed it, or it was already settled). A stale
+ * settle changes nothing and applies none of its effects, which is what makes completion
+ * happen exactly once.
+ */
+export type SettleResult = "settled" | "stale";
+
+/** Counts of the inbox, for logs and health checks. */
+export interface InboxStats {
+  /** Updates waiting to be claimed (including those waiting for a retry time). */
+  readonly pending: number;
+  /** Updates claimed and not yet settled (including expired claims not yet recovered). */
+  readonly inflight: number;
+  /** Completed updates not yet pruned. */
+  readonly done: number;
+  /** Dead letters. */
+  readonly dead: number;
+  /** Chats with at least one unfinished update. */
+  readonly chatsWithWork: number;
+  /** When the oldest unfinished (pending or in flight) update was stored; null when none. */
+  readonly oldestOpenReceivedAt: EpochMs | null;
+  /** How long ago that was, relative to the `now` asked about (0 when none). */
+  readonly oldestOpenAgeMs: number;
+}
+
+/** Options of {@link InboxStore.prune}. */
+export interface PruneOptions {
+  /** Done updates settled before this time are deleted. */
+  readonly handledBefore: EpochMs;
+  /** Delete at most this many per call (keeps each transaction short); default 10,000. */
+  readonly limit?: number;
+}
+
+/** The inbox operations. Each call is one atomic transaction. */
+export interface InboxStore {
+  /**
+   * Stores updates idempotently on `update_id` and, in the same transaction, the polling offset
+   * (so a crash can never confirm an update to Telegram that is not stored).
+   *
+   * @throws UnlostError `INVALID_ARGUMENT` for an update without a valid `update_id`;
+   * `CONFLICT` when `fence` no longer holds.
+   */
+  ingest(updates: readonly RawUpdate[], options?: IngestOptions): Promise<IngestResult>;
+
+  /**
+   * Claims up to `limit` items, oldest first, at most one per chat and only from chats with
+   * nothing in flight: each chat's head when it is due, or when its previous claim's lease ran
+   * out (recovery). Each claim counts as an attempt.
+   */
+  claim(options: ClaimOptions): Promise<ClaimedUpdate[]>;
+
+  /**
+   * Ends a claim. Accepted only from the item's current claim (same owner and token, still in
+   * flight), even if its lease time has passed as long as nobody re-claimed it meanwhile.
+   */
+  settle(
+    claim: Claim,
+    outcome: SettleOutcome,
+    options?: { readonly effects?: readonly StoreEffect[]; readonly now?: EpochMs },
+  ): Promise<SettleResult>;
+
+  /**
+   * Several settles in one transaction (one commit for a whole batch of completions). Each
+   * request is accepted or found stale on its own; results are in the order of `requests`.
+   */
+  settleMany(requests: readonly SettleRequest[], options?: { readonly now?: EpochMs }): Promise<SettleResult[]>;
+
+  /**
+   * Extends a claim's lease to `now + leaseMs`. Returns the renewed claim (same token), or null
+   * when the claim is stale.
+   */
+  extendLease(claim: Claim, leaseMs: number, options?: { readonly now?: EpochMs }): Promise<Claim | null>;
+
+  /**
+   * Makes in-flight claims (of `owner`, or all when omitted) expire now, so the next `claim`
+   * recovers them at once instead of waiting for their leases. For a process that knows the
+   * previous holder is gone, e.g. on start while holding the single-runtime lease.
+   * Returns how many claims were expired.
+   */
+  expireClaims(options?: { readonly owner?: string; readonly now?: EpochMs }): Promise<number>;
+
+  /** The stored record of one update, or null. */
+  get(updateId: number): Promise<InboxRecord | null>;
+
+  /** Counts by state and the age of the oldest unfinished update. */
+  stats(options?: { readonly now?: EpochMs }): Promise<InboxStats>;
+
+  /** Deletes done updates settled before `handledBefore`; returns how many were deleted. */
+  prune(options: PruneOptions): Promise<number>;
+
+  /** The dead letters. */
+  readonly deadLetters: DeadLetterStore;
+}
+
+/** A dead letter: an update given up on, with the error that killed it. */
+export interface DeadLetter extends InboxUpdate {
+  /** Times it was claimed. */
+  readonly attempts: number;
+  /** Times it was recovered from an expired lease. */
+  readonly recoveries: number;
+  /** The error message. */
+  readonly error: string;
+  /** The stack, when one was recorded. */
+  readonly stack: string | null;
+  /** When it became a dead letter (ms epoch). */
+  readonly diedAt: EpochMs;
+}
+
+/** Narrows a dead-letter listing. All given fields must match. */
+export interface DeadLetterFilter {
+  /** Only this chat. */
+  readonly chatKey?: string;
+  /** Only this update type. */
+  readonly updateType?: string;
+  /** Only errors containing this text (case-sensitive substring). */
+  readonly errorContains?: string;
+}
+
+/** Options of {@link DeadLetterStore.list}. */
+export interface DeadLetterListOptions extends DeadLetterFilter {
+  /** Page size; default 50, at most 1000. */
+  readonly limit?: number;
+  /** The `nextCursor` of the previous page. */
+  readonly cursor?: string;
+}
+
+/** One page of dead letters, in `update_id` order. */
+export interface DeadLetterPage {
+  /** The dead letters of this page. */
+  readonly items: DeadLetter[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  readonly nextCursor: string | null;
+}
+
+/**
+ * Which dead letters an operation applies to: one update, all of them (explicitly), or those
+ * matching a non-empty filter.
+ */
+export type DeadLetterSelector =
+  | { readonly updateId: number }
+  | { readonly all: true }
+  | { readonly filter: DeadLetterFilter };
+
+/** Dead-letter operations. Each call is one atomic transaction. */
+export interface DeadLetterStore {
+  /** A page of dead letters matching the filter. */
+  list(options?: DeadLetterListOptions): Promise<DeadLetterPage>;
+  /** One dead letter, or null when that update is not (or no longer) dead. */
+  get(updateId: number): Promise<DeadLetter | null>;
+  /**
+   * Puts the selected dead letters back in their chats' queues, due at once, with their attempt
+   * count reset; each goes before its chat's later pending updates. Returns how many.
+   */
+  retry(selector: DeadLetterSelector, options?: { readonly now?: EpochMs }): Promise<number>;
+  /** Deletes the selected dead letters for good. Returns how many. */
+  purge(selector: DeadLetterSelector): Promise<number>;
+}

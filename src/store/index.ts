@@ -1,0 +1,43 @@
+/**
+ * unlost's durable store: the inbox of updates, runtime state and leases.
+ *
+ * @module
+ */
+export { openStore } from "./open.js";
+export type { Store, StoreKind, StoreOptions, SqliteStoreOptions, Clock } from "./types.js";
+export type {
+  Claim,
+  ClaimOptions,
+  ClaimedUpdate,
+  DeadLetter,
+  DeadLetterFilter,
+  DeadLetterListOptions,
+  DeadLetterPage,
+  DeadLetterSelector,
+  DeadLetterStore,
+  EpochMs,
+  InboxRecord,
+  InboxState,
+  InboxStats,
+  InboxStore,
+  InboxUpdate,
+  IngestOptions,
+  IngestResult,
+  PruneOptions,
+  SettleOutcome,
+  SettleRequest,
+  SettleResult,
+} from "./inbox-types.js";
+export type { LeaseFence, LeaseGrant, LeaseInfo, LeaseStore } from "./lease-types.js";
+export type { OfflineWindow, StateStore } from "./state-types.js";
+export type { StoreEffect, KvSetEffect, KvDeleteEffect, KvIncrementEffect } from "./effects.js";
+export {
+  deriveChatKey,
+  deriveMessageDate,
+  deriveUpdateMeta,
+  deriveUpdateType,
+  requireUpdateId,
+  type RawUpdate,
+  type UpdateMeta,
+} from "./update-meta.js";
+export { SqliteStore, DEFAULT_SQLITE_PATH, SQLITE_SCHEMA_VERSION } from "./sqlite/index.js";

@@ -1,0 +1,48 @@
+/**
+ * Applies settle effects inside the settle's transaction.
+ *
+ * @module
+ */
+import { UnlostError } from "../../errors/index.js";
+import type { StoreEffect } from "../effects.js";
+import type { SqliteDatabase } from "./database.js";
+
+/** Checks effects before any write, so a malformed one aborts the batch before it starts. */
+export function validateEffects(effects: readonly StoreEffect[]): void {
+  for (const effect of effects) {
+    if (typeof effect.key !== "string" || effect.key.length === 0) {
+      throw new UnlostError("INVALID_ARGUMENT", `Effect ${effect.kind} needs a non-empty string key.`);
+    }
+    if (effect.kind === "kv.increment" && effect.by !== undefined && !Number.isSafeInteger(effect.by)) {
+      throw new UnlostError("INVALID_ARGUMENT", `Effect kv.increment needs an integer "by"; got ${effect.by}.`);
+    }
+  }
+}
+
+/** Applies `effects` in order; must be called inside a write transaction. */
+export function applyEffects(db: SqliteDatabase, effects: readonly StoreEffect[]): void {
+  for (const effect of effects) {
+    switch (effect.kind) {
+      case "kv.set":
+        db.statement("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
+          effect.key,
+          effect.value,
+        );
+        break;
+      case "kv.delete":
+        db.statement("DELETE FROM kv WHERE key = ?").run(effect.key);
+        break;
+      case "kv.increment":
+        // A non-numeric old value counts as 0 (CAST gives 0), rather than failing the settle.
+        db.statement(
+          `INSERT INTO kv (key, value) VALUES (?1, CAST(?2 AS TEXT))
+           ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(kv.value AS INTEGER) + ?2 AS TEXT)`,
+        ).run(effect.key, effect.by ?? 1);
+        break;
+      default: {
+        const unknown: never = effect;
+        throw new UnlostError("INVALID_ARGUMENT", `Unknown store effect: ${JSON.stringify(unknown)}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The SQLite schema, as an ordered list of migrations. `PRAGMA user_version` holds the number
+ * of migrations applied; a migration is never edited once released, only appended.
+ *
+ * Design of the inbox (the same shape suits PostgreSQL, where `claim` becomes
+ * `SELECT ... FROM chat_queue WHERE ready_at <= $now ORDER BY head_id LIMIT $n FOR UPDATE SKIP LOCKED`):
+ *
+ * - `inbox` holds every update, keyed by `update_id` (idempotent ingest).
+ * - `chat_queue` holds one row per chat that has unfinished updates: its head (the item in
+ *   flight, else its lowest pending `update_id`) and `ready_at`, the time the head becomes
+ *   claimable (its due time when pending, its lease end when in flight). Claiming is thus a
+ *   scan of chat heads in `head_id` order, stopping after `limit` ready ones — independent of
+ *   how many updates wait behind each head (100k pending over 1k chats reads ~1k rows at most,
+ *   usually `limit` plus the chats currently in flight). Only heads are ever claimable, which
+ *   is what guarantees per-chat order and one item in flight per chat.
+ *
+ * @module
+ */
+
+/** One schema step. */
+export interface Migration {
+  /** The `user_version` after this migration. */
+  readonly version: number;
+  /** What it does, for logs. */
+  readonly description: string;
+  /** The DDL, run in one transaction. */
+  readonly sql: string;
+}
+
+/** Identifies an unlost database (`PRAGMA application_id`): "unlo" in ASCII. */
+export const APPLICATION_ID = 0x756e6c6f;
+
+/** All migrations, in order. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: "inbox, chat queues, runtime state, offline windows, key/values, leases",
+    sql: `
+      CREATE TABLE inbox (
+        update_id    INTEGER PRIMARY KEY,
+        chat_key     TEXT    NOT NULL,
+        update_type  TEXT    NOT NULL,
+        message_date INTEGER,
+        received_at  INTEGER NOT NULL,
+        raw          TEXT    NOT NULL,
+        state        TEXT    NOT NULL CHECK (state IN ('pending', 'inflight', 'done', 'dead')),
+        due_at       INTEGER NOT NULL,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        recoveries   INTEGER NOT NULL DEFAULT 0,
+        lease_owner  TEXT,
+        lease_until  INTEGER,
+        lease_token  INTEGER NOT NULL DEFAULT 0,
+        last_error   TEXT,
+        last_stack   TEXT,
+        settled_at   INTEGER
+      );
+      -- The open items of a chat in order: finds the next head when one settles. Partial, so
+      -- finished items (the bulk of the table) cost nothing here.
+      CREATE INDEX inbox_chat_open ON inbox (chat_key, update_id) WHERE state IN ('pending', 'inflight');
+      -- Counts by state, prune (done + settled_at), dead-letter listing, expiring claims.
+      CREATE INDEX inbox_state_settled ON inbox (state, settled_at);
+
+      CREATE TABLE chat_queue (
+        chat_key TEXT    PRIMARY KEY,
+        head_id  INTEGER NOT NULL,
+        ready_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      -- Claim order; covering (chat_key comes with the primary key), so claiming reads only it.
+      CREATE INDEX chat_queue_order ON chat_queue (head_id, ready_at);
+
+      CREATE TABLE runtime (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        poll_offset INTEGER,
+        last_beat   INTEGER
+      );
+      INSERT INTO runtime (id) VALUES (1);
+
+      CREATE TABLE offline_windows (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        from_time INTEGER NOT NULL,
+        to_time   INTEGER NOT NULL
+      );
+
+      CREATE TABLE kv (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE leases (
+        name       TEXT    PRIMARY KEY,
+        owner      TEXT    NOT NULL,
+        epoch      INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
+];
+
+/** The schema version this build of unlost writes. */
+export const LATEST_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -1,0 +1,50 @@
+/**
+ * The SQLite {@link Store}: one database file holding inbox, state and leases.
+ *
+ * @module
+ */
+import type { SqliteStoreOptions, Store } from "../types.js";
+import { SqliteDatabase } from "./database.js";
+import { SqliteInbox } from "./inbox.js";
+import { SqliteLeases } from "./lease.js";
+import { SqliteState } from "./state.js";
+
+/** {@link Store} on an embedded SQLite file (better-sqlite3). */
+export class SqliteStore implements Store {
+  /** {@inheritDoc Store.kind} */
+  readonly kind = "sqlite" as const;
+  /** {@inheritDoc Store.location} */
+  readonly location: string;
+  /** {@inheritDoc Store.inbox} */
+  readonly inbox: SqliteInbox;
+  /** {@inheritDoc Store.state} */
+  readonly state: SqliteState;
+  /** {@inheritDoc Store.leases} */
+  readonly leases: SqliteLeases;
+  /** The connection, for backend-specific tests and tools. */
+  readonly database: SqliteDatabase;
+
+  private constructor(database: SqliteDatabase) {
+    this.database = database;
+    this.location = database.location;
+    this.inbox = new SqliteInbox(database);
+    this.state = new SqliteState(database);
+    this.leases = new SqliteLeases(database);
+  }
+
+  /**
+   * Opens (creating and migrating when needed) the SQLite store at `options.path`
+   * (default `./data/unlost.sqlite`).
+   *
+   * @throws UnlostError `STORE_VERSION_UNSUPPORTED` for a file written by a newer unlost;
+   * `STORE_FAILURE` when the file cannot be opened or is not unlost's.
+   */
+  static open(options: SqliteStoreOptions = {}): SqliteStore {
+    return new SqliteStore(SqliteDatabase.open(options));
+  }
+
+  /** {@inheritDoc Store.close} */
+  async close(): Promise<void> {
+    this.database.close();
+  }
+}

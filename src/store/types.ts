@@ -1,0 +1,60 @@
+/**
+ * The `Store`: everything unlost keeps durably, behind interfaces described by meaning so that
+ * each backend (SQLite now, PostgreSQL later) implements every operation atomically in its own
+ * way. All SQL lives in `src/store/<backend>/`.
+ *
+ * Every operation returns a Promise (a PostgreSQL backend is asynchronous) and is one
+ * transaction. Operations that depend on time take an optional `now` (ms epoch) and otherwise
+ * read the store's clock, so tests and the emulator's clock can drive them.
+ *
+ * @module
+ */
+import type { InboxStore, EpochMs } from "./inbox-types.js";
+import type { LeaseStore } from "./lease-types.js";
+import type { StateStore } from "./state-types.js";
+
+/** The backends unlost ships. */
+export type StoreKind = "sqlite";
+
+/** A source of the current time in ms since the epoch. */
+export type Clock = () => EpochMs;
+
+/** An open store: the inbox, runtime state and leases of one bot. */
+export interface Store {
+  /** Which backend this is. */
+  readonly kind: StoreKind;
+  /** Where the data lives, for logs (a file path; never a password). */
+  readonly location: string;
+  /** The durable inbox of updates and its dead letters. */
+  readonly inbox: InboxStore;
+  /** Offset, heartbeat, offline windows and runtime key/values. */
+  readonly state: StateStore;
+  /** Named leases ("only one poller"). */
+  readonly leases: LeaseStore;
+  /** Closes the store. Idempotent; any later operation fails with `STOPPED`. */
+  close(): Promise<void>;
+}
+
+/** Options of the embedded SQLite store. */
+export interface SqliteStoreOptions {
+  /** Selects the SQLite backend (the default). */
+  readonly kind?: "sqlite";
+  /**
+   * The database file; its folder is created when missing. Default `./data/unlost.sqlite`.
+   * `:memory:` gives a throw-away database (tests only: nothing survives).
+   */
+  readonly path?: string;
+  /**
+   * `normal` (default): with WAL, a committed transaction survives a killed process; only an
+   * OS crash or power loss can lose the last few commits. `full`: fsync on every commit, which
+   * survives power loss too, at the cost of a disk flush per transaction.
+   */
+  readonly synchronous?: "normal" | "full";
+  /** How long to wait for another process's write lock before failing, ms. Default 5000. */
+  readonly busyTimeoutMs?: number;
+  /** The clock used when an operation is given no `now`. Default `Date.now`. */
+  readonly clock?: Clock;
+}
+
+/** Options of {@link openStore}: one variant per backend. */
+export type StoreOptions = SqliteStoreOptions;
