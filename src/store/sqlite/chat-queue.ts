@@ -15,7 +15,7 @@ import type { SqliteDatabase } from "./database.js";
  */
 export function enqueuePending(db: SqliteDatabase, chatKey: string, updateId: number, dueAt: number): void {
   db.statement(
-    `INSERT INTO chat_queue (chat_key, head_id, ready_at) VALUES (?1, ?2, ?3)
+    `INSERT INTO chat_queue (chat_key, head_id, ready_at) VALUES (?, ?, ?)
      ON CONFLICT (chat_key) DO UPDATE SET head_id = excluded.head_id, ready_at = excluded.ready_at
      WHERE excluded.head_id < chat_queue.head_id
        AND NOT EXISTS (SELECT 1 FROM inbox WHERE update_id = chat_queue.head_id AND state = 'inflight')`,

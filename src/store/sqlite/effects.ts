@@ -34,10 +34,12 @@ export function applyEffects(db: SqliteDatabase, effects: readonly StoreEffect[]
         break;
       case "kv.increment":
         // A non-numeric old value counts as 0 (CAST gives 0), rather than failing the settle.
+        // (better-sqlite3 binds only anonymous `?` positionally, hence the repeated value; JS numbers
+        // bind as REAL, hence the CAST to INTEGER so the text reads "2", not "2.0".)
         db.statement(
-          `INSERT INTO kv (key, value) VALUES (?1, CAST(?2 AS TEXT))
-           ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(kv.value AS INTEGER) + ?2 AS TEXT)`,
-        ).run(effect.key, effect.by ?? 1);
+          `INSERT INTO kv (key, value) VALUES (?, CAST(CAST(? AS INTEGER) AS TEXT))
+           ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(kv.value AS INTEGER) + CAST(? AS INTEGER) AS TEXT)`,
+        ).run(effect.key, effect.by ?? 1, effect.by ?? 1);
         break;
       default: {
         const unknown: never = effect;

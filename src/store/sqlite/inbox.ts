@@ -253,11 +253,11 @@ export class SqliteInbox implements InboxStore {
     return db.write("expire claims", () => {
       const rows = db
         .statement(
-          `UPDATE inbox SET lease_until = ?1
-           WHERE state = 'inflight' AND lease_until > ?1 AND (?2 IS NULL OR lease_owner = ?2)
+          `UPDATE inbox SET lease_until = ?
+           WHERE state = 'inflight' AND lease_until > ? AND (? IS NULL OR lease_owner = ?)
            RETURNING update_id, chat_key`,
         )
-        .all(now, owner) as { update_id: number; chat_key: string }[];
+        .all(now, now, owner, owner) as { update_id: number; chat_key: string }[];
       for (const row of rows) setHeadReady(db, row.chat_key, row.update_id, now);
       return rows.length;
     });
