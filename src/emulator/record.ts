@@ -1,0 +1,90 @@
+/**
+ * What the emulator saw bots deliver: every message a bot put into a chat, in order, with the
+ * emulator time. Tests assert on it: "each user got exactly one reply per message, in order",
+ * and count duplicates.
+ */
+
+/** One message a bot delivered. */
+export interface DeliveredMessage {
+  /** Order of delivery across all chats of the bot, from 1. */
+  readonly seq: number;
+  /** The chat it was delivered to. */
+  readonly chatId: number;
+  /** Its message id in that chat. */
+  readonly messageId: number;
+  /** The Bot API method that delivered it. */
+  readonly method: string;
+  /** What it is. */
+  readonly kind: "text" | "photo" | "document" | "voice" | "location" | "copy" | "forward";
+  /** Its visible text or caption, if any. */
+  readonly text: string | undefined;
+  /** The message it replies to, if any. */
+  readonly replyToMessageId: number | undefined;
+  /** Emulator time of delivery, epoch ms. */
+  readonly at: number;
+  /** True when the call that delivered it lost its answer (the ambiguous fault). */
+  readonly ambiguous: boolean;
+}
+
+/** A group of deliveries that look the same (see {@link DeliveryRecord.duplicates}). */
+export interface DuplicateGroup {
+  /** The key the deliveries share. */
+  readonly key: string;
+  /** The deliveries, in order. */
+  readonly messages: readonly DeliveredMessage[];
+}
+
+/** The append-only log of one bot's deliveries. */
+export class DeliveryRecord {
+  private readonly all: DeliveredMessage[] = [];
+  private readonly byChat = new Map<number, DeliveredMessage[]>();
+
+  /** Appends a delivery. */
+  add(entry: Omit<DeliveredMessage, "seq">): DeliveredMessage {
+    const full: DeliveredMessage = { ...entry, seq: this.all.length + 1 };
+    this.all.push(full);
+    let list = this.byChat.get(full.chatId);
+    if (list === undefined) this.byChat.set(full.chatId, (list = []));
+    list.push(full);
+    return full;
+  }
+
+  /** Every delivery, in order. */
+  messages(): readonly DeliveredMessage[] {
+    return this.all;
+  }
+
+  /** The deliveries to one chat, in order. */
+  to(chatId: number): readonly DeliveredMessage[] {
+    return this.byChat.get(chatId) ?? [];
+  }
+
+  /** Chats that received anything. */
+  chats(): number[] {
+    return [...this.byChat.keys()];
+  }
+
+  /** Number of deliveries. */
+  get size(): number {
+    return this.all.length;
+  }
+
+  /**
+   * Deliveries that share a key (by default: same chat, same text, same reply target),
+   * i.e. the same reply delivered more than once.
+   */
+  duplicates(keyOf: (m: DeliveredMessage) => string = defaultKey): DuplicateGroup[] {
+    const groups = new Map<string, DeliveredMessage[]>();
+    for (const m of this.all) {
+      const key = keyOf(m);
+      let list = groups.get(key);
+      if (list === undefined) groups.set(key, (list = []));
+      list.push(m);
+    }
+    return [...groups].filter(([, list]) => list.length > 1).map(([key, messages]) => ({ key, messages }));
+  }
+}
+
+function defaultKey(m: DeliveredMessage): string {
+  return `${m.chatId}\u0000${m.replyToMessageId ?? ""}\u0000${m.kind}\u0000${m.text ?? ""}`;
+}
