@@ -240,7 +240,12 @@ export interface InboxStore {
   /** Counts by state and the age of the oldest unfinished update. */
   stats(options?: { readonly now?: EpochMs }): Promise<InboxStats>;
 
-  /** Deletes done updates settled before `handledBefore`; returns how many were deleted. */
+  /**
+   * Deletes done updates settled before `handledBefore`; returns how many were deleted. Once
+   * pruned, an update's `update_id` is forgotten, so keep the retention longer than Telegram
+   * could deliver the same update again (webhook re-sends stop within a day; long polling never
+   * re-sends a confirmed update). Dead letters are kept until purged.
+   */
   prune(options: PruneOptions): Promise<number>;
 
   /** The dead letters. */

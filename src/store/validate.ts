@@ -5,7 +5,7 @@
  * @module
  */
 import { UnlostError } from "../errors/index.js";
-import type { DeadLetterSelector, SettleOutcome } from "./inbox-types.js";
+import type { Claim, DeadLetterSelector, SettleOutcome } from "./inbox-types.js";
 
 /** Longest error message kept with a retry or dead letter (longer ones are cut). */
 export const MAX_ERROR_LENGTH = 4_000;
@@ -41,6 +41,14 @@ export function requireText(name: string, value: unknown, max = 200): string {
 /** Cuts `text` to `max` characters, marking the cut. */
 export function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 15)}… [truncated]`;
+}
+
+/** Checks a claim's shape (it may have been serialized, or built by hand). */
+export function validateClaim(claim: Claim): void {
+  if (typeof claim !== "object" || claim === null) invalid("A claim is required.");
+  requireInt("claim.updateId", claim.updateId, 0);
+  requireText("claim.owner", claim.owner);
+  requireInt("claim.token", claim.token, 0);
 }
 
 /** Checks an outcome's shape (it may come from untyped JavaScript). */

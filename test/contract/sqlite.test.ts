@@ -8,7 +8,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { isUnlostError } from "../../src/errors/index.js";
-import { openStore, SQLITE_SCHEMA_VERSION, SqliteStore } from "../../src/store/index.js";
+import { DEFAULT_SQLITE_PATH, openStore, SQLITE_SCHEMA_VERSION, SqliteStore } from "../../src/store/index.js";
 import { defineStoreContract, message, T0 } from "./store-contract.js";
 
 const root = mkdtempSync(join(tmpdir(), "unlost-store-"));
@@ -42,6 +42,30 @@ describe("SQLite backend", () => {
     const normal = (await openStore({ path })) as SqliteStore;
     expect(normal.database.handle.pragma("synchronous", { simple: true })).toBe(1); // NORMAL
     await normal.close();
+  });
+
+  it("defaults to ./data/unlost.sqlite", () => {
+    expect(DEFAULT_SQLITE_PATH).toBe("./data/unlost.sqlite");
+  });
+
+  it("two connections to one file (two processes) never claim the same chat twice", async () => {
+    const path = freshPath();
+    const a = await openStore({ path });
+    const b = await openStore({ path });
+    try {
+      await a.inbox.ingest([message(1, 10), message(2, 10), message(3, 20)], { now: T0 });
+      await b.inbox.ingest([message(3, 20), message(4, 30)], { now: T0 });
+      const fromA = await a.inbox.claim({ owner: "A", limit: 1, leaseMs: 1000, now: T0 });
+      const fromB = await b.inbox.claim({ owner: "B", limit: 10, leaseMs: 1000, now: T0 });
+      expect(fromA.map((c) => c.updateId)).toEqual([1]);
+      expect(fromB.map((c) => c.updateId)).toEqual([3, 4]);
+      expect(await b.inbox.settle({ ...fromA[0]!.claim, owner: "B" }, { kind: "done" }, { now: T0 })).toBe("stale");
+      expect(await a.inbox.settle(fromA[0]!.claim, { kind: "done" }, { now: T0 })).toBe("settled");
+      expect((await b.inbox.claim({ owner: "B", limit: 10, leaseMs: 1000, now: T0 })).map((c) => c.updateId)).toEqual([2]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 
   it("migrations are idempotent: reopening keeps the version and the data", async () => {

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { isUnlostError } from "../../src/errors/index.js";
-import type { ClaimedUpdate, RawUpdate, Store } from "../../src/store/index.js";
+import type { Claim, ClaimedUpdate, RawUpdate, Store } from "../../src/store/index.js";
 
 /**
  * Opens a store. Without `location`: a new, empty store. With one (a closed store's
@@ -251,6 +251,9 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         const [c] = await store.inbox.claim({ ...lease, limit: 1, now: T0 });
         const bad = { kind: "maybe" } as unknown as { kind: "done" };
         await expectCode(store.inbox.settle(c!.claim, bad), "INVALID_ARGUMENT");
+        const noToken = { updateId: 1, owner } as unknown as Claim;
+        await expectCode(store.inbox.settle(noToken, { kind: "done" }), "INVALID_ARGUMENT");
+        await expectCode(store.inbox.extendLease(c!.claim, 0), "INVALID_ARGUMENT");
         expect((await store.inbox.get(1))?.state).toBe("inflight");
       });
     });

@@ -62,6 +62,7 @@ function parseCursor(cursor: string | undefined): number | undefined {
 export class SqliteDeadLetters implements DeadLetterStore {
   private readonly db: SqliteDatabase;
 
+  /** Wraps an open database; use `SqliteStore.open` rather than this. */
   constructor(db: SqliteDatabase) {
     this.db = db;
   }

@@ -34,8 +34,8 @@ export function toStoreError(err: unknown, operation: string, location: string):
   if (err instanceof UnlostError) return err;
   const code = sqliteCode(err);
   // Extended codes such as SQLITE_IOERR_WRITE share the advice of their primary code.
-  const primary = code?.replace(/^(SQLITE_[A-Z]+?)(_[A-Z_]+)?$/, "$1");
-  const advice = (code !== undefined && (ADVICE[code] ?? (primary && ADVICE[primary]))) || undefined;
+  const primary = code === undefined ? undefined : /^SQLITE_[A-Z]+/.exec(code)?.[0];
+  const advice = code === undefined ? undefined : (ADVICE[code] ?? (primary === undefined ? undefined : ADVICE[primary]));
   const detail = err instanceof Error ? err.message : String(err);
   const message =
     `SQLite store (${location}): ${operation} failed` +

@@ -27,6 +27,7 @@ import {
   requireInt,
   requireText,
   requireTime,
+  validateClaim,
   validateOutcome,
 } from "../validate.js";
 import { enqueuePending, refreshHead, setHeadReady } from "./chat-queue.js";
@@ -73,6 +74,7 @@ export class SqliteInbox implements InboxStore {
   readonly deadLetters: SqliteDeadLetters;
   private readonly db: SqliteDatabase;
 
+  /** Wraps an open database; use `SqliteStore.open` rather than this. */
   constructor(db: SqliteDatabase) {
     this.db = db;
     this.deadLetters = new SqliteDeadLetters(db);
@@ -174,6 +176,7 @@ export class SqliteInbox implements InboxStore {
   /** {@inheritDoc InboxStore.settleMany} */
   async settleMany(requests: readonly SettleRequest[], options: { readonly now?: EpochMs } = {}): Promise<SettleResult[]> {
     for (const request of requests) {
+      validateClaim(request.claim);
       validateOutcome(request.outcome);
       validateEffects(request.effects ?? []);
     }
@@ -228,6 +231,7 @@ export class SqliteInbox implements InboxStore {
 
   /** {@inheritDoc InboxStore.extendLease} */
   async extendLease(claim: Claim, leaseMs: number, options: { readonly now?: EpochMs } = {}): Promise<Claim | null> {
+    validateClaim(claim);
     requireInt("leaseMs", leaseMs, 1);
     const now = requireTime("now", options.now ?? this.db.clock());
     const leaseUntil = now + leaseMs;

@@ -45,6 +45,7 @@ export function assertFence(db: SqliteDatabase, fence: LeaseFence, operation: st
 export class SqliteLeases implements LeaseStore {
   private readonly db: SqliteDatabase;
 
+  /** Wraps an open database; use `SqliteStore.open` rather than this. */
   constructor(db: SqliteDatabase) {
     this.db = db;
   }
@@ -74,6 +75,8 @@ export class SqliteLeases implements LeaseStore {
 
   /** {@inheritDoc LeaseStore.renew} */
   async renew(fence: LeaseFence, ttlMs: number, options: { readonly now?: EpochMs } = {}): Promise<LeaseGrant> {
+    requireText("lease name", fence.name);
+    requireText("owner", fence.owner);
     requireInt("ttlMs", ttlMs, 1);
     const now = requireTime("now", options.now ?? this.db.clock());
     const db = this.db;
@@ -91,6 +94,9 @@ export class SqliteLeases implements LeaseStore {
 
   /** {@inheritDoc LeaseStore.release} */
   async release(fence: LeaseFence): Promise<boolean> {
+    requireText("lease name", fence.name);
+    requireText("owner", fence.owner);
+    requireInt("epoch", fence.epoch, 1);
     const db = this.db;
     return db.write("release lease", () => {
       const { changes } = db

@@ -25,6 +25,7 @@ function readRuntime(db: SqliteDatabase): RuntimeRow {
 export class SqliteState implements StateStore {
   private readonly db: SqliteDatabase;
 
+  /** Wraps an open database; use `SqliteStore.open` rather than this. */
   constructor(db: SqliteDatabase) {
     this.db = db;
   }
