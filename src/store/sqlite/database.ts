@@ -30,12 +30,16 @@ export class SqliteDatabase {
   readonly clock: Clock;
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Statement>();
+  // One transaction wrapper built once (better-sqlite3 builds several variants per call of
+  // `db.transaction`), running whatever operation it is given.
+  private readonly transaction: Database.Transaction<(fn: () => unknown) => unknown>;
   private closed = false;
 
   private constructor(db: Database.Database, location: string, clock: Clock) {
     this.db = db;
     this.location = location;
     this.clock = clock;
+    this.transaction = db.transaction((fn: () => unknown) => fn());
   }
 
   /**
@@ -92,7 +96,7 @@ export class SqliteDatabase {
   write<T>(operation: string, fn: () => T): T {
     this.assertOpen(operation);
     try {
-      return this.db.transaction(fn).immediate();
+      return this.transaction.immediate(fn) as T;
     } catch (err) {
       throw toStoreError(err, operation, this.location);
     }
@@ -102,7 +106,7 @@ export class SqliteDatabase {
   read<T>(operation: string, fn: () => T): T {
     this.assertOpen(operation);
     try {
-      return this.db.transaction(fn).deferred();
+      return this.transaction.deferred(fn) as T;
     } catch (err) {
       throw toStoreError(err, operation, this.location);
     }
