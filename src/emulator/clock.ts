@@ -14,12 +14,18 @@ export interface EmulatorClock {
   offsetMs(): number;
 }
 
-/** Creates a clock that follows real time plus whatever tests have advanced it by. */
-export function createClock(startOffsetMs = 0): EmulatorClock {
-  let offset = startOffsetMs;
+/**
+ * Creates a clock that follows real time plus whatever tests have advanced it by. A frozen
+ * clock stands still between `advance` calls, for tests that must not depend on how fast
+ * the machine is (flood limits, retention boundaries).
+ */
+export function createClock(options: { frozen?: boolean } = {}): EmulatorClock {
+  let offset = 0;
+  const frozenAt = Date.now();
+  const base = options.frozen === true ? () => frozenAt : Date.now;
   return {
-    now: () => Date.now() + offset,
-    unixSeconds: () => Math.floor((Date.now() + offset) / 1000),
+    now: () => base() + offset,
+    unixSeconds: () => Math.floor((base() + offset) / 1000),
     advance(ms) {
       if (!Number.isFinite(ms) || ms < 0) {
         throw new RangeError(`clock.advance(ms) needs a finite ms >= 0, got ${String(ms)}`);

@@ -21,6 +21,11 @@ import { World, type GroupKind } from "./world.js";
 export interface EmulatorOptions {
   /** Seed of every random choice (ids, fault draws). Default 1. */
   seed?: number;
+  /**
+   * Freeze emulator time: it moves only when `clock.advance` is called. For tests that must
+   * not depend on the machine's speed (flood limits, retention). Default false (real time).
+   */
+  frozenClock?: boolean;
   /** Flood limits; `false` switches them off. Default: Telegram's ({@link DEFAULT_RATE_LIMITS}). */
   limits?: Partial<RateLimits> | false;
   /**
@@ -119,13 +124,14 @@ export class Emulator {
   private readonly settings: MethodSettings;
   private readonly webhooks: WebhookDeliverer;
   private readonly host: ActorHost;
+  private readonly callListeners = new Set<(call: ApiCall) => void>();
   private readonly users = new Map<number, SimUser>();
   private readonly chats = new Map<number, SimChat>();
 
   constructor(options: EmulatorOptions = {}) {
     const seed = options.seed ?? 1;
     this.random = createRandom(seed);
-    this.clock = createClock();
+    this.clock = createClock({ frozen: options.frozenClock ?? false });
     this.faults = new FaultPlan(seed ^ 0x5eed);
     this.world = new World(this.random);
     this.limits = options.limits === false ? false : { ...DEFAULT_RATE_LIMITS, ...options.limits };
@@ -243,6 +249,7 @@ export class Emulator {
    * normally go through HTTP or {@link createFetchHandler}.
    */
   async handle(call: ApiCall): Promise<ApiOutcome> {
+    for (const listener of this.callListeners) listener(call);
     const decision = this.faults.decide(call.method, chatIdOf(call.params));
     if (decision.latencyMs > 0) await sleep(decision.latencyMs, call.signal);
     switch (decision.failure?.kind) {
@@ -263,6 +270,16 @@ export class Emulator {
       case undefined:
         return this.run(call, false);
     }
+  }
+
+  /**
+   * Calls `listener` with every Bot API call as it arrives, before faults and before the
+   * method runs (so a getUpdates' `offset` is seen at the moment it confirms). Returns a
+   * function that stops listening.
+   */
+  onCall(listener: (call: ApiCall) => void): () => void {
+    this.callListeners.add(listener);
+    return () => this.callListeners.delete(listener);
   }
 
   /** Runs the method of a call (no faults) and returns Telegram's answer. */

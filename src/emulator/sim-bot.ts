@@ -2,7 +2,7 @@
  * One bot inside the emulator: its identity, its queue of updates, its webhook, its flood
  * control, its files, and the record of what it delivered.
  */
-import type { BotCommand, Update, UserFromGetMe } from "grammy/types";
+import type { BotCommand, Update, User, UserFromGetMe } from "grammy/types";
 import type { EmulatorClock } from "./clock.js";
 import { RateLimiter, type RateLimits } from "./rate-limits.js";
 import type { Random } from "./random.js";
@@ -63,6 +63,8 @@ export interface WebhookErrorState {
 export class SimBot {
   /** The bot as `getMe` returns it. */
   readonly info: UserFromGetMe;
+  /** The bot as the `from` of its messages (shared, frozen: messages do not copy it). */
+  readonly asUser: User;
   /** Unconfirmed updates. */
   readonly updates: UpdateQueue;
   /** Every message the bot delivered, in order. */
@@ -102,6 +104,7 @@ export class SimBot {
     limits: RateLimits | false,
   ) {
     this.info = info;
+    this.asUser = Object.freeze({ id: info.id, is_bot: true, first_name: info.first_name, username: info.username });
     this.updates = new UpdateQueue(clock.now);
     this.limiter = limits === false ? undefined : new RateLimiter(limits, clock.now);
     this.nextUpdateId = random.int(100_000_000, 800_000_000);

@@ -128,9 +128,9 @@ export class UpdateQueue {
     this.waiter?.wake();
   }
 
-  /** Ends a waiting long poll with an error (e.g. when a webhook is set meanwhile). */
-  failWaiter(error: Error): void {
-    this.waiter?.fail(error);
+  /** Ends a waiting long poll, if there is one, with the error `makeError` builds. */
+  failWaiter(makeError: () => Error): void {
+    this.waiter?.fail(makeError());
   }
 
   private expire(): void {

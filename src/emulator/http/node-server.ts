@@ -49,12 +49,25 @@ const HANG_LIMIT_MS = 10 * 60_000;
 export async function startEmulatorServer(emulator: Emulator, options: EmulatorServerOptions = {}): Promise<EmulatorServer> {
   const host = options.host ?? "127.0.0.1";
   const sockets = new Set<Socket>();
+  /** Requests in progress per socket, so an outage drops idle connections at once and busy ones after their answer. */
+  const busy = new Map<Socket, number>();
+  let listening = true;
   const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+    const socket = req.socket;
+    busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    res.once("close", () => {
+      const left = (busy.get(socket) ?? 1) - 1;
+      busy.set(socket, left);
+      if (left === 0 && !listening) socket.destroy();
+    });
     void serve(emulator, req, res);
   });
   server.on("connection", (socket) => {
     sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
+    socket.on("close", () => {
+      sockets.delete(socket);
+      busy.delete(socket);
+    });
   });
   server.on("clientError", (_err, socket) => socket.destroy());
   await listen(server, options.port ?? 0, host);
@@ -63,7 +76,6 @@ export async function startEmulatorServer(emulator: Emulator, options: EmulatorS
 
   // Outages: stop listening (connections are refused) and drop open connections; come back
   // on the same port when the outage ends.
-  let listening = true;
   let closed = false;
   let outageTimer: NodeJS.Timeout | undefined;
   const syncOutage = (): void => {
@@ -73,7 +85,7 @@ export async function startEmulatorServer(emulator: Emulator, options: EmulatorS
     if (end !== undefined && listening) {
       listening = false;
       server.close();
-      for (const s of sockets) s.destroy();
+      for (const s of sockets) if ((busy.get(s) ?? 0) === 0) s.destroy();
     } else if (end === undefined && !listening) {
       listening = true;
       server.listen(port, host);

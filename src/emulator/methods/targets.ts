@@ -108,7 +108,7 @@ export function deliver(ctx: MethodContext, target: SendTarget, params: Params, 
   return deliveries.map((d) => {
     const message = {
       message_id: target.conv.nextMessageId++,
-      from: { ...ctx.bot.info },
+      from: ctx.bot.asUser,
       chat: target.conv.chat,
       date: ctx.clock.unixSeconds(),
       ...d.fields,

@@ -19,7 +19,7 @@ const getUpdates: MethodHandler = async (ctx, params) => {
   const timeout = clamp(params.int("timeout") ?? 0, 0, MAX_POLL_TIMEOUT_S);
   rememberAllowedUpdates(ctx, params);
   // A newer call terminates an older one that is still waiting, whatever it does next.
-  bot.updates.failWaiter(conflict("terminated by other getUpdates request; make sure that only one bot instance is running"));
+  bot.updates.failWaiter(() => conflict("terminated by other getUpdates request; make sure that only one bot instance is running"));
   // Confirmation happens on arrival: even if this call is aborted while it waits.
   bot.updates.confirm(offset);
   let updates = bot.updates.peek(limit);

@@ -25,14 +25,7 @@ export async function waitFor<T>(
  * getUpdates' `offset` is seen at the moment it confirms). Returns a function that stops watching.
  */
 export function watchCalls(emulator: Emulator, listener: (call: ApiCall) => void): () => void {
-  const original = emulator.handle;
-  emulator.handle = function (this: Emulator, call: ApiCall) {
-    listener(call);
-    return original.call(this, call);
-  };
-  return () => {
-    emulator.handle = original;
-  };
+  return emulator.onCall(listener);
 }
 
 /** The `offset` parameter of a getUpdates call, as a number (0 when absent). */
