@@ -234,6 +234,12 @@ export interface InboxStore {
    */
   expireClaims(options?: { readonly owner?: string; readonly now?: EpochMs }): Promise<number>;
 
+  /**
+   * The owners that hold in-flight claims right now (distinct, any order). The runtime checks
+   * each against its liveness lease and expires the claims of owners that are gone.
+   */
+  inflightOwners(): Promise<string[]>;
+
   /** The stored record of one update, or null. */
   get(updateId: number): Promise<InboxRecord | null>;
 

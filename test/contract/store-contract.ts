@@ -217,6 +217,17 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(await store.inbox.expireClaims({ now: T0 + 2 })).toBe(2);
       });
 
+      it("inflightOwners lists who holds claims, and forgets owners whose claims settled", async () => {
+        const store = await fresh();
+        await store.inbox.ingest([message(1, 10), message(2, 20), message(3, 30)], { now: T0 });
+        expect(await store.inbox.inflightOwners()).toEqual([]);
+        const [a] = await store.inbox.claim({ owner: "a", limit: 1, leaseMs: 60_000, now: T0 });
+        await store.inbox.claim({ owner: "b", limit: 2, leaseMs: 60_000, now: T0 });
+        expect((await store.inbox.inflightOwners()).sort()).toEqual(["a", "b"]);
+        await store.inbox.settle(a!.claim, { kind: "done" }, { now: T0 + 1 });
+        expect(await store.inbox.inflightOwners()).toEqual(["b"]);
+      });
+
       it("release gives an item back without counting an attempt", async () => {
         const store = await fresh();
         await store.inbox.ingest([message(1, 10), message(2, 10)], { now: T0 });

@@ -267,6 +267,14 @@ export class SqliteInbox implements InboxStore {
     });
   }
 
+  /** {@inheritDoc InboxStore.inflightOwners} */
+  async inflightOwners(): Promise<string[]> {
+    const rows = this.db.read("list in-flight owners", () =>
+      this.db.statement(`SELECT DISTINCT lease_owner AS owner FROM inbox WHERE state = 'inflight' AND lease_owner IS NOT NULL`).all(),
+    ) as { owner: string }[];
+    return rows.map((r) => r.owner);
+  }
+
   /** {@inheritDoc InboxStore.get} */
   async get(updateId: number): Promise<InboxRecord | null> {
     requireInt("updateId", updateId, 0);

@@ -1,0 +1,149 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { silentLogger } from "../runtime/logger.js";
+import { openStore, type ClaimedUpdate, type Store } from "../store/index.js";
+import { Dispatcher, type UpdateHandler } from "./dispatcher.js";
+
+let store: Store;
+let dispatcher: Dispatcher | undefined;
+afterEach(async () => {
+  await dispatcher?.stop(1_000);
+  dispatcher = undefined;
+  await store.close();
+});
+
+const message = (id: number, chat: number) => ({ update_id: id, message: { message_id: id, date: 1_700_000_000, chat: { id: chat, type: "private" }, text: `m${id}` } });
+
+function start(handle: UpdateHandler, overrides: Partial<ConstructorParameters<typeof Dispatcher>[0]> = {}): Dispatcher {
+  dispatcher = new Dispatcher({
+    inbox: store.inbox, owner: "test", handle, logger: silentLogger(), clock: Date.now,
+    concurrency: 8, leaseMs: 5_000, maxAttempts: 3, backoff: { baseMs: 10, maxMs: 50, jitter: 0 }, idleMs: 20, ...overrides,
+  });
+  dispatcher.start();
+  return dispatcher;
+}
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe("Dispatcher", () => {
+  it("handles each chat in update_id order, one at a time, and chats in parallel", async () => {
+    store = await openStore({ path: ":memory:" });
+    const updates = [];
+    for (let i = 1; i <= 30; i++) updates.push(message(i, 100 + (i % 3)));
+    await store.inbox.ingest(updates);
+    const seen = new Map<string, number[]>();
+    const inFlight = new Map<string, number>();
+    let maxPerChat = 0;
+    let maxTotal = 0;
+    let total = 0;
+    const d = start(async (u: ClaimedUpdate) => {
+      inFlight.set(u.chatKey, (inFlight.get(u.chatKey) ?? 0) + 1);
+      maxPerChat = Math.max(maxPerChat, inFlight.get(u.chatKey)!);
+      maxTotal = Math.max(maxTotal, ++total);
+      await new Promise((r) => setTimeout(r, 2));
+      seen.set(u.chatKey, [...(seen.get(u.chatKey) ?? []), u.updateId]);
+      inFlight.set(u.chatKey, inFlight.get(u.chatKey)! - 1);
+      total--;
+      return [];
+    });
+    await until(() => d.stats().handled === 30);
+    expect(maxPerChat).toBe(1);
+    expect(maxTotal).toBeGreaterThan(1);
+    for (const ids of seen.values()) expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect((await store.inbox.stats()).done).toBe(30);
+  });
+
+  it("retries a failing handler with backoff, then dead-letters it while the chat's next updates go on", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 7), message(2, 7), message(3, 7)]);
+    const tries: number[] = [];
+    const d = start(async (u) => {
+      tries.push(u.updateId);
+      if (u.updateId === 1) throw new Error("poison");
+      return [];
+    });
+    await until(() => d.stats().handled === 2);
+    expect(tries).toEqual([1, 1, 1, 2, 3]);
+    const dead = await store.inbox.deadLetters.list();
+    expect(dead.items.map((x) => [x.updateId, x.attempts, x.error])).toEqual([[1, 3, "Error: poison"]]);
+    expect(dead.items[0]!.stack).toMatch(/poison/);
+    expect(d.stats()).toMatchObject({ failed: 3, deadLettered: 1, handled: 2 });
+  });
+
+  it("commits handler effects with the completion, exactly once", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1), message(2, 2)]);
+    const d = start(async () => [{ kind: "kv.increment", key: "completions" }]);
+    await until(() => d.stats().handled === 2);
+    expect(await store.state.getValue("completions")).toBe("2");
+  });
+
+  it("recovers an update whose claim expired (its worker died) and counts it", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1)]);
+    await store.inbox.claim({ owner: "dead-worker", limit: 1, leaseMs: 60_000 });
+    await store.inbox.expireClaims({ owner: "dead-worker" });
+    const attempts: Array<[number, boolean]> = [];
+    const d = start(async (u) => {
+      attempts.push([u.attempt, u.recovered]);
+      return [];
+    });
+    await until(() => d.stats().handled === 1);
+    expect(attempts).toEqual([[2, true]]);
+    expect(d.stats().recovered).toBe(1);
+  });
+
+  it("gives up on an update that keeps killing its worker, without running it again", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1), message(2, 1)]);
+    for (let i = 0; i < 3; i++) {
+      await store.inbox.claim({ owner: `crashing-${i}`, limit: 1, leaseMs: 60_000 });
+      await store.inbox.expireClaims({ owner: `crashing-${i}` });
+    }
+    const ran: number[] = [];
+    const d = start(async (u) => {
+      ran.push(u.updateId);
+      return [];
+    });
+    await until(() => d.stats().handled === 1 && d.stats().deadLettered === 1);
+    expect(ran).toEqual([2]);
+    expect((await store.inbox.deadLetters.get(1))?.error).toMatch(/gave up after 3 tries; the process handling it died 3 time/);
+  });
+
+  it("on stop, waits for running handlers within the deadline and settles them", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1)]);
+    let started = false;
+    const d = start(async () => {
+      started = true;
+      await new Promise((r) => setTimeout(r, 100));
+      return [];
+    });
+    await until(() => started);
+    const result = await d.stop(2_000);
+    dispatcher = undefined;
+    expect(result.abandoned).toBe(0);
+    expect((await store.inbox.get(1))?.state).toBe("done");
+  });
+
+  it("on stop, leaves a handler that overruns the deadline claimed (recovered after restart)", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1)]);
+    let started = false;
+    const d = start(async () => {
+      started = true;
+      await new Promise((r) => setTimeout(r, 500));
+      return [];
+    });
+    await until(() => started);
+    const result = await d.stop(50);
+    dispatcher = undefined;
+    expect(result.abandoned).toBe(1);
+    expect((await store.inbox.get(1))?.state).toBe("inflight");
+  });
+});

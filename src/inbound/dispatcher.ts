@@ -1,0 +1,249 @@
+/**
+ * The dispatcher: takes updates from the durable inbox and runs the user's handlers on them.
+ * Each chat's updates run one at a time in `update_id` order (the inbox only hands out a
+ * chat's head); different chats run in parallel up to `concurrency`. Completions are written
+ * in batches (one transaction per batch), which is what makes durability cheap.
+ */
+import type { Logger } from "../runtime/logger.js";
+import type { Claim, ClaimedUpdate, InboxStore, SettleOutcome, SettleRequest, StoreEffect } from "../store/index.js";
+import { backoffDelay, type BackoffOptions } from "./backoff.js";
+
+/** Runs the handlers of one update; returns the writes to commit with its completion. Throws when the handlers failed. */
+export type UpdateHandler = (update: ClaimedUpdate) => Promise<readonly StoreEffect[]>;
+
+/** Options of {@link Dispatcher}. */
+export interface DispatcherOptions {
+  readonly inbox: InboxStore;
+  /** This process's owner id for claims. */
+  readonly owner: string;
+  readonly handle: UpdateHandler;
+  readonly logger: Logger;
+  readonly clock: () => number;
+  /** Updates handled at once (each from a different chat). */
+  readonly concurrency: number;
+  /** Claim lease, ms; extended while a handler runs. */
+  readonly leaseMs: number;
+  /** Tries per update before it becomes a dead letter. */
+  readonly maxAttempts: number;
+  /** Delay between tries. */
+  readonly backoff: BackoffOptions;
+  /** How long to sleep when there is nothing to claim, unless woken. */
+  readonly idleMs: number;
+}
+
+/** Counters of the dispatcher. */
+export interface DispatcherStats {
+  readonly handled: number;
+  readonly failed: number;
+  readonly deadLettered: number;
+  readonly recovered: number;
+  readonly stale: number;
+  readonly inFlight: number;
+}
+
+interface Running {
+  claim: Claim;
+  startedAt: number;
+}
+
+/** Claims, handles and settles updates until stopped. */
+export class Dispatcher {
+  private readonly active = new Map<number, Running>();
+  private readonly settling: SettleRequest[] = [];
+  private flushing: Promise<void> | undefined;
+  private flushScheduled = false;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private readonly counters = { handled: 0, failed: 0, deadLettered: 0, recovered: 0, stale: 0 };
+
+  constructor(private readonly options: DispatcherOptions) {}
+
+  /** Starts claiming. */
+  start(): void {
+    if (this.loop !== undefined) return;
+    this.stopping = false;
+    this.loop = this.run();
+    this.leaseTimer = setInterval(() => void this.extendLeases(), Math.max(50, Math.floor(this.options.leaseMs / 3)));
+    this.leaseTimer.unref();
+  }
+
+  /** Tells the dispatcher there may be new work (after an ingest). */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  /** Counters so far. */
+  stats(): DispatcherStats {
+    return { ...this.counters, inFlight: this.active.size };
+  }
+
+  /**
+   * Stops claiming and waits for running handlers up to `deadlineMs`. Finished ones are
+   * settled; unfinished ones stay claimed in the store and are recovered after a restart.
+   * Returns how many were still running at the deadline.
+   */
+  async stop(deadlineMs: number): Promise<{ abandoned: number }> {
+    this.stopping = true;
+    this.wake();
+    await this.loop;
+    this.loop = undefined;
+    const deadline = Date.now() + deadlineMs;
+    while (this.active.size > 0 && Date.now() < deadline) {
+      await new Promise<void>((r) => {
+        this.wakeUp = r;
+        setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now())));
+      });
+    }
+    clearInterval(this.leaseTimer);
+    await this.flush();
+    return { abandoned: this.active.size };
+  }
+
+  private async run(): Promise<void> {
+    const { inbox, owner, leaseMs, concurrency, logger } = this.options;
+    while (!this.stopping) {
+      this.woken = false;
+      const free = concurrency - this.active.size;
+      let claimed: ClaimedUpdate[] = [];
+      if (free > 0) {
+        try {
+          claimed = await inbox.claim({ owner, limit: free, leaseMs, now: this.options.clock() });
+        } catch (error) {
+          logger.error({ err: error }, "claiming updates from the inbox failed; retrying");
+          await this.sleep(this.options.idleMs);
+          continue;
+        }
+        for (const c of claimed) this.begin(c);
+      }
+      // Sleep unless more work may be waiting right away.
+      if ((claimed.length === 0 || this.active.size >= concurrency) && !this.woken && !this.stopping) {
+        await this.sleep(this.options.idleMs);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done(): void {
+        clearTimeout(timer);
+        if (self.wakeUp === done) self.wakeUp = undefined;
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  private begin(c: ClaimedUpdate): void {
+    const { maxAttempts, logger } = this.options;
+    if (c.recovered) {
+      this.counters.recovered++;
+      logger.warn({ updateId: c.updateId, chatKey: c.chatKey, attempt: c.attempt, recoveries: c.recoveries }, "recovered an update whose worker died while handling it");
+    }
+    if (c.attempt > maxAttempts) {
+      // It keeps killing its worker (or keeps being abandoned): do not run it again.
+      const error = `gave up after ${c.attempt - 1} tries; the process handling it died ${c.recoveries} time(s)`;
+      this.active.set(c.updateId, { claim: c.claim, startedAt: Date.now() });
+      this.finish(c, { kind: "dead", error, stack: null }, []);
+      return;
+    }
+    this.active.set(c.updateId, { claim: c.claim, startedAt: Date.now() });
+    this.options.handle(c).then(
+      (effects) => this.finish(c, { kind: "done" }, effects),
+      (error: unknown) => this.fail(c, error),
+    );
+  }
+
+  private fail(c: ClaimedUpdate, error: unknown): void {
+    const { maxAttempts, logger, backoff, clock } = this.options;
+    const err = unwrap(error);
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    this.counters.failed++;
+    if (c.attempt >= maxAttempts) {
+      logger.error({ err, updateId: c.updateId, chatKey: c.chatKey, attempts: c.attempt }, "handler failed on its last try; the update is now a dead letter and its chat moves on");
+      this.finish(c, { kind: "dead", error: message, stack: err instanceof Error ? (err.stack ?? null) : null }, []);
+      return;
+    }
+    const delay = backoffDelay(c.attempt, backoff);
+    logger.warn({ err, updateId: c.updateId, chatKey: c.chatKey, attempt: c.attempt, retryInMs: delay }, "handler failed; the update will be retried");
+    this.finish(c, { kind: "retry", at: clock() + delay, error: message }, []);
+  }
+
+  private finish(c: ClaimedUpdate, outcome: SettleOutcome, effects: readonly StoreEffect[]): void {
+    this.settling.push(effects.length > 0 ? { claim: c.claim, outcome, effects } : { claim: c.claim, outcome });
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // One transaction for every completion of this turn of the event loop.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.flushing !== undefined) await this.flushing;
+    if (this.settling.length === 0) return;
+    const batch = this.settling.splice(0);
+    this.flushing = this.settle(batch).finally(() => {
+      this.flushing = undefined;
+    });
+    await this.flushing;
+  }
+
+  private async settle(batch: SettleRequest[]): Promise<void> {
+    const { inbox, logger, clock } = this.options;
+    let results: readonly string[];
+    try {
+      results = await inbox.settleMany(batch, { now: clock() });
+    } catch (error) {
+      // The claims stay in flight; their leases expire and the updates are tried again.
+      logger.error({ err: error, count: batch.length }, "recording completions failed; these updates will be retried after their leases expire");
+      for (const r of batch) this.active.delete(r.claim.updateId);
+      this.wake();
+      return;
+    }
+    batch.forEach((request, i) => {
+      this.active.delete(request.claim.updateId);
+      if (results[i] === "stale") {
+        this.counters.stale++;
+        logger.warn({ updateId: request.claim.updateId }, "a completion arrived after the update was taken over by another worker; it was not counted");
+      } else if (request.outcome.kind === "done") {
+        this.counters.handled++;
+      } else if (request.outcome.kind === "dead") {
+        this.counters.deadLettered++;
+        logger.error({ updateId: request.claim.updateId, error: request.outcome.error }, "update moved to the dead letters");
+      }
+    });
+    this.wake();
+  }
+
+  private async extendLeases(): Promise<void> {
+    const { inbox, leaseMs, clock, logger } = this.options;
+    const threshold = Date.now() - leaseMs / 3;
+    for (const [id, running] of this.active) {
+      if (running.startedAt > threshold) continue;
+      try {
+        const renewed = await inbox.extendLease(running.claim, leaseMs, { now: clock() });
+        if (renewed === null) logger.warn({ updateId: id }, "lost the claim of a running handler (its lease ran out); another worker may run it too");
+        else if (this.active.get(id) === running) this.active.set(id, { claim: renewed, startedAt: Date.now() });
+      } catch (error) {
+        logger.warn({ err: error, updateId: id }, "extending a claim failed");
+      }
+    }
+  }
+}
+
+/** grammY wraps handler errors in BotError; the cause is what the user threw. */
+function unwrap(error: unknown): unknown {
+  if (error instanceof Error && error.name === "BotError" && "error" in error) return (error as { error: unknown }).error;
+  return error;
+}

@@ -1,0 +1,202 @@
+/**
+ * Long polling with the offset kept in the store. A fetched batch is written to the durable
+ * inbox, together with the next offset, in one transaction *before* the next getUpdates
+ * confirms it to Telegram: a kill at any instant loses nothing (at worst the batch is fetched
+ * again and deduplicated on `update_id`).
+ *
+ * Only one process polls: the poller holds the store's `poller` lease and writes only while
+ * it holds it (fenced), so two instances on one store never both poll.
+ */
+import { GrammyError, HttpError, type Api } from "grammy";
+import type { Update } from "grammy/types";
+import { UnlostError } from "../errors/index.js";
+import type { Logger } from "../runtime/logger.js";
+import type { InboxStore, LeaseFence, LeaseStore, RawUpdate, StateStore } from "../store/index.js";
+import { backoffDelay } from "./backoff.js";
+
+/** Options of {@link Poller}. */
+export interface PollerOptions {
+  readonly api: Api;
+  readonly inbox: InboxStore;
+  readonly state: StateStore;
+  readonly leases: LeaseStore;
+  readonly owner: string;
+  readonly logger: Logger;
+  readonly clock: () => number;
+  /** Updates per getUpdates, 1–100. */
+  readonly limit: number;
+  /** Long-poll timeout in seconds (Telegram caps it at 50). */
+  readonly timeoutSeconds: number;
+  /** Update types to receive; undefined keeps Telegram's setting. */
+  readonly allowedUpdates: readonly string[] | undefined;
+  /** Lifetime of the poller lease, ms; renewed between polls. */
+  readonly leaseTtlMs: number;
+  /** Called after updates were stored (wakes the dispatcher). */
+  readonly onIngested: (inserted: number) => void;
+  /** Called when polling cannot go on (a rejected token). */
+  readonly onFatal: (error: UnlostError) => void;
+}
+
+const LEASE_NAME = "poller";
+
+/** The long-polling source of updates. */
+export class Poller {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private abort: AbortController | undefined;
+  private fence: LeaseFence | undefined;
+  private renewedAt = 0;
+  private offset = 0;
+  private failures = 0;
+  private standbyLogged = false;
+  private readonly counters = { fetched: 0, inserted: 0, duplicates: 0, conflicts: 0 };
+
+  constructor(private readonly options: PollerOptions) {}
+
+  /** Starts polling (in the background). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops polling: aborts the long poll in flight and releases the poller lease. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.abort?.abort();
+    await this.loop;
+    if (this.fence !== undefined) {
+      await this.options.leases.release(this.fence).catch(() => false);
+      this.fence = undefined;
+    }
+  }
+
+  /** Counters so far. */
+  stats(): { fetched: number; inserted: number; duplicates: number; conflicts: number; polling: boolean } {
+    return { ...this.counters, polling: this.fence !== undefined };
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        if (!(await this.holdLease())) {
+          await this.pause(Math.min(5_000, this.options.leaseTtlMs / 2));
+          continue;
+        }
+        await this.pollOnce();
+        this.failures = 0;
+      } catch (error) {
+        if (!this.running) break;
+        await this.onError(error);
+      }
+    }
+  }
+
+  /** Acquires or renews the poller lease; false while another instance holds it. */
+  private async holdLease(): Promise<boolean> {
+    const { leases, owner, leaseTtlMs, clock, logger, state } = this.options;
+    const now = clock();
+    if (this.fence !== undefined && now - this.renewedAt < leaseTtlMs / 3) return true;
+    const grant = this.fence === undefined
+      ? await leases.acquire(LEASE_NAME, owner, leaseTtlMs, { now })
+      : await leases.renew(this.fence, leaseTtlMs, { now });
+    if (!grant.held) {
+      if (this.fence !== undefined) logger.warn({ holder: grant.holder }, "lost the poller lease to another instance; standing by");
+      else if (!this.standbyLogged) logger.info({ holder: grant.holder }, "another instance on this store is polling; standing by until its lease expires");
+      this.standbyLogged = true;
+      this.fence = undefined;
+      return false;
+    }
+    if (this.fence === undefined) {
+      this.offset = (await state.offset()) ?? 0;
+      logger.info({ offset: this.offset, epoch: grant.epoch }, "polling for updates");
+      this.standbyLogged = false;
+    }
+    this.fence = { name: LEASE_NAME, owner, epoch: grant.epoch };
+    this.renewedAt = now;
+    return true;
+  }
+
+  private async pollOnce(): Promise<void> {
+    const { api, inbox, limit, timeoutSeconds, allowedUpdates, clock, onIngested } = this.options;
+    this.abort = new AbortController();
+    const updates: Update[] = await api.getUpdates(
+      {
+        offset: this.offset,
+        limit,
+        timeout: timeoutSeconds,
+        ...(allowedUpdates === undefined ? {} : { allowed_updates: allowedUpdates as never }),
+      },
+      // grammY types its signal with a polyfill's AbortSignal; Node's is what it uses at run time.
+      this.abort.signal as unknown as Parameters<Api["getUpdates"]>[1],
+    );
+    if (updates.length === 0) return;
+    const nextOffset = updates.reduce((max, u) => Math.max(max, u.update_id), 0) + 1;
+    // Stored before the next getUpdates confirms them, with the offset, in one transaction.
+    const result = await inbox.ingest(updates as unknown as readonly RawUpdate[], { nextOffset, fence: this.fence, now: clock() });
+    this.offset = nextOffset;
+    this.counters.fetched += updates.length;
+    this.counters.inserted += result.inserted;
+    this.counters.duplicates += result.duplicates;
+    if (result.inserted > 0) onIngested(result.inserted);
+  }
+
+  private async onError(error: unknown): Promise<void> {
+    const { logger, onFatal, api } = this.options;
+    this.failures++;
+    const wait = backoffDelay(this.failures, { baseMs: 1_000, maxMs: 30_000, jitter: 0.2 });
+    if (error instanceof UnlostError && error.code === "CONFLICT") {
+      // Our fence no longer holds: another instance took the lease over; nothing was written.
+      logger.warn("another instance took over polling; standing by");
+      this.fence = undefined;
+      return;
+    }
+    if (error instanceof GrammyError) {
+      if (error.error_code === 401) {
+        this.running = false;
+        onFatal(new UnlostError("UNAUTHORIZED", "Telegram rejected the bot token (401 Unauthorized). Check the token you gave unlost (BOT_TOKEN): it may be mistyped or revoked in @BotFather.", { cause: error }));
+        return;
+      }
+      if (error.error_code === 409 && /webhook is active/i.test(error.description)) {
+        logger.warn("a webhook is set for this bot, so getUpdates is refused; removing it (pending updates are kept) and polling");
+        await api.deleteWebhook({ drop_pending_updates: false }).catch((e: unknown) => logger.warn({ err: e }, "deleteWebhook failed"));
+        return;
+      }
+      if (error.error_code === 409) {
+        this.counters.conflicts++;
+        logger.warn({ retryInMs: wait, description: error.description }, "Telegram says another process is polling this bot (409): run one instance, or let instances share one store so that only one polls; retrying");
+        await this.pause(wait);
+        return;
+      }
+      if (error.error_code === 429) {
+        const retryAfter = (error.parameters.retry_after ?? 1) * 1000;
+        logger.warn({ retryInMs: retryAfter }, "Telegram asks to slow down (429); waiting");
+        await this.pause(retryAfter);
+        return;
+      }
+      logger.warn({ code: error.error_code, description: error.description, retryInMs: wait }, "getUpdates failed; retrying");
+      await this.pause(wait);
+      return;
+    }
+    if (error instanceof HttpError) {
+      logger.warn({ err: error, retryInMs: wait }, "network error while polling; retrying");
+      await this.pause(wait);
+      return;
+    }
+    logger.error({ err: error, retryInMs: wait }, "polling failed; retrying");
+    await this.pause(wait);
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.running) return resolve();
+      const timer = setTimeout(done, ms);
+      const signal = (this.abort = new AbortController()).signal;
+      signal.addEventListener("abort", done, { once: true });
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * What unlost tells a handler about the update it handles: `ctx.unlost`. It is attached to the
+ * context grammY creates for each update, so users keep writing ordinary grammY handlers.
+ */
+import type { Bot, Context } from "grammy";
+import type { Update } from "grammy/types";
+import { UnlostError } from "../errors/index.js";
+import type { StoreEffect } from "../store/index.js";
+
+/** Facts about the update being handled, and a way to commit writes with its completion. */
+export interface UnlostUpdateInfo {
+  /** Telegram's `update_id`. */
+  readonly updateId: number;
+  /**
+   * A stable key for the handler's own side effects (the same on every retry and after a
+   * crash): `<bot id>:<update_id>`. Use it to make a payment, an insert or an external call
+   * idempotent.
+   */
+  readonly idempotencyKey: string;
+  /** How old the update is, in ms: now minus when the user acted (or when unlost stored it). */
+  readonly ageMs: number;
+  /** When the user acted (ms epoch), when the update says (messages, edits); otherwise null. */
+  readonly messageDate: number | null;
+  /** When unlost stored the update (ms epoch). */
+  readonly receivedAt: number;
+  /** True when the user acted while the bot was not running (it is handled in catch-up). */
+  readonly arrivedWhileDown: boolean;
+  /** 1 on the first try; higher when an earlier try failed or its process died. */
+  readonly attempt: number;
+  /** True when this try took the update over from a process that died while handling it. */
+  readonly recovered: boolean;
+  /**
+   * Commits a store write atomically with this update's completion: it happens exactly once,
+   * if and only if the update is marked done (never on a failed or abandoned try).
+   */
+  commitWithCompletion(effect: StoreEffect): void;
+}
+
+/** The context flavor that declares `ctx.unlost`: `Bot<Context & UnlostFlavor>`. */
+export interface UnlostFlavor {
+  /** Facts about the update from unlost's durable inbox. */
+  readonly unlost: UnlostUpdateInfo;
+}
+
+/** Per-update info, keyed by the update object the dispatcher hands to `bot.handleUpdate`. */
+const infoByUpdate = new WeakMap<object, UnlostUpdateInfo>();
+
+/** Registers the info `ctx.unlost` will show for `update` (call before `bot.handleUpdate`). */
+export function setUpdateInfo(update: Update, info: UnlostUpdateInfo): void {
+  infoByUpdate.set(update, info);
+}
+
+const INSTALLED = Symbol.for("unlost.context-installed");
+
+type ContextClass = new (...args: ConstructorParameters<typeof Context>) => Context;
+
+/**
+ * Makes every context `bot` creates carry `ctx.unlost`. grammY builds contexts with the bot's
+ * `ContextConstructor` and offers no hook before the user's middleware, so unlost subclasses
+ * that constructor on this bot instance only (other bots and grammY itself are untouched).
+ */
+export function installUpdateInfo(bot: Bot<Context>): void {
+  const holder = bot as unknown as { ContextConstructor?: ContextClass; [INSTALLED]?: boolean };
+  if (holder[INSTALLED] === true) return;
+  const Base = holder.ContextConstructor;
+  if (typeof Base !== "function") {
+    throw new UnlostError("INVALID_ARGUMENT", "this grammY version builds contexts differently than unlost expects (no ContextConstructor); use grammY 1.x");
+  }
+  class UnlostContext extends Base {
+    constructor(...args: ConstructorParameters<typeof Context>) {
+      super(...args);
+      const info = infoByUpdate.get(args[0]);
+      if (info !== undefined) Object.defineProperty(this, "unlost", { value: info, enumerable: false });
+    }
+  }
+  holder.ContextConstructor = UnlostContext;
+  holder[INSTALLED] = true;
+}

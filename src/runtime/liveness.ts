@@ -1,0 +1,53 @@
+/**
+ * Who is alive. Each runtime has an instance id and holds a `worker:<id>` lease that it renews
+ * with its heartbeat. Claims held by an instance that is gone (its process no longer exists
+ * on this host, or its lease ran out) are expired at once, so a restart after `kill -9` picks
+ * the interrupted updates up immediately instead of waiting for their claims to time out.
+ */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type { Store } from "../store/index.js";
+import type { Logger } from "./logger.js";
+
+/** A new instance id: `<host>/<pid>/<random>`. */
+export function newInstanceId(): string {
+  return `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`;
+}
+
+/** The lease name that says an instance is alive. */
+export const workerLeaseName = (instanceId: string): string => `worker:${instanceId}`;
+
+/** True when the process of `instanceId` certainly no longer exists (same host, pid gone). */
+function processGone(instanceId: string): boolean {
+  const [host, pidText] = instanceId.split("/");
+  const pid = Number(pidText);
+  if (host !== hostname() || !Number.isSafeInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
+
+/**
+ * Expires the claims of every other instance that is gone; returns how many claims were
+ * expired (they are recovered by the next claim, in order).
+ */
+export async function recoverDeadInstances(store: Store, self: string, now: number, logger: Logger): Promise<number> {
+  let expired = 0;
+  for (const owner of await store.inbox.inflightOwners()) {
+    if (owner === self) continue;
+    let gone = processGone(owner);
+    if (!gone) {
+      const lease = await store.leases.get(workerLeaseName(owner));
+      gone = lease === null || lease.expiresAt <= now;
+    }
+    if (!gone) continue;
+    const n = await store.inbox.expireClaims({ owner, now });
+    if (n > 0) logger.warn({ deadInstance: owner, claims: n }, "an instance died while handling updates; its updates are taken over");
+    expired += n;
+  }
+  return expired;
+}

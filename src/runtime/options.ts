@@ -1,0 +1,182 @@
+/**
+ * The runtime's options: every field optional, every default resolved once here, every bad
+ * value rejected here with a message that says which option, what was wrong and what to do.
+ */
+import { z } from "zod";
+import { UnlostError } from "../errors/index.js";
+import type { Store } from "../store/index.js";
+import type { Logger } from "./logger.js";
+
+/** Options of {@link createRuntime}. Every field is optional; defaults are in each field's doc. */
+export interface RuntimeOptions {
+  /**
+   * Where unlost keeps its data: an open {@link Store}, or SQLite options. Default: SQLite at
+   * `./data/unlost.sqlite`.
+   */
+  store?: Store | { path?: string; synchronous?: "normal" | "full"; busyTimeoutMs?: number };
+  /** How updates arrive. Default `"polling"`. */
+  mode?: "polling" | "webhook";
+  /** Long polling. */
+  polling?: {
+    /** Updates per getUpdates, 1–100. Default 100. */
+    limit?: number;
+    /** Long-poll timeout, seconds, 0–50. Default 30. */
+    timeoutSeconds?: number;
+    /** Update types to receive. Default: Telegram's setting is kept. */
+    allowedUpdates?: readonly string[];
+    /** Lifetime of the store lease that makes one instance the poller, ms. Default 60 000. */
+    leaseTtlMs?: number;
+  };
+  /** Webhook mode (with `mode: "webhook"`). */
+  webhook?: {
+    /** The public HTTPS URL Telegram posts to (registered with setWebhook). */
+    url: string;
+    /** Port of the local receiver. Default 8080. */
+    port?: number;
+    /** Interface of the local receiver. Default `0.0.0.0`. */
+    host?: string;
+    /** Path of the receiver. Default: the path of `url`. */
+    path?: string;
+    /** Secret checked on every request; default: generated once and kept in the store. */
+    secretToken?: string;
+    /** Telegram's `max_connections`, 1–100. Default 40. */
+    maxConnections?: number;
+    /** Register the webhook with Telegram on start. Default true. */
+    register?: boolean;
+  };
+  /** Handling of updates. */
+  inbox?: {
+    /** Updates handled at once, each from a different chat. Default 32. */
+    concurrency?: number;
+    /** Tries per update before it becomes a dead letter. Default 5. */
+    maxAttempts?: number;
+    /** Delay between tries: `baseMs · 2^(try-1)`, capped at `maxMs`, ± `jitter`. Default 1 000 / 60 000 / 0.2. */
+    backoff?: { baseMs?: number; maxMs?: number; jitter?: number };
+    /** Claim lease, ms; a dead process's updates are taken over after it. Default 30 000. */
+    leaseMs?: number;
+    /** How long handled updates are kept before pruning, ms. Default 3 days. */
+    retentionMs?: number;
+    /** How often pruning runs, ms. Default 10 minutes. */
+    pruneIntervalMs?: number;
+    /** How long the dispatcher sleeps when idle (new updates wake it at once), ms. Default 250. */
+    idleMs?: number;
+  };
+  /** Catch-up after downtime (see `createCatchUpPolicy`). Default: every policy off. */
+  catchUp?: {
+    /** Tell users once "the bot was offline; your message is being handled now". Default false. */
+    notifyOffline?: boolean | { texts?: Partial<Record<string, string>>; defaultLanguage?: string };
+    /** Skip updates older than this, ms. Default: never. */
+    dropOlderThanMs?: number;
+    /** Answer stale button presses with an alert instead of running handlers. Default false. */
+    staleCallbacks?: false | { olderThanMs?: number; text?: string };
+  };
+  /** Downtime tracking. */
+  downtime?: {
+    /** Offline longer than this alerts the admin chats, ms. Default 24 h. */
+    alertAfterMs?: number;
+    /** Chats that get downtime alerts. Default none. */
+    adminChatIds?: readonly number[];
+    /** Heartbeat interval, ms. Default 5 000. */
+    heartbeatMs?: number;
+  };
+  /** Shutdown. */
+  shutdown?: {
+    /** How long in-flight handlers may finish after a stop, ms. Default 10 000. */
+    deadlineMs?: number;
+    /** Stop on SIGINT/SIGTERM (a second signal exits at once). Default true. */
+    handleSignals?: boolean;
+  };
+  /** A pino logger; default a JSON logger on stdout at `LOG_LEVEL` or `info`. */
+  logger?: Logger;
+  /** The clock (ms epoch). Default `Date.now`; tests pass the emulator's. */
+  clock?: () => number;
+  /** This process's id in the store (claims, leases). Default `<host>/<pid>/<random>`. */
+  instanceId?: string;
+}
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
+const ms = (min = 1) => int(min);
+
+const storeSchema = z.union([
+  z.custom<Store>((v) => typeof v === "object" && v !== null && "inbox" in v && "state" in v && "leases" in v, "an open Store"),
+  z.strictObject({
+    kind: z.literal("sqlite").optional(),
+    path: z.string().min(1).optional(),
+    synchronous: z.enum(["normal", "full"]).optional(),
+    busyTimeoutMs: ms(0).optional(),
+  }),
+]);
+
+const schema = z.strictObject({
+  store: storeSchema.optional(),
+  mode: z.enum(["polling", "webhook"]).default("polling"),
+  polling: z
+    .strictObject({
+      limit: int(1, 100).default(100),
+      timeoutSeconds: int(0, 50).default(30),
+      allowedUpdates: z.array(z.string()).readonly().optional(),
+      leaseTtlMs: ms(1_000).default(60_000),
+    })
+    .prefault({}),
+  webhook: z
+    .strictObject({
+      url: z.url({ protocol: /^https?$/ }),
+      port: int(0, 65_535).default(8080),
+      host: z.string().default("0.0.0.0"),
+      path: z.string().startsWith("/").optional(),
+      secretToken: z.string().optional(),
+      maxConnections: int(1, 100).default(40),
+      register: z.boolean().default(true),
+    })
+    .optional(),
+  inbox: z
+    .strictObject({
+      concurrency: int(1, 10_000).default(32),
+      maxAttempts: int(1, 1_000).default(5),
+      backoff: z
+        .strictObject({ baseMs: ms(0).default(1_000), maxMs: ms(0).default(60_000), jitter: z.number().min(0).max(1).default(0.2) })
+        .prefault({}),
+      leaseMs: ms(100).default(30_000),
+      retentionMs: ms(0).default(3 * 24 * 3600_000),
+      pruneIntervalMs: ms(1_000).default(10 * 60_000),
+      idleMs: ms(1).default(250),
+    })
+    .prefault({}),
+  catchUp: z
+    .strictObject({
+      notifyOffline: z
+        .union([z.boolean(), z.strictObject({ texts: z.record(z.string(), z.string()).optional(), defaultLanguage: z.string().optional() })])
+        .optional(),
+      dropOlderThanMs: ms(1).optional(),
+      staleCallbacks: z.union([z.literal(false), z.strictObject({ olderThanMs: ms(1).optional(), text: z.string().optional() })]).optional(),
+    })
+    .prefault({}),
+  downtime: z
+    .strictObject({
+      alertAfterMs: ms(1).default(24 * 3600_000),
+      adminChatIds: z.array(z.number().int()).readonly().default([]),
+      heartbeatMs: ms(100).default(5_000),
+    })
+    .prefault({}),
+  shutdown: z.strictObject({ deadlineMs: ms(0).default(10_000), handleSignals: z.boolean().default(true) }).prefault({}),
+  logger: z.custom<Logger>((v) => typeof v === "object" && v !== null && typeof (v as { info?: unknown }).info === "function", "a pino logger").optional(),
+  clock: z.custom<() => number>((v) => typeof v === "function", "a function returning ms since the epoch").optional(),
+  instanceId: z.string().min(1).optional(),
+});
+
+/** Options with every default applied. */
+export type ResolvedOptions = z.output<typeof schema>;
+
+/** Validates options and applies defaults; throws `INVALID_CONFIG` listing every problem. */
+export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
+  const parsed = schema.safeParse(options);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `  - ${issue.path.join(".") || "(options)"}: ${issue.message}`);
+    throw new UnlostError("INVALID_CONFIG", `invalid unlost options:\n${problems.join("\n")}\nSee the options table in the README.`, { cause: parsed.error });
+  }
+  const resolved = parsed.data;
+  if (resolved.mode === "webhook" && resolved.webhook === undefined) {
+    throw new UnlostError("INVALID_CONFIG", 'mode "webhook" needs webhook.url (the public HTTPS URL Telegram posts to), e.g. { webhook: { url: "https://bot.example.com/telegram" } }');
+  }
+  return resolved;
+}
