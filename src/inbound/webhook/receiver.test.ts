@@ -156,6 +156,24 @@ describe("webhook receiver", () => {
     expect((await receiver.app.request(URL_PATH, { method: "PUT", body: "{}" })).status).toBe(405);
   });
 
+  it("answers 503 once closing (Telegram re-sends later) and still 200 when onIngested throws", async () => {
+    receiver = createWebhookReceiver({
+      inbox: store.inbox,
+      secretToken: SECRET,
+      logger: silentLogger(),
+      onIngested: () => {
+        throw new Error("dispatcher gone");
+      },
+    });
+    expect((await receiver.app.request(URL_PATH, post(JSON.stringify(update(60))))).status).toBe(200);
+    expect(await store.inbox.get(60)).not.toBeNull();
+    await receiver.close();
+    const late = await receiver.app.request(URL_PATH, post(JSON.stringify(update(61))));
+    expect(late.status).toBe(503);
+    expect(late.headers.get("connection")).toBe("close");
+    expect(await store.inbox.get(61)).toBeNull();
+  });
+
   it("serves a custom path", async () => {
     receiver = createWebhookReceiver({ inbox: store.inbox, secretToken: SECRET, logger: silentLogger(), path: "/hook/abc" });
     expect((await receiver.app.request("http://x/hook/abc", post(JSON.stringify(update(50))))).status).toBe(200);

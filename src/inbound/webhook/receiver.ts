@@ -107,6 +107,15 @@ export function createWebhookReceiver(options: WebhookReceiverOptions): WebhookR
   const counters: Counters = { received: 0, inserted: 0, duplicates: 0, rejected: 0, failed: 0 };
   const authWarning = createWarningThrottle(log, 60_000);
 
+  // The update is stored by the time this runs: a failing wake-up must not turn into a 500.
+  const notify = (inserted: number): void => {
+    try {
+      options.onIngested?.(inserted);
+    } catch (error) {
+      log.error({ err: loggableError(error, clean) }, "onIngested threw; the update is stored and will be handled on the next wake-up");
+    }
+  };
+
   const reject = (c: Context, status: 400 | 401 | 405 | 413 | 503, message: string): Response => {
     counters.rejected++;
     return c.text(message, status);
@@ -146,7 +155,7 @@ export function createWebhookReceiver(options: WebhookReceiverOptions): WebhookR
         counters.inserted += result.inserted;
         counters.duplicates += result.duplicates;
         if (result.duplicates > 0) log.debug({ updateId: parsed.update_id }, "re-sent update ignored (already stored)");
-        if (result.inserted > 0) options.onIngested?.(result.inserted);
+        if (result.inserted > 0) notify(result.inserted);
       } catch (error) {
         counters.failed++;
         log.error({ err: loggableError(error, clean), updateId: parsed.update_id }, "webhook update could not be stored; answering 500 so Telegram re-sends it");
