@@ -3,9 +3,29 @@
  * delivered: through crashes, restarts, long downtime, flaky networks, rate limits and bad
  * input.
  *
- * The Bot API emulator is a separate entry point: `unlost/emulator`.
+ * Commonly used: {@link createRuntime} (instead of `bot.start()`), the {@link UnlostFlavor}
+ * context flavor (`ctx.unlost`), and the error model ({@link UnlostError}).
+ * For experts: the store ({@link openStore}) and the logger. The Bot API emulator is a separate
+ * entry point: `unlost/emulator`.
  *
  * @module
  */
+
+// Commonly used
+export { createRuntime } from "./runtime/runtime.js";
+export type { Runtime, RuntimeStats, InboxDeadLetters } from "./runtime/runtime.js";
+export type { RuntimeOptions } from "./runtime/options.js";
+export type { UnlostFlavor, UnlostUpdateInfo } from "./inbound/update-info.js";
 export { UnlostError, isUnlostError, redactSecrets } from "./errors/index.js";
 export type { UnlostErrorCode, UnlostErrorOptions } from "./errors/index.js";
+
+// For experts
+export { openStore, DEFAULT_SQLITE_PATH } from "./store/index.js";
+export type {
+  Store, StoreOptions, SqliteStoreOptions, StoreEffect, DeadLetter, DeadLetterPage, DeadLetterSelector,
+  DeadLetterListOptions, InboxStats, OfflineWindow,
+} from "./store/index.js";
+export { createLogger, silentLogger } from "./runtime/logger.js";
+export type { Logger, LogOptions } from "./runtime/logger.js";
+export { createCatchUpPolicy, OFFLINE_NOTICE_TEXTS } from "./inbound/catch-up/index.js";
+export type { CatchUpOptions } from "./inbound/catch-up/index.js";

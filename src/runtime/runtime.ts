@@ -1,0 +1,408 @@
+/**
+ * The runtime: a grammY bot run by unlost instead of `bot.start()`. It wires the durable store,
+ * the source of updates (long polling or a webhook), the dispatcher that runs the bot's
+ * handlers, catch-up policies, downtime tracking, pruning and graceful shutdown.
+ */
+import { GrammyError, HttpError, type Bot, type Context } from "grammy";
+import type { Update } from "grammy/types";
+import { UnlostError } from "../errors/index.js";
+import { createCatchUpPolicy, type CatchUpPolicy } from "../inbound/catch-up/index.js";
+import { Dispatcher, type UpdateHandler } from "../inbound/dispatcher.js";
+import { createDowntimeMonitor, type DowntimeMonitor } from "../inbound/downtime/index.js";
+import { Poller } from "../inbound/poller.js";
+import { installUpdateInfo, setUpdateInfo } from "../inbound/update-info.js";
+import { createWebhookReceiver, registerWebhook, webhookSecret, type RegisterWebhookOptions, type WebhookReceiver } from "../inbound/webhook/index.js";
+import { openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
+import { createLogger, type Logger } from "./logger.js";
+import { newInstanceId, recoverDeadInstances, workerLeaseName } from "./liveness.js";
+import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
+import { factsOf } from "./update-facts.js";
+
+/** Dead-letter operations of the inbox. */
+export interface InboxDeadLetters {
+  /** A page of dead letters (filter by chat, update type, error text). */
+  list(options?: DeadLetterListOptions): Promise<DeadLetterPage>;
+  /** One dead letter, or null. */
+  get(updateId: number): Promise<DeadLetter | null>;
+  /** Puts dead letters back in their chats' queues; returns how many. */
+  retry(selector: DeadLetterSelector): Promise<number>;
+  /** Deletes dead letters for good; returns how many. */
+  purge(selector: DeadLetterSelector): Promise<number>;
+}
+
+/** What the runtime has done, for logs, health checks and tests. */
+export interface RuntimeStats {
+  /** Counts of the durable inbox. */
+  readonly inbox: InboxStats;
+  /** Updates handled, failed tries, dead letters, recoveries, in flight since start. */
+  readonly dispatcher: ReturnType<Dispatcher["stats"]>;
+  /** Updates skipped by catch-up policies since start. */
+  readonly skipped: number;
+  /** The offline window found at start, if any. */
+  readonly offlineWindow: OfflineWindow | null;
+}
+
+/** A running (or startable) unlost runtime. */
+export interface Runtime {
+  /** This process's id in the store. */
+  readonly instanceId: string;
+  /** True between `start()` and `stop()`. */
+  readonly isRunning: boolean;
+  /** Opens the store, recovers, starts receiving and handling. Resolves once running. */
+  start(): Promise<void>;
+  /**
+   * Stops receiving, lets in-flight handlers finish within the shutdown deadline, and closes
+   * the store. Unfinished updates stay in the inbox and are handled after the next start.
+   */
+  stop(): Promise<void>;
+  /** Resolves when the runtime stopped; rejects if it stopped on a fatal error (e.g. a rejected token). */
+  wait(): Promise<void>;
+  /** The store (after `start`). */
+  readonly store: Store;
+  /** Dead letters of the inbox (after `start`). */
+  readonly deadLetters: InboxDeadLetters;
+  /** Counters and inbox state (after `start`). */
+  stats(): Promise<RuntimeStats>;
+}
+
+/**
+ * Runs a grammY bot with unlost: durable inbox, per-chat order, retries, dead letters,
+ * catch-up after downtime. Use it instead of `bot.start()`.
+ *
+ * @example
+ * ```ts
+ * import { Bot } from "grammy";
+ * import { createRuntime } from "unlost";
+ *
+ * const bot = new Bot(process.env.BOT_TOKEN!);
+ * bot.on("message:text", (ctx) => ctx.reply(`you said ${ctx.message.text}`));
+ * await createRuntime(bot, { catchUp: { notifyOffline: true } }).start();
+ * ```
+ */
+export function createRuntime<C extends Context>(bot: Bot<C>, options: RuntimeOptions = {}): Runtime {
+  return new UnlostRuntime(bot as unknown as Bot<Context>, resolveOptions(options));
+}
+
+class UnlostRuntime implements Runtime {
+  readonly instanceId: string;
+  private readonly logger: Logger;
+  private readonly clock: () => number;
+  private openedStore: Store | undefined;
+  private ownsStore = false;
+  private dispatcher: Dispatcher | undefined;
+  private poller: Poller | undefined;
+  private receiver: WebhookReceiver | undefined;
+  private downtime: DowntimeMonitor | undefined;
+  private policy: CatchUpPolicy | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private running = false;
+  private stopping: Promise<void> | undefined;
+  private skipped = 0;
+  private workerEpoch = 0;
+  private settle!: { resolve: () => void; reject: (e: Error) => void };
+  private readonly finished: Promise<void>;
+  private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+
+  constructor(private readonly bot: Bot<Context>, private readonly options: ResolvedOptions) {
+    this.instanceId = options.instanceId ?? newInstanceId();
+    this.clock = options.clock ?? Date.now;
+    this.logger = options.logger ?? createLogger();
+    this.finished = new Promise<void>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    this.finished.catch(() => undefined); // observed through wait()
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  get store(): Store {
+    if (this.openedStore === undefined) throw new UnlostError("STOPPED", "the runtime has no store yet: call start() first");
+    return this.openedStore;
+  }
+
+  get deadLetters(): InboxDeadLetters {
+    const dead = () => this.store.inbox.deadLetters;
+    return {
+      list: (o) => dead().list(o),
+      get: (id) => dead().get(id),
+      retry: async (selector) => {
+        const n = await dead().retry(selector, { now: this.clock() });
+        this.dispatcher?.wake();
+        return n;
+      },
+      purge: (selector) => dead().purge(selector),
+    };
+  }
+
+  wait(): Promise<void> {
+    return this.finished;
+  }
+
+  async stats(): Promise<RuntimeStats> {
+    return {
+      inbox: await this.store.inbox.stats({ now: this.clock() }),
+      dispatcher: this.dispatcher?.stats() ?? { handled: 0, failed: 0, deadLettered: 0, recovered: 0, stale: 0, inFlight: 0 },
+      skipped: this.skipped,
+      offlineWindow: this.downtime?.lastWindow ?? null,
+    };
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    const { options, logger } = this;
+    const store = await this.openTheStore();
+    try {
+      await this.initBot();
+      const now = this.clock();
+      await this.holdWorkerLease(store, now);
+      this.downtime = createDowntimeMonitor({
+        state: store.state,
+        clock: this.clock,
+        logger,
+        heartbeatMs: options.downtime.heartbeatMs,
+        alertAfterMs: options.downtime.alertAfterMs,
+        adminChatIds: options.downtime.adminChatIds,
+        send: (chatId: number, text: string) => this.bot.api.sendMessage(chatId, text),
+      });
+      const window = await this.downtime.start();
+      const recovered = await recoverDeadInstances(store, this.instanceId, now, logger);
+      const stats = await store.inbox.stats({ now });
+      logger.info(
+        {
+          mode: options.mode,
+          store: `${store.kind}:${store.location}`,
+          instanceId: this.instanceId,
+          bot: this.bot.botInfo.username,
+          backlog: stats.pending + stats.inflight,
+          oldestBacklogAgeMs: stats.oldestOpenAgeMs,
+          deadLetters: stats.dead,
+          recoveredClaims: recovered,
+          offlineMs: window?.durationMs ?? null,
+        },
+        stats.pending + stats.inflight > 0 ? "unlost started; catching up on the backlog" : "unlost started",
+      );
+
+      this.policy = createCatchUpPolicy(options.catchUp);
+      installUpdateInfo(this.bot);
+      this.dispatcher = new Dispatcher({
+        inbox: store.inbox,
+        owner: this.instanceId,
+        handle: this.handleUpdate,
+        logger,
+        clock: this.clock,
+        concurrency: options.inbox.concurrency,
+        leaseMs: options.inbox.leaseMs,
+        maxAttempts: options.inbox.maxAttempts,
+        backoff: options.inbox.backoff,
+        idleMs: options.inbox.idleMs,
+      });
+      this.dispatcher.start();
+      if (options.mode === "webhook") await this.startWebhook(store);
+      else await this.startPolling(store);
+      this.startHousekeeping(store);
+      this.running = true;
+      if (options.shutdown.handleSignals) this.installSignals();
+    } catch (error) {
+      await this.teardown();
+      throw error;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping !== undefined) return this.stopping;
+    this.stopping = (async () => {
+      const deadline = this.options.shutdown.deadlineMs;
+      this.logger.info({ deadlineMs: deadline }, "stopping: no new updates are taken; in-flight handlers may finish");
+      await this.teardown();
+      this.settle.resolve();
+    })();
+    return this.stopping;
+  }
+
+  private async teardown(): Promise<void> {
+    this.running = false;
+    for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
+    this.signalHandlers = [];
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.poller?.stop();
+    await this.receiver?.close();
+    const result = await this.dispatcher?.stop(this.options.shutdown.deadlineMs);
+    if (result !== undefined) {
+      this.logger.info({ abandoned: result.abandoned, ...this.dispatcher?.stats() }, result.abandoned > 0 ? "stopped; unfinished updates stay in the inbox and are handled after the next start" : "stopped");
+    }
+    await this.downtime?.stop().catch((e: unknown) => this.logger.warn({ err: e }, "final heartbeat failed"));
+    if (this.openedStore !== undefined && result?.abandoned === 0) {
+      // Every claim is settled, so nothing needs this instance's lease any more.
+      await this.openedStore.leases.release({ name: workerLeaseName(this.instanceId), owner: this.instanceId, epoch: this.workerEpoch }).catch(() => false);
+    }
+    if (this.ownsStore) await this.openedStore?.close();
+  }
+
+  private async openTheStore(): Promise<Store> {
+    const given = this.options.store;
+    if (given !== undefined && "inbox" in given) {
+      this.openedStore = given;
+      return given;
+    }
+    this.openedStore = await openStore({ ...(given ?? {}), clock: this.clock });
+    this.ownsStore = true;
+    return this.openedStore;
+  }
+
+  /** getMe, retried on network errors; a rejected token is fatal. */
+  private async initBot(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.bot.init();
+        return;
+      } catch (error) {
+        if (error instanceof GrammyError && error.error_code === 401) {
+          throw new UnlostError("UNAUTHORIZED", "Telegram rejected the bot token (401 Unauthorized). Check the token you gave unlost (BOT_TOKEN): it may be mistyped or revoked in @BotFather.", { cause: error });
+        }
+        if (!(error instanceof HttpError) && !(error instanceof GrammyError && error.error_code >= 500)) throw error;
+        const wait = Math.min(30_000, 500 * 2 ** attempt);
+        this.logger.warn({ err: error, retryInMs: wait }, "cannot reach Telegram to identify the bot (getMe); retrying");
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  private async startPolling(store: Store): Promise<void> {
+    const { options, logger } = this;
+    const info = await this.bot.api.getWebhookInfo().catch(() => undefined);
+    if (info !== undefined && info.url !== "") {
+      logger.warn({ pending: info.pending_update_count }, "a webhook was set; switching to polling (pending updates are kept)");
+      await this.bot.api.deleteWebhook({ drop_pending_updates: false });
+    }
+    this.poller = new Poller({
+      api: this.bot.api,
+      inbox: store.inbox,
+      state: store.state,
+      leases: store.leases,
+      owner: this.instanceId,
+      logger,
+      clock: this.clock,
+      limit: options.polling.limit,
+      timeoutSeconds: options.polling.timeoutSeconds,
+      allowedUpdates: options.polling.allowedUpdates,
+      leaseTtlMs: options.polling.leaseTtlMs,
+      onIngested: () => this.dispatcher?.wake(),
+      onFatal: (error) => this.fatal(error),
+    });
+    this.poller.start();
+  }
+
+  private async startWebhook(store: Store): Promise<void> {
+    const config = this.options.webhook;
+    if (config === undefined) throw new UnlostError("INVALID_CONFIG", 'mode "webhook" needs webhook.url');
+    const secretToken = await webhookSecret(store.state, config.secretToken === undefined ? {} : { configured: config.secretToken });
+    this.receiver = createWebhookReceiver({
+      inbox: store.inbox,
+      secretToken,
+      path: config.path ?? (new URL(config.url).pathname || "/"),
+      logger: this.logger,
+      clock: this.clock,
+      onIngested: () => this.dispatcher?.wake(),
+    });
+    const listening = await this.receiver.listen({ port: config.port, host: config.host });
+    this.logger.info({ listening: listening.url, publicUrl: config.url }, "webhook receiver listening");
+    if (config.register) {
+      await registerWebhook(this.bot.api, {
+        url: config.url,
+        secretToken,
+        maxConnections: config.maxConnections,
+        // Update type names are validated by Telegram; unlost passes them through.
+        ...(this.options.polling.allowedUpdates === undefined ? {} : { allowedUpdates: this.options.polling.allowedUpdates as RegisterWebhookOptions["allowedUpdates"] & object }),
+      });
+    }
+  }
+
+  /** Takes or renews the lease that says this instance is alive. */
+  private async holdWorkerLease(store: Store, now: number): Promise<void> {
+    const grant = await store.leases.acquire(workerLeaseName(this.instanceId), this.instanceId, this.options.downtime.heartbeatMs * 3, { now });
+    if (grant.held) this.workerEpoch = grant.epoch;
+  }
+
+  /** Heartbeat of the worker lease, recovery of dead instances, pruning. */
+  private startHousekeeping(store: Store): void {
+    const { options, logger } = this;
+    const beat = setInterval(() => {
+      const now = this.clock();
+      void this.holdWorkerLease(store, now)
+        .then(() => recoverDeadInstances(store, this.instanceId, now, logger))
+        .then((n) => { if (n > 0) this.dispatcher?.wake(); })
+        .catch((error: unknown) => logger.warn({ err: error }, "heartbeat failed"));
+    }, options.downtime.heartbeatMs);
+    const prune = setInterval(() => {
+      const handledBefore = this.clock() - options.inbox.retentionMs;
+      void store.inbox
+        .prune({ handledBefore })
+        .then((n) => { if (n > 0) logger.info({ pruned: n }, "pruned handled updates past their retention"); })
+        .catch((error: unknown) => logger.warn({ err: error }, "pruning failed"));
+    }, options.inbox.pruneIntervalMs);
+    beat.unref();
+    prune.unref();
+    this.timers.push(beat, prune);
+  }
+
+  private readonly handleUpdate: UpdateHandler = async (claimed) => {
+    const now = this.clock();
+    const facts = factsOf(claimed, now, (at) => this.downtime?.wasDown(at) ?? false);
+    const action = this.policy?.decide(facts) ?? { kind: "handle" as const };
+    if (action.kind === "skip") {
+      this.skipped++;
+      this.logger.info({ updateId: claimed.updateId, reason: action.reason, ageMs: facts.ageMs }, "update skipped by the catch-up policy");
+      if (action.answerCallback !== undefined) {
+        const a = action.answerCallback;
+        await this.bot.api.answerCallbackQuery(a.callbackQueryId, { text: a.text, show_alert: a.showAlert }).catch((e: unknown) =>
+          this.logger.info({ err: e }, "could not answer a stale button press (Telegram no longer accepts an answer)"),
+        );
+      }
+      return [];
+    }
+    if (action.notice !== undefined) {
+      await this.bot.api.sendMessage(action.notice.chatId, action.notice.text).catch((e: unknown) => this.logger.warn({ err: e }, "the offline notice could not be sent"));
+    }
+    const effects: StoreEffect[] = [];
+    const update = claimed.update as unknown as Update;
+    setUpdateInfo(update, {
+      updateId: claimed.updateId,
+      idempotencyKey: `${this.bot.botInfo.id}:${claimed.updateId}`,
+      ageMs: facts.ageMs,
+      messageDate: claimed.messageDate,
+      receivedAt: claimed.receivedAt,
+      arrivedWhileDown: facts.arrivedWhileDown,
+      attempt: claimed.attempt,
+      recovered: claimed.recovered,
+      commitWithCompletion: (effect) => effects.push(effect),
+    });
+    await this.bot.handleUpdate(update);
+    return effects;
+  };
+
+  private fatal(error: UnlostError): void {
+    this.logger.fatal({ err: error }, error.message);
+    void this.stop().then(() => this.settle.reject(error));
+  }
+
+  private installSignals(): void {
+    let received = 0;
+    const onSignal = (): void => {
+      received++;
+      if (received === 1) {
+        this.logger.info("signal received: stopping gracefully (send it again to exit at once; nothing is lost either way)");
+        void this.stop();
+      } else {
+        this.logger.warn("second signal: exiting now; unfinished updates are handled after the next start");
+        process.exit(130);
+      }
+    };
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      process.on(signal, onSignal);
+      this.signalHandlers.push([signal, onSignal]);
+    }
+  }
+}

@@ -1,0 +1,93 @@
+import { Bot, type Context } from "grammy";
+import { afterEach, describe, expect, it } from "vitest";
+import { createEmulator, startEmulatorServer, type EmulatorServer } from "../../src/emulator/index.js";
+import { createRuntime, silentLogger, type Runtime, type UnlostFlavor } from "../../src/index.js";
+import { openStore } from "../../src/store/index.js";
+
+let server: EmulatorServer | undefined;
+let runtime: Runtime | undefined;
+afterEach(async () => {
+  await runtime?.stop();
+  runtime = undefined;
+  await server?.close();
+  server = undefined;
+});
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("createRuntime (polling, in-process)", () => {
+  it("handles updates through the durable inbox, replies, and exposes ctx.unlost", async () => {
+    const emulator = createEmulator({ limits: false });
+    const sim = emulator.createBot();
+    server = await startEmulatorServer(emulator);
+    const bot = new Bot<Context & UnlostFlavor>(sim.token, { client: { apiRoot: server.url } });
+    const keys: string[] = [];
+    bot.on("message:text", async (ctx) => {
+      keys.push(ctx.unlost.idempotencyKey);
+      await ctx.reply(`re: ${ctx.message.text}`);
+    });
+    const store = await openStore({ path: ":memory:" });
+    runtime = createRuntime(bot, { store, logger: silentLogger(), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false }, inbox: { idleMs: 20 } });
+    await runtime.start();
+    const users = [emulator.createUser(), emulator.createUser()];
+    for (let i = 0; i < 5; i++) for (const u of users) u.sendText(sim, `${u.id}:${i}`);
+    await until(() => sim.record.size === 10);
+    for (const u of users) expect(sim.record.to(u.id).map((m) => m.text)).toEqual([0, 1, 2, 3, 4].map((i) => `re: ${u.id}:${i}`));
+    expect(keys[0]).toMatch(new RegExp(`^${sim.id}:\\d+$`));
+    await until(async () => (await runtime!.stats()).inbox.done === 10);
+    expect((await runtime.stats()).dispatcher.handled).toBe(10);
+    expect(emulator.internalErrors).toEqual([]);
+  });
+
+  it("retries a failing handler and dead-letters it; the chat goes on; dead letters can be retried", async () => {
+    const emulator = createEmulator({ limits: false });
+    const sim = emulator.createBot();
+    server = await startEmulatorServer(emulator);
+    const bot = new Bot(sim.token, { client: { apiRoot: server.url } });
+    let healed = false;
+    bot.on("message:text", async (ctx) => {
+      if (ctx.message.text === "poison" && !healed) throw new Error("cannot digest this");
+      await ctx.reply(`re: ${ctx.message.text}`);
+    });
+    const store = await openStore({ path: ":memory:" });
+    runtime = createRuntime(bot, {
+      store, logger: silentLogger(), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false },
+      inbox: { idleMs: 20, maxAttempts: 2, backoff: { baseMs: 10, maxMs: 20 } },
+    });
+    await runtime.start();
+    const alice = emulator.createUser();
+    alice.sendText(sim, "poison");
+    alice.sendText(sim, "after");
+    await until(() => sim.record.size === 1);
+    expect(sim.record.to(alice.id).map((m) => m.text)).toEqual(["re: after"]);
+    const dead = await runtime.deadLetters.list();
+    expect(dead.items).toHaveLength(1);
+    expect(dead.items[0]).toMatchObject({ attempts: 2, error: "Error: cannot digest this" });
+    healed = true;
+    expect(await runtime.deadLetters.retry({ updateId: dead.items[0]!.updateId })).toBe(1);
+    await until(() => sim.record.size === 2);
+    expect((await runtime.deadLetters.list()).items).toHaveLength(0);
+  });
+
+  it("rejects bad options with a clear message", () => {
+    const bot = new Bot("1:x");
+    expect(() => createRuntime(bot, { inbox: { concurrency: 0 } })).toThrow(/inbox\.concurrency: Too small/);
+    expect(() => createRuntime(bot, { mode: "webhook" })).toThrow(/needs webhook\.url/);
+    expect(() => createRuntime(bot, { inbxo: {} } as never)).toThrow(/Unrecognized key/);
+  });
+
+  it("stops with a clear error when Telegram rejects the token", async () => {
+    const emulator = createEmulator({ limits: false });
+    server = await startEmulatorServer(emulator);
+    const bot = new Bot("123:wrong", { client: { apiRoot: server.url } });
+    const store = await openStore({ path: ":memory:" });
+    const rt = createRuntime(bot, { store, logger: silentLogger(), shutdown: { handleSignals: false } });
+    await expect(rt.start()).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+  });
+});
