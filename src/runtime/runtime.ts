@@ -4,7 +4,7 @@
  * handlers, catch-up policies, downtime tracking, pruning and graceful shutdown.
  */
 import { GrammyError, HttpError, type Bot, type Context } from "grammy";
-import type { Update } from "grammy/types";
+import type { Update, WebhookInfo } from "grammy/types";
 import { UnlostError } from "../errors/index.js";
 import { createCatchUpPolicy, type CatchUpPolicy } from "../inbound/catch-up/index.js";
 import { Dispatcher, type UpdateHandler } from "../inbound/dispatcher.js";
@@ -169,19 +169,25 @@ class UnlostRuntime implements Runtime {
       const window = await this.downtime.start();
       const recovered = await recoverDeadInstances(store, this.instanceId, now, logger);
       const stats = await store.inbox.stats({ now });
+      // Updates sent while the bot was down are still at Telegram, not in the inbox yet.
+      const webhookInfo = await this.bot.api.getWebhookInfo().catch(() => undefined);
+      const atTelegram = webhookInfo?.pending_update_count ?? 0;
+      const backlog = stats.pending + stats.inflight + atTelegram;
       logger.info(
         {
           mode: options.mode,
           store: `${store.kind}:${store.location}`,
           instanceId: this.instanceId,
           bot: this.bot.botInfo.username,
-          backlog: stats.pending + stats.inflight,
+          backlog,
+          backlogInInbox: stats.pending + stats.inflight,
+          backlogAtTelegram: webhookInfo === undefined ? null : atTelegram,
           oldestBacklogAgeMs: stats.oldestOpenAgeMs,
           deadLetters: stats.dead,
           recoveredClaims: recovered,
           offlineMs: window?.durationMs ?? null,
         },
-        stats.pending + stats.inflight > 0 ? "unlost started; catching up on the backlog" : "unlost started",
+        backlog > 0 ? "unlost started; catching up on the backlog" : "unlost started",
       );
 
       this.policy = createCatchUpPolicy(options.catchUp);
@@ -200,7 +206,7 @@ class UnlostRuntime implements Runtime {
       });
       this.dispatcher.start();
       if (options.mode === "webhook") await this.startWebhook(store);
-      else await this.startPolling(store);
+      else await this.startPolling(store, webhookInfo);
       this.startHousekeeping(store);
       this.running = true;
       if (options.shutdown.handleSignals) this.installSignals();
@@ -270,9 +276,8 @@ class UnlostRuntime implements Runtime {
     }
   }
 
-  private async startPolling(store: Store): Promise<void> {
+  private async startPolling(store: Store, info: WebhookInfo | undefined): Promise<void> {
     const { options, logger } = this;
-    const info = await this.bot.api.getWebhookInfo().catch(() => undefined);
     if (info !== undefined && info.url !== "") {
       logger.warn({ pending: info.pending_update_count }, "a webhook was set; switching to polling (pending updates are kept)");
       await this.bot.api.deleteWebhook({ drop_pending_updates: false });

@@ -1,7 +1,8 @@
 import { Bot, type Context } from "grammy";
 import { afterEach, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type EmulatorServer } from "../../src/emulator/index.js";
-import { createRuntime, silentLogger, type Runtime, type UnlostFlavor } from "../../src/index.js";
+import { PassThrough } from "node:stream";
+import { createLogger, createRuntime, silentLogger, type Runtime, type UnlostFlavor } from "../../src/index.js";
 import { openStore } from "../../src/store/index.js";
 
 let server: EmulatorServer | undefined;
@@ -73,6 +74,26 @@ describe("createRuntime (polling, in-process)", () => {
     expect(await runtime.deadLetters.retry({ updateId: dead.items[0]!.updateId })).toBe(1);
     await until(() => sim.record.size === 2);
     expect((await runtime.deadLetters.list()).items).toHaveLength(0);
+  });
+
+  it("counts the updates still at Telegram in the start-up backlog", async () => {
+    const emulator = createEmulator({ limits: false });
+    const sim = emulator.createBot();
+    server = await startEmulatorServer(emulator);
+    const alice = emulator.createUser();
+    alice.sendText(sim, "sent while the bot was down");
+    alice.sendText(sim, "this one too");
+    const bot = new Bot(sim.token, { client: { apiRoot: server.url } });
+    bot.on("message:text", () => undefined);
+    const out = new PassThrough();
+    const lines: string[] = [];
+    out.on("data", (chunk: Buffer) => lines.push(...chunk.toString("utf8").split("\n").filter(Boolean)));
+    const store = await openStore({ path: ":memory:" });
+    runtime = createRuntime(bot, { store, logger: createLogger({ destination: out }), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false } });
+    await runtime.start();
+    await until(() => lines.some((l) => l.includes("unlost started")));
+    const started = JSON.parse(lines.find((l) => l.includes("unlost started"))!) as Record<string, unknown>;
+    expect(started).toMatchObject({ msg: "unlost started; catching up on the backlog", backlog: 2, backlogInInbox: 0, backlogAtTelegram: 2 });
   });
 
   it("rejects bad options with a clear message", () => {
