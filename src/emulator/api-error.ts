@@ -4,6 +4,7 @@
  * `{ ok: false, error_code, description, parameters? }` with the same HTTP status.
  */
 import type { ResponseParameters } from "grammy/types";
+import { isTextRejection } from "../telegram/formatted-text.js";
 
 /** A Bot API error answer, exactly as Telegram would send it. */
 export class TelegramApiError extends Error {
@@ -64,4 +65,17 @@ export const entityTooLarge = (): TelegramApiError => new TelegramApiError(413, 
 export function serverError(status: 500 | 502 | 503 | 504): TelegramApiError {
   const text = { 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout" };
   return new TelegramApiError(status, text[status]);
+}
+
+/**
+ * Runs one of the shared text checks of `src/telegram/formatted-text.ts` (which know Telegram's
+ * wording but not the emulator) and answers its rejection with Telegram's 400.
+ */
+export function asBadRequest<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (isTextRejection(error)) throw badRequest(error.description);
+    throw error;
+  }
 }

@@ -4,6 +4,7 @@
  * `allow_paid_broadcast`). A call over a limit is answered with 429 and `retry_after`.
  * All buckets read the emulator clock, so advancing it refills them.
  */
+import { FLOOD_LIMITS } from "../telegram/limits.js";
 import { tooManyRequests } from "./api-error.js";
 
 /** Limits of the emulator; `false` in {@link EmulatorOptions.limits} switches them all off. */
@@ -18,12 +19,12 @@ export interface RateLimits {
   paidBroadcastPerSecond: number;
 }
 
-/** Telegram's published limits. */
+/** Telegram's published limits (from src/telegram/limits.ts, which the outbox paces by). */
 export const DEFAULT_RATE_LIMITS: RateLimits = {
-  perChat: { perSecond: 1, burst: 3 },
-  perGroupPerMinute: 20,
-  perBotPerSecond: 30,
-  paidBroadcastPerSecond: 1000,
+  perChat: { ...FLOOD_LIMITS.perChat },
+  perGroupPerMinute: FLOOD_LIMITS.perGroupPerMinute,
+  perBotPerSecond: FLOOD_LIMITS.perBotPerSecond,
+  paidBroadcastPerSecond: FLOOD_LIMITS.paidBroadcastPerSecond,
 };
 
 /** A classic token bucket: `capacity` tokens, refilled at `ratePerMs`. */

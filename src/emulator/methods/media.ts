@@ -3,18 +3,16 @@
  * as multipart parts and size-checked against Telegram's limits.
  */
 import type { Message } from "grammy/types";
-import { badRequest } from "../api-error.js";
-import { checkCaption } from "../formatted-text.js";
+import { asBadRequest, badRequest } from "../api-error.js";
+import { checkCaption } from "../../telegram/formatted-text.js";
 import type { FileArgument, Params } from "../params.js";
 import type { StoredFile } from "../sim-bot.js";
 import type { MethodContext, MethodHandler } from "./context.js";
+import { DOWNLOAD_LIMIT, MEDIA_GROUP_MAX, MEDIA_GROUP_MIN, UPLOAD_LIMITS } from "../../telegram/limits.js";
 import { deliver, resolveTarget, type Delivery } from "./targets.js";
 
-const MB = 1024 * 1024;
-/** Upload limits of the public Bot API (photos 10 MB, other files 50 MB). */
-export const UPLOAD_LIMITS = { photo: 10 * MB, other: 50 * MB } as const;
-/** getFile refuses files over 20 MB on the public Bot API. */
-export const DOWNLOAD_LIMIT = 20 * MB;
+// The limits live in src/telegram/limits.ts, shared with the outbox that must stay under them.
+export { UPLOAD_LIMITS, DOWNLOAD_LIMIT } from "../../telegram/limits.js";
 
 type MediaKind = "photo" | "document" | "voice" | "video" | "audio";
 
@@ -63,7 +61,7 @@ function fileFields(kind: MediaKind, file: StoredFile, params: Params | undefine
 function sendFile(method: string, kind: "photo" | "document" | "voice", ext: string): MethodHandler {
   return (ctx, params) => {
     const target = resolveTarget(ctx, params);
-    const caption = checkCaption(params.string("caption"), params.string("parse_mode"));
+    const caption = asBadRequest(() => checkCaption(params.string("caption"), params.string("parse_mode")));
     const arg = params.file(kind);
     const file = storeFile(ctx, arg, kind, ext);
     const fileName = arg?.kind === "upload" ? arg.file.name : undefined;
@@ -86,7 +84,7 @@ const sendMediaGroup: MethodHandler = (ctx, params) => {
   const target = resolveTarget(ctx, params);
   const media = params.json("media", "media");
   if (!Array.isArray(media)) throw badRequest("can't parse media JSON object");
-  if (media.length < 2 || media.length > 10) throw badRequest("media group must contain 2-10 items");
+  if (media.length < MEDIA_GROUP_MIN || media.length > MEDIA_GROUP_MAX) throw badRequest("media group must contain 2-10 items");
   const deliveries: Delivery[] = media.map((item: unknown) => {
     const m = item as { type?: unknown; media?: unknown; caption?: unknown; parse_mode?: unknown };
     const kind = m.type;
@@ -94,10 +92,10 @@ const sendMediaGroup: MethodHandler = (ctx, params) => {
       throw badRequest("can't parse InputMedia: unsupported media type");
     }
     if (typeof m.media !== "string") throw badRequest("can't parse InputMedia: media must be a String");
-    const caption = checkCaption(
+    const caption = asBadRequest(() => checkCaption(
       typeof m.caption === "string" ? m.caption : undefined,
       typeof m.parse_mode === "string" ? m.parse_mode : undefined,
-    );
+    ));
     const arg = params.fileFromString(m.media);
     const file = storeFile(ctx, arg, kind, kind === "photo" ? "jpg" : "bin");
     const fileName = arg.kind === "upload" ? arg.file.name : undefined;

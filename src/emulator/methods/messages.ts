@@ -2,8 +2,8 @@
  * Text messages and what bots do to messages: send, edit, delete, copy, forward.
  */
 import type { Message } from "grammy/types";
-import { badRequest } from "../api-error.js";
-import { checkCaption, checkMessageText } from "../formatted-text.js";
+import { asBadRequest, badRequest } from "../api-error.js";
+import { checkCaption, checkMessageText } from "../../telegram/formatted-text.js";
 import type { Params } from "../params.js";
 import type { StoredMessage } from "../world.js";
 import type { MethodContext, MethodHandler } from "./context.js";
@@ -12,7 +12,7 @@ import { deliver, findMessage, readReplyMarkup, resolveTarget } from "./targets.
 const sendMessage: MethodHandler = (ctx, params) => {
   const target = resolveTarget(ctx, params);
   const text = params.string("text");
-  const visible = checkMessageText(text, params.string("parse_mode"));
+  const visible = asBadRequest(() => checkMessageText(text, params.string("parse_mode")));
   return deliver(ctx, target, params, [{ method: "sendMessage", kind: "text", visibleText: visible, fields: { text: visible } }])[0];
 };
 
@@ -34,7 +34,7 @@ const NOT_MODIFIED =
 
 const editMessageText: MethodHandler = (ctx, params) => {
   const stored = messageToEdit(ctx, params);
-  const visible = checkMessageText(params.string("text"), params.string("parse_mode"));
+  const visible = asBadRequest(() => checkMessageText(params.string("text"), params.string("parse_mode")));
   const markup = readReplyMarkup(params);
   const old = stored.message as { text?: string };
   if (old.text === undefined) throw badRequest("there is no text in the message to edit");
@@ -78,7 +78,7 @@ function sourceMessage(ctx: MethodContext, params: Params, what: string): Messag
 const copyMessage: MethodHandler = (ctx, params) => {
   const target = resolveTarget(ctx, params);
   const source = sourceMessage(ctx, params, "copy") as Message & { text?: string; caption?: string };
-  const caption = params.has("caption") ? checkCaption(params.string("caption"), params.string("parse_mode")) : source.caption;
+  const caption = params.has("caption") ? asBadRequest(() => checkCaption(params.string("caption"), params.string("parse_mode"))) : source.caption;
   const { message_id: _id, from: _from, chat: _chat, date: _date, reply_to_message: _r, reply_markup: _m, ...content } = source;
   const fields = caption === undefined ? content : { ...content, caption };
   const [message] = deliver(ctx, target, params, [

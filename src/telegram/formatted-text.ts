@@ -3,8 +3,36 @@
  * read. This is enough of Telegram's HTML, MarkdownV2 and legacy Markdown parsers to measure
  * the visible text and to reject what Telegram rejects most often (unknown or unclosed HTML
  * tags, unescaped reserved MarkdownV2 characters) with Telegram's wording.
+ *
+ * Shared by the emulator (which answers a {@link TextRejection} with Telegram's 400) and the
+ * outbox (which refuses such text at enqueue), so both measure text the same way.
+ *
+ * @module
  */
-import { badRequest } from "./api-error.js";
+import { MAX_CAPTION_LENGTH, MAX_TEXT_LENGTH } from "./limits.js";
+
+export { MAX_CAPTION_LENGTH, MAX_TEXT_LENGTH };
+
+/**
+ * Telegram would refuse this text with a 400. `description` is Telegram's wording without the
+ * `Bad Request: ` prefix (e.g. `message is too long`, `can't parse entities: ...`).
+ */
+export class TextRejection extends Error {
+  constructor(
+    /** Telegram's description, without `Bad Request: `. */
+    readonly description: string,
+    /** What was wrong, for callers that explain it: parsing, emptiness or length. */
+    readonly problem: "parse" | "empty" | "too-long" | "parse-mode",
+  ) {
+    super(description);
+    this.name = "TextRejection";
+  }
+}
+
+/** True when `value` is a {@link TextRejection}. */
+export function isTextRejection(value: unknown): value is TextRejection {
+  return value instanceof TextRejection;
+}
 
 const HTML_TAGS = new Set([
   "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "code", "pre",
@@ -13,7 +41,10 @@ const HTML_TAGS = new Set([
 const HTML_ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"' };
 const MARKDOWN_V2_RESERVED = new Set("_*[]()~`>#+-=|{}.!".split(""));
 
-/** Returns the text a user would see, or throws Telegram's `can't parse entities` 400. */
+/**
+ * Returns the text a user would see (entities removed), or throws a {@link TextRejection}
+ * with Telegram's `can't parse entities` wording.
+ */
 export function visibleText(text: string, parseMode: string | undefined): string {
   if (parseMode === undefined || parseMode === "") return text;
   switch (parseMode.toLowerCase()) {
@@ -24,12 +55,12 @@ export function visibleText(text: string, parseMode: string | undefined): string
     case "markdown":
       return text.replace(/\\([_*`[])/g, "$1").replace(/[*_`]|\[([^\]]*)\]\([^)]*\)/g, (_m, label?: string) => label ?? "");
     default:
-      throw badRequest(`unsupported parse_mode`);
+      throw new TextRejection("unsupported parse_mode", "parse-mode");
   }
 }
 
-function cantParse(why: string): Error {
-  return badRequest(`can't parse entities: ${why}`);
+function cantParse(why: string): TextRejection {
+  return new TextRejection(`can't parse entities: ${why}`, "parse");
 }
 
 function parseHtml(text: string): string {
@@ -131,24 +162,19 @@ function byteOffset(text: string, index: number): number {
   return Buffer.byteLength(text.slice(0, index), "utf8");
 }
 
-/** Maximum text length of a message, after entity parsing. */
-export const MAX_TEXT_LENGTH = 4096;
-/** Maximum caption length, after entity parsing. */
-export const MAX_CAPTION_LENGTH = 1024;
-
-/** Validates a message text as Telegram does and returns the visible text. */
+/** Validates a message text as Telegram does and returns the visible text; throws a {@link TextRejection}. */
 export function checkMessageText(text: string | undefined, parseMode: string | undefined): string {
-  if (text === undefined) throw badRequest("message text is empty");
+  if (text === undefined) throw new TextRejection("message text is empty", "empty");
   const visible = visibleText(text, parseMode);
-  if (visible.trim().length === 0) throw badRequest("message text is empty");
-  if (visible.length > MAX_TEXT_LENGTH) throw badRequest("message is too long");
+  if (visible.trim().length === 0) throw new TextRejection("message text is empty", "empty");
+  if (visible.length > MAX_TEXT_LENGTH) throw new TextRejection("message is too long", "too-long");
   return visible;
 }
 
-/** Validates an optional caption as Telegram does and returns the visible caption. */
+/** Validates an optional caption as Telegram does and returns the visible caption; throws a {@link TextRejection}. */
 export function checkCaption(caption: string | undefined, parseMode: string | undefined): string | undefined {
   if (caption === undefined) return undefined;
   const visible = visibleText(caption, parseMode);
-  if (visible.length > MAX_CAPTION_LENGTH) throw badRequest("message caption is too long");
+  if (visible.length > MAX_CAPTION_LENGTH) throw new TextRejection("message caption is too long", "too-long");
   return visible;
 }
