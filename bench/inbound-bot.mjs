@@ -1,0 +1,195 @@
+#!/usr/bin/env node
+/**
+ * The bot side of `bench/inbound.mjs`, in its own process: one grammY bot with a no-op
+ * handler, run by unlost (`createRuntime`, SQLite file store), by `bot.start()` or by
+ * @grammyjs/runner (`run(bot)`), against the emulator.
+ *
+ * Usage: node bench/inbound-bot.mjs --kind unlost|grammy|runner --url <apiRoot> --token <t>
+ *        --n <updates to drain> [--store <sqlite file>] [--concurrency <unlost inbox concurrency>]
+ *
+ * The handler (the same for all three) reads the creation time the emulator wrote into the
+ * text (`p <ms>` / `s <ms>`, see inbound-emulator-server.mjs) and counts; for steady-load
+ * updates (`s`) it keeps `handler start − creation` as the arrival-to-start latency.
+ *
+ * Protocol (one JSON object per line on stdout; stdin commands):
+ * - `{"event":"started","pid"}` once the bot runs (unlost: after `runtime.start()`).
+ * - `{"event":"drained","handled","first_fetch_at","last_handler_at","done_at","cpu_ms",…}`
+ *   once `--n` updates are completed. For unlost "completed" means the runtime counts them as
+ *   handled, i.e. their completions are committed to the store (`runtime.stats()`), and the
+ *   line adds the inbox counts; for the others it means the handler returned. Times are
+ *   wall-clock epoch ms (`performance.timeOrigin + performance.now()`).
+ * - stdin `expect <total>`: answers `{"event":"steady","count","p50_ms","p90_ms","p99_ms","max_ms",…}`
+ *   once `total` updates (backlog + steady) are completed.
+ * - stdin `exit`: stops the bot (unlost: `runtime.stop()`) and exits.
+ * Runtime logs are silenced (pino level "silent"); errors go to stderr.
+ */
+import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Bot } from "grammy";
+import { run } from "@grammyjs/runner";
+import pino from "pino";
+import { createRuntime } from "../dist/index.js";
+
+const args = parseArgs(process.argv.slice(2));
+const kind = args.kind;
+if (!["unlost", "grammy", "runner"].includes(kind) || !args.url || !args.token || !(Number(args.n) > 0)) {
+  throw new Error("usage: inbound-bot.mjs --kind unlost|grammy|runner --url U --token T --n N [--store FILE] [--concurrency C]");
+}
+const N = Number(args.n);
+const wallNow = () => performance.timeOrigin + performance.now();
+const print = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
+
+const bot = new Bot(args.token, { client: { apiRoot: args.url } });
+let firstFetchAt = null;
+let cpuAtFirstFetch;
+let getUpdatesCalls = 0;
+bot.api.config.use((prev, method, payload, signal) => {
+  if (method === "getUpdates") {
+    getUpdatesCalls++;
+    if (firstFetchAt === null) {
+      firstFetchAt = wallNow();
+      cpuAtFirstFetch = process.cpuUsage();
+    }
+  }
+  return prev(method, payload, signal);
+});
+
+let count = 0;
+let lastHandlerAt = 0;
+const steadyLatencies = [];
+let onCount = () => undefined;
+// The no-op handler: what every bot runs for every update.
+bot.use((ctx) => {
+  const started = wallNow();
+  const text = ctx.message?.text;
+  if (text !== undefined && text.charCodeAt(0) === 115 /* "s" */) steadyLatencies.push(started - Number(text.slice(2)));
+  count++;
+  lastHandlerAt = started;
+  onCount();
+});
+bot.catch((err) => process.stderr.write(`handler error: ${String(err.error ?? err)}\n`));
+
+let stopBot;
+let completed; // () => Promise<number>: updates completed so far (for unlost: committed)
+let runtime;
+const storeOps = {};
+if (kind === "unlost") {
+  runtime = createRuntime(bot, {
+    store: { path: args.store },
+    polling: { timeoutSeconds: 30 },
+    ...(args.concurrency === undefined ? {} : { inbox: { concurrency: Number(args.concurrency) } }),
+    shutdown: { handleSignals: false, deadlineMs: 5_000 },
+    logger: pino({ level: "silent" }),
+  });
+  await runtime.start();
+  instrumentInbox(runtime.store.inbox);
+  stopBot = () => runtime.stop();
+  completed = async () => (await runtime.stats()).dispatcher.handled;
+} else if (kind === "grammy") {
+  await bot.init();
+  void bot.start({ timeout: 30 });
+  stopBot = () => bot.stop();
+  completed = async () => count;
+} else {
+  await bot.init();
+  const handle = run(bot);
+  stopBot = () => handle.stop();
+  completed = async () => count;
+}
+print({ event: "started", pid: process.pid, kind });
+
+/** Resolves once the handler ran `total` times and `completed()` says they are all done. */
+async function whenCompleted(total) {
+  if (count < total) await new Promise((resolve) => { onCount = () => { if (count >= total) { onCount = () => undefined; resolve(); } }; });
+  const handlerAt = lastHandlerAt;
+  for (let i = 0; (await completed()) < total; i++) {
+    if (i > 30_000) throw new Error(`handlers ran ${count} times but only ${await completed()} of ${total} completions were recorded`);
+    await sleep(1);
+  }
+  return { handlerAt, doneAt: wallNow() };
+}
+
+const drained = await whenCompleted(N);
+const cpu = process.cpuUsage(cpuAtFirstFetch); // from the first getUpdates on, like the throughput
+const drainedEvent = {
+  event: "drained",
+  kind,
+  handled: count,
+  first_fetch_at: firstFetchAt,
+  last_handler_at: drained.handlerAt,
+  done_at: drained.doneAt,
+  get_updates_calls: getUpdatesCalls,
+  cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
+};
+if (runtime !== undefined) {
+  const stats = await runtime.stats();
+  Object.assign(drainedEvent, { inbox: stats.inbox, dispatcher: stats.dispatcher, store_ops: storeOps });
+}
+print(drainedEvent);
+
+const lines = createInterface({ input: process.stdin });
+let exiting = false;
+lines.on("line", (line) => {
+  const [command, arg] = line.trim().split(/\s+/);
+  if (command === "expect") {
+    const total = Number(arg);
+    void whenCompleted(total).then(async () => {
+      const sorted = Float64Array.from(steadyLatencies).sort();
+      const at = (q) => (sorted.length === 0 ? null : Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))].toFixed(2)));
+      const event = { event: "steady", count: sorted.length, p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99), max_ms: at(1) };
+      if (runtime !== undefined) {
+        const stats = await runtime.stats();
+        Object.assign(event, { inbox: stats.inbox });
+      }
+      print(event);
+    }, (error) => print({ event: "error", message: String(error) }));
+  } else if (command === "exit") {
+    void exit();
+  }
+});
+lines.on("close", () => void exit());
+
+async function exit() {
+  if (exiting) return;
+  exiting = true;
+  await stopBot();
+  process.exit(0);
+}
+
+/**
+ * Counts the inbox operations the runtime performs (each one SQLite transaction) and the
+ * synchronous time they take: wraps the methods of the store's inbox object, which the poller
+ * and the dispatcher call. Bench-side only; nothing in unlost changes.
+ */
+function instrumentInbox(inbox) {
+  const rowsOf = {
+    ingest: (args) => args[0].length,
+    claim: (args, result) => result.length,
+    settleMany: (args) => args[0].length,
+    extendLease: () => 1,
+  };
+  for (const [name, rows] of Object.entries(rowsOf)) {
+    const original = inbox[name].bind(inbox);
+    const op = (storeOps[name] = { calls: 0, rows: 0, ms: 0 });
+    inbox[name] = (...a) => {
+      const t = performance.now();
+      const promise = original(...a); // better-sqlite3 is synchronous: the work is done here
+      op.ms += performance.now() - t;
+      op.calls++;
+      return promise.then((result) => {
+        op.rows += rows(a, result);
+        return result;
+      });
+    };
+  }
+}
+
+function parseArgs(argv) {
+  const out = {};
+  for (let i = 0; i < argv.length; i += 2) {
+    const name = argv[i]?.replace(/^--/, "");
+    if (name === undefined || argv[i + 1] === undefined) throw new Error(`bad argument ${argv[i]}`);
+    out[name] = argv[i + 1];
+  }
+  return out;
+}
