@@ -126,6 +126,12 @@ describe("Pacer", () => {
     expect(pacer.reserve({ chatId: 9, paidBroadcast: false }).ok).toBe(false);
     expect(pacer.waitMs({ chatId: 9, paidBroadcast: false })).toBe(34);
     expect(pacer.nextReadyInMs()).toBe(34);
+    expect(pacer.globalCapacity()).toBe(0);
+    clock.advance(1000);
+    expect(pacer.globalCapacity()).toBe(5);
+    expect(pacer.globalCapacity(true)).toBe(50);
+    pacer.penalize("global", 10);
+    expect(pacer.globalCapacity()).toBe(0);
   });
 
   it("treats 42, '42' and @Name / @name as the same chat", () => {

@@ -103,6 +103,11 @@ class TokenBucket {
     this.refill(now);
     this.tokens -= 1;
   }
+  /** Whole tokens available now. */
+  available(now: number): number {
+    this.refill(now);
+    return Math.max(0, Math.floor(this.tokens + EPSILON));
+  }
   /** Full again: forgetting it changes nothing. */
   idle(now: number): boolean {
     this.refill(now);
@@ -230,6 +235,17 @@ export class Pacer {
    */
   nextReadyInMs(paidBroadcast = false): number {
     return this.botWait(paidBroadcast, this.now());
+  }
+
+  /**
+   * How many sends the bot's bucket would allow right now (0 during a global penalty): how
+   * many jobs a delivery loop may usefully claim. Chat limits may still refuse some of them.
+   */
+  globalCapacity(paidBroadcast = false): number {
+    const now = this.now();
+    if (this.globalPenaltyUntil > now) return 0;
+    const paid = this.paid.available(now);
+    return paidBroadcast ? paid : Math.min(paid, this.global.available(now));
   }
 
   /** Chats currently tracked (idle ones are forgotten as reservations go on). */
