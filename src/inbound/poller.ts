@@ -31,6 +31,11 @@ export interface PollerOptions {
   readonly allowedUpdates: readonly string[] | undefined;
   /** Lifetime of the poller lease, ms; renewed between polls. */
   readonly leaseTtlMs: number;
+  /**
+   * True when the instance `holder` (the poller lease's holder) is gone, so its lease can be
+   * taken over at once instead of after its TTL (a restart after `kill -9`). Default: never.
+   */
+  readonly holderGone?: (holder: string, now: number) => Promise<boolean>;
   /** Called after updates were stored (wakes the dispatcher). */
   readonly onIngested: (inserted: number) => void;
   /** Called when polling cannot go on (a rejected token). */
@@ -97,9 +102,18 @@ export class Poller {
     const { leases, owner, leaseTtlMs, clock, logger, state } = this.options;
     const now = clock();
     if (this.fence !== undefined && now - this.renewedAt < leaseTtlMs / 3) return true;
-    const grant = this.fence === undefined
+    let grant = this.fence === undefined
       ? await leases.acquire(LEASE_NAME, owner, leaseTtlMs, { now })
       : await leases.renew(this.fence, leaseTtlMs, { now });
+    if (!grant.held && grant.holder !== null && grant.holder !== owner && (await this.options.holderGone?.(grant.holder, now)) === true) {
+      // The poller died without releasing its lease (kill -9): take it over now, not after its TTL.
+      // Fenced writes keep this safe even if it is only paused: its next ingest is refused.
+      const info = await leases.get(LEASE_NAME);
+      if (info !== null && info.owner === grant.holder) await leases.release({ name: LEASE_NAME, owner: info.owner, epoch: info.epoch });
+      logger.warn({ deadInstance: grant.holder }, "the instance that was polling is gone; taking over polling");
+      grant = await leases.acquire(LEASE_NAME, owner, leaseTtlMs, { now });
+      if (grant.held) this.fence = undefined;
+    }
     if (!grant.held) {
       if (this.fence !== undefined) logger.warn({ holder: grant.holder }, "lost the poller lease to another instance; standing by");
       else if (!this.standbyLogged) logger.info({ holder: grant.holder }, "another instance on this store is polling; standing by until its lease expires");

@@ -32,6 +32,16 @@ function processGone(instanceId: string): boolean {
 }
 
 /**
+ * True when instance `owner` is gone: its process no longer exists on this host, or its
+ * worker lease ran out (it stopped renewing it: dead, or on another host and unreachable).
+ */
+export async function instanceGone(store: Store, owner: string, now: number): Promise<boolean> {
+  if (processGone(owner)) return true;
+  const lease = await store.leases.get(workerLeaseName(owner));
+  return lease === null || lease.expiresAt <= now;
+}
+
+/**
  * Expires the claims of every other instance that is gone; returns how many claims were
  * expired (they are recovered by the next claim, in order).
  */
@@ -39,12 +49,7 @@ export async function recoverDeadInstances(store: Store, self: string, now: numb
   let expired = 0;
   for (const owner of await store.inbox.inflightOwners()) {
     if (owner === self) continue;
-    let gone = processGone(owner);
-    if (!gone) {
-      const lease = await store.leases.get(workerLeaseName(owner));
-      gone = lease === null || lease.expiresAt <= now;
-    }
-    if (!gone) continue;
+    if (!(await instanceGone(store, owner, now))) continue;
     const n = await store.inbox.expireClaims({ owner, now });
     if (n > 0) logger.warn({ deadInstance: owner, claims: n }, "an instance died while handling updates; its updates are taken over");
     expired += n;

@@ -14,7 +14,7 @@ import { installUpdateInfo, setUpdateInfo } from "../inbound/update-info.js";
 import { createWebhookReceiver, registerWebhook, webhookSecret, type RegisterWebhookOptions, type WebhookReceiver } from "../inbound/webhook/index.js";
 import { openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
 import { createLogger, type Logger } from "./logger.js";
-import { newInstanceId, recoverDeadInstances, workerLeaseName } from "./liveness.js";
+import { instanceGone, newInstanceId, recoverDeadInstances, workerLeaseName } from "./liveness.js";
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
 import { factsOf } from "./update-facts.js";
 
@@ -294,6 +294,7 @@ class UnlostRuntime implements Runtime {
       timeoutSeconds: options.polling.timeoutSeconds,
       allowedUpdates: options.polling.allowedUpdates,
       leaseTtlMs: options.polling.leaseTtlMs,
+      holderGone: (holder, now) => instanceGone(store, holder, now),
       onIngested: () => this.dispatcher?.wake(),
       onFatal: (error) => this.fatal(error),
     });

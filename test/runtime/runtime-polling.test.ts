@@ -96,6 +96,23 @@ describe("createRuntime (polling, in-process)", () => {
     expect(started).toMatchObject({ msg: "unlost started; catching up on the backlog", backlog: 2, backlogInInbox: 0, backlogAtTelegram: 2 });
   });
 
+  it("takes the poller lease over at once from an instance that is gone (a restart after kill -9)", async () => {
+    const emulator = createEmulator({ limits: false });
+    const sim = emulator.createBot();
+    server = await startEmulatorServer(emulator);
+    const store = await openStore({ path: ":memory:" });
+    // A poller that died without releasing its lease, which would otherwise hold for a minute.
+    // It never renewed a worker lease, so it is gone.
+    expect(await store.leases.acquire("poller", "elsewhere/1/dead", 60_000)).toMatchObject({ held: true });
+    const bot = new Bot(sim.token, { client: { apiRoot: server.url } });
+    bot.on("message:text", (ctx) => ctx.reply("here"));
+    runtime = createRuntime(bot, { store, logger: silentLogger(), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false }, inbox: { idleMs: 20 } });
+    await runtime.start();
+    emulator.createUser().sendText(sim, "anyone?");
+    await until(() => sim.record.size === 1, 3_000);
+    expect((await store.leases.get("poller"))?.owner).toBe(runtime.instanceId);
+  });
+
   it("rejects bad options with a clear message", () => {
     const bot = new Bot("1:x");
     expect(() => createRuntime(bot, { inbox: { concurrency: 0 } })).toThrow(/inbox\.concurrency: Too small/);
