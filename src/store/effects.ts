@@ -1,11 +1,13 @@
 /**
  * Effects: writes that a settle performs in the same transaction as the update's completion,
  * so "this update is done" and "its consequences are recorded" can never be separated by a
- * crash. The outbox will add its own effect ("enqueue these sends") to {@link StoreEffect};
- * every backend applies the whole list inside the settle's transaction, or nothing at all.
+ * crash. The outbox's effect ("enqueue these sends") is how a handler's non-awaited sends are
+ * enqueued exactly once, with its completion. Every backend applies the whole list inside the
+ * settle's transaction, or nothing at all (a stale settle applies none).
  *
  * @module
  */
+import type { NewJob } from "../outbound/types.js";
 
 /** Set a runtime key/value entry (see `StateStore.getValue`). */
 export interface KvSetEffect {
@@ -39,8 +41,19 @@ export interface KvIncrementEffect {
 }
 
 /**
+ * Enqueue outbox jobs (see `OutboxStore.enqueue`: idempotent on id and idempotency key). The
+ * job ids are chosen by the caller, so it knows them without a result.
+ */
+export interface OutboxEnqueueEffect {
+  /** Discriminant. */
+  readonly kind: "outbox.enqueue";
+  /** The jobs to enqueue, fully resolved. */
+  readonly jobs: readonly NewJob[];
+}
+
+/**
  * Everything a settle can do besides changing the update's state. A closed union on purpose:
  * a backend must know how to apply each kind inside its transaction, and the compiler then
- * points at every backend when a kind is added (the outbox's enqueue will be next).
+ * points at every backend when a kind is added.
  */
-export type StoreEffect = KvSetEffect | KvDeleteEffect | KvIncrementEffect;
+export type StoreEffect = KvSetEffect | KvDeleteEffect | KvIncrementEffect | OutboxEnqueueEffect;

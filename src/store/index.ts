@@ -1,5 +1,5 @@
 /**
- * unlost's durable store: the inbox of updates, runtime state and leases.
+ * unlost's durable store: the inbox of updates, the outbox of sends, runtime state and leases.
  *
  * @module
  */
@@ -30,7 +30,26 @@ export type {
 } from "./inbox-types.js";
 export type { LeaseFence, LeaseGrant, LeaseInfo, LeaseStore } from "./lease-types.js";
 export type { OfflineWindow, StateStore } from "./state-types.js";
-export type { StoreEffect, KvSetEffect, KvDeleteEffect, KvIncrementEffect } from "./effects.js";
+export type { StoreEffect, KvSetEffect, KvDeleteEffect, KvIncrementEffect, OutboxEnqueueEffect } from "./effects.js";
+export type {
+  AtTime,
+  AuditListOptions,
+  ChatId,
+  EnqueueResult,
+  JobClaimOptions,
+  JobSettleRequest,
+  JobSettleResult,
+  OutboxAuditStore,
+  OutboxDeadLetterFilter,
+  OutboxDeadLetterListOptions,
+  OutboxDeadLetterSelector,
+  OutboxDeadLetterStore,
+  OutboxPruneOptions,
+  OutboxStore,
+  Page,
+  RemovedJobs,
+} from "./outbox-types.js";
+export { chatKeyOf } from "./outbox-validate.js";
 export {
   deriveChatKey,
   deriveMessageDate,

@@ -11,6 +11,7 @@
  */
 import type { InboxStore, EpochMs } from "./inbox-types.js";
 import type { LeaseStore } from "./lease-types.js";
+import type { OutboxStore } from "./outbox-types.js";
 import type { StateStore } from "./state-types.js";
 
 /** The backends unlost ships. */
@@ -19,7 +20,7 @@ export type StoreKind = "sqlite";
 /** A source of the current time in ms since the epoch. */
 export type Clock = () => EpochMs;
 
-/** An open store: the inbox, runtime state and leases of one bot. */
+/** An open store: the inbox, outbox, runtime state and leases of one bot. */
 export interface Store {
   /** Which backend this is. */
   readonly kind: StoreKind;
@@ -27,6 +28,8 @@ export interface Store {
   readonly location: string;
   /** The durable inbox of updates and its dead letters. */
   readonly inbox: InboxStore;
+  /** The durable outbox of Bot API sends, its dead letters, audit log and broadcasts. */
+  readonly outbox: OutboxStore;
   /** Offset, heartbeat, offline windows and runtime key/values. */
   readonly state: StateStore;
   /** Named leases ("only one poller"). */
@@ -54,6 +57,11 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
   /** The clock used when an operation is given no `now`. Default `Date.now`. */
   readonly clock?: Clock;
+  /**
+   * Keep no payloads in the outbox's audit log (only who, when, which method and the result).
+   * Payloads of jobs marked sensitive are never kept, whatever this says. Default false.
+   */
+  readonly auditRedaction?: boolean;
 }
 
 /** Options of {@link openStore}: one variant per backend. */

@@ -5,22 +5,38 @@
  */
 import { UnlostError } from "../../errors/index.js";
 import type { StoreEffect } from "../effects.js";
+import { validateNewJob } from "../outbox-validate.js";
 import type { SqliteDatabase } from "./database.js";
+import { enqueueJobs } from "./outbox-enqueue.js";
+
+function invalid(message: string): never {
+  throw new UnlostError("INVALID_ARGUMENT", message);
+}
 
 /** Checks effects before any write, so a malformed one aborts the batch before it starts. */
 export function validateEffects(effects: readonly StoreEffect[]): void {
   for (const effect of effects) {
-    if (typeof effect.key !== "string" || effect.key.length === 0) {
-      throw new UnlostError("INVALID_ARGUMENT", `Effect ${effect.kind} needs a non-empty string key.`);
-    }
-    if (effect.kind === "kv.increment" && effect.by !== undefined && !Number.isSafeInteger(effect.by)) {
-      throw new UnlostError("INVALID_ARGUMENT", `Effect kv.increment needs an integer "by"; got ${effect.by}.`);
+    switch (effect?.kind) {
+      case "kv.set":
+      case "kv.delete":
+      case "kv.increment":
+        if (typeof effect.key !== "string" || effect.key.length === 0) invalid(`Effect ${effect.kind} needs a non-empty string key.`);
+        if (effect.kind === "kv.increment" && effect.by !== undefined && !Number.isSafeInteger(effect.by)) {
+          invalid(`Effect kv.increment needs an integer "by"; got ${effect.by}.`);
+        }
+        break;
+      case "outbox.enqueue":
+        if (!Array.isArray(effect.jobs)) invalid("Effect outbox.enqueue needs an array of jobs.");
+        for (const job of effect.jobs) validateNewJob(job);
+        break;
+      default:
+        invalid(`Unknown store effect: ${JSON.stringify(effect)}`);
     }
   }
 }
 
 /** Applies `effects` in order; must be called inside a write transaction. */
-export function applyEffects(db: SqliteDatabase, effects: readonly StoreEffect[]): void {
+export function applyEffects(db: SqliteDatabase, effects: readonly StoreEffect[], now: number): void {
   for (const effect of effects) {
     switch (effect.kind) {
       case "kv.set":
@@ -40,6 +56,10 @@ export function applyEffects(db: SqliteDatabase, effects: readonly StoreEffect[]
           `INSERT INTO kv (key, value) VALUES (?, CAST(CAST(? AS INTEGER) AS TEXT))
            ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(kv.value AS INTEGER) + CAST(? AS INTEGER) AS TEXT)`,
         ).run(effect.key, effect.by ?? 1, effect.by ?? 1);
+        break;
+      case "outbox.enqueue":
+        // The same rows as OutboxStore.enqueue, in the settle's transaction: exactly once with it.
+        enqueueJobs(db, effect.jobs, now);
         break;
       default: {
         const unknown: never = effect;

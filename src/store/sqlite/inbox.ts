@@ -224,7 +224,7 @@ export class SqliteInbox implements InboxStore {
         break;
     }
     if (row === undefined) return "stale";
-    applyEffects(db, request.effects ?? []);
+    applyEffects(db, request.effects ?? [], now);
     refreshHead(db, row.chat_key);
     return "settled";
   }

@@ -14,8 +14,11 @@
  *   usually `limit` plus the chats currently in flight). Only heads are ever claimable, which
  *   is what guarantees per-chat order and one item in flight per chat.
  *
+ * Migration 2 adds the outbox (see outbox-schema.ts for its design).
+ *
  * @module
  */
+import { OUTBOX_SCHEMA_SQL } from "./outbox-schema.js";
 
 /** One schema step. */
 export interface Migration {
@@ -93,6 +96,11 @@ export const MIGRATIONS: readonly Migration[] = [
         expires_at INTEGER NOT NULL
       ) WITHOUT ROWID;
     `,
+  },
+  {
+    version: 2,
+    description: "outbox: jobs, chat heads, broadcasts, unreachable chats, known users, audit log, counters",
+    sql: OUTBOX_SCHEMA_SQL,
   },
 ];
 

@@ -1,5 +1,5 @@
 /**
- * The SQLite {@link Store}: one database file holding inbox, state and leases.
+ * The SQLite {@link Store}: one database file holding inbox, outbox, state and leases.
  *
  * @module
  */
@@ -7,6 +7,7 @@ import type { SqliteStoreOptions, Store } from "../types.js";
 import { SqliteDatabase } from "./database.js";
 import { SqliteInbox } from "./inbox.js";
 import { SqliteLeases } from "./lease.js";
+import { SqliteOutbox } from "./outbox.js";
 import { SqliteState } from "./state.js";
 
 /** {@link Store} on an embedded SQLite file (better-sqlite3). */
@@ -17,6 +18,8 @@ export class SqliteStore implements Store {
   readonly location: string;
   /** {@inheritDoc Store.inbox} */
   readonly inbox: SqliteInbox;
+  /** {@inheritDoc Store.outbox} */
+  readonly outbox: SqliteOutbox;
   /** {@inheritDoc Store.state} */
   readonly state: SqliteState;
   /** {@inheritDoc Store.leases} */
@@ -24,10 +27,11 @@ export class SqliteStore implements Store {
   /** The connection, for backend-specific tests and tools. */
   readonly database: SqliteDatabase;
 
-  private constructor(database: SqliteDatabase) {
+  private constructor(database: SqliteDatabase, options: SqliteStoreOptions) {
     this.database = database;
     this.location = database.location;
     this.inbox = new SqliteInbox(database);
+    this.outbox = new SqliteOutbox(database, { auditRedaction: options.auditRedaction === true });
     this.state = new SqliteState(database);
     this.leases = new SqliteLeases(database);
   }
@@ -40,7 +44,7 @@ export class SqliteStore implements Store {
    * `STORE_FAILURE` when the file cannot be opened or is not unlost's.
    */
   static open(options: SqliteStoreOptions = {}): SqliteStore {
-    return new SqliteStore(SqliteDatabase.open(options));
+    return new SqliteStore(SqliteDatabase.open(options), options);
   }
 
   /** {@inheritDoc Store.close} */
