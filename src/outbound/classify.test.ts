@@ -157,7 +157,7 @@ describe("classifySendError: real errors from the emulator", () => {
     const withFault = async (fault: Parameters<Emulator["faults"]["add"]>[0]["fault"], signal?: AbortSignal): Promise<SendVerdict> => {
       const id = emulator.faults.add({ fault, times: 1 });
       try {
-        return classifySendError(await thrown(() => api.sendMessage(user.id, "hi", undefined, signal)));
+        return classifySendError(await thrown(() => api.sendMessage(user.id, "hi", undefined, signal as Parameters<Api["sendMessage"]>[3])));
       } finally {
         emulator.faults.remove(id);
       }
