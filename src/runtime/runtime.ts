@@ -164,6 +164,7 @@ class UnlostRuntime implements Runtime {
         heartbeatMs: options.downtime.heartbeatMs,
         alertAfterMs: options.downtime.alertAfterMs,
         adminChatIds: options.downtime.adminChatIds,
+        botName: `@${this.bot.botInfo.username}`,
         send: (chatId: number, text: string) => this.bot.api.sendMessage(chatId, text),
       });
       const window = await this.downtime.start();
