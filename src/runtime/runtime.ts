@@ -98,6 +98,7 @@ class UnlostRuntime implements Runtime {
   private running = false;
   private stopping: Promise<void> | undefined;
   private skipped = 0;
+  private fatalError: UnlostError | undefined;
   private workerEpoch = 0;
   private settle!: { resolve: () => void; reject: (e: Error) => void };
   private readonly finished: Promise<void>;
@@ -223,7 +224,8 @@ class UnlostRuntime implements Runtime {
       const deadline = this.options.shutdown.deadlineMs;
       this.logger.info({ deadlineMs: deadline }, "stopping: no new updates are taken; in-flight handlers may finish");
       await this.teardown();
-      this.settle.resolve();
+      if (this.fatalError !== undefined) this.settle.reject(this.fatalError);
+      else this.settle.resolve();
     })();
     return this.stopping;
   }
@@ -392,7 +394,9 @@ class UnlostRuntime implements Runtime {
 
   private fatal(error: UnlostError): void {
     this.logger.fatal({ err: error }, error.message);
-    void this.stop().then(() => this.settle.reject(error));
+    // Recorded before stopping: stop() settles wait(), and must reject it with this error.
+    this.fatalError ??= error;
+    void this.stop();
   }
 
   private installSignals(): void {

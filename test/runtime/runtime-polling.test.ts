@@ -113,6 +113,23 @@ describe("createRuntime (polling, in-process)", () => {
     expect((await store.leases.get("poller"))?.owner).toBe(runtime.instanceId);
   });
 
+  it("wait() rejects when Telegram rejects the token while polling", async () => {
+    const emulator = createEmulator({ limits: false });
+    const sim = emulator.createBot();
+    server = await startEmulatorServer(emulator);
+    const bot = new Bot(sim.token, { client: { apiRoot: server.url } });
+    let revoked = false;
+    bot.api.config.use((prev, method, payload, signal) =>
+      revoked && method === "getUpdates" ? Promise.resolve({ ok: false, error_code: 401, description: "Unauthorized" } as never) : prev(method, payload, signal),
+    );
+    const store = await openStore({ path: ":memory:" });
+    const rt = createRuntime(bot, { store, logger: silentLogger(), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false } });
+    await rt.start();
+    revoked = true;
+    await expect(rt.wait()).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+    expect(rt.isRunning).toBe(false);
+  });
+
   it("rejects bad options with a clear message", () => {
     const bot = new Bot("1:x");
     expect(() => createRuntime(bot, { inbox: { concurrency: 0 } })).toThrow(/inbox\.concurrency: Too small/);
