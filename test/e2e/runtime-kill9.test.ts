@@ -80,9 +80,9 @@ describe("unlost runtime under kill -9", () => {
     for (let k = 0; k < KILLS; k++) {
       const p = startUnlostBot(server, sim, env, `run ${k + 1}`);
       procs.push(p);
-      await p.waitForEvent(isStarted, { timeoutMs: 20_000 });
       let after: string;
       if (random() < 0.75) {
+        await p.waitForEvent(isStarted, { timeoutMs: 20_000 });
         // Busy: after a random number of updates handled by this run (handlers are running).
         const n = 1 + Math.floor(random() * 12);
         await p.waitForEvent(isHandled, { count: n, timeoutMs: 20_000 });
@@ -92,10 +92,11 @@ describe("unlost runtime under kill -9", () => {
         if (ms > 0) await new Promise((r) => setTimeout(r, ms));
         after = `${n} handled + ${ms} ms`;
       } else {
-        // Any moment: a random time after the start (recovery, catch-up, polling).
-        const ms = Math.floor(random() * 150);
+        // Any moment: a random time after the spawn (loading, opening the store, recovery,
+        // the first polls and the catch-up).
+        const ms = 100 + Math.floor(random() * 400);
         await new Promise((r) => setTimeout(r, ms));
-        after = `${ms} ms`;
+        after = `${ms} ms after spawn`;
       }
       await p.kill9();
       kills.push({ after, handledInRun: handledEvents(p).length });
