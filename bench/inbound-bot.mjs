@@ -20,7 +20,10 @@
  *   wall-clock epoch ms (`performance.timeOrigin + performance.now()`).
  * - stdin `expect <total>`: answers `{"event":"steady","count","p50_ms","p90_ms","p99_ms","max_ms",…}`
  *   once `total` updates (backlog + steady) are completed.
+ *   For unlost, `stored` adds the same quantiles for arrival → ingest committed.
  * - stdin `exit`: stops the bot (unlost: `runtime.stop()`) and exits.
+ * Env `UNLOST_BENCH_WAL_AUTOCHECKPOINT=<pages>` (diagnosis; ignored by the other kinds) sets SQLite's
+ * wal_autocheckpoint on the runtime's connection (0: no automatic checkpoints).
  * Runtime logs are silenced (pino level "silent"); errors go to stderr.
  */
 import { createInterface } from "node:readline";
@@ -73,6 +76,7 @@ let stopBot;
 let completed; // () => Promise<number>: updates completed so far (for unlost: committed)
 let runtime;
 const storeOps = {};
+const steadyStored = []; // unlost only: arrival → ingest committed, per steady update
 if (kind === "unlost") {
   runtime = createRuntime(bot, {
     store: { path: args.store },
@@ -83,6 +87,11 @@ if (kind === "unlost") {
   });
   await runtime.start();
   instrumentInbox(runtime.store.inbox);
+  if (process.env.UNLOST_BENCH_WAL_AUTOCHECKPOINT !== undefined) {
+    // Diagnosis only (reaches into the SQLite store's internals): how much do WAL checkpoints,
+    // which run inside a commit on the runtime's thread, cost? 0 turns them off.
+    runtime.store.inbox.db.handle.pragma(`wal_autocheckpoint = ${Number(process.env.UNLOST_BENCH_WAL_AUTOCHECKPOINT)}`);
+  }
   stopBot = () => runtime.stop();
   completed = async () => (await runtime.stats()).dispatcher.handled;
 } else if (kind === "grammy") {
@@ -134,12 +143,15 @@ lines.on("line", (line) => {
   if (command === "expect") {
     const total = Number(arg);
     void whenCompleted(total).then(async () => {
-      const sorted = Float64Array.from(steadyLatencies).sort();
-      const at = (q) => (sorted.length === 0 ? null : Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))].toFixed(2)));
-      const event = { event: "steady", count: sorted.length, p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99), max_ms: at(1) };
+      const quantiles = (values) => {
+        const sorted = Float64Array.from(values).sort();
+        const at = (q) => (sorted.length === 0 ? null : Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))].toFixed(2)));
+        return { count: sorted.length, p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99), max_ms: at(1) };
+      };
+      const event = { event: "steady", ...quantiles(steadyLatencies) };
       if (runtime !== undefined) {
         const stats = await runtime.stats();
-        Object.assign(event, { inbox: stats.inbox });
+        Object.assign(event, { inbox: stats.inbox, stored: quantiles(steadyStored) });
       }
       print(event);
     }, (error) => print({ event: "error", message: String(error) }));
@@ -174,8 +186,17 @@ function instrumentInbox(inbox) {
     inbox[name] = (...a) => {
       const t = performance.now();
       const promise = original(...a); // better-sqlite3 is synchronous: the work is done here
-      op.ms += performance.now() - t;
+      const end = performance.now();
+      op.ms += end - t;
       op.calls++;
+      if (name === "ingest") {
+        // Arrival → committed to the inbox, for the steady-load updates (latency breakdown).
+        const committedAt = performance.timeOrigin + end;
+        for (const u of a[0]) {
+          const text = u.message?.text;
+          if (text !== undefined && text.charCodeAt(0) === 115) steadyStored.push(committedAt - Number(text.slice(2)));
+        }
+      }
       return promise.then((result) => {
         op.rows += rows(a, result);
         return result;

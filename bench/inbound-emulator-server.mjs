@@ -20,8 +20,9 @@
  *   - `steady <token> <rate> <seconds>`: the users send texts at `rate` per second for
  *     `seconds`; `{"event":"steady-done","count","seconds","rate","max_lag_ms"}` when finished
  *     (`max_lag_ms`: how far the producer fell behind its schedule at worst).
- *   - `stats <token>`: `{"event":"stats","first_get_updates_at","get_updates_calls","pending"}`
- *     (`first_get_updates_at`: wall-clock ms when the bot's first getUpdates arrived, or null).
+ *   - `stats <token>`: `{"event":"stats","first_get_updates_at","get_updates_calls","pending","cpu_ms"}`
+ *     (`first_get_updates_at`: wall-clock ms when the bot's first getUpdates arrived, or null;
+ *     `cpu_ms`: this process's CPU time so far).
  *   - `exit`: closes the server and exits.
  * SIGTERM and SIGINT close the server too; stdin closing (the parent died) exits.
  */
@@ -79,7 +80,8 @@ lines.on("line", (line) => {
     } else if (command === "stats") {
       const bot = botOf(rest[0]);
       const p = polls.get(bot.token);
-      send({ event: "stats", first_get_updates_at: p?.first ?? null, get_updates_calls: p?.calls ?? 0, pending: bot.updates.count() });
+      const cpu = process.cpuUsage();
+      send({ event: "stats", first_get_updates_at: p?.first ?? null, get_updates_calls: p?.calls ?? 0, pending: bot.updates.count(), cpu_ms: (cpu.user + cpu.system) / 1000 });
     } else if (command === "exit") {
       void shutdown();
     } else if (command !== "") {

@@ -90,10 +90,10 @@ for (let round = 1; round <= options.rounds; round++) {
   for (const kind of order) {
     const r = await runBot(kind, { n: options.n, label: `round ${round}`, steadyRate: kind in steady ? rate : 0 });
     results[kind].push(r);
-    let line = `round ${round}/${options.rounds} ${kind.padEnd(6)}: ${fmt(r.perSecond).padStart(6)} updates/s (${r.handled}/${options.n} in ${r.seconds.toFixed(2)} s, ${r.getUpdatesCalls} getUpdates, bot cpu ${fmt(r.cpuMs)} ms = ${(r.cpuMs / r.seconds / 10).toFixed(0)}% of a core${r.commitLagMs === undefined ? "" : `, last commit ${r.commitLagMs.toFixed(1)} ms after last handler`})`;
+    let line = `round ${round}/${options.rounds} ${kind.padEnd(6)}: ${fmt(r.perSecond).padStart(6)} updates/s (${r.handled}/${options.n} in ${r.seconds.toFixed(2)} s, ${r.getUpdatesCalls} getUpdates, bot cpu ${fmt(r.cpuMs)} ms = ${(r.cpuMs / r.seconds / 10).toFixed(0)}% of a core, emulator ≤ ${(r.emulatorCpuMs / r.seconds / 10).toFixed(0)}%${r.commitLagMs === undefined ? "" : `, last commit ${r.commitLagMs.toFixed(1)} ms after last handler`})`;
     if (r.steady !== undefined) {
       steady[kind].push(r.steady);
-      line += `; steady ${fmt(r.steady.producedRate)}/s × ${r.steady.count}: start latency p50 ${r.steady.p50_ms} ms, p99 ${r.steady.p99_ms} ms, max ${r.steady.max_ms} ms (producer lag ≤ ${r.steady.producerMaxLagMs} ms)`;
+      line += `; steady ${fmt(r.steady.producedRate)}/s × ${r.steady.count}: start latency p50 ${r.steady.p50_ms} ms, p99 ${r.steady.p99_ms} ms, max ${r.steady.max_ms} ms${r.steady.stored === undefined ? "" : ` (arrival → stored: p50 ${r.steady.stored.p50_ms} ms, p99 ${r.steady.stored.p99_ms} ms)`} (producer lag ≤ ${r.steady.producerMaxLagMs} ms)`;
     }
     log(line);
     if (r.storeOps !== undefined) log(`  unlost store transactions: ${storeOpsLine(r.storeOps, r.handled)}`);
@@ -170,7 +170,12 @@ const result = {
   runner_rounds_per_s: results.runner.map((r) => Math.round(r.perSecond)),
   grammy_start_rounds_per_s: results.grammy.map((r) => Math.round(r.perSecond)),
   unlost_rounds_p99_ms: steady.unlost.map((s) => s.p99_ms),
+  unlost_stored_p50_ms: median(steady.unlost.map((s) => s.stored.p50_ms)),
+  unlost_stored_p99_ms: median(steady.unlost.map((s) => s.stored.p99_ms)),
   runner_rounds_p99_ms: steady.runner.map((s) => s.p99_ms),
+  bot_cpu_pct_of_core: Object.fromEntries(KINDS.map((k) => [k, Math.round(median(results[k].map((r) => r.cpuMs / r.seconds / 10)))])),
+  emulator_cpu_pct_of_core_at_most: Object.fromEntries(KINDS.map((k) => [k, Math.round(median(results[k].map((r) => r.emulatorCpuMs / r.seconds / 10)))])),
+  unlost_sqlite_us_per_update: Number(median(results.unlost.map((r) => Object.values(r.storeOps).reduce((ms, o) => ms + o.ms, 0) * 1000 / r.handled)).toFixed(1)),
   noise_spread: { unlost: spread("unlost"), runner: spread("runner"), grammy: spread("grammy") },
   load_average_1m: load.map((l) => Number(l.toFixed(2))),
   unlost_concurrency: options.concurrency || "default",
@@ -190,6 +195,7 @@ process.exitCode = valid ? 0 : 1;
 async function runBot(kind, { n, label, steadyRate = 0, cpuProfileDir }) {
   const { token } = await server.command("bot", "bot");
   await server.command(`prefill ${token} ${n}`, "prefilled");
+  const emuBefore = await server.command(`stats ${token}`, "stats");
   const store = join(tmp, `${kind}-${label.replace(/\W+/g, "-")}.sqlite`);
   const botArgs = ["--kind", kind, "--url", server.info.url, "--token", token, "--n", String(n), "--store", store];
   if (options.concurrency > 0) botArgs.push("--concurrency", String(options.concurrency));
@@ -207,6 +213,8 @@ async function runBot(kind, { n, label, steadyRate = 0, cpuProfileDir }) {
     botSidePerSecond: n / ((drained.done_at - drained.first_fetch_at) / 1000),
     getUpdatesCalls: emu.get_updates_calls,
     cpuMs: drained.cpu_ms,
+    // From before the bot process starts to the end of the drain: a slight overestimate of the window.
+    emulatorCpuMs: emu.cpu_ms - emuBefore.cpu_ms,
     commitLagMs: kind === "unlost" ? drained.done_at - drained.last_handler_at : undefined,
     storeOps: drained.store_ops,
   };
