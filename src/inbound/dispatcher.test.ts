@@ -16,7 +16,7 @@ const message = (id: number, chat: number) => ({ update_id: id, message: { messa
 function start(handle: UpdateHandler, overrides: Partial<ConstructorParameters<typeof Dispatcher>[0]> = {}): Dispatcher {
   dispatcher = new Dispatcher({
     inbox: store.inbox, owner: "test", handle, logger: silentLogger(), clock: Date.now,
-    concurrency: 8, leaseMs: 5_000, maxAttempts: 3, backoff: { baseMs: 10, maxMs: 50, jitter: 0 }, idleMs: 20, ...overrides,
+    concurrency: 8, leaseMs: 5_000, maxAttempts: 3, maxRecoveries: 2, backoff: { baseMs: 10, maxMs: 50, jitter: 0 }, idleMs: 20, ...overrides,
   });
   dispatcher.start();
   return dispatcher;
@@ -112,7 +112,26 @@ describe("Dispatcher", () => {
     });
     await until(() => d.stats().handled === 1 && d.stats().deadLettered === 1);
     expect(ran).toEqual([2]);
-    expect((await store.inbox.deadLetters.get(1))?.error).toMatch(/gave up after 3 tries; the process handling it died 3 time/);
+    expect((await store.inbox.deadLetters.get(1))?.error).toMatch(/the process handling it died 3 time\(s\) \(more than inbox.maxRecoveries = 2\)/);
+  });
+
+  it("does not count take-overs from dead processes as failed tries", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1)]);
+    for (let i = 0; i < 2; i++) {
+      await store.inbox.claim({ owner: `killed-${i}`, limit: 1, leaseMs: 60_000 });
+      await store.inbox.expireClaims({ owner: `killed-${i}` });
+    }
+    let runs = 0;
+    const d = start(async () => {
+      runs++;
+      if (runs < 3) throw new Error("flaky");
+      return [];
+    });
+    await until(() => d.stats().handled === 1);
+    // Two crashes plus two failed tries: still under 3 failed tries, so it was not given up.
+    expect(runs).toBe(3);
+    expect(d.stats().deadLettered).toBe(0);
   });
 
   it("on stop, waits for running handlers within the deadline and settles them", async () => {

@@ -23,8 +23,10 @@ export interface DispatcherOptions {
   readonly concurrency: number;
   /** Claim lease, ms; extended while a handler runs. */
   readonly leaseMs: number;
-  /** Tries per update before it becomes a dead letter. */
+  /** Failed tries (the handler threw) before an update becomes a dead letter. */
   readonly maxAttempts: number;
+  /** Take-overs from dead processes before an update is given up (it may be what kills them). */
+  readonly maxRecoveries: number;
   /** Delay between tries. */
   readonly backoff: BackoffOptions;
   /** How long to sleep when there is nothing to claim, unless woken. */
@@ -140,14 +142,14 @@ export class Dispatcher {
   }
 
   private begin(c: ClaimedUpdate): void {
-    const { maxAttempts, logger } = this.options;
+    const { maxRecoveries, logger } = this.options;
     if (c.recovered) {
       this.counters.recovered++;
       logger.warn({ updateId: c.updateId, chatKey: c.chatKey, attempt: c.attempt, recoveries: c.recoveries }, "recovered an update whose worker died while handling it");
     }
-    if (c.attempt > maxAttempts) {
+    if (c.recoveries > maxRecoveries) {
       // It keeps killing its worker (or keeps being abandoned): do not run it again.
-      const error = `gave up after ${c.attempt - 1} tries; the process handling it died ${c.recoveries} time(s)`;
+      const error = `gave up: the process handling it died ${c.recoveries} time(s) (more than inbox.maxRecoveries = ${maxRecoveries}); it may be what crashes the bot`;
       this.active.set(c.updateId, { claim: c.claim, startedAt: Date.now() });
       this.finish(c, { kind: "dead", error, stack: null }, []);
       return;
@@ -164,12 +166,14 @@ export class Dispatcher {
     const err = unwrap(error);
     const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     this.counters.failed++;
-    if (c.attempt >= maxAttempts) {
-      logger.error({ err, updateId: c.updateId, chatKey: c.chatKey, attempts: c.attempt }, "handler failed on its last try; the update is now a dead letter and its chat moves on");
+    // Tries that ended because the process died are not failures of the handler.
+    const failures = c.attempt - c.recoveries;
+    if (failures >= maxAttempts) {
+      logger.error({ err, updateId: c.updateId, chatKey: c.chatKey, attempts: c.attempt, failures }, "handler failed on its last try; the update is now a dead letter and its chat moves on");
       this.finish(c, { kind: "dead", error: message, stack: err instanceof Error ? (err.stack ?? null) : null }, []);
       return;
     }
-    const delay = backoffDelay(c.attempt, backoff);
+    const delay = backoffDelay(failures, backoff);
     logger.warn({ err, updateId: c.updateId, chatKey: c.chatKey, attempt: c.attempt, retryInMs: delay }, "handler failed; the update will be retried");
     this.finish(c, { kind: "retry", at: clock() + delay, error: message }, []);
   }

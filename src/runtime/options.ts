@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { UnlostError } from "../errors/index.js";
+import { resolveCatchUpOptions, type CatchUpOptions } from "../inbound/catch-up/index.js";
 import type { Store } from "../store/index.js";
 import type { Logger } from "./logger.js";
 
@@ -48,8 +49,14 @@ export interface RuntimeOptions {
   inbox?: {
     /** Updates handled at once, each from a different chat. Default 32. */
     concurrency?: number;
-    /** Tries per update before it becomes a dead letter. Default 5. */
+    /** Failed tries (the handler threw) before an update becomes a dead letter. Default 5. */
     maxAttempts?: number;
+    /**
+     * Times an update may be taken over from a process that died while handling it before it
+     * is given up as a dead letter (it may be what kills the process). Default 10. Kept apart
+     * from `maxAttempts` so that deploys and crashes do not dead-letter innocent updates.
+     */
+    maxRecoveries?: number;
     /** Delay between tries: `baseMs · 2^(try-1)`, capped at `maxMs`, ± `jitter`. Default 1 000 / 60 000 / 0.2. */
     backoff?: { baseMs?: number; maxMs?: number; jitter?: number };
     /** Claim lease, ms; a dead process's updates are taken over after it. Default 30 000. */
@@ -61,15 +68,11 @@ export interface RuntimeOptions {
     /** How long the dispatcher sleeps when idle (new updates wake it at once), ms. Default 250. */
     idleMs?: number;
   };
-  /** Catch-up after downtime (see `createCatchUpPolicy`). Default: every policy off. */
-  catchUp?: {
-    /** Tell users once "the bot was offline; your message is being handled now". Default false. */
-    notifyOffline?: boolean | { texts?: Partial<Record<string, string>>; defaultLanguage?: string };
-    /** Skip updates older than this, ms. Default: never. */
-    dropOlderThanMs?: number;
-    /** Answer stale button presses with an alert instead of running handlers. Default false. */
-    staleCallbacks?: false | { olderThanMs?: number; text?: string };
-  };
+  /**
+   * Catch-up after downtime: the offline notice (en, fa, ru, uz), dropping too-old updates,
+   * answering stale button presses. Default: every policy off. See `CatchUpOptions`.
+   */
+  catchUp?: CatchUpOptions;
   /** Downtime tracking. */
   downtime?: {
     /** Offline longer than this alerts the admin chats, ms. Default 24 h. */
@@ -133,6 +136,7 @@ const schema = z.strictObject({
     .strictObject({
       concurrency: int(1, 10_000).default(32),
       maxAttempts: int(1, 1_000).default(5),
+      maxRecoveries: int(0, 1_000).default(10),
       backoff: z
         .strictObject({ baseMs: ms(0).default(1_000), maxMs: ms(0).default(60_000), jitter: z.number().min(0).max(1).default(0.2) })
         .prefault({}),
@@ -142,15 +146,8 @@ const schema = z.strictObject({
       idleMs: ms(1).default(250),
     })
     .prefault({}),
-  catchUp: z
-    .strictObject({
-      notifyOffline: z
-        .union([z.boolean(), z.strictObject({ texts: z.record(z.string(), z.string()).optional(), defaultLanguage: z.string().optional() })])
-        .optional(),
-      dropOlderThanMs: ms(1).optional(),
-      staleCallbacks: z.union([z.literal(false), z.strictObject({ olderThanMs: ms(1).optional(), text: z.string().optional() })]).optional(),
-    })
-    .prefault({}),
+  // Validated by the catch-up policy's own resolver (below), which knows every field.
+  catchUp: z.custom<CatchUpOptions>((v) => v === undefined || (typeof v === "object" && v !== null), "an object").optional(),
   downtime: z
     .strictObject({
       alertAfterMs: ms(1).default(24 * 3600_000),
@@ -175,6 +172,7 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
     throw new UnlostError("INVALID_CONFIG", `invalid unlost options:\n${problems.join("\n")}\nSee the options table in the README.`, { cause: parsed.error });
   }
   const resolved = parsed.data;
+  resolveCatchUpOptions(resolved.catchUp ?? {}); // throws INVALID_CONFIG naming the wrong field
   if (resolved.mode === "webhook" && resolved.webhook === undefined) {
     throw new UnlostError("INVALID_CONFIG", 'mode "webhook" needs webhook.url (the public HTTPS URL Telegram posts to), e.g. { webhook: { url: "https://bot.example.com/telegram" } }');
   }

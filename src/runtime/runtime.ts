@@ -203,6 +203,7 @@ class UnlostRuntime implements Runtime {
         concurrency: options.inbox.concurrency,
         leaseMs: options.inbox.leaseMs,
         maxAttempts: options.inbox.maxAttempts,
+        maxRecoveries: options.inbox.maxRecoveries,
         backoff: options.inbox.backoff,
         idleMs: options.inbox.idleMs,
       });
