@@ -16,7 +16,9 @@ let counter = 0;
 const freshPath = (): string => join(root, `s${++counter}`, "unlost.sqlite");
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-defineStoreContract("sqlite", (location) => openStore({ kind: "sqlite", path: location ?? freshPath() }));
+defineStoreContract("sqlite", (location, options) =>
+  openStore({ kind: "sqlite", path: location ?? freshPath(), auditRedaction: options?.auditRedaction === true }),
+);
 
 async function openError(path: string): Promise<unknown> {
   return openStore({ path }).then(

@@ -8,12 +8,14 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { isUnlostError } from "../../src/errors/index.js";
 import type { Claim, ClaimedUpdate, RawUpdate, Store } from "../../src/store/index.js";
+import { defineOutboxContract } from "./outbox-contract.js";
 
 /**
  * Opens a store. Without `location`: a new, empty store. With one (a closed store's
- * `location`): the same store again, to check durability.
+ * `location`): the same store again, to check durability. `options.auditRedaction` opens it
+ * with the outbox's audit log redacted.
  */
-export type StoreFactory = (location?: string) => Promise<Store>;
+export type StoreFactory = (location?: string, options?: { readonly auditRedaction?: boolean }) => Promise<Store>;
 
 /** A fixed epoch so that tests read like timelines: T0, T0 + 1000, ... */
 export const T0 = 1_700_000_000_000;
@@ -666,5 +668,7 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         }
       });
     });
+
+    defineOutboxContract(factory);
   });
 }

@@ -54,8 +54,8 @@ interface OpenJob {
 }
 
 /**
- * Recomputes the head of `chatKey` from its open jobs: two seeks of `outbox_jobs_open`
- * (the job in flight, else the oldest queued), however long the chat's backlog.
+ * Recomputes the head of `chatKey` from its open jobs: a seek of `outbox_jobs_sending` (its job
+ * in flight), else of `outbox_jobs_queued` (its oldest queued job), however long its backlog.
  */
 export function refreshHead(db: SqliteDatabase, chatKey: string, now: number): void {
   const sending = db

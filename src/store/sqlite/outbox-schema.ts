@@ -17,8 +17,8 @@
  *   then reads the ready index in (rank, head_seq) order and stops after `limit`. Every row of
  *   that index is claimable, so a claim reads about `limit` index entries, whatever the backlog,
  *   the number of chats in flight or waiting for a retry.
- * - `outbox_counters` is kept by triggers, so `stats` reads a dozen rows instead of counting a
- *   million, and no code path can forget to update it.
+ * - `outbox_counters` is kept by triggers, so `stats` reads eight rows (plus the jobs in flight)
+ *   instead of counting a million, and no code path can forget to update it.
  *
  * @module
  */
@@ -66,16 +66,18 @@ export const OUTBOX_SCHEMA_SQL = `
   );
   -- Idempotency; partial, so jobs without a key cost nothing here.
   CREATE UNIQUE INDEX outbox_jobs_key ON outbox_jobs (idem_key) WHERE idem_key IS NOT NULL;
-  -- A chat's open jobs: its job in flight, its next queued job (head upkeep), retarget.
-  CREATE INDEX outbox_jobs_open ON outbox_jobs (chat_key, state, seq) WHERE state IN ('queued', 'sending');
+  -- Partial indexes are used only when the query's WHERE implies the index's, and SQLite does
+  -- not infer "state IN (a, b)" from "state = a": hence one index per state, not one per group.
+  -- A chat's queued jobs in order: its next head, retarget.
+  CREATE INDEX outbox_jobs_queued ON outbox_jobs (chat_key, seq) WHERE state = 'queued';
+  -- Jobs in flight (as many as the delivery loops' concurrency): a chat's head, owners, expiry.
+  CREATE INDEX outbox_jobs_sending ON outbox_jobs (chat_key) WHERE state = 'sending';
   -- The oldest queued job (stats) is the first entry.
   CREATE INDEX outbox_jobs_queued_age ON outbox_jobs (created_at) WHERE state = 'queued';
-  -- Prune and the delivery rate of the last minute.
-  CREATE INDEX outbox_jobs_finished ON outbox_jobs (state, finished_at) WHERE state IN ('delivered', 'cancelled');
+  -- Prune and the delivery rate of the last minute ("finished_at < ?" implies NOT NULL).
+  CREATE INDEX outbox_jobs_finished ON outbox_jobs (state, finished_at) WHERE finished_at IS NOT NULL;
   -- Dead letters in enqueue order (few, normally).
   CREATE INDEX outbox_jobs_failed ON outbox_jobs (seq) WHERE state = 'failed';
-  -- Owners in flight, expiring claims.
-  CREATE INDEX outbox_jobs_sending ON outbox_jobs (lease_owner) WHERE state = 'sending';
   -- Broadcast progress, pause, resume, cancel.
   CREATE INDEX outbox_jobs_broadcast ON outbox_jobs (broadcast_id, state, chat_key) WHERE broadcast_id IS NOT NULL;
 
@@ -130,27 +132,33 @@ export const OUTBOX_SCHEMA_SQL = `
     n    INTEGER NOT NULL
   ) WITHOUT ROWID;
   INSERT INTO outbox_counters (name, n) VALUES
-    ('state:queued', 0), ('state:sending', 0), ('state:delivered', 0), ('state:failed', 0), ('state:cancelled', 0),
-    ('queued:critical', 0), ('queued:high', 0), ('queued:normal', 0), ('queued:low', 0), ('ambiguous', 0);
+    ('open:critical', 0), ('open:high', 0), ('open:normal', 0), ('open:low', 0),
+    ('state:delivered', 0), ('state:failed', 0), ('state:cancelled', 0), ('ambiguous', 0);
 
+  -- Counter classes: an open job (queued or sending) counts under its priority, a finished one
+  -- under its state. Claims, retries and defers only move a job between queued and sending, so
+  -- the hot path fires no trigger; stats splits open jobs with the (small) set in flight.
   CREATE TRIGGER outbox_count_insert AFTER INSERT ON outbox_jobs BEGIN
     UPDATE outbox_counters SET n = n + 1
-      WHERE name IN ('state:' || NEW.state, CASE WHEN NEW.state = 'queued' THEN 'queued:' || NEW.priority END);
+      WHERE name = CASE WHEN NEW.state IN ('queued', 'sending') THEN 'open:' || NEW.priority ELSE 'state:' || NEW.state END;
   END;
   CREATE TRIGGER outbox_count_update AFTER UPDATE OF state, ambiguous ON outbox_jobs
-    WHEN OLD.state IS NOT NEW.state OR OLD.ambiguous IS NOT NEW.ambiguous BEGIN
-    UPDATE outbox_counters SET n = n - 1
-      WHERE OLD.state IS NOT NEW.state
-        AND name IN ('state:' || OLD.state, CASE WHEN OLD.state = 'queued' THEN 'queued:' || OLD.priority END);
-    UPDATE outbox_counters SET n = n + 1
-      WHERE OLD.state IS NOT NEW.state
-        AND name IN ('state:' || NEW.state, CASE WHEN NEW.state = 'queued' THEN 'queued:' || NEW.priority END);
-    UPDATE outbox_counters SET n = n + NEW.ambiguous - OLD.ambiguous
-      WHERE name = 'ambiguous' AND OLD.ambiguous IS NOT NEW.ambiguous;
+    WHEN (CASE WHEN OLD.state IN ('queued', 'sending') THEN 'open' ELSE OLD.state END)
+           IS NOT (CASE WHEN NEW.state IN ('queued', 'sending') THEN 'open' ELSE NEW.state END)
+      OR OLD.ambiguous IS NOT NEW.ambiguous BEGIN
+    UPDATE outbox_counters SET n = n
+        + (name = CASE WHEN NEW.state IN ('queued', 'sending') THEN 'open:' || NEW.priority ELSE 'state:' || NEW.state END)
+        - (name = CASE WHEN OLD.state IN ('queued', 'sending') THEN 'open:' || OLD.priority ELSE 'state:' || OLD.state END)
+        + (CASE WHEN name = 'ambiguous' THEN NEW.ambiguous - OLD.ambiguous ELSE 0 END)
+      WHERE name IN (
+        CASE WHEN NEW.state IN ('queued', 'sending') THEN 'open:' || NEW.priority ELSE 'state:' || NEW.state END,
+        CASE WHEN OLD.state IN ('queued', 'sending') THEN 'open:' || OLD.priority ELSE 'state:' || OLD.state END,
+        'ambiguous');
   END;
   CREATE TRIGGER outbox_count_delete AFTER DELETE ON outbox_jobs BEGIN
-    UPDATE outbox_counters SET n = n - 1
-      WHERE name IN ('state:' || OLD.state, CASE WHEN OLD.state = 'queued' THEN 'queued:' || OLD.priority END);
-    UPDATE outbox_counters SET n = n - OLD.ambiguous WHERE name = 'ambiguous' AND OLD.ambiguous <> 0;
+    UPDATE outbox_counters SET n = n
+        - (name = CASE WHEN OLD.state IN ('queued', 'sending') THEN 'open:' || OLD.priority ELSE 'state:' || OLD.state END)
+        - (CASE WHEN name = 'ambiguous' THEN OLD.ambiguous ELSE 0 END)
+      WHERE name IN (CASE WHEN OLD.state IN ('queued', 'sending') THEN 'open:' || OLD.priority ELSE 'state:' || OLD.state END, 'ambiguous');
   END;
 `;

@@ -4,7 +4,19 @@
  *
  * @module
  */
-import type { BroadcastProgress, ClaimedJob, EpochMs, Job, JobClaim, JobOutcome, NewJob, OutboxStats, Priority, UnreachableChat } from "../../outbound/types.js";
+import type {
+  BroadcastProgress,
+  ClaimedJob,
+  EpochMs,
+  Job,
+  JobClaim,
+  JobOutcome,
+  JobState,
+  NewJob,
+  OutboxStats,
+  Priority,
+  UnreachableChat,
+} from "../../outbound/types.js";
 import { requireChatId, validateJobClaim, validateJobOutcome, validateNewJob } from "../outbox-validate.js";
 import type {
   AtTime,
@@ -167,7 +179,7 @@ export class SqliteOutbox implements OutboxStore {
   /** {@inheritDoc OutboxStore.inflightOwners} */
   async inflightOwners(): Promise<string[]> {
     const rows = this.db.read("list outbox owners", () =>
-      this.db.statement("SELECT DISTINCT lease_owner AS owner FROM outbox_jobs WHERE state = 'sending' AND lease_owner IS NOT NULL").all(),
+      this.db.statement("SELECT DISTINCT lease_owner AS owner FROM outbox_jobs WHERE state = 'sending'").all(),
     ) as { owner: string }[];
     return rows.map((r) => r.owner);
   }
@@ -195,15 +207,26 @@ export class SqliteOutbox implements OutboxStore {
     const now = this.now(options.now);
     const db = this.db;
     return db.read("outbox stats", () => {
-      const byState = { queued: 0, sending: 0, delivered: 0, failed: 0, cancelled: 0 };
+      const byState: Record<JobState, number> = { queued: 0, sending: 0, delivered: 0, failed: 0, cancelled: 0 };
       const queuedByPriority: Record<Priority, number> = { critical: 0, high: 0, normal: 0, low: 0 };
       let ambiguousAttempts = 0;
+      // Counters hold open (queued + sending) jobs by priority and finished ones by state; the
+      // jobs in flight (a few hundred at most) are counted from their index and taken out.
       for (const { name, n } of db.statement("SELECT name, n FROM outbox_counters").all() as { name: string; n: number }[]) {
         const [kind, key] = name.split(":");
-        if (kind === "state" && key !== undefined && key in byState) byState[key as keyof typeof byState] = n;
-        else if (kind === "queued" && key !== undefined && key in queuedByPriority) queuedByPriority[key as Priority] = n;
+        if (kind === "open" && key !== undefined && key in queuedByPriority) queuedByPriority[key as Priority] = n;
+        else if (kind === "state" && key !== undefined && key in byState) byState[key as JobState] = n;
         else if (kind === "ambiguous") ambiguousAttempts = n;
       }
+      const sending = db.statement("SELECT priority, count(*) AS n FROM outbox_jobs WHERE state = 'sending' GROUP BY priority").all() as {
+        priority: Priority;
+        n: number;
+      }[];
+      for (const { priority, n } of sending) {
+        queuedByPriority[priority] -= n;
+        byState.sending += n;
+      }
+      byState.queued = queuedByPriority.critical + queuedByPriority.high + queuedByPriority.normal + queuedByPriority.low;
       const oldest = db.statement("SELECT created_at FROM outbox_jobs WHERE state = 'queued' ORDER BY created_at LIMIT 1").get() as
         | { created_at: number }
         | undefined;
