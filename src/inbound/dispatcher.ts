@@ -31,6 +31,8 @@ export interface DispatcherOptions {
   readonly backoff: BackoffOptions;
   /** How long to sleep when there is nothing to claim, unless woken. */
   readonly idleMs: number;
+  /** Called after a batch of completions was written (e.g. to wake the outbox). */
+  readonly onSettled?: () => void;
 }
 
 /** Counters of the dispatcher. */
@@ -215,6 +217,7 @@ export class Dispatcher {
       this.wake();
       return;
     }
+    this.options.onSettled?.();
     batch.forEach((request, i) => {
       this.active.delete(request.claim.updateId);
       if (results[i] === "stale") {

@@ -5,6 +5,7 @@
 import type { Bot, Context } from "grammy";
 import type { Update } from "grammy/types";
 import { UnlostError } from "../errors/index.js";
+import type { SendOptions } from "../outbound/outbox.js";
 import type { StoreEffect } from "../store/index.js";
 
 /** Facts about the update being handled, and a way to commit writes with its completion. */
@@ -34,6 +35,13 @@ export interface UnlostUpdateInfo {
    * if and only if the update is marked done (never on a failed or abandoned try).
    */
   commitWithCompletion(effect: StoreEffect): void;
+  /**
+   * Enqueues a send in the durable outbox *with this update's completion* (exactly once, and
+   * only if the handler succeeds) and returns the job id at once, without waiting for
+   * delivery. Bad input throws here. Use `await ctx.reply(...)` instead when the handler needs
+   * the sent message.
+   */
+  enqueue(method: string, payload: Record<string, unknown>, options?: SendOptions): string[];
 }
 
 /** The context flavor that declares `ctx.unlost`: `Bot<Context & UnlostFlavor>`. */

@@ -54,5 +54,13 @@ export async function recoverDeadInstances(store: Store, self: string, now: numb
     if (n > 0) logger.warn({ deadInstance: owner, claims: n }, "an instance died while handling updates; its updates are taken over");
     expired += n;
   }
+  // The same for sends: a job claimed by a dead process is sent again (counted as ambiguous).
+  for (const owner of await store.outbox.inflightOwners()) {
+    if (owner === self) continue;
+    if (!(await instanceGone(store, owner, now))) continue;
+    const n = await store.outbox.expireClaims({ owner, now });
+    if (n > 0) logger.warn({ deadInstance: owner, jobs: n }, "an instance died while sending; its sends are taken over");
+    expired += n;
+  }
   return expired;
 }

@@ -5,6 +5,8 @@
 import { z } from "zod";
 import { UnlostError } from "../errors/index.js";
 import { resolveCatchUpOptions, type CatchUpOptions } from "../inbound/catch-up/index.js";
+import type { OutboxDefaults } from "../outbound/outbox.js";
+import type { PacingLimits } from "../outbound/pacing.js";
 import type { Store } from "../store/index.js";
 import type { Logger } from "./logger.js";
 
@@ -73,6 +75,21 @@ export interface RuntimeOptions {
    * answering stale button presses. Default: every policy off. See `CatchUpOptions`.
    */
   catchUp?: CatchUpOptions;
+  /** The durable outbox: every send of the bot goes through it. */
+  outbox?: {
+    /** Route the bot's sends through the outbox. Default true. */
+    enabled?: boolean;
+    /** Requests in flight at once. Default 32. */
+    concurrency?: number;
+    /** Claim lease of a job, ms (longer than any per-attempt timeout). Default 180 000. */
+    leaseMs?: number;
+    /** How long the delivery loop sleeps when idle (enqueues wake it at once), ms. Default 250. */
+    idleMs?: number;
+    /** Flood limits to pace to. Default Telegram's: 30/s per bot, ~1/s per chat, 20/min per group, 1000/s paid. */
+    limits?: Partial<PacingLimits>;
+    /** Defaults of every send: attempts (5), backoff (2 s doubling to 5 min), per-attempt timeout (30 s; uploads 120 s). */
+    defaults?: Partial<OutboxDefaults>;
+  };
   /** Downtime tracking. */
   downtime?: {
     /** Offline longer than this alerts the admin chats, ms. Default 24 h. */
@@ -148,6 +165,23 @@ const schema = z.strictObject({
     .prefault({}),
   // Validated by the catch-up policy's own resolver (below), which knows every field.
   catchUp: z.custom<CatchUpOptions>((v) => v === undefined || (typeof v === "object" && v !== null), "an object").optional(),
+  outbox: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      concurrency: int(1, 10_000).default(32),
+      leaseMs: ms(1_000).default(180_000),
+      idleMs: ms(1).default(250),
+      limits: z.custom<Partial<PacingLimits>>((v) => typeof v === "object" && v !== null, "an object of pacing limits").default({}),
+      defaults: z
+        .strictObject({
+          attempts: int(1, 1_000).optional(),
+          backoff: z.strictObject({ baseMs: ms(0), maxMs: ms(0), jitter: z.number().min(0).max(1) }).optional(),
+          timeoutMs: ms(1).optional(),
+          uploadTimeoutMs: ms(1).optional(),
+        })
+        .default({}),
+    })
+    .prefault({}),
   downtime: z
     .strictObject({
       alertAfterMs: ms(1).default(24 * 3600_000),

@@ -13,6 +13,10 @@ import { Poller } from "../inbound/poller.js";
 import { installUpdateInfo, setUpdateInfo } from "../inbound/update-info.js";
 import { createWebhookReceiver, registerWebhook, webhookSecret, type RegisterWebhookOptions, type WebhookReceiver } from "../inbound/webhook/index.js";
 import { openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
+import { startOutbound, type Outbound } from "../outbound/service.js";
+import type { Outbox } from "../outbound/outbox.js";
+import { runInUpdateScope } from "../outbound/update-scope.js";
+import type { NewJob } from "../outbound/types.js";
 import { createLogger, type Logger } from "./logger.js";
 import { instanceGone, newInstanceId, recoverDeadInstances, workerLeaseName } from "./liveness.js";
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
@@ -63,6 +67,8 @@ export interface Runtime {
   readonly deadLetters: InboxDeadLetters;
   /** Counters and inbox state (after `start`). */
   stats(): Promise<RuntimeStats>;
+  /** The durable outbox: send, notify, broadcast, job status, stats, dead letters, audit (after `start`). */
+  readonly outbox: Outbox;
 }
 
 /**
@@ -91,6 +97,9 @@ class UnlostRuntime implements Runtime {
   private ownsStore = false;
   private dispatcher: Dispatcher | undefined;
   private poller: Poller | undefined;
+  private outbound: Outbound | undefined;
+  /** Users seen in private chats this run (remembered once each, for `notify`). */
+  private readonly seenUsers = new Set<number>();
   private receiver: WebhookReceiver | undefined;
   private downtime: DowntimeMonitor | undefined;
   private policy: CatchUpPolicy | undefined;
@@ -121,6 +130,10 @@ class UnlostRuntime implements Runtime {
   get store(): Store {
     if (this.openedStore === undefined) throw new UnlostError("STOPPED", "the runtime has no store yet: call start() first");
     return this.openedStore;
+  }
+
+  get outbox(): Outbox {
+    return this.outboxOrThrow();
   }
 
   get deadLetters(): InboxDeadLetters {
@@ -192,6 +205,13 @@ class UnlostRuntime implements Runtime {
         backlog > 0 ? "unlost started; catching up on the backlog" : "unlost started",
       );
 
+      if (options.outbox.enabled) {
+        this.outbound = await startOutbound({
+          store, api: this.bot.api, owner: this.instanceId, clock: this.clock, logger,
+          concurrency: options.outbox.concurrency, leaseMs: options.outbox.leaseMs, idleMs: options.outbox.idleMs,
+          limits: options.outbox.limits, defaults: options.outbox.defaults,
+        });
+      }
       this.policy = createCatchUpPolicy(options.catchUp);
       installUpdateInfo(this.bot);
       this.dispatcher = new Dispatcher({
@@ -206,6 +226,7 @@ class UnlostRuntime implements Runtime {
         maxRecoveries: options.inbox.maxRecoveries,
         backoff: options.inbox.backoff,
         idleMs: options.inbox.idleMs,
+        onSettled: () => this.outbound?.delivery.wake(),
       });
       this.dispatcher.start();
       if (options.mode === "webhook") await this.startWebhook(store);
@@ -243,8 +264,11 @@ class UnlostRuntime implements Runtime {
     if (result !== undefined) {
       this.logger.info({ abandoned: result.abandoned, ...this.dispatcher?.stats() }, result.abandoned > 0 ? "stopped; unfinished updates stay in the inbox and are handled after the next start" : "stopped");
     }
+    // After the handlers: they may be waiting for their sends.
+    const sending = await this.outbound?.stop(this.options.shutdown.deadlineMs);
+    if (sending !== undefined && sending.abandoned > 0) this.logger.info({ abandoned: sending.abandoned }, "sends still in flight are taken over after the next start");
     await this.downtime?.stop().catch((e: unknown) => this.logger.warn({ err: e }, "final heartbeat failed"));
-    if (this.openedStore !== undefined && result?.abandoned === 0) {
+    if (this.openedStore !== undefined && result?.abandoned === 0 && (sending?.abandoned ?? 0) === 0) {
       // Every claim is settled, so nothing needs this instance's lease any more.
       await this.openedStore.leases.release({ name: workerLeaseName(this.instanceId), owner: this.instanceId, epoch: this.workerEpoch }).catch(() => false);
     }
@@ -377,7 +401,9 @@ class UnlostRuntime implements Runtime {
       await this.bot.api.sendMessage(action.notice.chatId, action.notice.text).catch((e: unknown) => this.logger.warn({ err: e }, "the offline notice could not be sent"));
     }
     const effects: StoreEffect[] = [];
+    const queued: Array<Promise<NewJob[]>> = [];
     const update = claimed.update as unknown as Update;
+    await this.rememberUser(facts.chatId, update);
     setUpdateInfo(update, {
       updateId: claimed.updateId,
       idempotencyKey: `${this.bot.botInfo.id}:${claimed.updateId}`,
@@ -388,10 +414,38 @@ class UnlostRuntime implements Runtime {
       attempt: claimed.attempt,
       recovered: claimed.recovered,
       commitWithCompletion: (effect) => effects.push(effect),
+      enqueue: (method, payload, sendOptions = {}) => {
+        const prepared = this.outboxOrThrow().prepare(method, payload, sendOptions, null);
+        queued.push(prepared.jobs);
+        return prepared.ids;
+      },
     });
-    await this.bot.handleUpdate(update);
+    const updateKey = `${this.bot.botInfo.id}:${claimed.updateId}`;
+    await runInUpdateScope(updateKey, () => this.bot.handleUpdate(update));
+    const jobs = (await Promise.all(queued)).flat();
+    if (jobs.length > 0) effects.push({ kind: "outbox.enqueue", jobs });
     return effects;
   };
+
+  /**
+   * Records users seen in private chats (for `outbox.notify`), once per user per run, and
+   * makes a chat reachable again when its user writes (they unblocked the bot).
+   */
+  private async rememberUser(chatId: number | undefined, update: Update): Promise<void> {
+    const outbox = this.openedStore?.outbox;
+    const from = update.message?.from ?? update.callback_query?.from ?? update.my_chat_member?.from;
+    if (outbox === undefined || chatId === undefined || from === undefined || chatId !== from.id) return;
+    const unblocked = update.my_chat_member?.new_chat_member.status === "member";
+    if (this.seenUsers.has(from.id) && !unblocked) return;
+    this.seenUsers.add(from.id);
+    await outbox.rememberUser(from.id, chatId, this.clock()).catch((e: unknown) => this.logger.warn({ err: e }, "remembering a user failed"));
+    if (await outbox.clearUnreachable(chatId).catch(() => false)) this.logger.info({ chatId }, "the user wrote again: their chat is reachable again");
+  }
+
+  private outboxOrThrow(): Outbox {
+    if (this.outbound === undefined) throw new UnlostError("INVALID_CONFIG", "the outbox is switched off (outbox.enabled: false); ctx.unlost.enqueue needs it");
+    return this.outbound.outbox;
+  }
 
   private fatal(error: UnlostError): void {
     this.logger.fatal({ err: error }, error.message);

@@ -1,0 +1,290 @@
+/**
+ * The delivery loop: takes queued jobs from the durable outbox (chat heads, by priority then
+ * age), paces them to Telegram's limits, sends each once per attempt, classifies failures, and
+ * records every outcome. A crash at any point loses nothing: a claimed job whose process died
+ * is taken over when its claim expires, and only a request already on the wire may have been
+ * delivered twice (counted as ambiguous).
+ */
+import type { Api } from "grammy";
+import { UnlostError } from "../errors/index.js";
+import type { Logger } from "../runtime/logger.js";
+import type { OutboxStore } from "../store/index.js";
+import type { BlobStore } from "./blobs.js";
+import { classifySendError } from "./classify.js";
+import type { Pacer } from "./pacing.js";
+import { decodePayload } from "./payload.js";
+import { findMethod } from "./validate.js";
+import type { ClaimedJob, Job, JobClaim, JobOutcome } from "./types.js";
+import { runDirect } from "./update-scope.js";
+
+/** Options of {@link DeliveryLoop}. */
+export interface DeliveryOptions {
+  readonly store: OutboxStore;
+  /** The Api to send with (its calls run outside the outbox transformer). */
+  readonly api: Api;
+  readonly blobs: BlobStore;
+  readonly pacer: Pacer;
+  readonly owner: string;
+  readonly clock: () => number;
+  readonly logger: Logger;
+  /** Requests in flight at once. */
+  readonly concurrency: number;
+  /** Claim lease, ms; must exceed the longest per-attempt timeout. */
+  readonly leaseMs: number;
+  /** How long to sleep when idle (enqueues wake it at once), ms. */
+  readonly idleMs: number;
+  /** Called after a job reached a final state (delivered or failed). */
+  readonly onFinal: (job: { id: string; state: "delivered" | "failed" }) => void;
+}
+
+/** Counters of the delivery loop since start. */
+export interface DeliveryStats {
+  readonly sent: number;
+  readonly delivered: number;
+  readonly retried: number;
+  readonly failed: number;
+  readonly ambiguous: number;
+  readonly responses429: number;
+  readonly deferred: number;
+  readonly inFlight: number;
+}
+
+interface Settle {
+  claim: JobClaim;
+  outcome: JobOutcome;
+  job: ClaimedJob;
+}
+
+/** Sends queued jobs until stopped. */
+export class DeliveryLoop {
+  private readonly active = new Map<string, ClaimedJob>();
+  private readonly pending: Settle[] = [];
+  private flushScheduled = false;
+  private flushing: Promise<void> | undefined;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  private readonly counters = { sent: 0, delivered: 0, retried: 0, failed: 0, ambiguous: 0, responses429: 0, deferred: 0 };
+
+  constructor(private readonly options: DeliveryOptions) {}
+
+  /** Starts sending. */
+  start(): void {
+    if (this.loop !== undefined) return;
+    this.stopping = false;
+    this.loop = this.run();
+  }
+
+  /** There may be new work (after an enqueue or a settle). */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  /** Counters so far. */
+  stats(): DeliveryStats {
+    return { ...this.counters, inFlight: this.active.size };
+  }
+
+  /**
+   * Stops claiming; requests in flight finish (or time out) within `deadlineMs` and are
+   * recorded. Whatever is still unsettled then is taken over after a restart.
+   */
+  async stop(deadlineMs: number): Promise<{ abandoned: number }> {
+    this.stopping = true;
+    this.wake();
+    await this.loop;
+    this.loop = undefined;
+    const deadline = Date.now() + deadlineMs;
+    while (this.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await this.flush();
+    return { abandoned: this.active.size };
+  }
+
+  private async run(): Promise<void> {
+    const { store, owner, leaseMs, concurrency, clock, logger, idleMs, pacer } = this.options;
+    while (!this.stopping) {
+      this.woken = false;
+      const free = concurrency - this.active.size;
+      let claimed: ClaimedJob[] = [];
+      // Claim only what the global pace allows now, so jobs are not claimed just to wait.
+      const allowed = Math.min(free, pacer.globalCapacity());
+      if (allowed > 0) {
+        try {
+          claimed = await store.claim({ owner, limit: allowed, leaseMs, now: clock() });
+        } catch (error) {
+          logger.error({ err: error }, "claiming outgoing messages failed; retrying");
+        }
+        for (const job of claimed) this.begin(job);
+      }
+      if (this.stopping) break;
+      if (claimed.length === 0 || this.active.size >= concurrency || allowed < free) {
+        if (!this.woken) await this.sleep(allowed < free && allowed === 0 ? Math.max(1, Math.min(idleMs, pacer.nextReadyInMs())) : idleMs);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.wakeUp === done) this.wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeUp = done;
+    });
+  }
+
+  private begin(job: ClaimedJob): void {
+    const { clock, pacer, store } = this.options;
+    const now = clock();
+    this.active.set(job.id, job);
+    if (job.deadline !== null && now > job.deadline) {
+      this.finish(job, { kind: "failed", reason: "deadline", error: `not delivered before its deadline (${new Date(job.deadline).toISOString()}); a stale message is not sent`, code: null, attempted: false });
+      return;
+    }
+    void store.isUnreachable(job.chatId).then(
+      (unreachable) => {
+        if (unreachable !== null) {
+          this.finish(job, { kind: "failed", reason: "unreachable", error: `chat ${String(job.chatId)} is unreachable (${unreachable.reason}); jobs to it fail at once until the user writes to the bot again`, code: null, attempted: false });
+          return;
+        }
+        // Only calls that post a message count against Telegram's flood limits.
+        const slot = findMethod(job.method)?.paced === false ? { ok: true as const } : pacer.reserve({ chatId: job.chatId, paidBroadcast: job.paidBroadcast });
+        if (!slot.ok) {
+          this.counters.deferred++;
+          this.finish(job, { kind: "defer", at: clock() + slot.waitMs });
+          return;
+        }
+        void this.send(job);
+      },
+      (error: unknown) => {
+        this.options.logger.error({ err: error, jobId: job.id }, "checking the chat's reachability failed");
+        this.finish(job, { kind: "defer", at: clock() + 1_000 });
+      },
+    );
+  }
+
+  private async send(job: ClaimedJob): Promise<void> {
+    const { api, blobs, clock, pacer, logger } = this.options;
+    this.counters.sent++;
+    // The previous claim's process died, maybe with this request on the wire: that attempt
+    // may have been delivered, and this one could be a duplicate. Count it.
+    if (job.recovered) this.counters.ambiguous++;
+    let outcome: JobOutcome;
+    try {
+      const payload = decodePayload(job.payload, blobs);
+      const signal = AbortSignal.timeout(job.timeoutMs);
+      const raw = api.raw as unknown as Record<string, (p: unknown, s?: AbortSignal) => Promise<unknown>>;
+      const call = raw[job.method];
+      if (call === undefined) throw new UnlostError("INVALID_ARGUMENT", `grammY has no Bot API method ${job.method}`);
+      const result = await runDirect(() => call.call(api.raw, payload, signal));
+      outcome = { kind: "delivered", result: JSON.stringify(result ?? null), messageId: messageIdOf(result) };
+    } catch (error) {
+      const verdict = classifySendError(error);
+      const now = clock();
+      const attempt = job.attempts + 1;
+      switch (verdict.kind) {
+        case "retry": {
+          if (verdict.ambiguous) this.counters.ambiguous++;
+          if (verdict.retryAfterMs !== undefined) {
+            this.counters.responses429++;
+            pacer.penalize(verdict.scope === "chat" ? job.chatId : "global", verdict.retryAfterMs);
+          }
+          if (attempt >= job.maxAttempts) {
+            outcome = { kind: "failed", reason: "attempts", error: `${verdict.reason} (gave up after ${attempt} attempts)`, code: codeOf(error), ambiguous: verdict.ambiguous };
+          } else {
+            const backoff = backoffMs(job, attempt);
+            outcome = { kind: "retry", at: now + Math.max(backoff, verdict.retryAfterMs ?? 0), error: verdict.reason, code: codeOf(error), ambiguous: verdict.ambiguous };
+          }
+          break;
+        }
+        case "migrate":
+          outcome = { kind: "retarget", chatId: verdict.toChatId, at: now, error: `the group became supergroup ${verdict.toChatId}; sending there` };
+          break;
+        case "unreachable":
+          await this.options.store.markUnreachable(job.chatId, verdict.reason, now).catch((e: unknown) => logger.warn({ err: e }, "marking a chat unreachable failed"));
+          outcome = { kind: "failed", reason: "unreachable", error: verdict.reason, code: codeOf(error) };
+          break;
+        case "unauthorized":
+          logger.fatal({ jobId: job.id }, "Telegram rejected the bot token (401) while sending; check BOT_TOKEN");
+          outcome = { kind: "failed", reason: "unauthorized", error: verdict.reason, code: 401 };
+          break;
+        case "permanent":
+          outcome = { kind: "failed", reason: "permanent", error: verdict.reason, code: codeOf(error) };
+          break;
+      }
+    }
+    this.finish(job, outcome);
+  }
+
+  private finish(job: ClaimedJob, outcome: JobOutcome): void {
+    this.pending.push({ claim: job.claim, outcome, job });
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.flushing !== undefined) await this.flushing;
+    if (this.pending.length === 0) return;
+    const batch = this.pending.splice(0);
+    this.flushing = this.record(batch).finally(() => {
+      this.flushing = undefined;
+    });
+    await this.flushing;
+  }
+
+  private async record(batch: Settle[]): Promise<void> {
+    const { store, logger, clock, blobs, onFinal } = this.options;
+    let results: readonly string[];
+    try {
+      results = await store.settleMany(batch.map((s) => ({ claim: s.claim, outcome: s.outcome })), { now: clock() });
+    } catch (error) {
+      logger.error({ err: error, count: batch.length }, "recording send outcomes failed; the jobs are taken over when their claims expire");
+      for (const s of batch) this.active.delete(s.job.id);
+      return;
+    }
+    batch.forEach((s, i) => {
+      this.active.delete(s.job.id);
+      if (results[i] === "stale") {
+        logger.warn({ jobId: s.job.id }, "a send outcome arrived after the job was taken over; not recorded");
+        return;
+      }
+      const o = s.outcome;
+      if (o.kind === "delivered" || o.kind === "failed") {
+        if (o.kind === "delivered") this.counters.delivered++;
+        else {
+          this.counters.failed++;
+          logger.warn({ jobId: s.job.id, chatId: s.job.chatId, method: s.job.method, reason: o.reason, error: o.error }, "message not delivered; it is in the outbox dead letters");
+        }
+        if (o.kind === "delivered" && s.job.blobs.length > 0) void blobs.remove(s.job.blobs).catch(() => undefined);
+        onFinal({ id: s.job.id, state: o.kind });
+      } else if (o.kind === "retry") {
+        this.counters.retried++;
+      }
+    });
+    this.wake();
+  }
+}
+
+function backoffMs(job: Job, attempt: number): number {
+  const exact = Math.min(job.backoff.maxMs, job.backoff.baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.max(0, Math.round(exact * (1 + job.backoff.jitter * (Math.random() * 2 - 1))));
+}
+
+function codeOf(error: unknown): number | null {
+  const code = (error as { error_code?: unknown })?.error_code;
+  return typeof code === "number" ? code : null;
+}
+
+function messageIdOf(result: unknown): number | null {
+  const first = Array.isArray(result) ? result[0] : result;
+  const id = (first as { message_id?: unknown } | null)?.message_id;
+  return typeof id === "number" ? id : null;
+}

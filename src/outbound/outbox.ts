@@ -1,0 +1,315 @@
+/**
+ * The outbox API: every outgoing Bot API call is validated at once (bad input throws
+ * synchronously, nothing bad is enqueued), then stored durably and delivered by the delivery
+ * loop — retried, paced, classified, audited. `send` resolves with the job id(s) as soon as the
+ * job is on disk.
+ */
+import { EventEmitter } from "node:events";
+import { UnlostError } from "../errors/index.js";
+import type { Logger } from "../runtime/logger.js";
+import type { OutboxStore } from "../store/index.js";
+import type { BlobStore } from "./blobs.js";
+import { newBroadcastId, newJobId } from "./ids.js";
+import { encodePayload } from "./payload.js";
+import type { BroadcastProgress, Job, JobBackoff, NewJob, OutboxStats, Priority } from "./types.js";
+import { fileLimit, findMethod, validateSend } from "./validate.js";
+
+/** Options of one send. Every field is optional. */
+export interface SendOptions {
+  /** Default `normal` (`high` for sends made inside handlers and for `notify`). */
+  priority?: Priority;
+  /** Attempts before the job fails. Default 5. */
+  attempts?: number;
+  /** Backoff between attempts. Default 2 000 ms doubling, capped at 5 min, ± 20 %. */
+  backoff?: Partial<JobBackoff>;
+  /** Per-attempt timeout, ms. Default 30 000 (uploads: 120 000). */
+  timeoutMs?: number;
+  /** Not sent after this time (epoch ms or Date): a stale notification fails with reason `deadline`. */
+  deadline?: number | Date;
+  /** Not sent before this time (epoch ms or Date). */
+  notBefore?: number | Date;
+  /** The same key enqueued twice is one job. */
+  idempotencyKey?: string;
+  /** Anything to keep with the job (JSON-serialisable). */
+  metadata?: Record<string, unknown>;
+  /** Never log the metadata nor keep the payload in the audit log. */
+  sensitive?: boolean;
+  /** sendMessage only: split plain text over 4096 characters into several messages. */
+  split?: boolean;
+}
+
+/** Resolved defaults of the outbox. */
+export interface OutboxDefaults {
+  readonly attempts: number;
+  readonly backoff: JobBackoff;
+  readonly timeoutMs: number;
+  readonly uploadTimeoutMs: number;
+}
+
+/** The defaults of {@link SendOptions}: 5 attempts, 2 s doubling to 5 min, 30 s per attempt. */
+export const DEFAULT_OUTBOX_DEFAULTS: OutboxDefaults = {
+  attempts: 5,
+  backoff: { baseMs: 2_000, maxMs: 300_000, jitter: 0.2 },
+  timeoutMs: 30_000,
+  uploadTimeoutMs: 120_000,
+};
+
+/** A notification for {@link Outbox.notify}. */
+export interface Notification {
+  /** Shown in bold above the text. */
+  title?: string;
+  text: string;
+  /** A label kept in the job's metadata (e.g. "order-shipped"). */
+  type?: string;
+}
+
+/** Options of {@link Outbox}. */
+export interface OutboxOptions {
+  readonly store: OutboxStore;
+  readonly blobs: BlobStore;
+  readonly clock: () => number;
+  readonly logger: Logger;
+  readonly defaults?: Partial<OutboxDefaults>;
+  /** Called after jobs were stored (wakes the delivery loop). */
+  readonly onEnqueued?: () => void;
+}
+
+/** The durable outbox of a bot. */
+export class Outbox {
+  private readonly events = new EventEmitter();
+  private readonly defaults: OutboxDefaults;
+
+  constructor(private readonly options: OutboxOptions) {
+    this.defaults = { ...DEFAULT_OUTBOX_DEFAULTS, ...options.defaults };
+    this.events.setMaxListeners(0);
+  }
+
+  /**
+   * True when a call goes through the outbox: a send-type method addressed to a chat. Calls
+   * without a chat (answering a button press, editing an inline message) must happen within
+   * seconds or not at all, so they go straight to Telegram.
+   */
+  handles(method: string, payload: Record<string, unknown> | undefined): boolean {
+    // A chat action is a momentary hint: durable and late is worse than lost.
+    if (method.toLowerCase() === "sendchataction") return false;
+    return findMethod(method) !== undefined && payload !== undefined && payload["chat_id"] !== undefined && payload["chat_id"] !== null;
+  }
+
+  /**
+   * Enqueues any send-type Bot API call. Throws synchronously (`INVALID_ARGUMENT`, saying
+   * what and how to fix) on bad input; resolves with the job ids once they are stored: one id,
+   * or several when `split` cut a long text.
+   *
+   * @example
+   * ```ts
+   * const [id] = await outbox.send("sendMessage", { chat_id: 42, text: "hi" }, { priority: "high" });
+   * ```
+   */
+  send(method: string, payload: Record<string, unknown>, options: SendOptions = {}): Promise<string[]> {
+    return this.store(this.prepare(method, payload, options, null).jobs);
+  }
+
+  /** Sends a text message. */
+  sendText(chatId: number | string, text: string, options: SendOptions & { parse_mode?: string; reply_markup?: unknown } = {}): Promise<string[]> {
+    const { parse_mode, reply_markup, ...rest } = options;
+    return this.send("sendMessage", { chat_id: chatId, text, ...(parse_mode ? { parse_mode } : {}), ...(reply_markup ? { reply_markup } : {}) }, rest);
+  }
+
+  /** Sends a photo: a Buffer, a stream, `{ path }`, an InputFile, a file_id or a URL. */
+  sendPhoto(chatId: number | string, photo: unknown, options: SendOptions & { caption?: string } = {}): Promise<string[]> {
+    const { caption, ...rest } = options;
+    return this.send("sendPhoto", { chat_id: chatId, photo, ...(caption === undefined ? {} : { caption }) }, rest);
+  }
+
+  /** Sends a document (up to 50 MB). */
+  sendDocument(chatId: number | string, document: unknown, options: SendOptions & { caption?: string } = {}): Promise<string[]> {
+    const { caption, ...rest } = options;
+    return this.send("sendDocument", { chat_id: chatId, document, ...(caption === undefined ? {} : { caption }) }, rest);
+  }
+
+  /** Sends a voice note. */
+  sendVoice(chatId: number | string, voice: unknown, options: SendOptions & { caption?: string } = {}): Promise<string[]> {
+    const { caption, ...rest } = options;
+    return this.send("sendVoice", { chat_id: chatId, voice, ...(caption === undefined ? {} : { caption }) }, rest);
+  }
+
+  /** Sends a location. */
+  sendLocation(chatId: number | string, latitude: number, longitude: number, options: SendOptions = {}): Promise<string[]> {
+    return this.send("sendLocation", { chat_id: chatId, latitude, longitude }, options);
+  }
+
+  /** Sends an album of 2–10 photos, videos, documents or audios. */
+  sendMediaGroup(chatId: number | string, media: readonly unknown[], options: SendOptions = {}): Promise<string[]> {
+    return this.send("sendMediaGroup", { chat_id: chatId, media }, options);
+  }
+
+  /**
+   * Notifies a user the bot has seen (their private chat is looked up), high priority by default.
+   * Fails with `INVALID_ARGUMENT` when the user never wrote to the bot.
+   */
+  async notify(userId: number, notification: Notification, options: SendOptions = {}): Promise<string> {
+    const chatId = await this.options.store.chatOfUser(userId);
+    if (chatId === null) {
+      throw new UnlostError("INVALID_ARGUMENT", `cannot notify user ${userId}: the bot has never seen them in a private chat (a user must write to the bot first)`, { details: { userId } });
+    }
+    const text = notification.title === undefined ? notification.text : `${notification.title}\n\n${notification.text}`;
+    const entities = notification.title === undefined ? undefined : [{ type: "bold", offset: 0, length: notification.title.length }];
+    const metadata = { ...options.metadata, notification: notification.type ?? "notification" };
+    const [id] = await this.send("sendMessage", { chat_id: chatId, text, ...(entities ? { entities } : {}) }, { priority: "high", ...options, metadata });
+    return id as string;
+  }
+
+  /**
+   * Enqueues one message to many chats as a broadcast: progress, pause, resume and cancel by
+   * its id. Invalid input throws before anything is stored; jobs are stored in bulk.
+   */
+  async broadcast(chatIds: readonly (number | string)[], method: string, payload: Record<string, unknown>, options: SendOptions = {}): Promise<{ broadcastId: string; jobs: number }> {
+    const broadcastId = newBroadcastId(this.options.clock());
+    // Validate once with the first chat; the payload is the same for every chat.
+    if (chatIds.length === 0) return { broadcastId, jobs: 0 };
+    const { idempotencyKey: _key, ...rest } = options;
+    const jobs = await this.prepare(method, { ...payload, chat_id: chatIds[0] }, rest, broadcastId).jobs;
+    const stored: NewJob[] = [];
+    const now = this.options.clock();
+    for (const chatId of chatIds) {
+      for (const job of jobs) {
+        const payloadJson = JSON.stringify({ ...(JSON.parse(job.payload) as Record<string, unknown>), chat_id: chatId });
+        stored.push({ ...job, id: newJobId(now), chatId, payload: payloadJson, idempotencyKey: options.idempotencyKey === undefined ? null : `${options.idempotencyKey}:${String(chatId)}` });
+      }
+    }
+    for (let i = 0; i < stored.length; i += 5_000) await this.options.store.enqueue(stored.slice(i, i + 5_000), { now });
+    this.options.onEnqueued?.();
+    return { broadcastId, jobs: stored.length };
+  }
+
+  /** Progress of a broadcast (sent / failed / remaining). */
+  broadcastProgress(broadcastId: string): Promise<BroadcastProgress | null> {
+    return this.options.store.broadcastProgress(broadcastId);
+  }
+
+  /** Pauses a broadcast (its queued jobs wait). */
+  pauseBroadcast(broadcastId: string): Promise<boolean> {
+    return this.options.store.pauseBroadcast(broadcastId);
+  }
+
+  /** Resumes a paused broadcast. */
+  async resumeBroadcast(broadcastId: string): Promise<boolean> {
+    const resumed = await this.options.store.resumeBroadcast(broadcastId, { now: this.options.clock() });
+    this.options.onEnqueued?.();
+    return resumed;
+  }
+
+  /** Cancels a broadcast: its queued jobs are cancelled; returns how many. */
+  async cancelBroadcast(broadcastId: string): Promise<number> {
+    const removed = await this.options.store.cancelBroadcast(broadcastId, { now: this.options.clock() });
+    await this.options.blobs.remove(removed.blobs).catch(() => undefined);
+    return removed.count;
+  }
+
+  /** A job's status: state, attempts, last error, result message id, timestamps, history. */
+  status(jobId: string): Promise<Job | null> {
+    return this.options.store.get(jobId);
+  }
+
+  /** Queue stats: counts by state and priority, oldest waiting age, send rate. */
+  stats(): Promise<OutboxStats> {
+    return this.options.store.stats({ now: this.options.clock() });
+  }
+
+  /** Dead letters: list, retry (one / all / by error), purge. */
+  get deadLetters(): OutboxStore["deadLetters"] & { retryAndWake: OutboxStore["deadLetters"]["retry"] } {
+    const dead = this.options.store.deadLetters;
+    const wakeAfter: OutboxStore["deadLetters"]["retry"] = async (selector, o) => {
+      const n = await dead.retry(selector, o ?? { now: this.options.clock() });
+      this.options.onEnqueued?.();
+      return n;
+    };
+    return Object.assign(Object.create(dead) as OutboxStore["deadLetters"], { retryAndWake: wakeAfter, retry: wakeAfter });
+  }
+
+  /** The audit log of what was sent. */
+  get audit(): OutboxStore["audit"] {
+    return this.options.store.audit;
+  }
+
+  /** Resolves once the job is delivered or failed for good (`signal` stops waiting). */
+  async waitForFinal(jobId: string, signal?: AbortSignal): Promise<Job> {
+    for (;;) {
+      const job = await this.options.store.get(jobId);
+      if (job === null) throw new UnlostError("INVALID_ARGUMENT", `there is no outbox job ${jobId}`);
+      if (job.state === "delivered" || job.state === "failed" || job.state === "cancelled") return job;
+      await new Promise<void>((resolve, reject) => {
+        const onFinal = (): void => finish();
+        // A slow safety net: another process may deliver it (several workers on one store).
+        const timer = setTimeout(() => finish(), 1_000);
+        const onAbort = (): void => finish(new UnlostError("STOPPED", `stopped waiting for outbox job ${jobId}`, { cause: signal?.reason }));
+        const finish = (error?: Error): void => {
+          clearTimeout(timer);
+          this.events.off(jobId, onFinal);
+          signal?.removeEventListener("abort", onAbort);
+          if (error === undefined) resolve();
+          else reject(error);
+        };
+        this.events.once(jobId, onFinal);
+        signal?.addEventListener("abort", onAbort, { once: true });
+        if (signal?.aborted) onAbort();
+      });
+    }
+  }
+
+  /** @internal The delivery loop reports final states here (wakes `waitForFinal`). */
+  jobFinished(jobId: string): void {
+    this.events.emit(jobId);
+  }
+
+  /**
+   * Validates synchronously (throwing `INVALID_ARGUMENT`) and returns the job ids at once, with
+   * a promise of the jobs to store (files are spilled to blobs asynchronously).
+   */
+  prepare(method: string, payload: Record<string, unknown>, options: SendOptions, broadcastId: string | null): { ids: string[]; jobs: Promise<NewJob[]> } {
+    const checked = validateSend(method, payload, { split: options.split === true });
+    if (checked.chatId === null) {
+      throw new UnlostError("INVALID_ARGUMENT", `${checked.method} has no chat to send to; the outbox takes calls addressed to a chat`, { details: { method: checked.method } });
+    }
+    const now = this.options.clock();
+    const attempts = options.attempts ?? this.defaults.attempts;
+    if (!Number.isInteger(attempts) || attempts < 1) throw invalidOption("attempts", "a whole number ≥ 1", attempts);
+    const priority = options.priority ?? "normal";
+    if (!["critical", "high", "normal", "low"].includes(priority)) throw invalidOption("priority", '"critical", "high", "normal" or "low"', priority);
+    const deadline = options.deadline === undefined ? null : +options.deadline;
+    const notBefore = options.notBefore === undefined ? now : +options.notBefore;
+    if (deadline !== null && !Number.isFinite(deadline)) throw invalidOption("deadline", "a Date or epoch milliseconds", options.deadline);
+    if (!Number.isFinite(notBefore)) throw invalidOption("notBefore", "a Date or epoch milliseconds", options.notBefore);
+    const hasFiles = Object.keys(checked.spec.files).length > 0 || checked.spec.mediaGroup === true;
+    const timeoutMs = options.timeoutMs ?? (hasFiles ? this.defaults.uploadTimeoutMs : this.defaults.timeoutMs);
+    const backoff = { ...this.defaults.backoff, ...options.backoff };
+    const metadata = options.metadata === undefined ? null : JSON.stringify(options.metadata);
+    const ids = checked.parts.map(() => newJobId(now));
+    const jobs = Promise.all(checked.parts.map(async (part, index) => {
+      const { json, blobs } = await encodePayload(part, this.options.blobs, (field) => fileLimit(checked.method, field));
+      const key = options.idempotencyKey === undefined ? null : checked.parts.length > 1 ? `${options.idempotencyKey}#${index}` : options.idempotencyKey;
+      return {
+        id: ids[index] as string, method: checked.method, chatId: checked.chatId as number | string, payload: json, priority,
+        maxAttempts: attempts, backoff, timeoutMs, notBefore, deadline, idempotencyKey: key, metadata,
+        sensitive: options.sensitive === true, broadcastId, blobs, paidBroadcast: checked.paidBroadcast,
+      } satisfies NewJob;
+    }));
+    // Observed by the caller; this keeps an early spill failure from being reported as unhandled.
+    jobs.catch(() => undefined);
+    return { ids, jobs };
+  }
+
+  private async store(prepared: Promise<NewJob[]>): Promise<string[]> {
+    const jobs = await prepared;
+    const results = await this.options.store.enqueue(jobs, { now: this.options.clock() });
+    // A job that existed already (same idempotency key) keeps its own files; drop the new copies.
+    const duplicates = jobs.filter((_, i) => results[i]?.created === false).flatMap((j) => j.blobs);
+    if (duplicates.length > 0) await this.options.blobs.remove(duplicates).catch(() => undefined);
+    this.options.onEnqueued?.();
+    return results.map((r) => r.id);
+  }
+}
+
+function invalidOption(name: string, expected: string, got: unknown): UnlostError {
+  return new UnlostError("INVALID_ARGUMENT", `send option "${name}" must be ${expected}; got ${JSON.stringify(got)}`, { details: { option: name } });
+}

@@ -1,0 +1,59 @@
+/**
+ * The outbound side of a runtime, wired: the outbox API, the blob folder, the pacer, the
+ * delivery loop, and the grammY transformer that routes the bot's sends through them.
+ */
+import { dirname, join } from "node:path";
+import { tmpdir } from "node:os";
+import type { Api } from "grammy";
+import type { Logger } from "../runtime/logger.js";
+import type { Store } from "../store/index.js";
+import { BlobStore } from "./blobs.js";
+import { DeliveryLoop } from "./delivery.js";
+import { Outbox, type OutboxDefaults } from "./outbox.js";
+import { Pacer, type PacingLimits } from "./pacing.js";
+import { outboxTransformer } from "./transformer.js";
+
+/** Options of {@link startOutbound}. */
+export interface OutboundOptions {
+  readonly store: Store;
+  readonly api: Api;
+  readonly owner: string;
+  readonly clock: () => number;
+  readonly logger: Logger;
+  /** Requests in flight at once. */
+  readonly concurrency: number;
+  /** Claim lease of a job, ms (longer than any per-attempt timeout). */
+  readonly leaseMs: number;
+  readonly idleMs: number;
+  readonly limits: Partial<PacingLimits>;
+  readonly defaults: Partial<OutboxDefaults>;
+  /** Where blobs live; default a `blobs` folder beside the store's file. */
+  readonly blobDir?: string;
+}
+
+/** The running outbound side. */
+export interface Outbound {
+  readonly outbox: Outbox;
+  readonly delivery: DeliveryLoop;
+  /** Stops sending; in-flight requests finish within the deadline. */
+  stop(deadlineMs: number): Promise<{ abandoned: number }>;
+}
+
+/** Opens the blob folder, installs the transformer on `api` and starts delivering. */
+export async function startOutbound(options: OutboundOptions): Promise<Outbound> {
+  const { store, api, clock, logger } = options;
+  const location = store.location;
+  const blobDir = options.blobDir ?? (location === ":memory:" || location === "" ? join(tmpdir(), `unlost-blobs-${process.pid}`) : join(dirname(location), "blobs"));
+  const blobs = await BlobStore.open(blobDir);
+  const pacer = new Pacer({ limits: options.limits, now: clock });
+  let delivery: DeliveryLoop | undefined;
+  const outbox = new Outbox({ store: store.outbox, blobs, clock, logger, defaults: options.defaults, onEnqueued: () => delivery?.wake() });
+  delivery = new DeliveryLoop({
+    store: store.outbox, api, blobs, pacer, owner: options.owner, clock, logger,
+    concurrency: options.concurrency, leaseMs: options.leaseMs, idleMs: options.idleMs,
+    onFinal: (job) => outbox.jobFinished(job.id),
+  });
+  api.config.use(outboxTransformer(outbox));
+  delivery.start();
+  return { outbox, delivery, stop: (deadlineMs) => (delivery as DeliveryLoop).stop(deadlineMs) };
+}

@@ -1,0 +1,34 @@
+/**
+ * The grammY API transformer that routes a bot's sends through the outbox. Inside a handler,
+ * `ctx.reply(...)` and `ctx.api.sendMessage(...)` are enqueued durably with a deterministic key
+ * (the update, the call's position in the handler, the method) and the handler awaits the real
+ * result: if the process crashes and the update is handled again, calls that were delivered
+ * already return their stored result instead of being sent twice. Calls that are not sends
+ * (getUpdates, getMe, getFile, …) pass straight through.
+ */
+import type { Transformer } from "grammy";
+import type { Outbox } from "./outbox.js";
+import { currentUpdateScope, isDirect } from "./update-scope.js";
+
+/** Builds the transformer; install it with `bot.api.config.use(outboxTransformer(outbox))`. */
+export function outboxTransformer(outbox: Outbox): Transformer {
+  return async (prev, method, payload, signal) => {
+    if (isDirect() || !outbox.handles(method, payload as Record<string, unknown> | undefined)) return prev(method, payload, signal);
+    const scope = currentUpdateScope();
+    // Outside handlers (e.g. a scheduled job) a send is still durable, just without a key.
+    const idempotencyKey = scope === undefined ? undefined : `${scope.updateKey}:${scope.calls++}:${method}`;
+    const ids = await outbox.send(method, payload as Record<string, unknown>, {
+      priority: "high",
+      ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+    });
+    // grammY types its signal with a polyfill's AbortSignal; at run time it is Node's.
+    const job = await outbox.waitForFinal(ids[0] as string, (signal ?? undefined) as AbortSignal | undefined);
+    if (job.state === "delivered") return { ok: true, result: JSON.parse(job.result ?? "null") as never };
+    // Answer as Telegram would, so grammY throws its usual GrammyError to the handler.
+    return {
+      ok: false,
+      error_code: job.history.at(-1)?.code ?? 500,
+      description: job.lastError ?? "not delivered",
+    } as never;
+  };
+}

@@ -1,0 +1,176 @@
+import { Bot, GrammyError, type Context } from "grammy";
+import { afterEach, describe, expect, it } from "vitest";
+import { createEmulator, startEmulatorServer, type Emulator, type EmulatorServer, type SimBot } from "../../src/emulator/index.js";
+import { createRuntime, isUnlostError, silentLogger, type Runtime, type RuntimeOptions, type UnlostFlavor } from "../../src/index.js";
+import { openStore } from "../../src/store/index.js";
+
+type Ctx = Context & UnlostFlavor;
+let server: EmulatorServer | undefined;
+let runtime: Runtime | undefined;
+afterEach(async () => {
+  await runtime?.stop();
+  runtime = undefined;
+  await server?.close();
+  server = undefined;
+});
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function setup(register: (bot: Bot<Ctx>) => void, options: RuntimeOptions = {}, limits = false): Promise<{ emulator: Emulator; sim: SimBot; rt: Runtime }> {
+  const emulator = createEmulator(limits ? {} : { limits: false });
+  const sim = emulator.createBot();
+  server = await startEmulatorServer(emulator);
+  const bot = new Bot<Ctx>(sim.token, { client: { apiRoot: server.url } });
+  register(bot);
+  const store = await openStore({ path: ":memory:" });
+  runtime = createRuntime(bot, {
+    store, logger: silentLogger(), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false },
+    inbox: { idleMs: 20, backoff: { baseMs: 10, maxMs: 50 } },
+    outbox: { idleMs: 20, defaults: { backoff: { baseMs: 20, maxMs: 100, jitter: 0 } } },
+    ...options,
+  });
+  await runtime.start();
+  return { emulator, sim, rt: runtime };
+}
+
+describe("the outbox inside a runtime", () => {
+  it("routes ctx.reply through the outbox: the handler gets the Message, the job is delivered and audited", async () => {
+    const replies: number[] = [];
+    const { emulator, sim, rt } = await setup((bot) => bot.on("message:text", async (ctx) => {
+      const sent = await ctx.reply(`re: ${ctx.message.text}`);
+      replies.push(sent.message_id);
+    }));
+    const alice = emulator.createUser();
+    alice.sendText(sim, "hi");
+    await until(() => replies.length === 1);
+    expect(sim.record.to(alice.id).map((m) => m.messageId)).toEqual(replies);
+    const stats = await rt.outbox.stats();
+    expect(stats.byState.delivered).toBe(1);
+    const audit = await rt.outbox.audit.list();
+    expect(audit.items).toMatchObject([{ chatId: alice.id, method: "sendMessage", outcome: "delivered", messageId: replies[0] }]);
+  });
+
+  it("retries a send that met a network fault; the handler still gets its reply, delivered once", async () => {
+    let done = 0;
+    const { emulator, sim } = await setup((bot) => bot.on("message:text", async (ctx) => {
+      await ctx.reply("made it");
+      done++;
+    }));
+    emulator.faults.add({ fault: { kind: "reset" }, methods: ["sendMessage"], times: 2 });
+    emulator.faults.add({ fault: { kind: "server-error", status: 502 }, methods: ["sendMessage"], times: 1 });
+    const alice = emulator.createUser();
+    alice.sendText(sim, "hi");
+    await until(() => done === 1);
+    expect(sim.record.to(alice.id).map((m) => m.text)).toEqual(["made it"]);
+  });
+
+  it("a handler re-run after a failure gets its earlier sends back instead of sending them twice", async () => {
+    let runs = 0;
+    const seen: number[] = [];
+    const { emulator, sim } = await setup((bot) => bot.on("message:text", async (ctx) => {
+      runs++;
+      const a = await ctx.reply("first");
+      const b = await ctx.reply("second");
+      seen.push(a.message_id, b.message_id);
+      if (runs === 1) throw new Error("crash after replying");
+    }));
+    const alice = emulator.createUser();
+    alice.sendText(sim, "go");
+    await until(() => runs === 2);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sim.record.to(alice.id).map((m) => m.text)).toEqual(["first", "second"]);
+    expect(seen.slice(2)).toEqual(seen.slice(0, 2));
+  });
+
+  it("ctx.unlost.enqueue returns a job id at once and enqueues with the update's completion", async () => {
+    const ids: string[] = [];
+    const { emulator, sim, rt } = await setup((bot) => bot.on("message:text", (ctx) => {
+      ids.push(...ctx.unlost.enqueue("sendMessage", { chat_id: ctx.chat.id, text: "later" }));
+    }));
+    const alice = emulator.createUser();
+    alice.sendText(sim, "hi");
+    await until(() => sim.record.size === 1);
+    expect(ids).toHaveLength(1);
+    expect((await rt.outbox.status(ids[0]!))?.state).toBe("delivered");
+  });
+
+  it("sends from outside handlers, notifies a known user, broadcasts with progress", async () => {
+    const { emulator, sim, rt } = await setup((bot) => bot.on("message:text", () => undefined));
+    const alice = emulator.createUser();
+    alice.sendText(sim, "/start");
+    await until(async () => (await rt.stats()).dispatcher.handled === 1);
+    await rt.outbox.sendText(alice.id, "hello from a cron job");
+    await rt.outbox.notify(alice.id, { title: "Order shipped", text: "It is on its way", type: "shipping" });
+    const users = Array.from({ length: 5 }, () => emulator.createUser());
+    const { broadcastId, jobs } = await rt.outbox.broadcast(users.map((u) => u.id), "sendMessage", { text: "news" });
+    expect(jobs).toBe(5);
+    await until(async () => (await rt.outbox.broadcastProgress(broadcastId))?.remaining === 0);
+    expect(await rt.outbox.broadcastProgress(broadcastId)).toMatchObject({ total: 5, delivered: 5, failed: 0 });
+    expect(sim.record.to(alice.id).map((m) => m.text)).toEqual(["hello from a cron job", "Order shipped\n\nIt is on its way"]);
+    await expect(rt.outbox.notify(424242, { text: "who?" })).rejects.toThrow(/never seen them/);
+  });
+
+  it("fails fast for a blocked user, marks the chat unreachable, and recovers when the user writes again", async () => {
+    const errors: unknown[] = [];
+    const { emulator, sim, rt } = await setup((bot) => bot.on("message:text", async (ctx) => {
+      await ctx.reply("ok").catch((e: unknown) => errors.push(e));
+    }));
+    const alice = emulator.createUser();
+    alice.block(sim);
+    const [id] = await rt.outbox.sendText(alice.id, "are you there?");
+    const job = await rt.outbox.waitForFinal(id!);
+    expect(job).toMatchObject({ state: "failed", failureReason: "unreachable" });
+    expect(job.lastError).toMatch(/blocked/);
+    const [second] = await rt.outbox.sendText(alice.id, "still?");
+    expect((await rt.outbox.waitForFinal(second!)).lastError).toMatch(/unreachable/);
+    alice.unblock(sim);
+    alice.sendText(sim, "I'm back");
+    await until(() => sim.record.size === 1);
+    expect(errors).toEqual([]);
+  });
+
+  it("a permanent error reaches the handler as grammY's usual GrammyError", async () => {
+    const errors: unknown[] = [];
+    const { emulator, sim } = await setup((bot) => bot.on("message:text", async (ctx) => {
+      await ctx.api.sendMessage(-100999, "to nowhere").catch((e: unknown) => errors.push(e));
+    }));
+    emulator.createUser().sendText(sim, "x");
+    await until(() => errors.length === 1);
+    expect(errors[0]).toBeInstanceOf(GrammyError);
+    expect((errors[0] as GrammyError).description).toMatch(/chat not found/);
+  });
+
+  it("rejects bad input synchronously, before anything is stored", async () => {
+    const { rt } = await setup(() => undefined);
+    let threw: unknown;
+    try {
+      void rt.outbox.send("sendMessage", { chat_id: 1, text: "" });
+    } catch (error) {
+      threw = error;
+    }
+    expect(isUnlostError(threw, "INVALID_ARGUMENT")).toBe(true);
+    expect(() => rt.outbox.sendText(1, "x".repeat(5000))).toThrow(/4096/);
+    expect(() => rt.outbox.send("sendTelepathy", { chat_id: 1 })).toThrow(/sendTelepathy/);
+    expect((await rt.outbox.stats()).byState.queued).toBe(0);
+    const parts = await rt.outbox.sendText(1, `${"a".repeat(3000)}\n\n${"b".repeat(3000)}`, { split: true });
+    expect(parts).toHaveLength(2);
+  });
+
+  it("paces to Telegram's limits: a burst to one chat gets no 429", async () => {
+    const { emulator, sim, rt } = await setup(() => undefined, {}, true);
+    const alice = emulator.createUser();
+    const answers429: number[] = [];
+    emulator.onCall((call) => { if (call.method === "sendMessage") answers429.push(0); });
+    for (let i = 0; i < 5; i++) await rt.outbox.sendText(alice.id, `burst ${i}`);
+    await until(() => sim.record.size === 5, 15_000);
+    expect(sim.record.to(alice.id).map((m) => m.text)).toEqual([0, 1, 2, 3, 4].map((i) => `burst ${i}`));
+    expect((await rt.outbox.stats()).byState.delivered).toBe(5);
+    expect(answers429.length).toBe(5);
+  });
+});
