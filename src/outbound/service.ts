@@ -35,6 +35,7 @@ export interface OutboundOptions {
 export interface Outbound {
   readonly outbox: Outbox;
   readonly delivery: DeliveryLoop;
+  readonly blobs: BlobStore;
   /** Stops sending; in-flight requests finish within the deadline. */
   stop(deadlineMs: number): Promise<{ abandoned: number }>;
 }
@@ -45,6 +46,11 @@ export async function startOutbound(options: OutboundOptions): Promise<Outbound>
   const location = store.location;
   const blobDir = options.blobDir ?? (location === ":memory:" || location === "" ? join(tmpdir(), `unlost-blobs-${process.pid}`) : join(dirname(location), "blobs"));
   const blobs = await BlobStore.open(blobDir);
+  // Files of spills that crashed, or of jobs pruned or purged meanwhile, are removed.
+  void referencedBlobs(store)
+    .then((keep) => blobs.sweep(keep))
+    .then((removed) => { if (removed.length > 0) logger.info({ removed: removed.length }, "removed orphan blob files"); })
+    .catch((error: unknown) => logger.warn({ err: error }, "sweeping the blob folder failed"));
   const pacer = new Pacer({ limits: options.limits, now: clock });
   let delivery: DeliveryLoop | undefined;
   const outbox = new Outbox({ store: store.outbox, blobs, clock, logger, defaults: options.defaults, onEnqueued: () => delivery?.wake() });
@@ -55,5 +61,10 @@ export async function startOutbound(options: OutboundOptions): Promise<Outbound>
   });
   api.config.use(outboxTransformer(outbox));
   delivery.start();
-  return { outbox, delivery, stop: (deadlineMs) => (delivery as DeliveryLoop).stop(deadlineMs) };
+  return { outbox, delivery, blobs, stop: (deadlineMs) => (delivery as DeliveryLoop).stop(deadlineMs) };
+}
+
+/** Blob names still referenced by jobs that are not delivered yet. */
+async function referencedBlobs(store: Store): Promise<Set<string>> {
+  return new Set(await store.outbox.openBlobs());
 }

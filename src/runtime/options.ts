@@ -89,6 +89,17 @@ export interface RuntimeOptions {
     limits?: Partial<PacingLimits>;
     /** Defaults of every send: attempts (5), backoff (2 s doubling to 5 min), per-attempt timeout (30 s; uploads 120 s). */
     defaults?: Partial<OutboxDefaults>;
+    /** How long delivered jobs (and their idempotency keys) are kept, ms. Default 3 days. */
+    retentionMs?: number;
+    /** How long audit entries are kept, ms. Default 30 days. */
+    auditRetentionMs?: number;
+    /**
+     * Alert the admin chats (`downtime.adminChatIds`) when more than this many jobs failed for
+     * good within `failureAlertWindowMs`. Default 50.
+     */
+    failureAlertThreshold?: number;
+    /** The window of the failure alert, ms. Default 10 minutes. */
+    failureAlertWindowMs?: number;
   };
   /** Downtime tracking. */
   downtime?: {
@@ -180,6 +191,10 @@ const schema = z.strictObject({
           uploadTimeoutMs: ms(1).optional(),
         })
         .default({}),
+      retentionMs: ms(0).default(3 * 24 * 3600_000),
+      auditRetentionMs: ms(0).default(30 * 24 * 3600_000),
+      failureAlertThreshold: int(1).default(50),
+      failureAlertWindowMs: ms(1_000).default(10 * 60_000),
     })
     .prefault({}),
   downtime: z

@@ -242,6 +242,12 @@ export interface OutboxStore {
   pauseBroadcast(broadcastId: string): Promise<boolean>;
   /** Lets a paused broadcast go on; false for an unknown id. */
   resumeBroadcast(broadcastId: string, options?: AtTime): Promise<boolean>;
+  /**
+   * Blob names referenced by jobs that may still be sent (queued, sending, or failed and so
+   * retriable). Everything else in the blob folder is an orphan. Runs once at start: it may
+   * scan the jobs table.
+   */
+  openBlobs(): Promise<string[]>;
   /** Cancels the broadcast's queued jobs (in-flight ones finish); returns them with their blobs. */
   cancelBroadcast(broadcastId: string, options?: AtTime): Promise<RemovedJobs>;
 }

@@ -316,6 +316,20 @@ export function defineOutboxContract(factory: OutboxStoreFactory): void {
         expect(purged.blobs.sort()).toEqual(["a1.jpg", "a2.jpg", "b.pdf"]);
         expect((await store.outbox.stats({ now: T0 })).byState.failed).toBe(0);
       });
+
+      it("openBlobs lists the blobs of jobs that may still be sent (queued, sending, failed), not of delivered ones", async () => {
+        const store = await fresh();
+        await store.outbox.enqueue(
+          [newJob("q", 1, { blobs: ["q.jpg"] }), newJob("s", 2, { blobs: ["s.jpg"] }), newJob("f", 3, { blobs: ["f.pdf"] }), newJob("d", 4, { blobs: ["d.bin"] })],
+          { now: T0 },
+        );
+        const claimed = await store.outbox.claim({ ...lease, limit: 10, now: T0 });
+        const byId = new Map(claimed.map((c) => [c.id, c]));
+        await store.outbox.settle(byId.get("q")!.claim, { kind: "defer", at: T0 + 1 }, { now: T0 });
+        await store.outbox.settle(byId.get("f")!.claim, { kind: "failed", reason: "permanent", error: "bad", code: 400 }, { now: T0 });
+        await store.outbox.settle(byId.get("d")!.claim, { kind: "delivered", result: "{}", messageId: 1 }, { now: T0 });
+        expect((await store.outbox.openBlobs()).sort()).toEqual(["f.pdf", "q.jpg", "s.jpg"]);
+      });
     });
 
     describe("chats and users", () => {

@@ -193,6 +193,14 @@ export class SqliteOutbox implements OutboxStore {
     return row === undefined ? null : toJob(row);
   }
 
+  /** {@inheritDoc OutboxStore.openBlobs} */
+  async openBlobs(): Promise<string[]> {
+    const rows = this.db.read("list open blobs", () =>
+      this.db.statement(`SELECT id, blobs FROM outbox_jobs WHERE blobs <> '[]' AND state IN ('queued', 'sending', 'failed')`).all(),
+    ) as { id: string; blobs: string }[];
+    return rows.flatMap(blobsOf);
+  }
+
   /** {@inheritDoc OutboxStore.getByKey} */
   async getByKey(idempotencyKey: string): Promise<Job | null> {
     requireText("idempotencyKey", idempotencyKey, 1000);
