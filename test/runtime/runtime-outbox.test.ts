@@ -162,6 +162,18 @@ describe("the outbox inside a runtime", () => {
     expect(parts).toHaveLength(2);
   });
 
+  it("alerts the admin chats when many messages fail for good in a short window", async () => {
+    const { emulator, sim, rt } = await setup(() => undefined, {
+      downtime: { adminChatIds: [777_000_001], heartbeatMs: 200 },
+      outbox: { idleMs: 20, failureAlertThreshold: 2, failureAlertWindowMs: 2_000, defaults: { backoff: { baseMs: 20, maxMs: 100, jitter: 0 } } },
+    });
+    const admin = emulator.createUser({ id: 777_000_001 });
+    await new Promise((r) => setTimeout(r, 300)); // the watch takes its first reading
+    for (let i = 0; i < 3; i++) await rt.outbox.sendText(-100_123_456 - i, "to a chat that does not exist");
+    await until(() => sim.record.to(admin.id).length === 1, 10_000);
+    expect(sim.record.to(admin.id)[0]!.text).toMatch(/3 outgoing messages failed for good/);
+  });
+
   it("paces to Telegram's limits: a burst to one chat gets no 429", async () => {
     const { emulator, sim, rt } = await setup(() => undefined, {}, true);
     const alice = emulator.createUser();
