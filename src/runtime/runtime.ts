@@ -6,7 +6,7 @@
 import { GrammyError, HttpError, type Bot, type Context } from "grammy";
 import type { Update, WebhookInfo } from "grammy/types";
 import { UnlostError } from "../errors/index.js";
-import { createCatchUpPolicy, type CatchUpPolicy } from "../inbound/catch-up/index.js";
+import { createCatchUpPolicy, describeUpdate, type CatchUpPolicy } from "../inbound/catch-up/index.js";
 import { Dispatcher, type UpdateHandler } from "../inbound/dispatcher.js";
 import { createDowntimeMonitor, type DowntimeMonitor } from "../inbound/downtime/index.js";
 import { Poller } from "../inbound/poller.js";
@@ -20,7 +20,6 @@ import type { NewJob } from "../outbound/types.js";
 import { createLogger, type Logger } from "./logger.js";
 import { instanceGone, newInstanceId, recoverDeadInstances, workerLeaseName } from "./liveness.js";
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
-import { factsOf } from "./update-facts.js";
 
 /** Dead-letter operations of the inbox. */
 export interface InboxDeadLetters {
@@ -109,6 +108,8 @@ class UnlostRuntime implements Runtime {
   private skipped = 0;
   private fatalError: UnlostError | undefined;
   private workerEpoch = 0;
+  /** When the first updates after start were stored (what came then had waited at Telegram). */
+  private firstIngestAt: number | undefined;
   private settle!: { resolve: () => void; reject: (e: Error) => void };
   private readonly finished: Promise<void>;
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
@@ -323,7 +324,8 @@ class UnlostRuntime implements Runtime {
       allowedUpdates: options.polling.allowedUpdates,
       leaseTtlMs: options.polling.leaseTtlMs,
       holderGone: (holder, now) => instanceGone(store, holder, now),
-      onIngested: () => this.dispatcher?.wake(),
+      ...(this.dispatcher === undefined ? {} : { handOff: this.dispatcher }),
+      onIngested: () => this.ingested(),
       onFatal: (error) => this.fatal(error),
     });
     this.poller.start();
@@ -339,7 +341,7 @@ class UnlostRuntime implements Runtime {
       path: config.path ?? (new URL(config.url).pathname || "/"),
       logger: this.logger,
       clock: this.clock,
-      onIngested: () => this.dispatcher?.wake(),
+      onIngested: () => this.ingested(),
     });
     const listening = await this.receiver.listen({ port: config.port, host: config.host });
     this.logger.info({ listening: listening.url, publicUrl: config.url }, "webhook receiver listening");
@@ -426,7 +428,14 @@ class UnlostRuntime implements Runtime {
 
   private readonly handleUpdate: UpdateHandler = async (claimed) => {
     const now = this.clock();
-    const facts = factsOf(claimed, now, (at) => this.downtime?.wasDown(at) ?? false);
+    const facts = describeUpdate({
+      update: claimed.update as unknown as Update,
+      receivedAt: claimed.receivedAt,
+      now,
+      downtime: this.downtime,
+      // Stored before start, or in the first batch after it: it waited while the bot was down.
+      pendingAtStart: claimed.receivedAt <= (this.firstIngestAt ?? Number.POSITIVE_INFINITY),
+    });
     const action = this.policy?.decide(facts) ?? { kind: "handle" as const };
     if (action.kind === "skip") {
       this.skipped++;
@@ -468,6 +477,12 @@ class UnlostRuntime implements Runtime {
     if (jobs.length > 0) effects.push({ kind: "outbox.enqueue", jobs });
     return effects;
   };
+
+  /** After updates were stored: note the first batch's time, wake the dispatcher. */
+  private ingested(): void {
+    this.firstIngestAt ??= this.clock();
+    this.dispatcher?.wake();
+  }
 
   /**
    * Records users seen in private chats (for `outbox.notify`), once per user per run, and

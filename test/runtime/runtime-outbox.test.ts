@@ -97,7 +97,7 @@ describe("the outbox inside a runtime", () => {
     alice.sendText(sim, "hi");
     await until(() => sim.record.size === 1);
     expect(ids).toHaveLength(1);
-    expect((await rt.outbox.status(ids[0]!))?.state).toBe("delivered");
+    await until(async () => (await rt.outbox.status(ids[0]!))?.state === "delivered");
   });
 
   it("sends from outside handlers, notifies a known user, broadcasts with progress", async () => {
@@ -180,9 +180,9 @@ describe("the outbox inside a runtime", () => {
     const answers429: number[] = [];
     emulator.onCall((call) => { if (call.method === "sendMessage") answers429.push(0); });
     for (let i = 0; i < 5; i++) await rt.outbox.sendText(alice.id, `burst ${i}`);
-    await until(() => sim.record.size === 5, 15_000);
+    // The emulator records a message before its answer reaches the outbox: wait for both.
+    await until(async () => sim.record.size === 5 && (await rt.outbox.stats()).byState.delivered === 5, 15_000);
     expect(sim.record.to(alice.id).map((m) => m.text)).toEqual([0, 1, 2, 3, 4].map((i) => `burst ${i}`));
-    expect((await rt.outbox.stats()).byState.delivered).toBe(5);
     expect(answers429.length).toBe(5);
   });
 });
