@@ -141,6 +141,15 @@ export class DeliveryLoop {
     const { clock, pacer, store } = this.options;
     const now = clock();
     this.active.set(job.id, job);
+    if (job.recovered) {
+      // The previous claim's process died (or stalled), maybe with this request on the wire:
+      // that attempt may have been delivered, so the next one could duplicate it. Record it
+      // as an ambiguous attempt of its own (the job's history and ambiguous count survive a
+      // crash; a counter in memory would not), then send again from a fresh claim.
+      this.counters.ambiguous++;
+      this.finish(job, { kind: "retry", at: now, error: "the process sending this message stopped before recording the answer (crash or stall); it may have been delivered, sending again", code: null, ambiguous: true });
+      return;
+    }
     if (job.deadline !== null && now > job.deadline) {
       this.finish(job, { kind: "failed", reason: "deadline", error: `not delivered before its deadline (${new Date(job.deadline).toISOString()}); a stale message is not sent`, code: null, attempted: false });
       return;
@@ -170,9 +179,6 @@ export class DeliveryLoop {
   private async send(job: ClaimedJob): Promise<void> {
     const { api, blobs, clock, pacer, logger } = this.options;
     this.counters.sent++;
-    // The previous claim's process died, maybe with this request on the wire: that attempt
-    // may have been delivered, and this one could be a duplicate. Count it.
-    if (job.recovered) this.counters.ambiguous++;
     let outcome: JobOutcome;
     try {
       const payload = decodePayload(job.payload, blobs);
