@@ -182,6 +182,9 @@ export class DeliveryLoop {
     let outcome: JobOutcome;
     try {
       const payload = decodePayload(job.payload, blobs);
+      // The job's chat is the target: a retarget (group → supergroup) moves the job, not its
+      // stored payload, which still names the old group.
+      if ("chat_id" in payload) payload["chat_id"] = job.chatId;
       const signal = AbortSignal.timeout(job.timeoutMs);
       const raw = api.raw as unknown as Record<string, (p: unknown, s?: AbortSignal) => Promise<unknown>>;
       const call = raw[job.method];

@@ -72,3 +72,12 @@ export function prng(seed: number): () => number {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls an async (or sync) condition until it holds; rejects after `timeoutMs`. */
+export async function until(condition: () => boolean | Promise<boolean>, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${options.timeoutMs ?? 15_000} ms waiting for ${options.what ?? "a condition"}`);
+    await sleep(options.intervalMs ?? 10);
+  }
+}
