@@ -1,77 +1,86 @@
 /**
- * `unlost demo` (what `npm start` runs): the emulator with a population of simulated users
- * who keep writing to a demo bot, and instructions to point a bot at it. Later issues turn
- * this into the full crash-and-recover demonstration.
+ * `unlost demo` (what `npm start` runs): an example bot run by unlost as a child process on
+ * SQLite, simulated users writing to it, kills and faults, and a summary verified against the
+ * emulator's record. `--compare` runs a stock grammY bot through the same scenario beside it.
+ * The parts live in `src/demo/`; this file wires them to the command line.
  */
-import { createEmulator, startEmulatorServer, type SimUser } from "../emulator/index.js";
-import { createRandom } from "../emulator/random.js";
-import { untilSignal } from "./emulator-command.js";
-import { intOption, parseCommandArgs } from "./args.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DEMO_HELP, parseDemoOptions, type DemoOptions } from "../demo/options.js";
+import { createProgress } from "../demo/progress.js";
+import { formatEvent, formatStatus, formatSummary, summaryJson, type RunFacts } from "../demo/report.js";
+import { Scenario, type ScenarioResult } from "../demo/scenario.js";
 
-/** Help text of `unlost demo`. */
-export const DEMO_HELP = `Usage: unlost demo [options]
+export { DEMO_HELP } from "../demo/options.js";
+export { DEMO_TOKEN } from "../demo/scenario.js";
 
-Starts the Bot API emulator with simulated users who keep writing to a demo bot,
-prints how to point a bot at it, and a status line every few seconds.
-
-Options:
-  --port <n>       port of the emulator (default 8081; 0 picks a free one)
-  --users <n>      simulated users (default 5)
-  --interval <ms>  how often each user writes (default 3000)
-  --duration <s>   stop after this many seconds (default: run until Ctrl-C)
-  --seed <n>       seed of the simulation (default 1)
-  -h, --help       show this help`;
-
-/** The demo bot's token: fixed, so instructions can be copied. */
-export const DEMO_TOKEN = "1000001:DEMO-unlost-demo-token";
-
-/** Runs the demo until its duration passes or a signal arrives. */
+/** Runs the demo; resolves with the exit code (0 only if the unlost bot lost nothing). */
 export async function runDemoCommand(argv: readonly string[], out: (line: string) => void): Promise<number> {
-  const values = parseCommandArgs("demo", argv, {
-    port: { type: "string" },
-    users: { type: "string" },
-    interval: { type: "string" },
-    duration: { type: "string" },
-    seed: { type: "string" },
-    help: { type: "boolean", short: "h" },
-  });
-  if (values["help"] === true) {
+  const options = parseDemoOptions(argv);
+  if (options.help) {
     out(DEMO_HELP);
     return 0;
   }
-  const seed = intOption(values, "seed", 1, 0, 2 ** 31);
-  const userCount = intOption(values, "users", 5, 1, 10_000);
-  const interval = intOption(values, "interval", 3000, 10, 3_600_000);
-  const duration = values["duration"] === undefined ? undefined : intOption(values, "duration", 0, 1, 86_400);
-  const emulator = createEmulator({ autoCreateBots: true, seed });
-  const bot = emulator.createBot({ token: DEMO_TOKEN, username: "unlost_demo_bot", firstName: "unlost demo" });
-  const names = ["Alice", "Bobur", "Dilnoza", "Farhod", "Madina", "Nodir", "Sardor", "Zarina"];
-  const users: SimUser[] = Array.from({ length: userCount }, (_, i) => emulator.createUser({ firstName: names[i % names.length] ?? "User" }));
-  const server = await startEmulatorServer(emulator, { port: intOption(values, "port", 8081, 0, 65535) });
+  const dataDir = mkdtempSync(join(tmpdir(), "unlost-demo-"));
+  const durationMs = options.durationSeconds * 1000;
+  const progress = createProgress(out, process.stdout.isTTY ? process.stdout : undefined, Math.max(2_000, durationMs / 15));
+  const scenario = (side: "unlost" | "grammy", port: number): Scenario =>
+    new Scenario({
+      side, port, dataDir, durationMs, users: options.users, seed: options.seed, kills: options.kills,
+      // Enough for a bot that keeps everything to catch up, short enough for a one-minute demo.
+      drainTimeoutMs: Math.min(30_000, Math.max(8_000, durationMs * 0.4)),
+      onEvent: (s, elapsed, text) => progress.line(formatEvent(s, elapsed, text, options.compare)),
+    });
+  const runs = [scenario("unlost", options.port), ...(options.compare ? [scenario("grammy", 0)] : [])];
+  // Ctrl-C stops the bots instead of leaving them running.
+  let onSigint: (() => void) | undefined;
+  const interrupted = new Promise<"interrupted">((resolve) => process.once("SIGINT", (onSigint = () => resolve("interrupted"))));
+  let ticker: NodeJS.Timeout | undefined;
+  try {
+    await Promise.all(runs.map((r) => r.prepare()));
+    intro(out, options, runs);
+    const t0 = Date.now();
+    ticker = setInterval(() => progress.status(formatStatus(Date.now() - t0, runs.map((r) => r.status()))), 250);
+    const outcome = await Promise.race([Promise.all(runs.map((r) => r.run())), interrupted]);
+    clearInterval(ticker);
+    progress.done();
+    if (outcome === "interrupted") {
+      out("interrupted: stopping the bots");
+      await Promise.all(runs.map((r) => r.abort()));
+      return 130;
+    }
+    return report(out, options, runs, outcome, dataDir);
+  } catch (error) {
+    clearInterval(ticker);
+    progress.done();
+    await Promise.all(runs.map((r) => r.abort().catch(() => undefined)));
+    throw error;
+  } finally {
+    if (onSigint !== undefined) process.off("SIGINT", onSigint);
+  }
+}
 
-  out(`unlost demo: Bot API emulator on ${server.url} with ${userCount} simulated users writing to @unlost_demo_bot.`);
-  out(`Point a grammY bot at it:`);
-  out(`  const bot = new Bot("${DEMO_TOKEN}", { client: { apiRoot: "${server.url}" } });`);
-  out(`  bot.on("message:text", (ctx) => ctx.reply("echo: " + ctx.message.text));`);
-  out(`  bot.start();`);
-  out(`Faults can be injected meanwhile: curl -X POST ${server.url}/_emulator/faults -d '{"fault":{"kind":"reset"},"probability":0.3}'`);
+function intro(out: (line: string) => void, options: DemoOptions, runs: readonly Scenario[]): void {
+  const [main, stock] = runs;
+  out(`unlost demo: ${options.users} simulated users (${plural(main?.groups ?? 0, "group")}) write to an example bot for ${options.durationSeconds} s.`);
+  out(`The bot runs with unlost on SQLite in its own process (pid ${main?.pid ?? "?"}); the Bot API emulator is on ${main?.url ?? "?"}.`);
+  if (stock !== undefined) out(`Beside it, the same scenario with a stock grammY bot.start() bot (pid ${stock.pid ?? "?"}) on ${stock.url ?? "?"}.`);
+  out(`Meanwhile: ${options.kills} × kill -9 (the bot stays down while users write), network faults and a 429 storm. Seed ${options.seed}.`);
+  out("");
+}
 
-  const random = createRandom(seed);
-  let sent = 0;
-  const talk = setInterval(() => {
-    const user = users[random.int(0, users.length - 1)];
-    if (user === undefined) return;
-    user.sendText(bot, `message ${++sent} from ${user.user.first_name}`);
-  }, Math.max(1, Math.round(interval / userCount)));
-  const status = setInterval(() => {
-    out(`[demo] users sent ${sent} · waiting for the bot ${bot.updates.count()} · replies delivered ${bot.record.size}`);
-  }, 5_000);
+function report(out: (line: string) => void, options: DemoOptions, runs: readonly Scenario[], results: readonly ScenarioResult[], dataDir: string): number {
+  const unlost = results.find((r) => r.side === "unlost");
+  if (unlost === undefined) return 1;
+  const facts: RunFacts = { seed: options.seed, users: options.users, groups: runs[0]?.groups ?? 0, durationSeconds: options.durationSeconds, kills: options.kills };
+  for (const line of formatSummary(facts, results)) out(line);
+  if (unlost.lost === 0) rmSync(dataDir, { recursive: true, force: true });
+  else out(`The stores and bot logs are kept in ${dataDir}.`);
+  if (options.json) out(summaryJson(facts, unlost, results.find((r) => r.side === "grammy")));
+  return unlost.lost === 0 ? 0 : 1;
+}
 
-  const stopped = duration === undefined ? untilSignal(server) : new Promise<void>((r) => setTimeout(r, duration * 1000));
-  await stopped;
-  clearInterval(talk);
-  clearInterval(status);
-  out(`[demo] done: users sent ${sent}, replies delivered ${bot.record.size}, still waiting ${bot.updates.count()}`);
-  await server.close();
-  return 0;
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
