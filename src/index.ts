@@ -16,6 +16,7 @@ export { createRuntime } from "./runtime/runtime.js";
 export type { Runtime, RuntimeStats, InboxDeadLetters } from "./runtime/runtime.js";
 export type { RuntimeOptions } from "./runtime/options.js";
 export type { UnlostFlavor, UnlostUpdateInfo } from "./inbound/update-info.js";
+export type { BotSetup, BotSetupContext, UnlostContext } from "./cli/bot-module.js";
 export { UnlostError, isUnlostError, redactSecrets } from "./errors/index.js";
 export type { UnlostErrorCode, UnlostErrorOptions } from "./errors/index.js";
 

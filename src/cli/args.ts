@@ -3,6 +3,7 @@
  * say what was wrong and how to ask for help (exit code 2).
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { SETTINGS } from "../config/index.js";
 import { UnlostError } from "../errors/index.js";
 
 /** Options as `parseArgs` declares them. */
@@ -28,4 +29,36 @@ export function intOption(values: Record<string, string | boolean | undefined>, 
     throw new UnlostError("INVALID_ARGUMENT", `--${name} must be a whole number from ${min} to ${max}, got "${String(raw)}"`);
   }
   return n;
+}
+
+/** Parsed options and positional arguments of a command. */
+export interface CommandLine {
+  /** Options by name. */
+  readonly values: Record<string, string | boolean | undefined>;
+  /** Positional arguments, in order. */
+  readonly positionals: string[];
+}
+
+/** Like {@link parseCommandArgs}, with positional arguments allowed (a module path, an id). */
+export function parseCommandLine(command: string, argv: readonly string[], spec: OptionSpec): CommandLine {
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], options: spec, strict: true, allowPositionals: true });
+    return { values: values as Record<string, string | boolean | undefined>, positionals };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new UnlostError("INVALID_ARGUMENT", `${message}. Run "unlost ${command} --help" for the options.`, { cause: error });
+  }
+}
+
+/**
+ * The option specs of the settings table: every setting's flag for `unlost run`, only those
+ * every command reads (data folder, API root, webhook URL) for the others; `--config` always.
+ */
+export function settingOptions(scope: "run" | "operate"): OptionSpec {
+  const spec: OptionSpec = { config: { type: "string" } };
+  for (const s of SETTINGS) {
+    if (s.flag === undefined || (scope === "operate" && s.everywhere !== true)) continue;
+    spec[s.flag] = { type: s.kind === "bool" ? "boolean" : "string" };
+  }
+  return spec;
 }

@@ -8,25 +8,46 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { isUnlostError, redactSecrets } from "../errors/index.js";
 import { DEMO_HELP, runDemoCommand } from "./demo-command.js";
+import { DEAD_LETTERS_HELP, runDeadLettersCommand } from "./dead-letters-command.js";
+import { DOCTOR_HELP, runDoctorCommand } from "./doctor-command.js";
 import { EMULATOR_HELP, runEmulatorCommand } from "./emulator-command.js";
+import { RUN_HELP, runRunCommand } from "./run-command.js";
+import { STATUS_HELP, runStatusCommand } from "./status-command.js";
 
 const HELP = `Usage: unlost <command> [options]
 
 Commands:
-  demo        the emulator with simulated users writing to a demo bot (npm start)
-  emulator    the Telegram Bot API emulator, standalone
+  run <bot-module>  run your grammY bot under unlost (BOT_TOKEN from the environment)
+  status            inbox and outbox counts, heartbeat, offline windows, dead letters
+  dead-letters      list, show, retry or purge what unlost gave up on (inbox and outbox)
+  doctor            check token, webhook, store and disk, with a fix for each problem
+  demo              the emulator with simulated users writing to a demo bot (npm start)
+  emulator          the Telegram Bot API emulator, standalone
+
+Configuration: flags > UNLOST_* environment variables > unlost.config.json > defaults
+(docs/configuration.md).
 
 Run "unlost <command> --help" for a command's options.`;
 
-type Command = (argv: readonly string[], out: (line: string) => void) => Promise<number>;
+type Command = (argv: readonly string[], out: (line: string) => void, err: (line: string) => void) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; help: string }> = {
+  run: { run: runRunCommand, help: RUN_HELP },
+  status: { run: runStatusCommand, help: STATUS_HELP },
+  "dead-letters": { run: runDeadLettersCommand, help: DEAD_LETTERS_HELP },
+  doctor: { run: runDoctorCommand, help: DOCTOR_HELP },
   demo: { run: runDemoCommand, help: DEMO_HELP },
   emulator: { run: runEmulatorCommand, help: EMULATOR_HELP },
 };
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
-export async function main(argv: readonly string[], out: (line: string) => void = console.log, err: (line: string) => void = console.error): Promise<number> {
+export async function main(argv: readonly string[], rawOut: (line: string) => void = console.log, rawErr: (line: string) => void = console.error): Promise<number> {
+  // Every line the CLI prints passes through token redaction, whatever it quotes (errors of
+  // HTTP clients, user modules, stored errors).
+  const secret = process.env["BOT_TOKEN"]?.trim();
+  const secrets = secret === undefined || secret === "" ? [] : [secret];
+  const out = (line: string): void => rawOut(redactSecrets(line, secrets));
+  const err = (line: string): void => rawErr(redactSecrets(line, secrets));
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     out(HELP);
@@ -38,7 +59,7 @@ export async function main(argv: readonly string[], out: (line: string) => void 
     return 2;
   }
   try {
-    return await command.run(rest, out);
+    return await command.run(rest, out, err);
   } catch (error) {
     if (isUnlostError(error) && (error.code === "INVALID_ARGUMENT" || error.code === "INVALID_CONFIG" || error.code === "UNAUTHORIZED")) {
       err(`unlost ${name}: ${error.message}`);
@@ -63,5 +84,8 @@ function isEntryPoint(): boolean {
 if (isEntryPoint()) {
   void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
+    // A bot module may leave timers or sockets behind after the runtime stopped; they must not
+    // keep a stopped bot's process alive. Unref'd: a process with nothing left exits at once.
+    setTimeout(() => process.exit(code), 2_000).unref();
   });
 }

@@ -1,0 +1,78 @@
+/**
+ * `unlost status`: the state of a bot's store, readable with or without the bot running.
+ *
+ * @module
+ */
+import { loadConfig } from "../config/index.js";
+import { parseCommandLine, settingOptions } from "./args.js";
+import { formatDuration, formatTime, table } from "./format.js";
+import { statusReport, type StatusReport } from "./status-report.js";
+import { withStore } from "./store-access.js";
+import { UnlostError } from "../errors/index.js";
+
+/** Help text of `unlost status`. */
+export const STATUS_HELP = `Usage: unlost status [options]
+
+Shows the state of a bot's store: inbox and outbox counts by state, the oldest
+waiting update and message, the last heartbeat (is the bot running?), recent
+offline windows, dead letters grouped by error, unreachable chats. Works while
+the bot runs and while it does not.
+
+Options:
+  --data <dir>      folder of the store (default ./data; or UNLOST_DATA_DIR)
+  --config <file>   config file (default ./unlost.config.json when present)
+  --json            one JSON object instead of text
+  -h, --help        show this help`;
+
+/** Runs `unlost status`. */
+export async function runStatusCommand(argv: readonly string[], out: (line: string) => void): Promise<number> {
+  const { values, positionals } = parseCommandLine("status", argv, { ...settingOptions("operate"), json: { type: "boolean" }, help: { type: "boolean", short: "h" } });
+  if (values["help"] === true) {
+    out(STATUS_HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UnlostError("INVALID_ARGUMENT", `unexpected argument "${positionals.join(" ")}". Run "unlost status --help" for the options.`);
+  const config = loadConfig({ flags: values, env: process.env, cwd: process.cwd() });
+  const liveness = { heartbeatMs: config.runtime.downtime?.heartbeatMs ?? 5_000, mode: config.runtime.mode ?? "polling" };
+  const report = await withStore(config, "status", (store) => statusReport(store, { now: Date.now(), ...liveness }));
+  if (values["json"] === true) out(JSON.stringify(report));
+  else for (const line of formatStatus(report)) out(line);
+  return 0;
+}
+
+/** The report as text, one string per line. */
+export function formatStatus(r: StatusReport): string[] {
+  const lines: string[] = [`store: ${r.store}`];
+  lines.push(
+    r.bot.lastHeartbeat === null
+      ? "bot: never ran on this store"
+      : `bot: ${r.bot.running ? "running" : "not running"} (last heartbeat ${formatTime(r.bot.lastHeartbeat, r.now)})`,
+  );
+  const i = r.inbox;
+  lines.push("", "inbox (updates in)");
+  lines.push(...indent(table([["pending", "in flight", "done", "dead"], [i.pending, i.inflight, i.done, i.dead].map(String)])));
+  lines.push(`  chats with work: ${i.chatsWithWork}; oldest waiting: ${i.pending + i.inflight === 0 ? "none" : formatDuration(i.oldestWaitingAgeMs)}`);
+  const o = r.outbox;
+  lines.push("", "outbox (messages out)");
+  lines.push(...indent(table([["queued", "sending", "delivered", "failed", "cancelled"], [o.byState.queued, o.byState.sending, o.byState.delivered, o.byState.failed, o.byState.cancelled].map(String)])));
+  const p = o.queuedByPriority;
+  lines.push(`  queued by priority: critical ${p.critical}, high ${p.high}, normal ${p.normal}, low ${p.low}`);
+  lines.push(`  oldest waiting: ${o.byState.queued === 0 ? "none" : formatDuration(o.oldestWaitingAgeMs)}; delivered in the last minute: ${o.deliveredLastMinute}; ambiguous attempts (possible duplicates): ${o.ambiguousAttempts}`);
+  lines.push(`  unreachable chats: ${r.unreachableChats}`);
+  lines.push("", "offline windows (newest first)");
+  if (r.offlineWindows.length === 0) lines.push("  none recorded");
+  for (const w of r.offlineWindows) lines.push(`  ${new Date(w.from).toISOString()} → ${new Date(w.to).toISOString()}  (${formatDuration(w.durationMs)})`);
+  lines.push("", "dead letters by error");
+  lines.push(...groups("inbox", r.deadLetters.inbox), ...groups("outbox", r.deadLetters.outbox));
+  if (r.deadLetters.inbox.length + r.deadLetters.outbox.length > 0) lines.push('  (details: "unlost dead-letters list", then "unlost dead-letters show <id>")');
+  return lines;
+}
+
+function groups(side: string, list: StatusReport["deadLetters"]["inbox"]): string[] {
+  if (list.length === 0) return [`  ${side}: none`];
+  return [`  ${side}:`, ...list.map((g) => `    ${String(g.count).padStart(5)}  ${g.error}`)];
+}
+
+function indent(lines: string[]): string[] {
+  return lines.map((l) => `  ${l}`);
+}
