@@ -28,7 +28,7 @@ export function formatEvent(side: string, elapsedMs: number, text: string, compa
 /** The progress line: one compact block per bot. */
 export function formatStatus(elapsedMs: number, statuses: readonly LiveStatus[]): string {
   const parts = statuses.map((s) => {
-    const state = s.state === "up" ? "▲ up" : s.state === "starting" ? "△ starting" : "▼ DOWN";
+    const state = { up: "▲ up", starting: "△ starting", down: "▼ DOWN", done: "■ done" }[s.state];
     const name = statuses.length > 1 ? `${s.side === "unlost" ? "unlost" : "grammY"} ` : "";
     return `${name}${state} · sent ${s.sent} · handled ${s.handled} · replies ${s.replies} · backlog ${s.backlog} (${s.atTelegram} at Telegram) · faults ${s.faults} · kills ${s.kills}`;
   });

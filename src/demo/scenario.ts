@@ -40,7 +40,8 @@ export interface ScenarioOptions {
 /** The state of a run, for the progress line. */
 export interface LiveStatus {
   readonly side: DemoSide;
-  readonly state: BotState;
+  /** The bot's state, or `done` once the run has verified its result. */
+  readonly state: BotState | "done";
   readonly sent: number;
   readonly handled: number;
   readonly replies: number;
@@ -87,6 +88,7 @@ export class Scenario {
   private server: EmulatorServer | undefined;
   private bot: BotChild | undefined;
   private t0 = 0;
+  private finished = false;
 
   constructor(private readonly options: ScenarioOptions) {
     this.emulator = createEmulator({ seed: options.seed }); // Telegram's flood limits on: the real thing
@@ -152,6 +154,7 @@ export class Scenario {
     await bot.stop();
     await this.server?.close();
     this.tracker.sync(this.sim.record);
+    this.finished = true;
     const counts = verify(population.sent, this.tracker, this.windows(), this.killTimes);
     return {
       side: options.side, ...counts, kills: this.killTimes.length, crashes: bot.crashes,
@@ -171,7 +174,7 @@ export class Scenario {
     this.tracker.sync(this.sim.record);
     const sent = this.population.sent.length;
     return {
-      side: this.options.side, state: this.bot?.state ?? "down", sent, handled: this.tracker.answered,
+      side: this.options.side, state: this.finished ? "done" : (this.bot?.state ?? "down"), sent, handled: this.tracker.answered,
       replies: this.tracker.tagged, backlog: sent - this.tracker.answered, atTelegram: this.sim.updates.count(),
       faults: this.faultsInjected(), kills: this.killTimes.length,
     };

@@ -28,9 +28,10 @@ export function minimumDurationSeconds(kills: number): number {
 
 /**
  * The script of a run of `durationMs` with `kills` kills, in time order. The run is cut into
- * slots (at least two, for the two stretches of faults); slot `i` starts with kill `i`, the
- * bot stays down for 40 % of the slot (at most 8 s), and the faults of slot 0 (network) and
- * slot 1 (429 storm) begin just as the bot comes back, while it catches up on its backlog.
+ * slots (at least two, for the two stretches of faults); kill `i` comes a quarter into slot
+ * `i` (users have been talking to a working bot), the bot stays down for 35 % of the slot (at
+ * most 8 s), and the faults of slot 0 (network) and slot 1 (429 storm) begin just as the bot
+ * comes back, while it catches up on its backlog.
  */
 export function planTimeline(durationMs: number, kills: number): TimelineStep[] {
   const slots = Math.max(kills, 2);
@@ -39,16 +40,16 @@ export function planTimeline(durationMs: number, kills: number): TimelineStep[] 
     throw new UnlostError("INVALID_ARGUMENT", `--duration ${Math.round(durationMs / 1000)} is too short for ${kills} kills: give at least ${minimumDurationSeconds(kills)} seconds`);
   }
   const steps: TimelineStep[] = [];
-  const downMs = Math.min(8_000, slotMs * 0.4);
+  const downMs = Math.min(8_000, slotMs * 0.35);
   for (let i = 0; i < kills; i++) {
-    const at = Math.round(i * slotMs + slotMs * 0.1);
+    const at = Math.round(i * slotMs + slotMs * 0.25);
     steps.push({ at, kind: "kill", index: i + 1 });
     steps.push({ at: Math.round(at + downMs), kind: "restart", index: i + 1 });
   }
-  const faultsAt = Math.round(slotMs * 0.5);
-  steps.push({ at: faultsAt, kind: "network-faults", durationMs: Math.round(Math.min(6_000, slotMs * 0.4)) });
+  const troubleAt = (slot: number): number => Math.round(slot * slotMs + slotMs * 0.25 + downMs);
+  steps.push({ at: troubleAt(0), kind: "network-faults", durationMs: Math.round(Math.min(6_000, slotMs * 0.35)) });
   const floodMs = Math.round(Math.min(5_000, slotMs * 0.35));
-  steps.push({ at: Math.round(slotMs * 1.5), kind: "flood", durationMs: floodMs, retryAfter: Math.max(1, Math.min(3, Math.round(floodMs / 2000))) });
+  steps.push({ at: troubleAt(1), kind: "flood", durationMs: floodMs, retryAfter: Math.max(1, Math.min(3, Math.round(floodMs / 2000))) });
   // A restart goes before faults planned at the same moment: the bot meets them as it comes back.
   const order = { kill: 0, restart: 1, "network-faults": 2, flood: 3 } as const;
   return steps.sort((a, b) => a.at - b.at || order[a.kind] - order[b.kind]);
