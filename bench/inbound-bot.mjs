@@ -174,15 +174,19 @@ async function exit() {
  * and the dispatcher call. Bench-side only; nothing in unlost changes.
  */
 function instrumentInbox(inbox) {
+  // rows: updates written; claimed: updates claimed in the same transaction (fused claims).
   const rowsOf = {
     ingest: (args) => args[0].length,
     claim: (args, result) => result.length,
     settleMany: (args) => args[0].length,
+    settleAndClaim: (args) => args[0].length,
     extendLease: () => 1,
   };
+  const claimedOf = { ingest: (result) => result.claimed?.length ?? 0, settleAndClaim: (result) => result.claimed.length };
   for (const [name, rows] of Object.entries(rowsOf)) {
+    if (typeof inbox[name] !== "function") continue;
     const original = inbox[name].bind(inbox);
-    const op = (storeOps[name] = { calls: 0, rows: 0, ms: 0 });
+    const op = (storeOps[name] = { calls: 0, rows: 0, claimed: 0, ms: 0 });
     inbox[name] = (...a) => {
       const t = performance.now();
       const promise = original(...a); // better-sqlite3 is synchronous: the work is done here
@@ -199,6 +203,7 @@ function instrumentInbox(inbox) {
       }
       return promise.then((result) => {
         op.rows += rows(a, result);
+        op.claimed += claimedOf[name]?.(result) ?? 0;
         return result;
       });
     };

@@ -325,8 +325,9 @@ function unlostProfile(path) {
     ["poller: getUpdates HTTP call (grammY client, fetch, JSON parse of the answer)", (f) => f.functionName === "callApi" && f.url.includes("grammy")],
     ["poller: inbox.ingest (JSON.stringify + INSERT + chat_queue, one transaction)", (f) => f.functionName === "ingest" && f.url.includes("store/sqlite/inbox")],
     ["dispatcher: inbox.claim (head scan + UPDATE…RETURNING per update + JSON.parse)", (f) => f.functionName === "claim" && f.url.includes("store/sqlite/inbox")],
+    ["  claims of any operation (takeHeads: UPDATE…RETURNING per head)", (f) => f.functionName === "takeHeads"],
     ["  of which parseRaw (JSON.parse of the stored update)", (f) => f.functionName === "parseRaw"],
-    ["dispatcher: inbox.settleMany (UPDATE done + refreshHead per update)", (f) => f.functionName === "settleMany" && f.url.includes("store/sqlite/inbox")],
+    ["dispatcher: inbox.settleMany / settleAndClaim (UPDATE done + refreshHead per update, + claim)", (f) => (f.functionName === "settleMany" || f.functionName === "settleAndClaim") && f.url.includes("store/sqlite/inbox")],
     ["  of which refreshHead (next head of the chat)", (f) => f.functionName === "refreshHead"],
     ["runtime handleUpdate (catch-up facts, update info, grammY)", (f) => f.functionName === "handleUpdate" && f.url.includes("runtime/runtime")],
     ["  of which grammY bot.handleUpdate (Context, middleware)", (f) => f.functionName === "handleUpdate" && f.url.includes("grammy/out/bot")],
@@ -370,7 +371,8 @@ function storeOpsLine(ops, handled) {
   const parts = Object.entries(ops).filter(([, o]) => o.calls > 0).map(([name, o]) => {
     ms += o.ms;
     calls += o.calls;
-    return `${name} ${o.calls} × ${(o.rows / o.calls).toFixed(1)} rows, ${(o.ms / o.calls).toFixed(2)} ms each, ${o.ms.toFixed(0)} ms`;
+    const claimed = o.claimed > 0 ? ` (+ ${(o.claimed / o.calls).toFixed(1)} claimed)` : "";
+    return `${name} ${o.calls} × ${(o.rows / o.calls).toFixed(1)} rows${claimed}, ${(o.ms / o.calls).toFixed(2)} ms each, ${o.ms.toFixed(0)} ms`;
   });
   return `${parts.join("; ")} — ${(calls / handled).toFixed(3)} txns and ${((1000 * ms) / handled).toFixed(1)} µs of SQLite per update`;
 }

@@ -5,7 +5,7 @@
  * in batches (one transaction per batch), which is what makes durability cheap.
  */
 import type { Logger } from "../runtime/logger.js";
-import type { Claim, ClaimedUpdate, InboxStore, SettleOutcome, SettleRequest, StoreEffect } from "../store/index.js";
+import type { Claim, ClaimedUpdate, FusedClaimOptions, InboxStore, SettleOutcome, SettleRequest, StoreEffect } from "../store/index.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 
 /** Runs the handlers of one update; returns the writes to commit with its completion. Throws when the handlers failed. */
@@ -35,6 +35,22 @@ export interface DispatcherOptions {
   readonly onSettled?: () => void;
 }
 
+/**
+ * How a source of updates (the poller) hands work to the dispatcher without a claim
+ * transaction of its own: it asks for a {@link HandOff.reserve reservation} of free slots, lets
+ * its ingest claim up to that many (`IngestOptions.claim`), then gives the claims to
+ * {@link HandOff.adopt} (always, also when the ingest failed: that frees the slots).
+ */
+export interface HandOff {
+  /** Reserves the free slots; claim at most `limit` with these options. */
+  reserve(): FusedClaimOptions;
+  /**
+   * Runs the claims made with `reservation` and frees the rest of the reserved slots.
+   * `ingested` false: the ingest failed (nothing was claimed).
+   */
+  adopt(claimed: readonly ClaimedUpdate[], reservation: FusedClaimOptions, ingested?: boolean): void;
+}
+
 /** Counters of the dispatcher. */
 export interface DispatcherStats {
   readonly handled: number;
@@ -50,9 +66,16 @@ interface Running {
   startedAt: number;
 }
 
-/** Claims, handles and settles updates until stopped. */
-export class Dispatcher {
+/**
+ * Claims, handles and settles updates until stopped. Work comes from three places: its own
+ * claims (on start, when woken, and every `idleMs`), the claims a batch of completions makes in
+ * its own transaction (`settleAndClaim`), and hand-offs from the poller's ingest ({@link HandOff}).
+ */
+export class Dispatcher implements HandOff {
   private readonly active = new Map<number, Running>();
+  /** Slots promised to claims being made (hand-offs, fused claims) but not yet running. */
+  private reserved = 0;
+  private handedOffAll = false;
   private readonly settling: SettleRequest[] = [];
   private flushing: Promise<void> | undefined;
   private flushScheduled = false;
@@ -76,8 +99,35 @@ export class Dispatcher {
 
   /** Tells the dispatcher there may be new work (after an ingest). */
   wake(): void {
+    // Right after a hand-off that had room to spare, the ingest itself claimed all there was.
+    if (this.handedOffAll) return;
     this.woken = true;
     this.wakeUp?.();
+  }
+
+  /** {@inheritDoc HandOff.reserve} */
+  reserve(): FusedClaimOptions {
+    const limit = this.stopping || this.loop === undefined ? 0 : this.free();
+    this.reserved += limit;
+    return { owner: this.options.owner, limit, leaseMs: this.options.leaseMs };
+  }
+
+  /** {@inheritDoc HandOff.adopt} */
+  adopt(claimed: readonly ClaimedUpdate[], reservation: FusedClaimOptions, ingested = true): void {
+    this.reserved -= reservation.limit;
+    if (ingested && claimed.length < reservation.limit) {
+      // The ingest's claim took every ready head: a wake for this ingest (in this same
+      // synchronous turn) would only run an empty claim.
+      this.handedOffAll = true;
+      queueMicrotask(() => {
+        this.handedOffAll = false;
+      });
+    }
+    for (const c of claimed) this.begin(c);
+  }
+
+  private free(): number {
+    return Math.max(0, this.options.concurrency - this.active.size - this.reserved);
   }
 
   /** Counters so far. */
@@ -111,20 +161,23 @@ export class Dispatcher {
     const { inbox, owner, leaseMs, concurrency, logger } = this.options;
     while (!this.stopping) {
       this.woken = false;
-      const free = concurrency - this.active.size;
+      const free = this.free();
       let claimed: ClaimedUpdate[] = [];
       if (free > 0) {
+        this.reserved += free;
         try {
           claimed = await inbox.claim({ owner, limit: free, leaseMs, now: this.options.clock() });
         } catch (error) {
           logger.error({ err: error }, "claiming updates from the inbox failed; retrying");
           await this.sleep(this.options.idleMs);
           continue;
+        } finally {
+          this.reserved -= free;
         }
         for (const c of claimed) this.begin(c);
       }
       // Sleep unless more work may be waiting right away.
-      if ((claimed.length === 0 || this.active.size >= concurrency) && !this.woken && !this.stopping) {
+      if ((claimed.length < free || this.active.size + this.reserved >= concurrency) && !this.woken && !this.stopping) {
         await this.sleep(this.options.idleMs);
       }
     }
@@ -145,6 +198,12 @@ export class Dispatcher {
 
   private begin(c: ClaimedUpdate): void {
     const { maxRecoveries, logger } = this.options;
+    if (this.stopping) {
+      // Claimed while stopping (a hand-off or a fused claim in flight): give it back unstarted.
+      this.active.set(c.updateId, { claim: c.claim, startedAt: Date.now() });
+      this.finish(c, { kind: "release" }, []);
+      return;
+    }
     if (c.recovered) {
       this.counters.recovered++;
       logger.warn({ updateId: c.updateId, chatKey: c.chatKey, attempt: c.attempt, recoveries: c.recoveries }, "recovered an update whose worker died while handling it");
@@ -206,16 +265,22 @@ export class Dispatcher {
   }
 
   private async settle(batch: SettleRequest[]): Promise<void> {
-    const { inbox, logger, clock } = this.options;
+    const { inbox, logger, clock, owner, leaseMs } = this.options;
     let results: readonly string[];
+    let claimed: readonly ClaimedUpdate[] = [];
+    // The slots this batch frees (and any others free) are filled in the same transaction.
+    const limit = this.stopping ? 0 : Math.max(0, this.options.concurrency - (this.active.size - batch.length) - this.reserved);
+    this.reserved += limit;
     try {
-      results = await inbox.settleMany(batch, { now: clock() });
+      ({ results, claimed } = await inbox.settleAndClaim(batch, { now: clock(), claim: { owner, limit, leaseMs } }));
     } catch (error) {
       // The claims stay in flight; their leases expire and the updates are tried again.
       logger.error({ err: error, count: batch.length }, "recording completions failed; these updates will be retried after their leases expire");
       for (const r of batch) this.active.delete(r.claim.updateId);
       this.wake();
       return;
+    } finally {
+      this.reserved -= limit;
     }
     this.options.onSettled?.();
     batch.forEach((request, i) => {
@@ -230,7 +295,10 @@ export class Dispatcher {
         logger.error({ updateId: request.claim.updateId, error: request.outcome.error }, "update moved to the dead letters");
       }
     });
-    this.wake();
+    for (const c of claimed) this.begin(c);
+    // The fused claim took every ready head that fitted; more can only be waiting if it filled
+    // all its slots (they will come with the next completions) or after a stale settle.
+    if (results.includes("stale")) this.wake();
   }
 
   private async extendLeases(): Promise<void> {

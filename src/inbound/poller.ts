@@ -11,8 +11,9 @@ import { GrammyError, HttpError, type Api } from "grammy";
 import type { Update } from "grammy/types";
 import { UnlostError } from "../errors/index.js";
 import type { Logger } from "../runtime/logger.js";
-import type { InboxStore, LeaseFence, LeaseStore, RawUpdate, StateStore } from "../store/index.js";
+import type { InboxStore, IngestResult, LeaseFence, LeaseStore, RawUpdate, StateStore } from "../store/index.js";
 import { backoffDelay } from "./backoff.js";
+import type { HandOff } from "./dispatcher.js";
 
 /** Options of {@link Poller}. */
 export interface PollerOptions {
@@ -36,6 +37,12 @@ export interface PollerOptions {
    * taken over at once instead of after its TTL (a restart after `kill -9`). Default: never.
    */
   readonly holderGone?: (holder: string, now: number) => Promise<boolean>;
+  /**
+   * The dispatcher to hand fetched updates to: each ingest claims up to its free slots in the
+   * same transaction and gives it the claims (no claim transaction, no re-read of the updates).
+   * Without it, `onIngested` wakes a dispatcher that claims on its own.
+   */
+  readonly handOff?: HandOff;
   /** Called after updates were stored (wakes the dispatcher). */
   readonly onIngested: (inserted: number) => void;
   /** Called when polling cannot go on (a rejected token). */
@@ -146,8 +153,23 @@ export class Poller {
     );
     if (updates.length === 0) return;
     const nextOffset = updates.reduce((max, u) => Math.max(max, u.update_id), 0) + 1;
-    // Stored before the next getUpdates confirms them, with the offset, in one transaction.
-    const result = await inbox.ingest(updates as unknown as readonly RawUpdate[], { nextOffset, fence: this.fence, now: clock() });
+    // Stored before the next getUpdates confirms them, with the offset, in one transaction,
+    // which also claims what the dispatcher has room for.
+    const handOff = this.options.handOff;
+    const reservation = handOff?.reserve();
+    let result: IngestResult;
+    try {
+      result = await inbox.ingest(updates as unknown as readonly RawUpdate[], {
+        nextOffset,
+        fence: this.fence,
+        now: clock(),
+        ...(reservation === undefined || reservation.limit === 0 ? {} : { claim: reservation }),
+      });
+    } catch (error) {
+      if (reservation !== undefined) handOff?.adopt([], reservation, false);
+      throw error;
+    }
+    if (reservation !== undefined) handOff?.adopt(result.claimed ?? [], reservation);
     this.offset = nextOffset;
     this.counters.fetched += updates.length;
     this.counters.inserted += result.inserted;

@@ -37,6 +37,24 @@ export interface IngestOptions {
   readonly fence?: LeaseFence;
   /** The arrival time to record; defaults to the store's clock. */
   readonly now?: EpochMs;
+  /**
+   * Also claim, in the same transaction and after storing the updates, exactly what
+   * `claim({ ...claim, now })` would claim right after this ingest: up to `limit` ready chat
+   * heads, oldest first, the new updates included. Lets a poller hand fetched updates to its
+   * worker without a claim transaction (and, for updates of this batch, without reading them
+   * back: their `update` is the object given here). Rejected ingests claim nothing.
+   */
+  readonly claim?: FusedClaimOptions;
+}
+
+/** A claim made in the transaction of an ingest or a settle: {@link ClaimOptions} without `now`. */
+export interface FusedClaimOptions {
+  /** Who claims. */
+  readonly owner: string;
+  /** At most this many items (0 claims nothing), each from a different chat. */
+  readonly limit: number;
+  /** How long the claims stay valid without `extendLease`, in ms. */
+  readonly leaseMs: number;
 }
 
 /** What {@link InboxStore.ingest} did. */
@@ -45,6 +63,24 @@ export interface IngestResult {
   readonly inserted: number;
   /** Updates whose `update_id` was already stored (re-sent or re-fetched), ignored. */
   readonly duplicates: number;
+  /** Present when the ingest was asked to `claim`: what it claimed, oldest first. */
+  readonly claimed?: ClaimedUpdate[];
+}
+
+/** Options of {@link InboxStore.settleAndClaim}. */
+export interface SettleAndClaimOptions {
+  /** The settle (and claim) time; defaults to the store's clock. */
+  readonly now?: EpochMs;
+  /** What to claim after the settles, in the same transaction. */
+  readonly claim: FusedClaimOptions;
+}
+
+/** What {@link InboxStore.settleAndClaim} did. */
+export interface SettleAndClaimResult {
+  /** One result per request, in order (as `settleMany`). */
+  readonly results: SettleResult[];
+  /** What was claimed after the settles, oldest first (as `claim`). */
+  readonly claimed: ClaimedUpdate[];
 }
 
 /** Options of {@link InboxStore.claim}. */
@@ -190,7 +226,9 @@ export interface PruneOptions {
 export interface InboxStore {
   /**
    * Stores updates idempotently on `update_id` and, in the same transaction, the polling offset
-   * (so a crash can never confirm an update to Telegram that is not stored).
+   * (so a crash can never confirm an update to Telegram that is not stored). With
+   * `options.claim`, also claims the next work in the same transaction (see
+   * {@link IngestOptions.claim}).
    *
    * @throws UnlostError `INVALID_ARGUMENT` for an update without a valid `update_id`;
    * `CONFLICT` when `fence` no longer holds.
@@ -219,6 +257,15 @@ export interface InboxStore {
    * request is accepted or found stale on its own; results are in the order of `requests`.
    */
   settleMany(requests: readonly SettleRequest[], options?: { readonly now?: EpochMs }): Promise<SettleResult[]>;
+
+  /**
+   * `settleMany`, then `claim` in the same transaction: exactly what the two calls in a row
+   * would do with the same `now` (the claim sees the settles, so a chat whose head was just
+   * completed offers its next update, competing with every other ready head, oldest first).
+   * One transaction for "this batch is complete, give me the next work". `claim.limit` 0
+   * claims nothing.
+   */
+  settleAndClaim(requests: readonly SettleRequest[], options: SettleAndClaimOptions): Promise<SettleAndClaimResult>;
 
   /**
    * Extends a claim's lease to `now + leaseMs`. Returns the renewed claim (same token), or null

@@ -271,6 +271,171 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
       });
     });
 
+    describe("claims fused with ingest and settle", () => {
+      it("ingest with claim takes the oldest ready heads, new and stored, one per chat, up to the limit", async () => {
+        const store = await fresh();
+        await store.inbox.ingest([message(1, 10), message(2, 20), message(3, 30)], { now: T0 });
+        // Chat 20's head is in flight, chat 30's waits for a retry: neither can give a head.
+        const [c2] = await store.inbox.claim({ ...lease, limit: 1, now: T0 });
+        expect(c2?.updateId).toBe(1);
+        const [c3] = await store.inbox.claim({ ...lease, limit: 1, now: T0 });
+        expect(c3?.updateId).toBe(2);
+        await store.inbox.settle(c3!.claim, { kind: "retry", at: T0 + 5000, error: "later" }, { now: T0 });
+        const [c4] = await store.inbox.claim({ ...lease, limit: 1, now: T0 });
+        expect(c4?.updateId).toBe(3);
+        const fresh4 = message(7, 50);
+        const result = await store.inbox.ingest([message(4, 10), message(5, 20), message(6, 40), message(6, 40), fresh4, message(8, 40), message(3, 30)], {
+          nextOffset: 9,
+          now: T0 + 10,
+          claim: { owner, limit: 2, leaseMs: 1000 },
+        });
+        expect(result.inserted).toBe(5);
+        expect(result.duplicates).toBe(2);
+        // Ready heads: 6 (chat 40) and 7 (chat 50); 4 waits behind chat 10's update 1 in flight.
+        expect(ids(result.claimed!)).toEqual([6, 7]);
+        expect(result.claimed![0]).toMatchObject({ chatKey: "40", attempt: 1, recoveries: 0, recovered: false, lastError: null, receivedAt: T0 + 10 });
+        expect(result.claimed![0]!.claim).toMatchObject({ owner, leaseUntil: T0 + 1010 });
+        expect(result.claimed![1]!.update).toEqual(fresh4);
+        expect(JSON.parse(result.claimed![1]!.raw)).toEqual(fresh4);
+        expect(await store.inbox.get(6)).toMatchObject({ state: "inflight", attempts: 1, leaseOwner: owner, leaseUntil: T0 + 1010 });
+        expect(await store.inbox.get(8)).toMatchObject({ state: "pending" });
+        expect(await store.state.offset()).toBe(9);
+        // The same chats are busy now: a plain claim finds nothing else ready.
+        expect(await store.inbox.claim({ ...lease, limit: 10, now: T0 + 10 })).toEqual([]);
+        expect(await store.inbox.settle(result.claimed![0]!.claim, { kind: "done" }, { now: T0 + 11 })).toBe("settled");
+        expect(ids(await store.inbox.claim({ ...lease, limit: 10, now: T0 + 11 }))).toEqual([8]);
+        // Without the option the result has no `claimed`; with limit 0 it is empty.
+        expect(await store.inbox.ingest([message(9, 60)], { now: T0 + 12 })).toEqual({ inserted: 1, duplicates: 0 });
+        expect(await store.inbox.ingest([message(10, 70)], { now: T0 + 12, claim: { owner, limit: 0, leaseMs: 1000 } })).toEqual({
+          inserted: 1,
+          duplicates: 0,
+          claimed: [],
+        });
+      });
+
+      it("ingest with claim prefers an older stored head, and recovers expired claims like claim", async () => {
+        const store = await fresh();
+        await store.inbox.ingest([message(1, 10), message(2, 20)], { now: T0 });
+        const [dead] = await store.inbox.claim({ owner: "dead-process", limit: 1, leaseMs: 100, now: T0 });
+        expect(dead?.updateId).toBe(1);
+        const result = await store.inbox.ingest([message(3, 30), message(4, 40)], { now: T0 + 200, claim: { owner, limit: 2, leaseMs: 1000 } });
+        expect(ids(result.claimed!)).toEqual([1, 2]);
+        expect(result.claimed![0]).toMatchObject({ recovered: true, recoveries: 1, attempt: 2 });
+        expect(result.claimed![1]!.update).toEqual(message(2, 20));
+        expect(await store.inbox.settle(dead!.claim, { kind: "done" }, { now: T0 + 201 })).toBe("stale");
+      });
+
+      it("a rejected ingest claims nothing", async () => {
+        const store = await fresh();
+        const grant = await store.leases.acquire("poller", "a", 1000, { now: T0 });
+        if (!grant.held) throw new Error("lease not granted");
+        await store.leases.acquire("poller", "b", 1000, { now: T0 + 2000 });
+        await expectCode(
+          store.inbox.ingest([message(1, 10)], { fence: { name: "poller", owner: "a", epoch: grant.epoch }, now: T0 + 2000, claim: { owner, limit: 5, leaseMs: 1000 } }),
+          "CONFLICT",
+        );
+        expect(await store.inbox.get(1)).toBeNull();
+        expect(await store.inbox.claim({ ...lease, limit: 5, now: T0 + 2000 })).toEqual([]);
+      });
+
+      it("settleAndClaim settles, then claims the next heads (the same chats' included), oldest first", async () => {
+        const store = await fresh();
+        await store.inbox.ingest([message(1, 10), message(2, 20), message(3, 10), message(4, 30), message(5, 20)], { now: T0 });
+        const first = await store.inbox.claim({ ...lease, limit: 2, now: T0 });
+        expect(ids(first)).toEqual([1, 2]);
+        const { results, claimed } = await store.inbox.settleAndClaim(
+          [
+            { claim: first[0]!.claim, outcome: { kind: "done" }, effects: [{ kind: "kv.increment", key: "done:1" }] },
+            { claim: first[1]!.claim, outcome: { kind: "retry", at: T0 + 1000, error: "flaky" } },
+            { claim: { ...first[0]!.claim }, outcome: { kind: "done" }, effects: [{ kind: "kv.increment", key: "done:1" }] },
+          ],
+          { now: T0 + 1, claim: { owner, limit: 5, leaseMs: 1000 } },
+        );
+        expect(results).toEqual(["settled", "settled", "stale"]);
+        expect(await store.state.getValue("done:1")).toBe("1");
+        // 3 (chat 10's next) and 4; chat 20 waits for its retry.
+        expect(ids(claimed)).toEqual([3, 4]);
+        expect(claimed[0]).toMatchObject({ attempt: 1, recovered: false });
+        expect(claimed[0]!.update).toEqual(message(3, 10));
+        const next = await store.inbox.settleAndClaim([], { now: T0 + 1000, claim: { owner, limit: 5, leaseMs: 1000 } });
+        expect(next.results).toEqual([]);
+        expect(ids(next.claimed)).toEqual([2]);
+        expect(next.claimed[0]).toMatchObject({ attempt: 2, lastError: "flaky" });
+        const none = await store.inbox.settleAndClaim(
+          claimed.map((c) => ({ claim: c.claim, outcome: { kind: "done" as const } })),
+          { now: T0 + 1001, claim: { owner, limit: 0, leaseMs: 1000 } },
+        );
+        expect(none).toEqual({ results: ["settled", "settled"], claimed: [] });
+        expect(ids(await store.inbox.claim({ ...lease, limit: 5, now: T0 + 1001 }))).toEqual([]);
+      });
+
+      it("fused claims do exactly what the separate calls do (random workload, two stores side by side)", async () => {
+        const fused = await fresh();
+        const plain = await fresh();
+        let seed = 777;
+        const rand = (): number => {
+          seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+          return seed / 0x7fffffff;
+        };
+        const shape = (items: readonly ClaimedUpdate[]) =>
+          items.map((c) => ({ id: c.updateId, chat: c.chatKey, token: c.claim.token, lease: c.claim.leaseUntil, attempt: c.attempt, rec: c.recoveries, recovered: c.recovered, err: c.lastError, update: c.update, raw: JSON.parse(c.raw) as unknown }));
+        let now = T0;
+        let nextId = 100;
+        let held: ClaimedUpdate[] = [];
+        let claimedTotal = 0;
+        for (let step = 0; step < 400; step++) {
+          now += Math.floor(rand() * 300);
+          const owner = `w${Math.floor(rand() * 2)}`;
+          const limit = Math.floor(rand() * 4);
+          const leaseMs = 500 + Math.floor(rand() * 1000);
+          const r = rand();
+          if (r < 0.4) {
+            const batch = Array.from({ length: 1 + Math.floor(rand() * 6) }, () => message(nextId++, 1 + Math.floor(rand() * 6)));
+            if (rand() < 0.2) batch.push(message(Math.max(1, nextId - 1 - Math.floor(rand() * 20)), 1 + Math.floor(rand() * 6)));
+            // Late (lower) update ids, as a webhook may deliver them.
+            if (rand() < 0.1) batch.push(message(1 + (step % 99), 1 + Math.floor(rand() * 6)));
+            const a = await fused.inbox.ingest(batch, { now, nextOffset: nextId, claim: { owner, limit, leaseMs } });
+            const b = await plain.inbox.ingest(batch, { now, nextOffset: nextId });
+            const bClaimed = limit === 0 ? [] : await plain.inbox.claim({ owner, limit, leaseMs, now });
+            expect({ inserted: a.inserted, duplicates: a.duplicates }).toEqual(b);
+            expect(shape(a.claimed!)).toEqual(shape(bClaimed));
+            held.push(...a.claimed!);
+            claimedTotal += a.claimed!.length;
+          } else if (r < 0.9 && held.length > 0) {
+            const n = 1 + Math.floor(rand() * Math.min(4, held.length));
+            const requests = held.splice(0, n).map((c) => {
+              const k = rand();
+              const outcome =
+                k < 0.6 ? ({ kind: "done" } as const)
+                : k < 0.75 ? ({ kind: "retry", at: now + Math.floor(rand() * 600), error: `e${step}` } as const)
+                : k < 0.85 ? ({ kind: "dead", error: "dead" } as const)
+                : ({ kind: "release" } as const);
+              return { claim: c.claim, outcome, effects: [{ kind: "kv.increment" as const, key: `n:${c.updateId}` }] };
+            });
+            if (rand() < 0.3) held = []; // a worker forgets its claims (crash): leases bring them back
+            const a = await fused.inbox.settleAndClaim(requests, { now, claim: { owner, limit, leaseMs } });
+            const b = await plain.inbox.settleMany(requests, { now });
+            const bClaimed = limit === 0 ? [] : await plain.inbox.claim({ owner, limit, leaseMs, now });
+            expect(a.results).toEqual(b);
+            expect(shape(a.claimed)).toEqual(shape(bClaimed));
+            held.push(...a.claimed);
+            claimedTotal += a.claimed.length;
+          } else {
+            const a = await fused.inbox.claim({ owner, limit: limit + 1, leaseMs, now });
+            const b = await plain.inbox.claim({ owner, limit: limit + 1, leaseMs, now });
+            expect(shape(a)).toEqual(shape(b));
+            held.push(...a);
+          }
+          expect(await fused.inbox.stats({ now })).toEqual(await plain.inbox.stats({ now }));
+        }
+        expect(claimedTotal).toBeGreaterThan(100);
+        for (let id = 1; id < nextId; id++) {
+          expect(await fused.inbox.get(id), `update ${id}`).toEqual(await plain.inbox.get(id));
+          expect(await fused.state.getValue(`n:${id}`)).toEqual(await plain.state.getValue(`n:${id}`));
+        }
+      });
+    });
+
     describe("retries and dead letters", () => {
       it("a retried item blocks its chat's later updates until it is done", async () => {
         const store = await fresh();

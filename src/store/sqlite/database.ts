@@ -15,6 +15,12 @@ import { migrate } from "./migrate.js";
 /** The default database file, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = "./data/unlost.sqlite";
 
+/** How often the WAL is checkpointed, ms. */
+const CHECKPOINT_INTERVAL_MS = 1000;
+
+/** The automatic checkpoint's threshold, in pages (4 KiB): a backstop only, ~64 MiB. */
+const AUTO_CHECKPOINT_PAGES = 16384;
+
 /** A statement prepared once and reused (preparing is the expensive part of a small query). */
 export type Statement = Database.Statement<unknown[], unknown>;
 
@@ -34,12 +40,33 @@ export class SqliteDatabase {
   // `db.transaction`), running whatever operation it is given.
   private readonly transaction: Database.Transaction<(fn: () => unknown) => unknown>;
   private closed = false;
+  private checkpointTimer: NodeJS.Timeout | undefined;
 
-  private constructor(db: Database.Database, location: string, clock: Clock) {
+  private constructor(db: Database.Database, location: string, clock: Clock, memory: boolean) {
     this.db = db;
     this.location = location;
     this.clock = clock;
     this.transaction = db.transaction((fn: () => unknown) => fn());
+    if (!memory) {
+      // Checkpoints off the commit path (see `open`): one PASSIVE checkpoint per interval
+      // copies each page changed meanwhile once, however many commits changed it.
+      this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
+      this.checkpointTimer.unref();
+    }
+  }
+
+  /**
+   * Copies the WAL's committed pages into the database file without waiting for readers or
+   * writers (`PASSIVE`), so that the WAL can be reused from its start. Errors are ignored: a
+   * checkpoint that cannot run now runs at the next interval (or automatically, see `open`).
+   */
+  checkpoint(): void {
+    if (this.closed) return;
+    try {
+      this.db.pragma("wal_checkpoint(PASSIVE)");
+    } catch {
+      // busy or closing: the next interval retries
+    }
   }
 
   /**
@@ -70,8 +97,15 @@ export class SqliteDatabase {
       db.pragma("cache_size = -16000");
       // Keep the WAL file from growing without bound after a burst.
       db.pragma("journal_size_limit = 67108864");
+      // Checkpoints: SQLite's default runs one inside the COMMIT that pushes the WAL past 1000
+      // pages, on the caller's thread, and with small transactions the same hot pages (inbox
+      // indexes, chat queue) are copied again at every one. A timer checkpoints instead (see
+      // the constructor); the automatic one stays as a backstop, far away, so the WAL stays
+      // bounded even if the timer cannot run. Durability does not depend on checkpoints: a
+      // committed transaction is in the WAL, and readers and recovery read the WAL.
+      if (!memory) db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
       migrate(db, location);
-      return new SqliteDatabase(db, location, options.clock ?? Date.now);
+      return new SqliteDatabase(db, location, options.clock ?? Date.now, memory);
     } catch (err) {
       db?.close();
       throw toStoreError(err, "open", location);
@@ -116,6 +150,7 @@ export class SqliteDatabase {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.checkpointTimer);
     this.statements.clear();
     try {
       this.db.close();

@@ -9,12 +9,15 @@ import type {
   ClaimOptions,
   ClaimedUpdate,
   EpochMs,
+  FusedClaimOptions,
   IngestOptions,
   IngestResult,
   InboxRecord,
   InboxStats,
   InboxStore,
   PruneOptions,
+  SettleAndClaimOptions,
+  SettleAndClaimResult,
   SettleOutcome,
   SettleRequest,
   SettleResult,
@@ -40,6 +43,13 @@ import { INBOX_COLUMNS, parseRaw, toInboxRecord, type InboxRow } from "./rows.js
 /** Upper bound of one claim, so a typo cannot lock the whole inbox into one transaction. */
 const MAX_CLAIM = 10_000;
 
+/**
+ * How many updates stored by this connection and not yet claimed are kept parsed in memory, so
+ * that claiming them does not read and parse `raw` again. `raw` never changes once stored, so
+ * an entry is never wrong; entries claimed elsewhere (another process) just age out.
+ */
+const PARSED_CACHE_MAX = 10_000;
+
 interface HeadRow {
   chat_key: string;
   head_id: number;
@@ -52,7 +62,6 @@ interface ClaimedRow {
   update_type: string;
   message_date: number | null;
   received_at: number;
-  raw: string;
   attempts: number;
   recoveries: number;
   lease_token: number;
@@ -66,6 +75,36 @@ interface PreparedUpdate {
   readonly updateType: string;
   readonly messageDate: number | null;
   readonly raw: string;
+  readonly update: RawUpdate;
+}
+
+/** An update's stored JSON and its parsed form. */
+interface Parsed {
+  readonly raw: string;
+  readonly update: RawUpdate;
+}
+
+/** A validated fused claim. */
+interface ClaimRequest {
+  readonly owner: string;
+  readonly limit: number;
+  readonly leaseMs: number;
+}
+
+function validateFusedClaim(claim: FusedClaimOptions): ClaimRequest {
+  return {
+    owner: requireText("claim.owner", claim.owner),
+    limit: requireInt("claim.limit", claim.limit, 0, MAX_CLAIM),
+    leaseMs: requireInt("claim.leaseMs", claim.leaseMs, 1),
+  };
+}
+
+function validateRequests(requests: readonly SettleRequest[]): void {
+  for (const request of requests) {
+    validateClaim(request.claim);
+    validateOutcome(request.outcome);
+    validateEffects(request.effects ?? []);
+  }
 }
 
 /** {@link InboxStore} on SQLite. */
@@ -73,6 +112,9 @@ export class SqliteInbox implements InboxStore {
   /** {@inheritDoc InboxStore.deadLetters} */
   readonly deadLetters: SqliteDeadLetters;
   private readonly db: SqliteDatabase;
+
+  /** Updates stored pending by this connection, parsed (see PARSED_CACHE_MAX). */
+  private readonly parsed = new Map<number, Parsed>();
 
   /** Wraps an open database; use `SqliteStore.open` rather than this. */
   constructor(db: SqliteDatabase) {
@@ -84,28 +126,147 @@ export class SqliteInbox implements InboxStore {
   async ingest(updates: readonly RawUpdate[], options: IngestOptions = {}): Promise<IngestResult> {
     const prepared: PreparedUpdate[] = updates.map((update) => {
       const updateId = requireUpdateId(update);
-      return { updateId, ...deriveUpdateMeta(update), raw: JSON.stringify(update) };
+      return { updateId, ...deriveUpdateMeta(update), raw: JSON.stringify(update), update };
     });
+    // In update_id order: a chat's first new update is the one that can become its head.
+    for (let i = 1; i < prepared.length; i++) {
+      if (prepared[i]!.updateId < prepared[i - 1]!.updateId) {
+        prepared.sort((a, b) => a.updateId - b.updateId);
+        break;
+      }
+    }
     const nextOffset =
       options.nextOffset === undefined ? undefined : requireInt("nextOffset", options.nextOffset, Number.MIN_SAFE_INTEGER);
     const now = requireTime("now", options.now ?? this.db.clock());
+    const claim = options.claim === undefined ? undefined : validateFusedClaim(options.claim);
     const db = this.db;
     return db.write("ingest", () => {
       if (options.fence !== undefined) assertFence(db, options.fence, "ingest");
-      const insert = db.statement(
-        `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (update_id) DO NOTHING`,
-      );
-      let inserted = 0;
-      for (const u of prepared) {
-        const { changes } = insert.run(u.updateId, u.chatKey, u.updateType, u.messageDate, now, u.raw, now);
-        if (changes === 0) continue;
-        inserted += 1;
-        enqueuePending(db, u.chatKey, u.updateId, now);
-      }
+      const stored = this.store(prepared, now, claim);
       if (nextOffset !== undefined) db.statement("UPDATE runtime SET poll_offset = ? WHERE id = 1").run(nextOffset);
-      return { inserted, duplicates: prepared.length - inserted };
+      const counts = { inserted: stored.inserted, duplicates: prepared.length - stored.inserted };
+      return claim === undefined ? counts : { ...counts, claimed: stored.claimed };
     });
+  }
+
+  /**
+   * Inserts the updates (sorted by update_id) and maintains the chat queue; with `claim`, also
+   * claims what `claim` would right after, inserting this batch's claimed updates directly in
+   * flight. Inside the write transaction.
+   */
+  private store(prepared: readonly PreparedUpdate[], now: number, claim: ClaimRequest | undefined): { inserted: number; claimed: ClaimedUpdate[] } {
+    const db = this.db;
+    if (prepared.length === 0) return { inserted: 0, claimed: claim === undefined ? [] : this.claimHeads(claim, now) };
+    // The current heads of the batch's chats (a chat has a row iff it has open work).
+    const chats = [...new Set(prepared.map((u) => u.chatKey))];
+    const heads = new Map<string, number>();
+    for (const row of db
+      .statement("SELECT chat_key, head_id FROM chat_queue WHERE chat_key IN (SELECT value FROM json_each(?))")
+      .all(JSON.stringify(chats)) as { chat_key: string; head_id: number }[]) {
+      heads.set(row.chat_key, row.head_id);
+    }
+    // An update older than its chat's head (a late webhook delivery) may displace the head:
+    // rare, so such a batch takes the general path.
+    if (prepared.some((u) => (heads.get(u.chatKey) ?? Infinity) < Infinity && u.updateId < heads.get(u.chatKey)!)) {
+      return this.storeGeneral(prepared, now, claim);
+    }
+    const limit = claim?.limit ?? 0;
+    const leaseUntil = claim === undefined ? 0 : now + claim.leaseMs;
+    // Ready heads already stored, oldest first: what `claim` would choose among, with the new
+    // chats' heads (due now). The claimed ones are the `limit` oldest of both.
+    const existing = limit > 0 ? this.readyHeads(now, limit) : [];
+    let existingBelow = 0; // existing ready heads older than the update being stored
+    let newHeads = 0; // new chat heads stored so far (all older than the current update)
+    const newHeadIds: number[] = [];
+    const claimed: ClaimedUpdate[] = [];
+    const insert = db.statement(
+      `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at,
+                          attempts, lease_owner, lease_until, lease_token)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (update_id) DO NOTHING`,
+    );
+    const newHead = db.statement("INSERT INTO chat_queue (chat_key, head_id, ready_at) VALUES (?, ?, ?)");
+    let inserted = 0;
+    for (const u of prepared) {
+      const isHead = !heads.has(u.chatKey);
+      let take = false;
+      if (isHead && limit > 0) {
+        while (existingBelow < existing.length && existing[existingBelow]!.head_id < u.updateId) existingBelow++;
+        take = existingBelow + newHeads < limit;
+      }
+      const { changes } = take
+        ? insert.run(u.updateId, u.chatKey, u.updateType, u.messageDate, now, u.raw, "inflight", now, 1, claim!.owner, leaseUntil, 1)
+        : insert.run(u.updateId, u.chatKey, u.updateType, u.messageDate, now, u.raw, "pending", now, 0, null, null, 0);
+      if (changes === 0) continue; // already stored
+      inserted += 1;
+      if (!isHead) {
+        this.remember(u);
+        continue;
+      }
+      heads.set(u.chatKey, u.updateId);
+      newHeads += 1;
+      newHeadIds.push(u.updateId);
+      newHead.run(u.chatKey, u.updateId, take ? leaseUntil : now);
+      if (!take) {
+        this.remember(u);
+        continue;
+      }
+      claimed.push({
+        updateId: u.updateId,
+        chatKey: u.chatKey,
+        updateType: u.updateType,
+        messageDate: u.messageDate,
+        receivedAt: now,
+        raw: u.raw,
+        update: u.update,
+        claim: { updateId: u.updateId, owner: claim!.owner, token: 1, leaseUntil },
+        attempt: 1,
+        recoveries: 0,
+        recovered: false,
+        lastError: null,
+      });
+    }
+    if (limit > 0 && existing.length > 0) {
+      // The existing heads that rank among the `limit` oldest ready heads.
+      let j = 0;
+      const take: HeadRow[] = [];
+      for (let i = 0; i < existing.length; i++) {
+        const head = existing[i]!;
+        while (j < newHeadIds.length && newHeadIds[j]! < head.head_id) j++;
+        if (i + j < limit) take.push(head);
+      }
+      if (take.length > 0) {
+        claimed.push(...this.takeHeads(take, claim!, now));
+        claimed.sort((a, b) => a.updateId - b.updateId);
+      }
+    }
+    return { inserted, claimed };
+  }
+
+  /** Inserts pending one by one with the full head maintenance, then claims. */
+  private storeGeneral(prepared: readonly PreparedUpdate[], now: number, claim: ClaimRequest | undefined): { inserted: number; claimed: ClaimedUpdate[] } {
+    const db = this.db;
+    const insert = db.statement(
+      `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (update_id) DO NOTHING`,
+    );
+    let inserted = 0;
+    for (const u of prepared) {
+      const { changes } = insert.run(u.updateId, u.chatKey, u.updateType, u.messageDate, now, u.raw, now);
+      if (changes === 0) continue;
+      inserted += 1;
+      this.remember(u);
+      enqueuePending(db, u.chatKey, u.updateId, now);
+    }
+    return { inserted, claimed: claim === undefined ? [] : this.claimHeads(claim, now) };
+  }
+
+  /** Keeps a stored pending update parsed, for its claim. */
+  private remember(u: PreparedUpdate): void {
+    if (this.parsed.size >= PARSED_CACHE_MAX) {
+      const oldest = this.parsed.keys().next();
+      if (oldest.done !== true) this.parsed.delete(oldest.value);
+    }
+    this.parsed.set(u.updateId, { raw: u.raw, update: u.update });
   }
 
   /** {@inheritDoc InboxStore.claim} */
@@ -114,51 +275,71 @@ export class SqliteInbox implements InboxStore {
     const limit = requireInt("limit", options.limit, 1, MAX_CLAIM);
     const leaseMs = requireInt("leaseMs", options.leaseMs, 1);
     const now = requireTime("now", options.now ?? this.db.clock());
-    const leaseUntil = now + leaseMs;
+    return this.db.write("claim", () => this.claimHeads({ owner, limit, leaseMs }, now));
+  }
+
+  /** Up to `limit` ready heads in head_id order (walks chat_queue_order, skipping chats not ready). */
+  private readyHeads(now: number, limit: number): HeadRow[] {
+    return this.db
+      .statement(
+        `SELECT q.chat_key, q.head_id, i.state FROM chat_queue q JOIN inbox i ON i.update_id = q.head_id
+         WHERE q.ready_at <= ? ORDER BY q.head_id LIMIT ?`,
+      )
+      .all(now, limit) as HeadRow[];
+  }
+
+  /** What `claim` does, inside the current write transaction. */
+  private claimHeads(claim: ClaimRequest, now: number): ClaimedUpdate[] {
+    if (claim.limit === 0) return [];
+    return this.takeHeads(this.readyHeads(now, claim.limit), claim, now);
+  }
+
+  /** Claims the given ready heads (in order), inside the current write transaction. */
+  private takeHeads(heads: readonly HeadRow[], claim: ClaimRequest, now: number): ClaimedUpdate[] {
     const db = this.db;
-    return db.write("claim", () => {
-      // Walks chat heads in update_id order via chat_queue_order, skipping chats not ready.
-      const heads = db
-        .statement(
-          `SELECT q.chat_key, q.head_id, i.state FROM chat_queue q JOIN inbox i ON i.update_id = q.head_id
-           WHERE q.ready_at <= ? ORDER BY q.head_id LIMIT ?`,
-        )
-        .all(now, limit) as HeadRow[];
-      const take = db.statement(
-        `UPDATE inbox SET
-           recoveries = recoveries + (state = 'inflight'),
-           state = 'inflight', lease_owner = ?, lease_until = ?, lease_token = lease_token + 1,
-           attempts = attempts + 1
-         WHERE update_id = ? AND state IN ('pending', 'inflight')
-         RETURNING update_id, chat_key, update_type, message_date, received_at, raw, attempts, recoveries,
-                   lease_token, last_error`,
-      );
-      const claimed: ClaimedUpdate[] = [];
-      for (const head of heads) {
-        const row = take.get(owner, leaseUntil, head.head_id) as ClaimedRow | undefined;
-        if (row === undefined) {
-          // The queue pointed at a finished item: repair it rather than stall the chat.
-          refreshHead(db, head.chat_key);
-          continue;
-        }
-        setHeadReady(db, head.chat_key, head.head_id, leaseUntil);
-        claimed.push({
-          updateId: row.update_id,
-          chatKey: row.chat_key,
-          updateType: row.update_type,
-          messageDate: row.message_date,
-          receivedAt: row.received_at,
-          raw: row.raw,
-          update: parseRaw(row.raw, row.update_id),
-          claim: { updateId: row.update_id, owner, token: row.lease_token, leaseUntil },
-          attempt: row.attempts,
-          recoveries: row.recoveries,
-          recovered: head.state === "inflight",
-          lastError: row.last_error,
-        });
+    const { owner } = claim;
+    const leaseUntil = now + claim.leaseMs;
+    const take = db.statement(
+      `UPDATE inbox SET
+         recoveries = recoveries + (state = 'inflight'),
+         state = 'inflight', lease_owner = ?, lease_until = ?, lease_token = lease_token + 1,
+         attempts = attempts + 1
+       WHERE update_id = ? AND state IN ('pending', 'inflight')
+       RETURNING update_id, chat_key, update_type, message_date, received_at, attempts, recoveries,
+                 lease_token, last_error`,
+    );
+    const claimed: ClaimedUpdate[] = [];
+    for (const head of heads) {
+      const row = take.get(owner, leaseUntil, head.head_id) as ClaimedRow | undefined;
+      if (row === undefined) {
+        // The queue pointed at a finished item: repair it rather than stall the chat.
+        refreshHead(db, head.chat_key);
+        continue;
       }
-      return claimed;
-    });
+      setHeadReady(db, head.chat_key, head.head_id, leaseUntil);
+      let parsed = this.parsed.get(row.update_id);
+      if (parsed === undefined) {
+        const { raw } = db.statement("SELECT raw FROM inbox WHERE update_id = ?").get(row.update_id) as { raw: string };
+        parsed = { raw, update: parseRaw(raw, row.update_id) };
+      } else {
+        this.parsed.delete(row.update_id);
+      }
+      claimed.push({
+        updateId: row.update_id,
+        chatKey: row.chat_key,
+        updateType: row.update_type,
+        messageDate: row.message_date,
+        receivedAt: row.received_at,
+        raw: parsed.raw,
+        update: parsed.update,
+        claim: { updateId: row.update_id, owner, token: row.lease_token, leaseUntil },
+        attempt: row.attempts,
+        recoveries: row.recoveries,
+        recovered: head.state === "inflight",
+        lastError: row.last_error,
+      });
+    }
+    return claimed;
   }
 
   /** {@inheritDoc InboxStore.settle} */
@@ -175,15 +356,23 @@ export class SqliteInbox implements InboxStore {
 
   /** {@inheritDoc InboxStore.settleMany} */
   async settleMany(requests: readonly SettleRequest[], options: { readonly now?: EpochMs } = {}): Promise<SettleResult[]> {
-    for (const request of requests) {
-      validateClaim(request.claim);
-      validateOutcome(request.outcome);
-      validateEffects(request.effects ?? []);
-    }
+    validateRequests(requests);
     if (requests.length === 0) return [];
     const now = requireTime("now", options.now ?? this.db.clock());
     const db = this.db;
     return db.write("settle", () => requests.map((request) => this.settleOne(request, now)));
+  }
+
+  /** {@inheritDoc InboxStore.settleAndClaim} */
+  async settleAndClaim(requests: readonly SettleRequest[], options: SettleAndClaimOptions): Promise<SettleAndClaimResult> {
+    validateRequests(requests);
+    const claim = validateFusedClaim(options.claim);
+    const now = requireTime("now", options.now ?? this.db.clock());
+    if (requests.length === 0 && claim.limit === 0) return { results: [], claimed: [] };
+    return this.db.write("settle", () => {
+      const results = requests.map((request) => this.settleOne(request, now));
+      return { results, claimed: this.claimHeads(claim, now) };
+    });
   }
 
   private settleOne(request: SettleRequest, now: number): SettleResult {
