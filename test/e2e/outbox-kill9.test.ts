@@ -7,10 +7,11 @@
  * outbox, with the update's deterministic key).
  *
  * Nothing is lost: every broadcast chat got the message, every user message got its reply.
- * Duplicates in the emulator's record come only from a kill that hit a request in flight (the
- * emulator has no faults here): each message's extra deliveries are at most the ambiguous
- * attempts its job recorded (recovered claims are recorded as ambiguous attempts), read from
- * the store after the last process exited.
+ * A few sends also meet faults (2 % answers lost after delivery, 3 % connection resets).
+ * Duplicates in the emulator's record come only from a kill that hit a request in flight or a
+ * lost answer: each message's extra deliveries are at most the ambiguous attempts its job
+ * recorded (recovered claims are recorded as ambiguous attempts), read from the store after the
+ * last process exited.
  *
  * Time: the emulator's limits are off and unlost paces at 100/s globally (20/s per chat) so
  * the broadcast spans the kills; pacing under the real limits is outbox-pacing.test.ts.
@@ -96,6 +97,8 @@ describe("the outbox under kill -9", () => {
       BROADCAST_FILE: chatsFile, BROADCAST_TEXT: TEXT, PACE_PER_S: "100", CHAT_PACE_PER_S: "20", OUTBOX_CONCURRENCY: "16",
     };
     const start = (name: string): BotProcess => spawnBotProcess(OUTBOX_BOT, { name, env });
+    emulator.faults.add({ fault: { kind: "ambiguous" }, probability: 0.02, methods: ["sendMessage"] });
+    emulator.faults.add({ fault: { kind: "reset" }, probability: 0.03, methods: ["sendMessage"] });
     const broadcastDelivered = (): number => recipients.filter((r) => sim.record.to(r.id).length > 0).length;
 
     // Users write all the time (~20 messages/s overall).
@@ -197,6 +200,7 @@ describe("the outbox under kill -9", () => {
       e2e: "outbox-kill9", seed, kills: kills.length, kills_during_broadcast: killsDuringBroadcast, kills_busy: kills.filter((k) => k.after.includes("deliveries")).length,
       broadcast: BROADCAST, broadcast_delivered: broadcastDelivered(), user_messages: sent.length, replied: replies.answered,
       delivered: sim.record.size, duplicates, duplicate_broadcast: recipients.reduce((s, r) => s + sim.record.to(r.id).length - 1, 0), duplicate_replies: replies.duplicates,
+      lost_answer_deliveries: sim.record.messages().filter((m) => m.ambiguous).length, injected: emulator.faults.injected(),
       ambiguous_counted: ambiguousCounted, recovered_claims: recoveredClaims, duration_ms: Date.now() - t0,
     }));
   }, 150_000);
