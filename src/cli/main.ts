@@ -31,24 +31,27 @@ Run "unlost <command> --help" for a command's options.`;
 
 type Command = (argv: readonly string[], out: (line: string) => void, err: (line: string) => void) => Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; help: string }> = {
-  run: { run: runRunCommand, help: RUN_HELP },
-  status: { run: runStatusCommand, help: STATUS_HELP },
-  "dead-letters": { run: runDeadLettersCommand, help: DEAD_LETTERS_HELP },
-  doctor: { run: runDoctorCommand, help: DOCTOR_HELP },
+// `redact`: the command handles the real token, so every line it prints is redacted. The demo
+// and the emulator print made-up tokens on purpose (to be copied), so theirs are kept.
+const COMMANDS: Record<string, { run: Command; help: string; redact?: boolean }> = {
+  run: { run: runRunCommand, help: RUN_HELP, redact: true },
+  status: { run: runStatusCommand, help: STATUS_HELP, redact: true },
+  "dead-letters": { run: runDeadLettersCommand, help: DEAD_LETTERS_HELP, redact: true },
+  doctor: { run: runDoctorCommand, help: DOCTOR_HELP, redact: true },
   demo: { run: runDemoCommand, help: DEMO_HELP },
   emulator: { run: runEmulatorCommand, help: EMULATOR_HELP },
 };
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: readonly string[], rawOut: (line: string) => void = console.log, rawErr: (line: string) => void = console.error): Promise<number> {
-  // Every line the CLI prints passes through token redaction, whatever it quotes (errors of
-  // HTTP clients, user modules, stored errors).
+  const [name, ...rest] = argv;
+  // Every line a token-handling command prints passes through token redaction, whatever it
+  // quotes (errors of HTTP clients, of user modules, errors stored in dead letters).
   const secret = process.env["BOT_TOKEN"]?.trim();
   const secrets = secret === undefined || secret === "" ? [] : [secret];
-  const out = (line: string): void => rawOut(redactSecrets(line, secrets));
-  const err = (line: string): void => rawErr(redactSecrets(line, secrets));
-  const [name, ...rest] = argv;
+  const redact = name !== undefined && COMMANDS[name]?.redact === true;
+  const out = (line: string): void => rawOut(redact ? redactSecrets(line, secrets) : line);
+  const err = (line: string): void => rawErr(redact ? redactSecrets(line, secrets) : line);
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     out(HELP);
     return name === undefined ? 2 : 0;
