@@ -63,7 +63,7 @@ export class BotChild {
     if (this.child !== undefined) return;
     this.intentional = false;
     const child = spawn(process.execPath, [this.options.script], {
-      env: { ...process.env, LOG_LEVEL: "warn", ...this.options.env },
+      env: { ...process.env, LOG_LEVEL: "warn", DEMO_PARENT_PID: String(process.pid), ...this.options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;

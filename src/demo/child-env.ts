@@ -23,7 +23,23 @@ export function childEnv(): DemoChildEnv {
     }
     return value;
   };
+  watchParent(Number(process.env["DEMO_PARENT_PID"]));
   return { apiRoot: get("API_ROOT"), token: get("BOT_TOKEN"), dbPath: process.env["DB_PATH"] ?? "" };
+}
+
+/**
+ * Exits when the demo that started this bot is gone (killed itself, so it could not clean
+ * up): a demo bot must not outlive its demo and poll a dead emulator forever.
+ */
+function watchParent(parentPid: number): void {
+  if (!Number.isSafeInteger(parentPid) || parentPid <= 1) return;
+  setInterval(() => {
+    try {
+      process.kill(parentPid, 0);
+    } catch {
+      process.exit(1);
+    }
+  }, 1_000).unref();
 }
 
 /** Prints one event line for the demo. */

@@ -166,7 +166,7 @@ export class Scenario {
   async abort(): Promise<void> {
     this.population.stop();
     await this.bot?.kill9();
-    await this.server?.close();
+    await this.server?.close().catch(() => undefined); // closed already when the run had ended
   }
 
   /** The state of the run, for the progress line. */
