@@ -250,7 +250,7 @@ export class DeliveryLoop {
   }
 
   private async record(batch: Settle[]): Promise<void> {
-    const { store, logger, clock, blobs, onFinal } = this.options;
+    const { store, logger, clock, onFinal } = this.options;
     let results: readonly string[];
     try {
       results = await store.settleMany(batch.map((s) => ({ claim: s.claim, outcome: s.outcome })), { now: clock() });
@@ -272,13 +272,27 @@ export class DeliveryLoop {
           this.counters.failed++;
           logger.warn({ jobId: s.job.id, chatId: s.job.chatId, method: s.job.method, reason: o.reason, error: o.error }, "message not delivered; it is in the outbox dead letters");
         }
-        if (o.kind === "delivered" && s.job.blobs.length > 0) void blobs.remove(s.job.blobs).catch(() => undefined);
+        if (o.kind === "delivered" && s.job.blobs.length > 0) void this.removeBlobsOf(s.job).catch(() => undefined);
         onFinal({ id: s.job.id, state: o.kind });
       } else if (o.kind === "retry") {
         this.counters.retried++;
       }
     });
     this.wake();
+  }
+
+  /**
+   * Removes a delivered job's files. The jobs of a broadcast share its files (spilled once):
+   * they go only when no job of the broadcast may still send them (none queued, in flight, or
+   * failed, since a dead letter may be retried). Files left behind by a crash are swept at start.
+   */
+  private async removeBlobsOf(job: ClaimedJob): Promise<void> {
+    const { store, blobs } = this.options;
+    if (job.broadcastId !== null) {
+      const progress = await store.broadcastProgress(job.broadcastId);
+      if (progress !== null && (progress.remaining > 0 || progress.failed > 0)) return;
+    }
+    await blobs.remove(job.blobs);
   }
 }
 
