@@ -8,6 +8,7 @@
  */
 import type { Transformer } from "grammy";
 import type { Outbox } from "./outbox.js";
+import type { FailureReason } from "./types.js";
 import { currentUpdateScope, isDirect } from "./update-scope.js";
 
 /** Builds the transformer; install it with `bot.api.config.use(outboxTransformer(outbox))`. */
@@ -27,8 +28,22 @@ export function outboxTransformer(outbox: Outbox): Transformer {
     // Answer as Telegram would, so grammY throws its usual GrammyError to the handler.
     return {
       ok: false,
-      error_code: job.history.at(-1)?.code ?? 500,
+      error_code: job.history.at(-1)?.code ?? codeWithoutAnswer(job.failureReason),
       description: job.lastError ?? "not delivered",
     } as never;
   };
+}
+
+/**
+ * The code to answer with when the job failed without an answer from Telegram: a chat marked
+ * unreachable fails fast without a request, and the handler must see the 403 it would have
+ * got (bots commonly catch 403 to forget blocked users), not a 5xx that invites a retry.
+ */
+function codeWithoutAnswer(reason: FailureReason | null): number {
+  switch (reason) {
+    case "unreachable": return 403;
+    case "unauthorized": return 401;
+    case "permanent": return 400;
+    default: return 500;
+  }
 }

@@ -131,3 +131,28 @@ describe("undeliverable messages end where they should, with a clear reason", ()
     expect(parts).toHaveLength(2);
   });
 });
+
+describe("a handler's send to an unreachable chat", () => {
+  it("throws grammY's usual 403 GrammyError, also when the job failed fast without a request", async () => {
+    const errors: Array<{ code: number; description: string }> = [];
+    world = await startOutboxWorld({
+      emulator: { limits: false },
+      runtime: { outbox: { idleMs: 20 } },
+      register: (bot) => bot.on("message:text", async (ctx) => {
+        const target = Number(ctx.message.text);
+        await ctx.api.sendMessage(target, "psst").catch((e: { error_code: number; description: string }) => errors.push({ code: e.error_code, description: e.description }));
+      }),
+    });
+    const { emulator, sim } = world;
+    const blocker = emulator.createUser({ firstName: "Blocker" });
+    blocker.block(sim);
+    const asker = emulator.createUser({ firstName: "Asker" });
+    asker.sendText(sim, String(blocker.id));
+    await until(() => errors.length === 1);
+    asker.sendText(sim, String(blocker.id));
+    await until(() => errors.length === 2);
+    expect(errors.map((e) => e.code)).toEqual([403, 403]);
+    expect(errors[0]?.description).toMatch(/blocked by the user/);
+    expect(errors[1]?.description).toMatch(/is unreachable .*blocked by the user/);
+  });
+});
