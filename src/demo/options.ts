@@ -36,13 +36,21 @@ Examples:
 
 /** The demo's options, checked. */
 export interface DemoOptions {
+  /** `--help`: print the help and do nothing else. */
   readonly help: boolean;
+  /** `--users`. */
   readonly users: number;
+  /** `--duration`, seconds of load. */
   readonly durationSeconds: number;
+  /** `--kills`. */
   readonly kills: number;
+  /** `--seed`. */
   readonly seed: number;
+  /** `--compare`: also run a stock grammY bot. */
   readonly compare: boolean;
+  /** `--json`: the summary as JSON on the last line. */
   readonly json: boolean;
+  /** `--port` of the (unlost run's) emulator. */
   readonly port: number;
 }
 

@@ -13,18 +13,25 @@ export type ActionKind = "text" | "command" | "photo" | "button" | "group";
 
 /** One update a simulated user created for the bot. */
 export interface SentUpdate {
+  /** The update's id (the bot's replies carry it). */
   readonly updateId: number;
   /** Emulator time at creation, epoch ms (the reply latency is measured from it). */
   readonly at: number;
+  /** The chat written in: the user's private chat with the bot, or a group. */
   readonly chatId: number;
+  /** What the user did. */
   readonly kind: ActionKind;
 }
 
 /** Options of a {@link Population}. */
 export interface PopulationOptions {
+  /** The emulator the users live in. */
   readonly emulator: Emulator;
+  /** The bot they write to (and that is added to their groups). */
   readonly bot: SimBot;
+  /** How many users. */
   readonly users: number;
+  /** Seed of who does what, and when. */
   readonly seed: number;
   /** Mean time between two actions of one user, ms. Default 6 000. */
   readonly meanGapMs?: number;

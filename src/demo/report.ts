@@ -6,10 +6,15 @@ import type { LiveStatus, ScenarioResult } from "./scenario.js";
 
 /** What the run was, for the table's heading and the JSON line. */
 export interface RunFacts {
+  /** The `--seed`. */
   readonly seed: number;
+  /** Simulated users. */
   readonly users: number;
+  /** Groups the bot is in. */
   readonly groups: number;
+  /** Seconds of load. */
   readonly durationSeconds: number;
+  /** Kills planned. */
   readonly kills: number;
 }
 

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { UnlostError } from "../errors/index.js";
 import { createEmulator, startEmulatorServer, type Emulator, type EmulatorServer, type SimBot } from "../emulator/index.js";
 import { BotChild, type BotState } from "./bot-child.js";
+import { faultsInjected, injectFloodStorm, injectNetworkFaults } from "./faults.js";
 import { Population } from "./population.js";
 import { ReplyTracker, verify, type DownWindow, type VerifiedCounts } from "./tally.js";
 import { planTimeline, type TimelineStep } from "./timeline.js";
@@ -21,11 +22,15 @@ export const DEMO_TOKEN = "1000001:DEMO-unlost-demo-token";
 
 /** Options of a {@link Scenario}. */
 export interface ScenarioOptions {
+  /** Which bot runs. */
   readonly side: DemoSide;
+  /** How many simulated users. */
   readonly users: number;
   /** How long users write, ms. */
   readonly durationMs: number;
+  /** Seed of the users' actions and of the fault draws. */
   readonly seed: number;
+  /** How many times the bot is killed with SIGKILL. */
   readonly kills: number;
   /** Port of this run's emulator (0: any free one). */
   readonly port: number;
@@ -39,23 +44,31 @@ export interface ScenarioOptions {
 
 /** The state of a run, for the progress line. */
 export interface LiveStatus {
+  /** Which bot. */
   readonly side: DemoSide;
   /** The bot's state, or `done` once the run has verified its result. */
   readonly state: BotState | "done";
+  /** Updates the users created so far. */
   readonly sent: number;
+  /** Of those, answered at least once. */
   readonly handled: number;
+  /** Replies delivered, copies included. */
   readonly replies: number;
   /** Sent and not answered yet (at Telegram, in the bot's inbox, or in its outbox). */
   readonly backlog: number;
   /** Of the backlog, not yet fetched from Telegram. */
   readonly atTelegram: number;
+  /** Faults the emulator injected so far. */
   readonly faults: number;
+  /** Kills so far. */
   readonly kills: number;
 }
 
 /** What a run verified, plus how it went. */
 export interface ScenarioResult extends VerifiedCounts {
+  /** Which bot. */
   readonly side: DemoSide;
+  /** Kills done. */
   readonly kills: number;
   /** Times the bot died on its own (restarted like a process manager would). */
   readonly crashes: number;
@@ -158,7 +171,7 @@ export class Scenario {
     const counts = verify(population.sent, this.tracker, this.windows(), this.killTimes);
     return {
       side: options.side, ...counts, kills: this.killTimes.length, crashes: bot.crashes,
-      faults_injected: this.faultsInjected(), drained, drain_ms: drainMs, log_path: this.logPath,
+      faults_injected: faultsInjected(this.emulator), drained, drain_ms: drainMs, log_path: this.logPath,
     };
   }
 
@@ -176,7 +189,7 @@ export class Scenario {
     return {
       side: this.options.side, state: this.finished ? "done" : (this.bot?.state ?? "down"), sent, handled: this.tracker.answered,
       replies: this.tracker.tagged, backlog: sent - this.tracker.answered, atTelegram: this.sim.updates.count(),
-      faults: this.faultsInjected(), kills: this.killTimes.length,
+      faults: faultsInjected(this.emulator), kills: this.killTimes.length,
     };
   }
 
@@ -208,21 +221,15 @@ export class Scenario {
         void bot.waitUntilUp(30_000).then((up) => up && this.event(`the bot is up again after ${((emulator.clock.now() - since) / 1000).toFixed(1)} s of start-up`));
         return;
       }
-      case "network-faults": {
-        const durationMs = step.durationMs;
-        emulator.faults.add({ fault: { kind: "reset" }, probability: 0.12, durationMs });
-        emulator.faults.add({ fault: { kind: "server-error", status: 502 }, probability: 0.08, durationMs });
-        emulator.faults.add({ fault: { kind: "hang" }, methods: ["sendMessage"], probability: 0.04, durationMs });
-        // Delivered, but the answer never arrives: the one case where a retry can duplicate.
-        emulator.faults.add({ fault: { kind: "ambiguous" }, methods: ["sendMessage"], probability: 0.03, durationMs });
-        this.event(`network faults for ${(durationMs / 1000).toFixed(1)} s: connection resets, 502s, hanging and answer-lost sends`);
+      case "network-faults":
+        // The trouble meets the bot as it catches up, not while it is still loading.
+        if (bot.state === "starting") await bot.waitUntilUp(10_000);
+        this.event(injectNetworkFaults(emulator, step.durationMs));
         return;
-      }
-      case "flood": {
-        emulator.faults.add({ fault: { kind: "flood", retryAfter: step.retryAfter }, methods: ["sendMessage", "answerCallbackQuery"], durationMs: step.durationMs });
-        this.event(`429 storm for ${(step.durationMs / 1000).toFixed(1)} s: every send answered "Too Many Requests: retry after ${step.retryAfter}"`);
+      case "flood":
+        if (bot.state === "starting") await bot.waitUntilUp(10_000);
+        this.event(injectFloodStorm(emulator, step.durationMs, step.retryAfter));
         return;
-      }
     }
   }
 
@@ -261,11 +268,6 @@ export class Scenario {
 
   private windows(): DownWindow[] {
     return this.down.map((w) => ({ from: w.from, to: w.to }));
-  }
-
-  private faultsInjected(): number {
-    const c = this.emulator.faults.injected();
-    return c.reset + c.hang + c["server-error"] + c.flood + c.ambiguous + c.outage;
   }
 
   private event(text: string): void {

@@ -73,9 +73,11 @@ export interface VerifiedCounts {
   readonly delayed_while_down: number;
   /** … of which answered after the restart. */
   readonly delayed_while_down_handled: number;
-  /** Reply latency (first reply's delivery minus the update's creation), ms; null with no replies. */
+  /** Median reply latency (first reply's delivery minus the update's creation), ms; null with no replies. */
   readonly p50_reply_ms: number | null;
+  /** 99th percentile of the reply latency, ms. */
   readonly p99_reply_ms: number | null;
+  /** The slowest reply, ms. */
   readonly max_reply_ms: number | null;
   /** Up to 10 ids of lost updates, to look into. */
   readonly lost_sample: readonly number[];
