@@ -84,8 +84,18 @@ function verdict(r: ScenarioResult): string {
   }
   const dup = r.duplicated === 0
     ? "no reply was delivered twice"
-    : `${r.duplicated} ${r.duplicated === 1 ? "reply was" : "replies were"} delivered twice: ${r.duplicated_answer_lost} whose answer the network lost and ${r.duplicated_at_kill} on the wire at a kill — the one honest exception, counted (docs/guarantees.md)`;
+    : `${r.duplicated} ${r.duplicated === 1 ? "reply was" : "replies were"} delivered twice (${causes(r)}) — the one honest exception, counted (docs/guarantees.md)`;
   return `✓ ${name}: nothing lost — all ${r.sent} messages answered (${r.delayed_while_down} of them sent while the bot was down); ${dup}.`;
+}
+
+/** Why replies were delivered twice, in words, leaving out causes that did not occur. */
+function causes(r: ScenarioResult): string {
+  const other = r.duplicated - r.duplicated_answer_lost - r.duplicated_at_kill;
+  return [
+    [r.duplicated_answer_lost, "answer lost by the network"],
+    [r.duplicated_at_kill, "on the wire at a kill"],
+    [other, "unexplained"],
+  ].filter(([n]) => Number(n) > 0).map(([n, what]) => `${n} ${what}`).join(", ");
 }
 
 /** The `--json` line: the unlost run's verified summary, with the comparison when there is one. */
