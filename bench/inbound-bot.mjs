@@ -24,6 +24,8 @@
  * - stdin `exit`: stops the bot (unlost: `runtime.stop()`) and exits.
  * Env `UNLOST_BENCH_WAL_AUTOCHECKPOINT=<pages>` (diagnosis; ignored by the other kinds) sets SQLite's
  * wal_autocheckpoint on the runtime's connection (0: no automatic checkpoints).
+ * Env `UNLOST_BENCH_MEMORY_INBOX=1` (diagnosis): the inbox in memory, not durable (see
+ * inbound-memory-inbox.mjs), to measure unlost's cost without the inbox's SQLite work.
  * Runtime logs are silenced (pino level "silent"); errors go to stderr.
  */
 import { createInterface } from "node:readline";
@@ -31,7 +33,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Bot } from "grammy";
 import { run } from "@grammyjs/runner";
 import pino from "pino";
-import { createRuntime } from "../dist/index.js";
+import { createRuntime, openStore } from "../dist/index.js";
+import { memoryInbox } from "./inbound-memory-inbox.mjs";
 
 const args = parseArgs(process.argv.slice(2));
 const kind = args.kind;
@@ -78,8 +81,15 @@ let runtime;
 const storeOps = {};
 const steadyStored = []; // unlost only: arrival → ingest committed, per steady update
 if (kind === "unlost") {
+  let store = { path: args.store };
+  if (process.env.UNLOST_BENCH_MEMORY_INBOX === "1") {
+    // Diagnosis only: the real SQLite store for everything but the inbox, which lives in memory
+    // (not durable): what unlost costs without SQLite work on the inbox.
+    const sqlite = await openStore({ path: args.store });
+    store = Object.assign(Object.create(Object.getPrototypeOf(sqlite)), sqlite, { inbox: memoryInbox() });
+  }
   runtime = createRuntime(bot, {
-    store: { path: args.store },
+    store,
     polling: { timeoutSeconds: 30 },
     ...(args.concurrency === undefined ? {} : { inbox: { concurrency: Number(args.concurrency) } }),
     shutdown: { handleSignals: false, deadlineMs: 5_000 },

@@ -58,6 +58,39 @@ describe("Dispatcher", () => {
     expect((await store.inbox.stats()).done).toBe(30);
   });
 
+  it("takes hand-offs from an ingest within its free slots and keeps one in flight per chat", async () => {
+    store = await openStore({ path: ":memory:" });
+    const release: Array<() => void> = [];
+    const started: number[] = [];
+    const d = start(
+      (u) =>
+        new Promise((resolve) => {
+          started.push(u.updateId);
+          release.push(() => resolve([]));
+        }),
+      { concurrency: 3, idleMs: 10_000 },
+    );
+    await until(() => (d as unknown as { loop?: unknown }).loop !== undefined);
+    const first = d.reserve();
+    expect(first.limit).toBe(3);
+    // Slots reserved for the hand-off are not free for anything else meanwhile.
+    expect(d.reserve().limit).toBe(0);
+    d.adopt([], { ...first, limit: 0 });
+    const result = await store.inbox.ingest([message(1, 1), message(2, 1), message(3, 2), message(4, 3), message(5, 4)], { claim: first });
+    expect(result.claimed?.map((c) => c.updateId)).toEqual([1, 3, 4]);
+    d.adopt(result.claimed ?? [], first);
+    expect(started).toEqual([1, 3, 4]);
+    expect(d.stats().inFlight).toBe(3);
+    expect(d.reserve().limit).toBe(0);
+    // Completions claim the next heads in their own transaction: 2 (chat 1) and 5 (chat 4).
+    for (const r of release.splice(0)) r();
+    await until(() => started.length === 5);
+    expect(started.slice(3).sort()).toEqual([2, 5]);
+    for (const r of release.splice(0)) r();
+    await until(() => d.stats().handled === 5);
+    expect((await store.inbox.stats()).done).toBe(5);
+  });
+
   it("retries a failing handler with backoff, then dead-letters it while the chat's next updates go on", async () => {
     store = await openStore({ path: ":memory:" });
     await store.inbox.ingest([message(1, 7), message(2, 7), message(3, 7)]);
