@@ -21,7 +21,7 @@ Commands:
   status            inbox and outbox counts, heartbeat, offline windows, dead letters
   dead-letters      list, show, retry or purge what unlost gave up on (inbox and outbox)
   doctor            check token, webhook, store and disk, with a fix for each problem
-  demo              the emulator with simulated users writing to a demo bot (npm start)
+  demo              watch unlost survive kill -9, faults and a 429 storm (npm start)
   emulator          the Telegram Bot API emulator, standalone
 
 Configuration: flags > UNLOST_* environment variables > unlost.config.json > defaults
