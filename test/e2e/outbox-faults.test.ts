@@ -54,11 +54,11 @@ describe("the outbox under faults", () => {
     // would only delay updates). The draws are independent, in order: 1 - Π(1 - p) ≈ 30 %.
     const sends = ["sendMessage", "sendPhoto"];
     const rules: Array<[Parameters<typeof emulator.faults.add>[0]["fault"], number]> = [
-      [{ kind: "reset" }, 0.07],
-      [{ kind: "hang" }, 0.05],
-      [{ kind: "server-error", status: 500 }, 0.03],
-      [{ kind: "server-error", status: 502 }, 0.03],
-      [{ kind: "server-error", status: 503 }, 0.03],
+      [{ kind: "reset" }, 0.09],
+      [{ kind: "hang" }, 0.06],
+      [{ kind: "server-error", status: 500 }, 0.04],
+      [{ kind: "server-error", status: 502 }, 0.04],
+      [{ kind: "server-error", status: 503 }, 0.04],
       [{ kind: "flood", retryAfter: 1 }, 0.04],
       [{ kind: "ambiguous" }, 0.03],
     ];
@@ -139,11 +139,14 @@ describe("the outbox under faults", () => {
     expect(emulator.internalErrors).toEqual([]);
 
     const injected = emulator.faults.injected();
+    const sendCalls = (answers.calls.get("sendmessage") ?? 0) + (answers.calls.get("sendphoto") ?? 0);
+    const failedCalls = injected.reset + injected.hang + injected["server-error"] + injected.flood + injected.ambiguous;
     const attempts = finals.reduce((s, j) => s + j.attempts, 0);
     console.log(JSON.stringify({
       e2e: "outbox-faults", messages: jobs.length, chats: CHATS, photos: jobs.filter((j) => j.photo).length,
       delivered: finals.filter((j) => j.state === "delivered").length, failed: stats.byState.failed,
-      send_calls: (answers.calls.get("sendmessage") ?? 0) + (answers.calls.get("sendphoto") ?? 0), attempts, max_attempts_of_a_job: Math.max(...finals.map((j) => j.attempts)),
+      send_calls: sendCalls, failed_calls: failedCalls, failed_share: Math.round((failedCalls / sendCalls) * 1000) / 1000,
+      attempts_refused_by_outage: attempts - sendCalls, attempts, max_attempts_of_a_job: Math.max(...finals.map((j) => j.attempts)),
       injected, responses_429: answers.responses429, limit_429: answers.limit429(),
       duplicates, lost_answer_deliveries: lostAnswerDeliveries, ambiguous_counted: stats.ambiguousAttempts,
       outage_ms: OUTAGE_MS, delivered_during_outage: duringOutage, drained_after_outage_ms: drainedAfterOutageMs, duration_ms: Date.now() - t0,
