@@ -33,6 +33,8 @@ export interface DeliveryOptions {
   readonly leaseMs: number;
   /** How long to sleep when idle (enqueues wake it at once), ms. */
   readonly idleMs: number;
+  /** Called after a chat was marked unreachable (so the inbound side can clear it when the user writes). */
+  readonly onUnreachable?: (chatId: number | string) => void;
   /** Called after a job reached a final state (delivered or failed). */
   readonly onFinal: (job: { id: string; state: "delivered" | "failed" }) => void;
 }
@@ -211,10 +213,14 @@ export class DeliveryLoop {
           break;
         }
         case "migrate":
-          outcome = { kind: "retarget", chatId: verdict.toChatId, at: now, error: `the group became supergroup ${verdict.toChatId}; sending there` };
+          // A group migrates once; a chain of migrations means something is wrong: stop.
+          outcome = job.history.filter((h) => h.outcome === "retarget").length >= 3
+            ? { kind: "failed", reason: "permanent", error: `the chat kept answering "migrated" (last to ${verdict.toChatId}); giving up after 3 moves`, code: codeOf(error) }
+            : { kind: "retarget", chatId: verdict.toChatId, at: now, error: `the group became supergroup ${verdict.toChatId}; sending there` };
           break;
         case "unreachable":
           await this.options.store.markUnreachable(job.chatId, verdict.reason, now).catch((e: unknown) => logger.warn({ err: e }, "marking a chat unreachable failed"));
+          this.options.onUnreachable?.(job.chatId);
           outcome = { kind: "failed", reason: "unreachable", error: verdict.reason, code: codeOf(error) };
           break;
         case "unauthorized":

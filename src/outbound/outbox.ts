@@ -202,7 +202,8 @@ export class Outbox {
   /** Cancels a broadcast: its queued jobs are cancelled; returns how many. */
   async cancelBroadcast(broadcastId: string): Promise<number> {
     const removed = await this.options.store.cancelBroadcast(broadcastId, { now: this.options.clock() });
-    await this.options.blobs.remove(removed.blobs).catch(() => undefined);
+    // The jobs of a broadcast share their files, and jobs in flight or failed (retriable) still
+    // need them: the files are left to the sweep at the next start, which keeps referenced ones.
     return removed.count;
   }
 

@@ -29,6 +29,8 @@ export interface OutboundOptions {
   readonly defaults: Partial<OutboxDefaults>;
   /** Where blobs live; default a `blobs` folder beside the store's file. */
   readonly blobDir?: string;
+  /** Called after a chat was marked unreachable. */
+  readonly onUnreachable?: (chatId: number | string) => void;
 }
 
 /** The running outbound side. */
@@ -58,6 +60,7 @@ export async function startOutbound(options: OutboundOptions): Promise<Outbound>
     store: store.outbox, api, blobs, pacer, owner: options.owner, clock, logger,
     concurrency: options.concurrency, leaseMs: options.leaseMs, idleMs: options.idleMs,
     onFinal: (job) => outbox.jobFinished(job.id),
+    ...(options.onUnreachable === undefined ? {} : { onUnreachable: options.onUnreachable }),
   });
   api.config.use(outboxTransformer(outbox));
   delivery.start();

@@ -99,6 +99,8 @@ class UnlostRuntime implements Runtime {
   private outbound: Outbound | undefined;
   /** Users seen in private chats this run (remembered once each, for `notify`). */
   private readonly seenUsers = new Set<number>();
+  /** Chats the outbox marked unreachable: cleared as soon as their user writes again. */
+  private readonly unreachable = new Set<number>();
   private receiver: WebhookReceiver | undefined;
   private downtime: DowntimeMonitor | undefined;
   private policy: CatchUpPolicy | undefined;
@@ -211,7 +213,9 @@ class UnlostRuntime implements Runtime {
           store, api: this.bot.api, owner: this.instanceId, clock: this.clock, logger,
           concurrency: options.outbox.concurrency, leaseMs: options.outbox.leaseMs, idleMs: options.outbox.idleMs,
           limits: options.outbox.limits, defaults: options.outbox.defaults,
+          onUnreachable: (chatId) => { if (typeof chatId === "number") this.unreachable.add(chatId); },
         });
+        for (const chat of await store.outbox.listUnreachable()) if (typeof chat.chatId === "number") this.unreachable.add(chat.chatId);
       }
       this.policy = createCatchUpPolicy(options.catchUp);
       installUpdateInfo(this.bot);
@@ -492,11 +496,14 @@ class UnlostRuntime implements Runtime {
     const outbox = this.openedStore?.outbox;
     const from = update.message?.from ?? update.callback_query?.from ?? update.my_chat_member?.from;
     if (outbox === undefined || chatId === undefined || from === undefined || chatId !== from.id) return;
-    const unblocked = update.my_chat_member?.new_chat_member.status === "member";
-    if (this.seenUsers.has(from.id) && !unblocked) return;
-    this.seenUsers.add(from.id);
-    await outbox.rememberUser(from.id, chatId, this.clock()).catch((e: unknown) => this.logger.warn({ err: e }, "remembering a user failed"));
-    if (await outbox.clearUnreachable(chatId).catch(() => false)) this.logger.info({ chatId }, "the user wrote again: their chat is reachable again");
+    if (!this.seenUsers.has(from.id)) {
+      this.seenUsers.add(from.id);
+      await outbox.rememberUser(from.id, chatId, this.clock()).catch((e: unknown) => this.logger.warn({ err: e }, "remembering a user failed"));
+    }
+    const blockedNow = update.my_chat_member?.new_chat_member.status === "kicked";
+    if (!blockedNow && this.unreachable.delete(chatId) && (await outbox.clearUnreachable(chatId).catch(() => false))) {
+      this.logger.info({ chatId }, "the user wrote again: their chat is reachable again");
+    }
   }
 
   private outboxOrThrow(): Outbox {

@@ -135,6 +135,22 @@ describe("the outbox inside a runtime", () => {
     expect(errors).toEqual([]);
   });
 
+  it("a chat marked unreachable becomes reachable as soon as its user writes, even a user seen before", async () => {
+    const { emulator, sim, rt } = await setup((bot) => bot.on("message:text", () => undefined), { polling: { timeoutSeconds: 1, allowedUpdates: ["message"] } });
+    const bob = emulator.createUser();
+    bob.sendText(sim, "hello");
+    await until(async () => (await rt.stats()).dispatcher.handled === 1);
+    bob.block(sim); // no my_chat_member reaches the bot: only messages are allowed
+    const [id] = await rt.outbox.sendText(bob.id, "news");
+    expect((await rt.outbox.waitForFinal(id!)).failureReason).toBe("unreachable");
+    bob.unblock(sim);
+    bob.sendText(sim, "I'm back");
+    await until(async () => (await rt.outbox.deadLetters.list()).items.length === 1 && (await rt.stats()).dispatcher.handled === 2);
+    const [again] = await rt.outbox.sendText(bob.id, "welcome back");
+    expect((await rt.outbox.waitForFinal(again!)).state).toBe("delivered");
+    expect(sim.record.to(bob.id).map((m) => m.text)).toEqual(["welcome back"]);
+  });
+
   it("a permanent error reaches the handler as grammY's usual GrammyError", async () => {
     const errors: unknown[] = [];
     const { emulator, sim } = await setup((bot) => bot.on("message:text", async (ctx) => {
