@@ -21,12 +21,13 @@
  * - `broadcast <n>`: one text to each of the n chats first-chat … first-chat+n−1; answers
  *   `{"event":"done","started_at","enqueued_at","done_at","errors","cpu_ms",…}` once every
  *   message is final (unlost: delivered or failed and committed; others: the call settled).
- *   Times are wall-clock epoch ms.
+ *   Times are wall-clock epoch ms; `loop_delay_ms` {p99, max}: event-loop delay during the run.
  * - `e2e <n> <chats>` (unlost): n single `sendText` calls, each awaited (round robin over
  *   `chats` chats), then waits until all are final; the answer adds the enqueue latencies
  *   (`enqueue_ms`: p50, p90, p99, max) measured while the delivery loop is sending.
  * - `exit`: stops and exits.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { Bot } from "grammy";
 import { autoRetry } from "@grammyjs/auto-retry";
@@ -111,7 +112,18 @@ const untilFinals = (n) => new Promise((resolve) => {
   };
 });
 
+/** Event-loop delay (blocked or starved process) during a run: p99 and max, ms. */
+function loopDelay() {
+  const h = monitorEventLoopDelay({ resolution: 5 });
+  h.enable();
+  return () => {
+    h.disable();
+    return { p99: Number((h.percentile(99) / 1e6).toFixed(1)), max: Number((h.max / 1e6).toFixed(1)) };
+  };
+}
+
 async function broadcast(n) {
+  const delay = loopDelay();
   const chats = Array.from({ length: n }, (_, i) => firstChat + i);
   let errors = 0;
   const errorKinds = {};
@@ -142,7 +154,7 @@ async function broadcast(n) {
   }
   const doneAt = wallNow();
   const cpu = process.cpuUsage(cpu0);
-  print({ event: "done", started_at: startedAt, enqueued_at: enqueuedAt, done_at: doneAt, errors, error_kinds: errorKinds, cpu_ms: (cpu.user + cpu.system) / 1000 });
+  print({ event: "done", started_at: startedAt, enqueued_at: enqueuedAt, done_at: doneAt, errors, error_kinds: errorKinds, cpu_ms: (cpu.user + cpu.system) / 1000, loop_delay_ms: delay() });
 }
 
 async function e2e(n, chatCount) {

@@ -99,7 +99,7 @@ for (let round = 1; round <= options.rounds; round++) {
   for (const kind of order) {
     const r = await pacedRun(kind, `round ${round}`);
     paced[kind].push(r);
-    log(`round ${round}/${options.rounds} ${kind.padEnd(10)}: utilization ${r.utilization.toFixed(3)} (end to end ${r.utilizationE2e.toFixed(3)}), ${r.responses429} × 429, ${r.ok}/${options.n} delivered${r.lost > 0 ? `, ${r.lost} LOST` : ""}${r.duplicates > 0 ? `, ${r.duplicates} duplicates` : ""}, ${r.seconds.toFixed(2)} s, ${Math.round(r.ratePerS)}/s at the emulator, sender cpu ${Math.round(r.cpuMs)} ms${kind === "unlost" ? `; pauses > ${((5 / limitPerS) * 1000).toFixed(1)} ms (unlost's burst of 5): ${r.gapsOver}, ${Math.round(r.gapExcessMs)} ms beyond (${((r.gapExcessMs / 1000 / r.seconds) * 100).toFixed(1)} % of the run), longest ${Math.round(r.maxGapMs)} ms` : ""}`);
+    log(`round ${round}/${options.rounds} ${kind.padEnd(10)}: utilization ${r.utilization.toFixed(3)} (end to end ${r.utilizationE2e.toFixed(3)}), ${r.responses429} × 429, ${r.ok}/${options.n} delivered${r.lost > 0 ? `, ${r.lost} LOST` : ""}${r.duplicates > 0 ? `, ${r.duplicates} duplicates` : ""}, ${r.seconds.toFixed(2)} s, ${Math.round(r.ratePerS)}/s at the emulator, sender cpu ${Math.round(r.cpuMs)} ms${kind === "unlost" ? `; pauses > ${((5 / limitPerS) * 1000).toFixed(1)} ms (unlost's burst of 5): ${r.gapsOver}, ${Math.round(r.gapExcessMs)} ms beyond (${((r.gapExcessMs / 1000 / r.seconds) * 100).toFixed(1)} % of the run), longest ${Math.round(r.maxGapMs)} ms; sender event-loop delay p99 ${r.loopDelay.p99} ms, max ${r.loopDelay.max} ms` : ""}`);
     load.push(loadavg()[0]);
   }
   if (options.pacedOnly) continue;
@@ -281,6 +281,7 @@ async function pacedRun(kind, label, cpuProfileDir) {
     maxGapMs: emu.max_gap_ms,
     gapsOver: emu.gaps_over,
     gapExcessMs: emu.gap_excess_ms,
+    loopDelay: done.loop_delay_ms,
   };
   if (kind !== "sequential" && r.lost > 0) problems.push(`${label} ${kind}: ${r.lost} of ${options.n} chats got nothing`);
   if (r.duplicates > 0) problems.push(`${label} ${kind}: ${r.duplicates} messages delivered twice`);
