@@ -15,8 +15,13 @@ import { migrate } from "./migrate.js";
 /** The default database file, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = "./data/unlost.sqlite";
 
-/** How often the WAL is checkpointed, ms. */
-const CHECKPOINT_INTERVAL_MS = 1000;
+/**
+ * How often the WAL is checkpointed, ms. A checkpoint blocks the thread while it copies the
+ * pages changed since the last one: at ~8k updates/s a 1 s interval paused it ~25 ms (p99
+ * arrival-to-start latency 25-35 ms), 200 ms keeps the pauses to a few ms at the same
+ * throughput (hot pages changed by many commits are still copied once per interval).
+ */
+const CHECKPOINT_INTERVAL_MS = 200;
 
 /** The automatic checkpoint's threshold, in pages (4 KiB): a backstop only, ~64 MiB. */
 const AUTO_CHECKPOINT_PAGES = 16384;
