@@ -15,6 +15,8 @@
  *   with the store and the outbox open and nothing queued (`{"event":"memory","queued":0,…}`),
  *   then after bulk-enqueueing up to each size (`outbox.broadcast` to `--chunk` distinct chats
  *   at a time, one text each), each again after a forced GC.
+ * - `--mode single --store F [--n 1000000]`: RSS idle, then ONE `outbox.broadcast` to n chats:
+ *   `{"event":"memory","queued",…,"peak_rss_mb","idle_rss_mb"}` (peak: the process's max RSS).
  * - `--mode hold --store F`: a fresh process opening a store that already holds queued jobs:
  *   RSS after a forced GC, once the store and the outbox are open and `outbox.stats()` has
  *   read the queue (`{"event":"memory","queued",…}`).
@@ -101,11 +103,20 @@ if (args.mode === "latency") {
     const stats = await outbox.stats();
     await memory(queued, { queued_in_store: stats.byState.queued, enqueue_jobs_per_s: Math.round((queued / enqueueMs) * 1000), wall_s: Number(((performance.now() - started) / 1000).toFixed(1)) });
   }
+} else if (args.mode === "single") {
+  await settle();
+  const idleRss = process.memoryUsage().rss / 1048576;
+  const n = Number(args.n ?? 1_000_000);
+  const chats = Array.from({ length: n }, (_, i) => FIRST_CHAT + i);
+  const t = performance.now();
+  await outbox.broadcast(chats, "sendMessage", { text: TEXT });
+  const ms = performance.now() - t;
+  await memory(n, { idle_rss_mb: Number(idleRss.toFixed(1)), peak_rss_mb: Number((process.resourceUsage().maxRSS / 1024).toFixed(1)), enqueue_jobs_per_s: Math.round((n / ms) * 1000) });
 } else if (args.mode === "hold") {
   const stats = await outbox.stats();
   await memory(stats.byState.queued);
 } else {
-  throw new Error("usage: outbound-store.mjs --mode latency|memory|hold --store FILE …");
+  throw new Error("usage: outbound-store.mjs --mode latency|memory|single|hold --store FILE …");
 }
 await store.close();
 print({ event: "done" });

@@ -30,7 +30,8 @@
  * 3. Memory: RSS of a process holding a store and the Outbox API with no delivery loop, after a
  *    forced GC, with 0, 100 000 and 1 000 000 queued messages (bulk-enqueued with
  *    `outbox.broadcast`, 10 000 chats per call, every chat distinct), minus the same process's
- *    RSS idle (store and outbox open, nothing queued). Also a fresh process opening the 1M store.
+ *    RSS idle (store and outbox open, nothing queued). Also a fresh process opening the 1M store,
+ *    and the peak RSS of ONE `outbox.broadcast` call to 1M chats (the API allows it).
  *
  * Rounds: sections 1 and 2 run `--rounds` times (contender order rotating); medians reported,
  * with the spread. Section 3 runs once (`--no-memory` skips it; `--mem-n` sets the big size).
@@ -157,15 +158,23 @@ if (!options.noMemory && !options.pacedOnly) {
   for (const p of points) log(`memory: ${fmt(p.queued).padStart(9)} queued: rss ${p.rss_mb} MB (+${(p.rss_mb - idleRss).toFixed(1)} over idle), V8 heap used ${p.heap_used_mb} MB of ${p.heap_total_mb} MB, store file ${p.store_file_mb} MB${p.enqueue_jobs_per_s ? `, bulk enqueue ${fmt(p.enqueue_jobs_per_s)} jobs/s` : ""}`);
   const [hold] = (await runStoreProcess(["--mode", "hold", "--store", file])).filter((e) => e.event === "memory");
   log(`memory: a fresh process opening the store with ${fmt(hold.queued)} queued: rss ${hold.rss_mb} MB (+${(hold.rss_mb - idleRss).toFixed(1)} over the idle process)`);
+  // The same million in ONE broadcast call (the API allows it): what does the call itself hold?
+  removeStore(file);
+  const [single] = (await runStoreProcess(["--mode", "single", "--store", file, "--n", String(options.memN)], 30 * 60_000)).filter((e) => e.event === "memory");
+  log(`memory: ONE outbox.broadcast to ${fmt(options.memN)} chats: peak rss ${single.peak_rss_mb} MB (+${(single.peak_rss_mb - single.idle_rss_mb).toFixed(1)} over its idle ${single.idle_rss_mb} MB), after the call and a forced GC +${(single.rss_mb - single.idle_rss_mb).toFixed(1)} MB, ${fmt(single.enqueue_jobs_per_s)} jobs/s`);
+  removeStore(file);
   const at = (q) => points.find((p) => p.queued === q);
   mem = {
     idle: idleRss,
+    small,
     over100k: Number((at(small).rss_mb - idleRss).toFixed(1)),
     over1m: Number((at(options.memN).rss_mb - idleRss).toFixed(1)),
     heap1m: at(options.memN).heap_used_mb,
     file1m: at(options.memN).store_file_mb,
     enqueueRate: at(options.memN).enqueue_jobs_per_s,
     holdOver: Number((hold.rss_mb - idleRss).toFixed(1)),
+    singlePeakOver: Number((single.peak_rss_mb - single.idle_rss_mb).toFixed(1)),
+    singleAfterOver: Number((single.rss_mb - single.idle_rss_mb).toFixed(1)),
   };
   if (at(options.memN).queued_in_store !== options.memN) problems.push(`memory: ${at(options.memN).queued_in_store} queued in the store, expected ${options.memN}`);
   load.push(loadavg()[0]);
@@ -194,7 +203,7 @@ const met = {
 };
 log(`medians (×${options.scale} time scale, limit ${limitPerS}/s): utilization unlost ${util.unlost} (${r429.unlost} × 429), auto-retry+throttler ${util.throttler} (${r429.throttler} × 429), sequential ${util.sequential} (${r429.sequential} × 429); end to end ${utilE2e.unlost} / ${utilE2e.throttler} / ${utilE2e.sequential}`);
 log(`medians, limits off: ${fmt(sendsPerS)} sends/s end to end; enqueue latency while delivering p50 ${enqP50} ms p99 ${enqP99} ms; idle p50 ${idleP50} ms p99 ${idleP99} ms; bulk enqueue: broadcast ${fmt(med(idle.broadcast))} jobs/s, sends awaited together ${fmt(med(idle.parallel))} jobs/s`);
-if (mem) log(`memory: +${mem.over100k} MB at 100k queued, +${mem.over1m} MB at ${fmt(options.memN)} queued over idle ${mem.idle} MB (V8 heap used ${mem.heap1m} MB; store file ${mem.file1m} MB); fresh process holding ${fmt(options.memN)}: +${mem.holdOver} MB`);
+if (mem) log(`memory: +${mem.over100k} MB at ${fmt(mem.small)} queued, +${mem.over1m} MB at ${fmt(options.memN)} queued over idle ${mem.idle} MB (V8 heap used ${mem.heap1m} MB; store file ${mem.file1m} MB); fresh process holding ${fmt(options.memN)}: +${mem.holdOver} MB; one broadcast call to ${fmt(options.memN)} chats: peak +${mem.singlePeakOver} MB, after GC +${mem.singleAfterOver} MB`);
 log(`noise: (max − min) / median over rounds: utilization unlost ${spread(paced.unlost.map((r) => r.utilization))}, throttler ${spread(paced.throttler.map((r) => r.utilization))}, sequential ${spread(paced.sequential.map((r) => r.utilization))}; sends/s ${spread(e2e.map((u) => u.sendsPerS))}; enqueue p99 ${spread(e2e.map((u) => u.enqueue.p99))}`);
 log(`1-min load average ${load.map((l) => l.toFixed(2)).join(" → ")} on ${availableParallelism()} cpus`);
 log(`targets: ${Object.entries(met).map(([k, ok]) => `${k} ${ok ? "met" : "MISSED"}`).join("; ")}`);
@@ -226,6 +235,8 @@ const result = {
   rss_mb_over_idle_100k: mem ? mem.over100k : null,
   rss_mb_idle: mem ? mem.idle : null,
   rss_mb_over_idle_fresh_process_1m: mem ? mem.holdOver : null,
+  rss_mb_peak_over_idle_one_broadcast_1m: mem ? mem.singlePeakOver : null,
+  rss_mb_over_idle_after_one_broadcast_1m: mem ? mem.singleAfterOver : null,
   store_file_mb_1m: mem ? mem.file1m : null,
   memory_queued_big: options.noMemory ? null : options.memN,
   time_scale: options.scale,
