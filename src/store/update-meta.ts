@@ -66,8 +66,10 @@ export function requireUpdateId(update: unknown): number {
  * the first field other than `update_id` that holds an object. `unknown` when there is none.
  */
 export function deriveUpdateType(update: RawUpdate): string {
-  for (const [field, value] of Object.entries(update)) {
-    if (field !== "update_id" && asObject(value) !== undefined) return field;
+  // for…in with an own-property check: the same fields in the same order as Object.entries,
+  // without building an array of pairs per update (this runs for every update stored).
+  for (const field in update) {
+    if (field !== "update_id" && Object.hasOwn(update, field) && asObject(update[field]) !== undefined) return field;
   }
   return "unknown";
 }
@@ -85,7 +87,10 @@ export function deriveUpdateType(update: RawUpdate): string {
  *   without an owner never blocks anyone.
  */
 export function deriveChatKey(update: RawUpdate): string {
-  const type = deriveUpdateType(update);
+  return chatKeyOf(update, deriveUpdateType(update));
+}
+
+function chatKeyOf(update: RawUpdate, type: string): string {
   const payload = asObject(update[type]);
   if (payload !== undefined) {
     const chat = idOf(payload["chat"]);
@@ -110,7 +115,11 @@ export function deriveChatKey(update: RawUpdate): string {
  * queries: their `message.date` is when the *bot's* message was sent, not when the user clicked).
  */
 export function deriveMessageDate(update: RawUpdate): number | null {
-  const payload = asObject(update[deriveUpdateType(update)]);
+  return messageDateOf(update, deriveUpdateType(update));
+}
+
+function messageDateOf(update: RawUpdate, type: string): number | null {
+  const payload = asObject(update[type]);
   if (payload === undefined) return null;
   for (const field of ["edit_date", "date"] as const) {
     const seconds = payload[field];
@@ -121,9 +130,6 @@ export function deriveMessageDate(update: RawUpdate): number | null {
 
 /** All the facts of {@link UpdateMeta} at once. */
 export function deriveUpdateMeta(update: RawUpdate): UpdateMeta {
-  return {
-    updateType: deriveUpdateType(update),
-    chatKey: deriveChatKey(update),
-    messageDate: deriveMessageDate(update),
-  };
+  const updateType = deriveUpdateType(update);
+  return { updateType, chatKey: chatKeyOf(update, updateType), messageDate: messageDateOf(update, updateType) };
 }
