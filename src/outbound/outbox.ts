@@ -164,22 +164,34 @@ export class Outbox {
    * its id. Invalid input throws before anything is stored; jobs are stored in bulk.
    */
   async broadcast(chatIds: readonly (number | string)[], method: string, payload: Record<string, unknown>, options: SendOptions = {}): Promise<{ broadcastId: string; jobs: number }> {
-    const broadcastId = newBroadcastId(this.options.clock());
-    // Validate once with the first chat; the payload is the same for every chat.
+    // With an idempotency key the broadcast is a single thing: enqueueing it again (after a
+    // crash, by a restarted process) finds the same jobs and the same id.
+    const broadcastId = options.idempotencyKey === undefined ? newBroadcastId(this.options.clock()) : `b-${options.idempotencyKey}`;
+    const badChat = chatIds.find((c) => !(Number.isSafeInteger(c) || (typeof c === "string" && /^(@\w{4,}|-?\d+)$/.test(c))));
+    if (badChat !== undefined) {
+      throw new UnlostError("INVALID_ARGUMENT", `broadcast chat ids must be integers or "@channelusername"; got ${JSON.stringify(badChat)}`, { details: { method } });
+    }
     if (chatIds.length === 0) return { broadcastId, jobs: 0 };
     const { idempotencyKey: _key, ...rest } = options;
+    // Validate once with the first chat (the payload is the same for every chat), spill files once.
     const jobs = await this.prepare(method, { ...payload, chat_id: chatIds[0] }, rest, broadcastId).jobs;
-    const stored: NewJob[] = [];
+    const templates = jobs.map((job) => ({ job, fields: JSON.parse(job.payload) as Record<string, unknown> }));
     const now = this.options.clock();
-    for (const chatId of chatIds) {
-      for (const job of jobs) {
-        const payloadJson = JSON.stringify({ ...(JSON.parse(job.payload) as Record<string, unknown>), chat_id: chatId });
-        stored.push({ ...job, id: newJobId(now), chatId, payload: payloadJson, idempotencyKey: options.idempotencyKey === undefined ? null : `${options.idempotencyKey}:${String(chatId)}` });
+    let count = 0;
+    // Built and stored a slice at a time, so a million chats never sit in memory as jobs.
+    for (let i = 0; i < chatIds.length; i += 5_000) {
+      const slice: NewJob[] = [];
+      for (const chatId of chatIds.slice(i, i + 5_000)) {
+        templates.forEach(({ job, fields }, part) => {
+          const key = options.idempotencyKey === undefined ? null : `${options.idempotencyKey}:${String(chatId)}${templates.length > 1 ? `#${part}` : ""}`;
+          slice.push({ ...job, id: newJobId(now), chatId, payload: JSON.stringify({ ...fields, chat_id: chatId }), idempotencyKey: key });
+        });
       }
+      await this.options.store.enqueue(slice, { now });
+      count += slice.length;
+      this.options.onEnqueued?.();
     }
-    for (let i = 0; i < stored.length; i += 5_000) await this.options.store.enqueue(stored.slice(i, i + 5_000), { now });
-    this.options.onEnqueued?.();
-    return { broadcastId, jobs: stored.length };
+    return { broadcastId, jobs: count };
   }
 
   /** Progress of a broadcast (sent / failed / remaining). */
