@@ -31,7 +31,7 @@ see docs/configuration.md):
   --webhook <url>           receive updates by webhook at this public URL (default: polling)
   --port <n>                port of the local webhook receiver (default 8080)
   --host <addr>             interface of the webhook receiver (default 0.0.0.0)
-  --concurrency <n>         updates handled at once, each from another chat (default 32)
+  --concurrency <n>         updates handled at once, each from another chat (default 256)
   --max-attempts <n>        tries of a failing update before it is a dead letter (default 5)
   --notify-offline          tell users their message is handled late after a downtime
   --admin <ids>             comma-separated chats alerted after long outages

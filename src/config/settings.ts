@@ -46,7 +46,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "webhook.host", flag: "host", env: "UNLOST_WEBHOOK_HOST", kind: "string", defaultText: "0.0.0.0", meaning: "interface of the local webhook receiver" },
   { key: "webhook.secretToken", env: "UNLOST_WEBHOOK_SECRET", kind: "string", defaultText: "generated once, kept in the store", meaning: "secret Telegram sends with every webhook request" },
   { key: "polling.timeoutSeconds", env: "UNLOST_POLLING_TIMEOUT", kind: "int", defaultText: "30", meaning: "long-poll timeout of getUpdates, seconds (0–50)" },
-  { key: "inbox.concurrency", flag: "concurrency", env: "UNLOST_CONCURRENCY", kind: "int", defaultText: "32", meaning: "updates handled at once, each from a different chat" },
+  { key: "inbox.concurrency", flag: "concurrency", env: "UNLOST_CONCURRENCY", kind: "int", defaultText: "256", meaning: "updates handled at once, each from a different chat" },
   { key: "inbox.maxAttempts", flag: "max-attempts", env: "UNLOST_MAX_ATTEMPTS", kind: "int", defaultText: "5", meaning: "tries of a failing handler before the update becomes a dead letter" },
   { key: "catchUp.notifyOffline", flag: "notify-offline", env: "UNLOST_NOTIFY_OFFLINE", kind: "bool", defaultText: "false", meaning: "tell users once that the bot was offline and their message is handled now" },
   { key: "catchUp.dropOlderThanMs", env: "UNLOST_DROP_OLDER_THAN_MS", kind: "int", defaultText: "never", meaning: "skip updates older than this after a downtime, ms" },

@@ -50,12 +50,22 @@ export interface UnlostFlavor {
   readonly unlost: UnlostUpdateInfo;
 }
 
-/** Per-update info, keyed by the update object the dispatcher hands to `bot.handleUpdate`. */
-const infoByUpdate = new WeakMap<object, UnlostUpdateInfo>();
+/** What the context of an update gets: its info, and a hook run on the new context. */
+interface ContextSetup {
+  readonly info: UnlostUpdateInfo;
+  /** Runs when grammY creates the context (e.g. installs the update's outbox transformer on `ctx.api`). */
+  readonly onContext: ((ctx: Context) => void) | undefined;
+}
 
-/** Registers the info `ctx.unlost` will show for `update` (call before `bot.handleUpdate`). */
-export function setUpdateInfo(update: Update, info: UnlostUpdateInfo): void {
-  infoByUpdate.set(update, info);
+/** Per-update setup, keyed by the update object the dispatcher hands to `bot.handleUpdate`. */
+const setupByUpdate = new WeakMap<object, ContextSetup>();
+
+/**
+ * Registers the info `ctx.unlost` will show for `update` (call before `bot.handleUpdate`), and
+ * a hook to run on the context grammY creates for it.
+ */
+export function setUpdateInfo(update: Update, info: UnlostUpdateInfo, onContext?: (ctx: Context) => void): void {
+  setupByUpdate.set(update, { info, onContext });
 }
 
 const INSTALLED = Symbol.for("unlost.context-installed");
@@ -77,8 +87,10 @@ export function installUpdateInfo(bot: Bot<Context>): void {
   class UnlostContext extends Base {
     constructor(...args: ConstructorParameters<typeof Context>) {
       super(...args);
-      const info = infoByUpdate.get(args[0]);
-      if (info !== undefined) Object.defineProperty(this, "unlost", { value: info, enumerable: false });
+      const setup = setupByUpdate.get(args[0]);
+      if (setup === undefined) return;
+      Object.defineProperty(this, "unlost", { value: setup.info, enumerable: false });
+      setup.onContext?.(this);
     }
   }
   holder.ContextConstructor = UnlostContext;

@@ -15,7 +15,7 @@ import type { Pacer } from "./pacing.js";
 import { decodePayload } from "./payload.js";
 import { findMethod } from "./validate.js";
 import type { ClaimedJob, Job, JobClaim, JobOutcome } from "./types.js";
-import { runDirect } from "./update-scope.js";
+import { markDirect } from "./update-scope.js";
 
 /** Options of {@link DeliveryLoop}. */
 export interface DeliveryOptions {
@@ -191,7 +191,7 @@ export class DeliveryLoop {
       const raw = api.raw as unknown as Record<string, (p: unknown, s?: AbortSignal) => Promise<unknown>>;
       const call = raw[job.method];
       if (call === undefined) throw new UnlostError("INVALID_ARGUMENT", `grammY has no Bot API method ${job.method}`);
-      const result = await runDirect(() => call.call(api.raw, payload, signal));
+      const result = await call.call(api.raw, markDirect(payload), signal);
       outcome = { kind: "delivered", result: JSON.stringify(result ?? null), messageId: messageIdOf(result) };
     } catch (error) {
       const verdict = classifySendError(error);

@@ -9,13 +9,17 @@
 import type { Transformer } from "grammy";
 import type { Outbox } from "./outbox.js";
 import type { FailureReason } from "./types.js";
-import { currentUpdateScope, isDirect } from "./update-scope.js";
+import { isDirect, type UpdateScope } from "./update-scope.js";
 
-/** Builds the transformer; install it with `bot.api.config.use(outboxTransformer(outbox))`. */
-export function outboxTransformer(outbox: Outbox): Transformer {
+/**
+ * Builds the transformer. Installed on `bot.api` without a scope (sends made outside handlers
+ * are durable, without a key), and on each update's `ctx.api` with that update's scope (its
+ * sends get deterministic keys). The per-update one is the outermost, so it handles the
+ * context's sends and the bot-wide one only sees what it passes through.
+ */
+export function outboxTransformer(outbox: Outbox, scope?: UpdateScope): Transformer {
   return async (prev, method, payload, signal) => {
-    if (isDirect() || !outbox.handles(method, payload as Record<string, unknown> | undefined)) return prev(method, payload, signal);
-    const scope = currentUpdateScope();
+    if (isDirect(payload) || !outbox.handles(method, payload as Record<string, unknown> | undefined)) return prev(method, payload, signal);
     // Outside handlers (e.g. a scheduled job) a send is still durable, just without a key.
     const idempotencyKey = scope === undefined ? undefined : `${scope.updateKey}:${scope.calls++}:${method}`;
     const ids = await outbox.send(method, payload as Record<string, unknown>, {

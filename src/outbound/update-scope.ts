@@ -1,10 +1,10 @@
 /**
- * Which update a send belongs to. The dispatcher runs each update's handlers inside a scope;
- * the outbox transformer reads it to give every send a deterministic idempotency key (the
- * update and the send's position in the handler), so a handler re-run after a crash finds its
- * earlier sends instead of sending them again.
+ * Which update a send belongs to, without AsyncLocalStorage (on Node 20 it turns on promise
+ * hooks process-wide, which cost more per update than the whole rest of the dispatcher).
+ * grammY builds a fresh `Api` for every update's context; unlost installs on it a transformer
+ * bound to that update's scope, so every send made through `ctx` gets a deterministic
+ * idempotency key: the update and the send's position in the handler.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 
 /** The scope of one handler run. */
 export interface UpdateScope {
@@ -14,25 +14,24 @@ export interface UpdateScope {
   calls: number;
 }
 
-const storage = new AsyncLocalStorage<UpdateScope>();
-const bypass = new AsyncLocalStorage<true>();
-
-/** Runs `fn` as the handling of one update. */
-export function runInUpdateScope<T>(updateKey: string, fn: () => T): T {
-  return storage.run({ updateKey, calls: 0 }, fn);
+/** A new scope for the handling of one update. */
+export function newUpdateScope(updateKey: string): UpdateScope {
+  return { updateKey, calls: 0 };
 }
 
-/** The scope of the handler currently running, if any. */
-export function currentUpdateScope(): UpdateScope | undefined {
-  return storage.getStore();
+/**
+ * Marks a payload as the delivery loop's own call, which the outbox transformer passes
+ * straight through. A symbol key is invisible to grammY's JSON and multipart serialisation.
+ */
+export const DIRECT_CALL: unique symbol = Symbol("unlost.direct-call");
+
+/** Returns `payload` marked as a direct call. */
+export function markDirect<T extends object>(payload: T): T {
+  Object.defineProperty(payload, DIRECT_CALL, { value: true, enumerable: false });
+  return payload;
 }
 
-/** Runs `fn` with the outbox transformer passed through (the delivery loop's own calls). */
-export function runDirect<T>(fn: () => T): T {
-  return bypass.run(true, fn);
-}
-
-/** True inside {@link runDirect}. */
-export function isDirect(): boolean {
-  return bypass.getStore() === true;
+/** True when `payload` was marked by {@link markDirect}. */
+export function isDirect(payload: unknown): boolean {
+  return typeof payload === "object" && payload !== null && (payload as { [DIRECT_CALL]?: boolean })[DIRECT_CALL] === true;
 }

@@ -49,7 +49,10 @@ export interface RuntimeOptions {
   };
   /** Handling of updates. */
   inbox?: {
-    /** Updates handled at once, each from a different chat. Default 32. */
+    /**
+     * Updates handled at once, each from a different chat. Default 256 (@grammyjs/runner's is
+     * 500): with a backlog, fetched updates go straight to free handler slots.
+     */
     concurrency?: number;
     /** Failed tries (the handler threw) before an update becomes a dead letter. Default 5. */
     maxAttempts?: number;
@@ -162,7 +165,7 @@ const schema = z.strictObject({
     .optional(),
   inbox: z
     .strictObject({
-      concurrency: int(1, 10_000).default(32),
+      concurrency: int(1, 10_000).default(256),
       maxAttempts: int(1, 1_000).default(5),
       maxRecoveries: int(0, 1_000).default(10),
       backoff: z

@@ -15,7 +15,8 @@ import { createWebhookReceiver, registerWebhook, webhookSecret, type RegisterWeb
 import { openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
 import { startOutbound, type Outbound } from "../outbound/service.js";
 import type { Outbox } from "../outbound/outbox.js";
-import { runInUpdateScope } from "../outbound/update-scope.js";
+import { newUpdateScope } from "../outbound/update-scope.js";
+import { outboxTransformer } from "../outbound/transformer.js";
 import type { NewJob } from "../outbound/types.js";
 import { createLogger, type Logger } from "./logger.js";
 import { instanceGone, newInstanceId, recoverDeadInstances, workerLeaseName } from "./liveness.js";
@@ -112,6 +113,8 @@ class UnlostRuntime implements Runtime {
   private workerEpoch = 0;
   /** When the first updates after start were stored (what came then had waited at Telegram). */
   private firstIngestAt: number | undefined;
+  /** A completion batch will enqueue sends: wake the delivery loop after it is written. */
+  private sendsCommitted = false;
   private settle!: { resolve: () => void; reject: (e: Error) => void };
   private readonly finished: Promise<void>;
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
@@ -231,7 +234,12 @@ class UnlostRuntime implements Runtime {
         maxRecoveries: options.inbox.maxRecoveries,
         backoff: options.inbox.backoff,
         idleMs: options.inbox.idleMs,
-        onSettled: () => this.outbound?.delivery.wake(),
+        // Only completions that enqueued sends give the delivery loop new work.
+        onSettled: () => {
+          if (!this.sendsCommitted) return;
+          this.sendsCommitted = false;
+          this.outbound?.delivery.wake();
+        },
       });
       this.dispatcher.start();
       if (options.mode === "webhook") await this.startWebhook(store);
@@ -459,9 +467,11 @@ class UnlostRuntime implements Runtime {
     const queued: Array<Promise<NewJob[]>> = [];
     const update = claimed.update as unknown as Update;
     await this.rememberUser(facts.chatId, update);
+    const updateKey = `${this.bot.botInfo.id}:${claimed.updateId}`;
+    const outbox = this.outbound?.outbox;
     setUpdateInfo(update, {
       updateId: claimed.updateId,
-      idempotencyKey: `${this.bot.botInfo.id}:${claimed.updateId}`,
+      idempotencyKey: updateKey,
       ageMs: facts.ageMs,
       messageDate: claimed.messageDate,
       receivedAt: claimed.receivedAt,
@@ -474,11 +484,13 @@ class UnlostRuntime implements Runtime {
         queued.push(prepared.jobs);
         return prepared.ids;
       },
-    });
-    const updateKey = `${this.bot.botInfo.id}:${claimed.updateId}`;
-    await runInUpdateScope(updateKey, () => this.bot.handleUpdate(update));
+    }, outbox === undefined ? undefined : (ctx) => ctx.api.config.use(outboxTransformer(outbox, newUpdateScope(updateKey))));
+    await this.bot.handleUpdate(update);
     const jobs = (await Promise.all(queued)).flat();
-    if (jobs.length > 0) effects.push({ kind: "outbox.enqueue", jobs });
+    if (jobs.length > 0) {
+      effects.push({ kind: "outbox.enqueue", jobs });
+      this.sendsCommitted = true;
+    }
     return effects;
   };
 
