@@ -6,6 +6,7 @@
  */
 import type { Logger } from "../runtime/logger.js";
 import type { Claim, ClaimedUpdate, FusedClaimOptions, InboxStore, SettleOutcome, SettleRequest, StoreEffect } from "../store/index.js";
+import { BatchWriter } from "../shared/batch-writer.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 
 /** Runs the handlers of one update; returns the writes to commit with its completion. Throws when the handlers failed. */
@@ -76,9 +77,7 @@ export class Dispatcher implements HandOff {
   /** Slots promised to claims being made (hand-offs, fused claims) but not yet running. */
   private reserved = 0;
   private handedOffAll = false;
-  private readonly settling: SettleRequest[] = [];
-  private flushing: Promise<void> | undefined;
-  private flushScheduled = false;
+  private readonly completions = new BatchWriter<SettleRequest>((batch) => this.settle(batch));
   private stopping = false;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
@@ -153,7 +152,7 @@ export class Dispatcher implements HandOff {
       });
     }
     clearInterval(this.leaseTimer);
-    await this.flush();
+    await this.completions.flush();
     return { abandoned: this.active.size };
   }
 
@@ -240,28 +239,8 @@ export class Dispatcher implements HandOff {
   }
 
   private finish(c: ClaimedUpdate, outcome: SettleOutcome, effects: readonly StoreEffect[]): void {
-    this.settling.push(effects.length > 0 ? { claim: c.claim, outcome, effects } : { claim: c.claim, outcome });
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
     // One transaction for every completion of this turn of the event loop.
-    setImmediate(() => {
-      this.flushScheduled = false;
-      void this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    while (this.flushing !== undefined) await this.flushing;
-    if (this.settling.length === 0) return;
-    const batch = this.settling.splice(0);
-    this.flushing = this.settle(batch).finally(() => {
-      this.flushing = undefined;
-    });
-    await this.flushing;
+    this.completions.add(effects.length > 0 ? { claim: c.claim, outcome, effects } : { claim: c.claim, outcome });
   }
 
   private async settle(batch: SettleRequest[]): Promise<void> {

@@ -7,6 +7,7 @@
  */
 import type { Api } from "grammy";
 import { UnlostError } from "../errors/index.js";
+import { BatchWriter } from "../shared/batch-writer.js";
 import type { Logger } from "../runtime/logger.js";
 import type { OutboxStore } from "../store/index.js";
 import type { BlobStore } from "./blobs.js";
@@ -60,9 +61,7 @@ interface Settle {
 /** Sends queued jobs until stopped. */
 export class DeliveryLoop {
   private readonly active = new Map<string, ClaimedJob>();
-  private readonly pending: Settle[] = [];
-  private flushScheduled = false;
-  private flushing: Promise<void> | undefined;
+  private readonly outcomes = new BatchWriter<Settle>((batch) => this.record(batch));
   private stopping = false;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
@@ -100,7 +99,7 @@ export class DeliveryLoop {
     this.loop = undefined;
     const deadline = Date.now() + deadlineMs;
     while (this.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    await this.flush();
+    await this.outcomes.flush();
     return { abandoned: this.active.size };
   }
 
@@ -236,23 +235,8 @@ export class DeliveryLoop {
   }
 
   private finish(job: ClaimedJob, outcome: JobOutcome): void {
-    this.pending.push({ claim: job.claim, outcome, job });
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      void this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    while (this.flushing !== undefined) await this.flushing;
-    if (this.pending.length === 0) return;
-    const batch = this.pending.splice(0);
-    this.flushing = this.record(batch).finally(() => {
-      this.flushing = undefined;
-    });
-    await this.flushing;
+    // One transaction for every outcome of this turn of the event loop.
+    this.outcomes.add({ claim: job.claim, outcome, job });
   }
 
   private async record(batch: Settle[]): Promise<void> {
