@@ -7,7 +7,7 @@
 import { EventEmitter } from "node:events";
 import { UnlostError } from "../errors/index.js";
 import type { Logger } from "../runtime/logger.js";
-import type { OutboxStore } from "../store/index.js";
+import type { OutboxDeadLetterListOptions, OutboxDeadLetterSelector, OutboxStore, Page } from "../store/index.js";
 import type { BlobStore } from "./blobs.js";
 import { newBroadcastId, newJobId } from "./ids.js";
 import { encodePayload } from "./payload.js";
@@ -61,6 +61,16 @@ export interface Notification {
   text: string;
   /** A label kept in the job's metadata (e.g. "order-shipped"). */
   type?: string;
+}
+
+/** Dead-letter operations of the outbox. */
+export interface OutboxDeadLetters {
+  /** A page of failed jobs (filter by chat, error text, reason). */
+  list(options?: OutboxDeadLetterListOptions): Promise<Page<Job>>;
+  /** Puts failed jobs back in their chats' queues; returns how many. */
+  retry(selector: OutboxDeadLetterSelector): Promise<number>;
+  /** Deletes failed jobs and their files for good; returns how many. */
+  purge(selector: OutboxDeadLetterSelector): Promise<number>;
 }
 
 /** Options of {@link Outbox}. */
@@ -229,15 +239,29 @@ export class Outbox {
     return this.options.store.stats({ now: this.options.clock() });
   }
 
-  /** Dead letters: list, retry (one / all / by error), purge. */
-  get deadLetters(): OutboxStore["deadLetters"] & { retryAndWake: OutboxStore["deadLetters"]["retry"] } {
+  /**
+   * Dead letters (jobs that failed for good): list, retry (one / all / by error: back in their
+   * chats' queues, delivered at once), purge (deleted with their files).
+   */
+  get deadLetters(): OutboxDeadLetters {
     const dead = this.options.store.deadLetters;
-    const wakeAfter: OutboxStore["deadLetters"]["retry"] = async (selector, o) => {
-      const n = await dead.retry(selector, o ?? { now: this.options.clock() });
-      this.options.onEnqueued?.();
-      return n;
+    return {
+      list: (options) => dead.list(options),
+      retry: async (selector) => {
+        const n = await dead.retry(selector, { now: this.options.clock() });
+        this.options.onEnqueued?.();
+        return n;
+      },
+      purge: async (selector) => {
+        const removed = await dead.purge(selector);
+        if (removed.blobs.length > 0) {
+          // Jobs of a broadcast share their files: keep those other jobs still reference.
+          const stillUsed = new Set(await this.options.store.openBlobs());
+          await this.options.blobs.remove(removed.blobs.filter((b) => !stillUsed.has(b))).catch(() => undefined);
+        }
+        return removed.count;
+      },
     };
-    return Object.assign(Object.create(dead) as OutboxStore["deadLetters"], { retryAndWake: wakeAfter, retry: wakeAfter });
   }
 
   /** The audit log of what was sent. */

@@ -1,4 +1,7 @@
 import { Bot, GrammyError, type Context } from "grammy";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type Emulator, type EmulatorServer, type SimBot } from "../../src/emulator/index.js";
 import { createRuntime, isUnlostError, silentLogger, type Runtime, type RuntimeOptions, type UnlostFlavor } from "../../src/index.js";
@@ -149,6 +152,26 @@ describe("the outbox inside a runtime", () => {
     const [again] = await rt.outbox.sendText(bob.id, "welcome back");
     expect((await rt.outbox.waitForFinal(again!)).state).toBe("delivered");
     expect(sim.record.to(bob.id).map((m) => m.text)).toEqual(["welcome back"]);
+  });
+
+  it("purging a failed job deletes its spilled file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "unlost-purge-"));
+    try {
+      const store = await openStore({ path: join(dir, "bot.sqlite") });
+      const { emulator, sim, rt } = await setup(() => undefined, { store });
+      const carol = emulator.createUser();
+      carol.block(sim);
+      const [id] = await rt.outbox.sendPhoto(carol.id, Buffer.alloc(2048, 1), { caption: "for you" });
+      expect((await rt.outbox.waitForFinal(id!)).state).toBe("failed");
+      expect(readdirSync(join(dir, "blobs")).filter((f) => !f.startsWith("."))).toHaveLength(1);
+      expect(await rt.outbox.deadLetters.purge({ id: id! })).toBe(1);
+      expect(readdirSync(join(dir, "blobs")).filter((f) => !f.startsWith("."))).toHaveLength(0);
+      await rt.stop();
+      runtime = undefined;
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("a permanent error reaches the handler as grammY's usual GrammyError", async () => {
