@@ -177,6 +177,17 @@ class UnlostRuntime implements Runtime {
       await this.initBot();
       const now = this.clock();
       await this.holdWorkerLease(store, now);
+      // The outbox first: everything the runtime itself sends (downtime alerts, offline
+      // notices) is durable too.
+      if (options.outbox.enabled) {
+        this.outbound = await startOutbound({
+          store, api: this.bot.api, owner: this.instanceId, clock: this.clock, logger,
+          concurrency: options.outbox.concurrency, leaseMs: options.outbox.leaseMs, idleMs: options.outbox.idleMs,
+          limits: options.outbox.limits, defaults: options.outbox.defaults,
+          onUnreachable: (chatId) => { if (typeof chatId === "number") this.unreachable.add(chatId); },
+        });
+        for (const chat of await store.outbox.listUnreachable()) if (typeof chat.chatId === "number") this.unreachable.add(chat.chatId);
+      }
       this.downtime = createDowntimeMonitor({
         state: store.state,
         clock: this.clock,
@@ -211,15 +222,6 @@ class UnlostRuntime implements Runtime {
         backlog > 0 ? "unlost started; catching up on the backlog" : "unlost started",
       );
 
-      if (options.outbox.enabled) {
-        this.outbound = await startOutbound({
-          store, api: this.bot.api, owner: this.instanceId, clock: this.clock, logger,
-          concurrency: options.outbox.concurrency, leaseMs: options.outbox.leaseMs, idleMs: options.outbox.idleMs,
-          limits: options.outbox.limits, defaults: options.outbox.defaults,
-          onUnreachable: (chatId) => { if (typeof chatId === "number") this.unreachable.add(chatId); },
-        });
-        for (const chat of await store.outbox.listUnreachable()) if (typeof chat.chatId === "number") this.unreachable.add(chat.chatId);
-      }
       this.policy = createCatchUpPolicy(options.catchUp);
       installUpdateInfo(this.bot);
       this.dispatcher = new Dispatcher({
