@@ -16,7 +16,13 @@ export interface RuntimeOptions {
    * Where unlost keeps its data: an open {@link Store}, or SQLite options. Default: SQLite at
    * `./data/unlost.sqlite`.
    */
-  store?: Store | { path?: string; synchronous?: "normal" | "full"; busyTimeoutMs?: number };
+  store?: Store | {
+    path?: string;
+    synchronous?: "normal" | "full";
+    busyTimeoutMs?: number;
+    /** Keep no message payloads in the outbox's audit log (only who, when, which method, result). Default false. */
+    auditRedaction?: boolean;
+  };
   /** How updates arrive. Default `"polling"`. */
   mode?: "polling" | "webhook";
   /** Long polling. */
@@ -138,6 +144,7 @@ const storeSchema = z.union([
     path: z.string().min(1).optional(),
     synchronous: z.enum(["normal", "full"]).optional(),
     busyTimeoutMs: ms(0).optional(),
+    auditRedaction: z.boolean().optional(),
   }),
 ]);
 

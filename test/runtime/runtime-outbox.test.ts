@@ -174,6 +174,21 @@ describe("the outbox inside a runtime", () => {
     }
   });
 
+  it("keeps no payloads in the audit log with store.auditRedaction", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "unlost-audit-"));
+    try {
+      const { emulator, rt } = await setup(() => undefined, { store: { path: join(dir, "bot.sqlite"), auditRedaction: true } });
+      const dave = emulator.createUser();
+      const [id] = await rt.outbox.sendText(dave.id, "private matter");
+      expect((await rt.outbox.waitForFinal(id!)).state).toBe("delivered");
+      expect((await rt.outbox.audit.list()).items).toMatchObject([{ chatId: dave.id, outcome: "delivered", payload: null }]);
+      await rt.stop();
+      runtime = undefined;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a permanent error reaches the handler as grammY's usual GrammyError", async () => {
     const errors: unknown[] = [];
     const { emulator, sim } = await setup((bot) => bot.on("message:text", async (ctx) => {
