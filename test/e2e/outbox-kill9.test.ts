@@ -147,7 +147,19 @@ describe("the outbox under kill -9", () => {
     await waitFor(() => broadcastDelivered() === BROADCAST && tallyReplies(sim.record, sent).answered === sent.length, {
       timeoutMs: 60_000, intervalMs: 50, what: "every broadcast chat and every user message answered",
     });
-    await sleep(300); // retries of ambiguous sends still on their way
+    // Retries of ambiguous sends may still be on their way: wait until the outbox is empty.
+    const watcher = await openStore({ path: env.DB_PATH });
+    try {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const { byState } = await watcher.outbox.stats();
+        if (byState.queued + byState.sending === 0) break;
+        if (Date.now() > deadline) throw new Error("timed out after 60000 ms waiting for the outbox to drain");
+        await sleep(100);
+      }
+    } finally {
+      await watcher.close();
+    }
     expect(await stopGracefully(last)).toEqual({ code: 0, signal: null });
 
     // Nothing lost.
