@@ -32,6 +32,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { summarizeProfile } from "./profile-summary.mjs";
+import { fmt, median } from "./lib/stats.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TARGET_SEND_MESSAGE_PER_S = 10_000;
@@ -286,17 +287,6 @@ async function startServer(serverArgs, cpuProfileDir) {
       if (code !== 0) problems.push(`the emulator server exited with code ${code} (signal ${signal})`);
     },
   };
-}
-
-function median(values) {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function fmt(n) {
-  return Math.round(n).toLocaleString("en-US");
 }
 
 /** `--name value` / `--flag` arguments over defaults (camelCase names, kebab-case accepted). */

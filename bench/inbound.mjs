@@ -43,6 +43,7 @@ import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { summarizeProfile } from "./profile-summary.mjs";
+import { fmt, median } from "./lib/stats.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TARGET_RATIO_VS_RUNNER = 1.0;
@@ -375,17 +376,6 @@ function storeOpsLine(ops, handled) {
     return `${name} ${o.calls} × ${(o.rows / o.calls).toFixed(1)} rows${claimed}, ${(o.ms / o.calls).toFixed(2)} ms each, ${o.ms.toFixed(0)} ms`;
   });
   return `${parts.join("; ")} — ${(calls / handled).toFixed(3)} txns and ${((1000 * ms) / handled).toFixed(1)} µs of SQLite per update`;
-}
-
-function median(values) {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function fmt(n) {
-  return Math.round(n).toLocaleString("en-US");
 }
 
 /** `--name value` / `--flag` arguments over defaults (camelCase names, kebab-case accepted). */

@@ -55,6 +55,7 @@ import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { summarizeProfile } from "./profile-summary.mjs";
+import { fmt, median } from "./lib/stats.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FIRST_CHAT = 1_000_000;
@@ -452,17 +453,6 @@ function senderProfile(path) {
 }
 
 // --- helpers ----------------------------------------------------------------------------------
-
-function median(values) {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function fmt(n) {
-  return Math.round(n).toLocaleString("en-US");
-}
 
 /** `--name value` / `--flag` arguments over defaults (camelCase names, kebab-case accepted). */
 function parseArgs(argv, defaults) {
