@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type Emulator, type EmulatorServer, type SimBot } from "../../src/emulator/index.js";
 import { createRuntime, isUnlostError, silentLogger, type Runtime, type RuntimeOptions, type UnlostFlavor } from "../../src/index.js";
 import { openStore } from "../../src/store/index.js";
+import { until } from "../helpers/until.js";
 
 type Ctx = Context & UnlostFlavor;
 let server: EmulatorServer | undefined;
@@ -16,14 +17,6 @@ afterEach(async () => {
   await server?.close();
   server = undefined;
 });
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function setup(register: (bot: Bot<Ctx>) => void, options: RuntimeOptions = {}, limits = false): Promise<{ emulator: Emulator; sim: SimBot; rt: Runtime }> {
   const emulator = createEmulator(limits ? {} : { limits: false });

@@ -4,6 +4,7 @@ import { createEmulator, startEmulatorServer, type EmulatorServer } from "../../
 import { PassThrough } from "node:stream";
 import { createLogger, createRuntime, silentLogger, type Runtime, type UnlostFlavor } from "../../src/index.js";
 import { openStore } from "../../src/store/index.js";
+import { until } from "../helpers/until.js";
 
 let server: EmulatorServer | undefined;
 let runtime: Runtime | undefined;
@@ -13,14 +14,6 @@ afterEach(async () => {
   await server?.close();
   server = undefined;
 });
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe("createRuntime (polling, in-process)", () => {
   it("handles updates through the durable inbox, replies, and exposes ctx.unlost", async () => {
