@@ -7,6 +7,7 @@
 import type { Logger } from "../runtime/logger.js";
 import type { Claim, ClaimedUpdate, FusedClaimOptions, InboxStore, SettleOutcome, SettleRequest, StoreEffect } from "../store/index.js";
 import { BatchWriter } from "../shared/batch-writer.js";
+import { Waker } from "../shared/waker.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 
 /** Runs the handlers of one update; returns the writes to commit with its completion. Throws when the handlers failed. */
@@ -80,8 +81,7 @@ export class Dispatcher implements HandOff {
   private readonly completions = new BatchWriter<SettleRequest>((batch) => this.settle(batch));
   private stopping = false;
   private loop: Promise<void> | undefined;
-  private wakeUp: (() => void) | undefined;
-  private woken = false;
+  private readonly waker = new Waker();
   private leaseTimer: NodeJS.Timeout | undefined;
   private readonly counters = { handled: 0, failed: 0, deadLettered: 0, recovered: 0, stale: 0 };
 
@@ -100,8 +100,7 @@ export class Dispatcher implements HandOff {
   wake(): void {
     // Right after a hand-off that had room to spare, the ingest itself claimed all there was.
     if (this.handedOffAll) return;
-    this.woken = true;
-    this.wakeUp?.();
+    this.waker.wake();
   }
 
   /** {@inheritDoc HandOff.reserve} */
@@ -146,10 +145,7 @@ export class Dispatcher implements HandOff {
     this.loop = undefined;
     const deadline = Date.now() + deadlineMs;
     while (this.active.size > 0 && Date.now() < deadline) {
-      await new Promise<void>((r) => {
-        this.wakeUp = r;
-        setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now())));
-      });
+      await this.waker.sleep(Math.min(50, Math.max(1, deadline - Date.now())));
     }
     clearInterval(this.leaseTimer);
     await this.completions.flush();
@@ -159,7 +155,7 @@ export class Dispatcher implements HandOff {
   private async run(): Promise<void> {
     const { inbox, owner, leaseMs, concurrency, logger } = this.options;
     while (!this.stopping) {
-      this.woken = false;
+      this.waker.reset();
       const free = this.free();
       let claimed: ClaimedUpdate[] = [];
       if (free > 0) {
@@ -168,7 +164,7 @@ export class Dispatcher implements HandOff {
           claimed = await inbox.claim({ owner, limit: free, leaseMs, now: this.options.clock() });
         } catch (error) {
           logger.error({ err: error }, "claiming updates from the inbox failed; retrying");
-          await this.sleep(this.options.idleMs);
+          await this.waker.sleep(this.options.idleMs);
           continue;
         } finally {
           this.reserved -= free;
@@ -176,23 +172,10 @@ export class Dispatcher implements HandOff {
         for (const c of claimed) this.begin(c);
       }
       // Sleep unless more work may be waiting right away.
-      if ((claimed.length < free || this.active.size + this.reserved >= concurrency) && !this.woken && !this.stopping) {
-        await this.sleep(this.options.idleMs);
+      if ((claimed.length < free || this.active.size + this.reserved >= concurrency) && !this.waker.woken && !this.stopping) {
+        await this.waker.sleep(this.options.idleMs);
       }
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        if (self.wakeUp === done) self.wakeUp = undefined;
-        resolve();
-      }
-      this.wakeUp = done;
-    });
   }
 
   private begin(c: ClaimedUpdate): void {

@@ -8,6 +8,7 @@
 import type { Api } from "grammy";
 import { UnlostError } from "../errors/index.js";
 import { BatchWriter } from "../shared/batch-writer.js";
+import { Waker } from "../shared/waker.js";
 import type { Logger } from "../runtime/logger.js";
 import type { OutboxStore } from "../store/index.js";
 import type { BlobStore } from "./blobs.js";
@@ -64,8 +65,7 @@ export class DeliveryLoop {
   private readonly outcomes = new BatchWriter<Settle>((batch) => this.record(batch));
   private stopping = false;
   private loop: Promise<void> | undefined;
-  private wakeUp: (() => void) | undefined;
-  private woken = false;
+  private readonly waker = new Waker();
   private readonly counters = { sent: 0, delivered: 0, retried: 0, failed: 0, ambiguous: 0, responses429: 0, deferred: 0 };
 
   constructor(private readonly options: DeliveryOptions) {}
@@ -79,8 +79,7 @@ export class DeliveryLoop {
 
   /** There may be new work (after an enqueue or a settle). */
   wake(): void {
-    this.woken = true;
-    this.wakeUp?.();
+    this.waker.wake();
   }
 
   /** Counters so far. */
@@ -106,7 +105,7 @@ export class DeliveryLoop {
   private async run(): Promise<void> {
     const { store, owner, leaseMs, concurrency, clock, logger, idleMs, pacer } = this.options;
     while (!this.stopping) {
-      this.woken = false;
+      this.waker.reset();
       const free = concurrency - this.active.size;
       let claimed: ClaimedJob[] = [];
       // Claim only what the global pace allows now, so jobs are not claimed just to wait.
@@ -121,21 +120,9 @@ export class DeliveryLoop {
       }
       if (this.stopping) break;
       if (claimed.length === 0 || this.active.size >= concurrency || allowed < free) {
-        if (!this.woken) await this.sleep(allowed < free && allowed === 0 ? Math.max(1, Math.min(idleMs, pacer.nextReadyInMs())) : idleMs);
+        if (!this.waker.woken) await this.waker.sleep(allowed < free && allowed === 0 ? Math.max(1, Math.min(idleMs, pacer.nextReadyInMs())) : idleMs);
       }
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        if (this.wakeUp === done) this.wakeUp = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakeUp = done;
-    });
   }
 
   private begin(job: ClaimedJob): void {
