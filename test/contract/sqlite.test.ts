@@ -9,6 +9,7 @@ import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { isUnlostError } from "../../src/errors/index.js";
 import { DEFAULT_SQLITE_PATH, openStore, SQLITE_SCHEMA_VERSION, SqliteStore } from "../../src/store/index.js";
+import { defineJournalContract } from "./journal-contract.js";
 import { defineStoreContract, message, T0 } from "./store-contract.js";
 
 const root = mkdtempSync(join(tmpdir(), "unlost-store-"));
@@ -19,6 +20,8 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 defineStoreContract("sqlite", (location, options) =>
   openStore({ kind: "sqlite", path: location ?? freshPath(), auditRedaction: options?.auditRedaction === true }),
 );
+
+defineJournalContract("sqlite", (location) => openStore({ kind: "sqlite", path: location ?? freshPath() }));
 
 async function openError(path: string): Promise<unknown> {
   return openStore({ path }).then(
@@ -146,6 +149,34 @@ describe("SQLite backend", () => {
     );
     expect(headPlan).toMatch(/SEARCH inbox USING INDEX inbox_chat_open \(chat_key=\?\)/);
     expect(headPlan).not.toMatch(/TEMP B-TREE/);
+    await store.close();
+  });
+
+  it("journal hot statements seek by key (no scan of chat_queue, inbox or the journal)", async () => {
+    const store = (await openStore({ path: freshPath() })) as SqliteStore;
+    const db = store.database.handle;
+    const plan = (sql: string, ...params: unknown[]): string =>
+      (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join(" | ");
+    // append: the blocked-chat check, and the overlap check against existing rows.
+    const blocked = plan("SELECT chat_key FROM chat_queue WHERE chat_key IN (SELECT value FROM json_each(?))", "[]");
+    expect(blocked).toMatch(/SEARCH chat_queue USING PRIMARY KEY \(chat_key=\?\)/);
+    expect(blocked).not.toMatch(/SCAN chat_queue/);
+    expect(plan("SELECT update_id FROM inbox WHERE update_id BETWEEN ? AND ?", 1, 2)).toMatch(/SEARCH inbox USING INTEGER PRIMARY KEY/);
+    // complete: the ownership check.
+    const owned = plan(
+      "SELECT batch, owner, count, settled FROM inbox_journal WHERE batch IN (SELECT value FROM json_each(?))",
+      "[]",
+    );
+    expect(owned).toMatch(/SEARCH inbox_journal USING INTEGER PRIMARY KEY/);
+    expect(owned).not.toMatch(/SCAN inbox_journal/);
+    // adopt: an owner's batches through the owner index.
+    expect(
+      plan(
+        `SELECT j.batch, j.received_at, j.count, j.settled, u.updates FROM inbox_journal j
+         JOIN inbox_journal_updates u ON u.batch = j.batch WHERE j.owner = ? ORDER BY j.batch`,
+        "a",
+      ),
+    ).toMatch(/SEARCH j USING INDEX inbox_journal_owner \(owner=\?\)/);
     await store.close();
   });
 

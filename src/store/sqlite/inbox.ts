@@ -1,5 +1,6 @@
 /**
- * The SQLite inbox: ingest, claim, settle, lease extension, inspection and pruning.
+ * The SQLite inbox: ingest, claim, settle, lease extension, inspection and pruning; its
+ * journal (the batch-per-record fast path of long polling) is in journal.ts.
  *
  * @module
  */
@@ -37,6 +38,7 @@ import { enqueuePending, refreshHead, setHeadReady } from "./chat-queue.js";
 import type { SqliteDatabase } from "./database.js";
 import { SqliteDeadLetters } from "./dead-letters.js";
 import { applyEffects, validateEffects } from "./effects.js";
+import { SqliteJournal } from "./journal.js";
 import { assertFence } from "./lease.js";
 import { INBOX_COLUMNS, parseRaw, toInboxRecord, type InboxRow } from "./rows.js";
 
@@ -111,6 +113,8 @@ function validateRequests(requests: readonly SettleRequest[]): void {
 export class SqliteInbox implements InboxStore {
   /** {@inheritDoc InboxStore.deadLetters} */
   readonly deadLetters: SqliteDeadLetters;
+  /** {@inheritDoc InboxStore.journal} */
+  readonly journal: SqliteJournal;
   private readonly db: SqliteDatabase;
 
   /** Updates stored pending by this connection, parsed (see PARSED_CACHE_MAX). */
@@ -120,6 +124,7 @@ export class SqliteInbox implements InboxStore {
   constructor(db: SqliteDatabase) {
     this.db = db;
     this.deadLetters = new SqliteDeadLetters(db);
+    this.journal = new SqliteJournal(db);
   }
 
   /** {@inheritDoc InboxStore.ingest} */
@@ -473,7 +478,13 @@ export class SqliteInbox implements InboxStore {
     return row === undefined ? null : toInboxRecord(row);
   }
 
-  /** {@inheritDoc InboxStore.stats} */
+  /**
+   * {@inheritDoc InboxStore.stats}
+   *
+   * Journal entries count too: open ones as `pending` (and in `oldestOpenReceivedAt`),
+   * completed ones as `done` until their minute is pruned. `chatsWithWork` counts only chats
+   * with unfinished rows: the journal does not index its updates by chat.
+   */
   async stats(options: { readonly now?: EpochMs } = {}): Promise<InboxStats> {
     const now = requireTime("now", options.now ?? this.db.clock());
     const db = this.db;
@@ -484,6 +495,9 @@ export class SqliteInbox implements InboxStore {
         n: number;
       }[];
       for (const row of rows) counts[row.state] = row.n;
+      const journal = this.journal.countOpen();
+      counts.pending += journal.open;
+      counts.done += this.journal.countDone();
       // The oldest unfinished update of each chat is its head, so only heads need looking at.
       const open = db
         .statement(
@@ -491,16 +505,25 @@ export class SqliteInbox implements InboxStore {
            FROM chat_queue q JOIN inbox i ON i.update_id = q.head_id`,
         )
         .get() as { chats: number; oldest: number | null };
+      const oldest =
+        open.oldest === null || journal.oldestOpenReceivedAt === null
+          ? (open.oldest ?? journal.oldestOpenReceivedAt)
+          : Math.min(open.oldest, journal.oldestOpenReceivedAt);
       return {
         ...counts,
         chatsWithWork: open.chats,
-        oldestOpenReceivedAt: open.oldest,
-        oldestOpenAgeMs: open.oldest === null ? 0 : Math.max(0, now - open.oldest),
+        oldestOpenReceivedAt: oldest,
+        oldestOpenAgeMs: oldest === null ? 0 : Math.max(0, now - oldest),
       };
     });
   }
 
-  /** {@inheritDoc InboxStore.prune} */
+  /**
+   * {@inheritDoc InboxStore.prune}
+   *
+   * Also forgets the journal's done counts of the minutes that ended by `handledBefore` (not
+   * bound by `limit`: one row per minute), and counts them in the result.
+   */
   async prune(options: PruneOptions): Promise<number> {
     const before = requireTime("handledBefore", options.handledBefore);
     const limit = requireInt("limit", options.limit ?? 10_000, 1);
@@ -512,7 +535,7 @@ export class SqliteInbox implements InboxStore {
              (SELECT update_id FROM inbox WHERE state = 'done' AND settled_at < ? LIMIT ?)`,
         )
         .run(before, limit);
-      return changes;
+      return changes + this.journal.pruneDone(before);
     });
   }
 }

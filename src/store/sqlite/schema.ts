@@ -16,6 +16,12 @@
  *
  * Migration 2 adds the outbox (see outbox-schema.ts for its design).
  *
+ * Migration 3 adds the inbox journal (see journal.ts): one small row per fetched batch
+ * (`inbox_journal`, rewritten by every completion flush) with its updates' JSON in a row of
+ * their own (`inbox_journal_updates`, written once), the completions of each flush
+ * (`inbox_journal_done`) and the per-minute count of completed journal updates
+ * (`inbox_done_counts`, which `stats` reports as done until pruned).
+ *
  * @module
  */
 import { OUTBOX_SCHEMA_SQL } from "./outbox-schema.js";
@@ -101,6 +107,47 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 2,
     description: "outbox: jobs, chat heads, broadcasts, unreachable chats, known users, audit log, counters",
     sql: OUTBOX_SCHEMA_SQL,
+  },
+  {
+    version: 3,
+    description: "inbox journal: one record per fetched batch, its completions, done counts per minute",
+    sql: `
+      -- AUTOINCREMENT: a batch number is never reused, even after the newest batch is deleted,
+      -- so a stale owner's completion can never hit another batch of the same number.
+      CREATE TABLE inbox_journal (
+        batch       INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner       TEXT    NOT NULL,
+        received_at INTEGER NOT NULL,
+        first_id    INTEGER NOT NULL,
+        last_id     INTEGER NOT NULL,
+        count       INTEGER NOT NULL,
+        settled     INTEGER NOT NULL DEFAULT 0
+      );
+      -- adopt / owners: an owner's batches in order.
+      CREATE INDEX inbox_journal_owner ON inbox_journal (owner, batch);
+
+      -- The batch's updates as one JSON array, apart from the small row above that every
+      -- completion flush rewrites.
+      CREATE TABLE inbox_journal_updates (
+        batch   INTEGER PRIMARY KEY,
+        updates TEXT    NOT NULL
+      );
+
+      -- Per flush and batch: the update_ids done or moved (JSON array); seq is the batch's
+      -- settled count after that flush, hence unique per batch.
+      CREATE TABLE inbox_journal_done (
+        batch INTEGER NOT NULL,
+        seq   INTEGER NOT NULL,
+        ids   TEXT    NOT NULL,
+        PRIMARY KEY (batch, seq)
+      ) WITHOUT ROWID;
+
+      -- Completed journal updates per minute (minute = floor(ms / 60000)): they have no rows.
+      CREATE TABLE inbox_done_counts (
+        minute INTEGER PRIMARY KEY,
+        n      INTEGER NOT NULL
+      );
+    `,
   },
 ];
 

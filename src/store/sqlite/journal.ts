@@ -1,0 +1,380 @@
+/**
+ * The SQLite inbox journal (see journal-types.ts): a fetched batch is one `inbox_journal` row
+ * plus one `inbox_journal_updates` row holding its updates as a JSON array; a completion flush
+ * is one `inbox_journal_done` row and one `settled` update per open batch it touches. Only
+ * moved updates (failed handlers) and adopted ones (owner gone) become `inbox` rows.
+ *
+ * @module
+ */
+import { UnlostError } from "../../errors/index.js";
+import type { EpochMs } from "../inbox-types.js";
+import type {
+  InboxJournal,
+  JournalAppendOptions,
+  JournalAppendResult,
+  JournalCompletion,
+  JournalMove,
+  JournalStats,
+} from "../journal-types.js";
+import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "../update-meta.js";
+import { MAX_ERROR_LENGTH, MAX_STACK_LENGTH, clip, requireInt, requireText, requireTime } from "../validate.js";
+import { enqueuePending } from "./chat-queue.js";
+import type { SqliteDatabase } from "./database.js";
+import { applyEffects, validateEffects } from "./effects.js";
+import { assertFence } from "./lease.js";
+
+/** Length of a done-count bucket (`inbox_done_counts.minute`), ms. */
+const MINUTE_MS = 60_000;
+
+function invalid(message: string): never {
+  throw new UnlostError("INVALID_ARGUMENT", message);
+}
+
+/** Parses a batch's stored updates; JSON that does not parse means the file was tampered with. */
+function parseBatch(json: string, batch: number): RawUpdate[] {
+  try {
+    return JSON.parse(json) as RawUpdate[];
+  } catch (err) {
+    throw new UnlostError("STORE_FAILURE", `The stored JSON of journal batch ${batch} does not parse; the store is damaged.`, {
+      cause: err,
+    });
+  }
+}
+
+/** A moved update, validated and prepared before the transaction. */
+interface PreparedMove {
+  readonly updateId: number;
+  readonly chatKey: string;
+  readonly updateType: string;
+  readonly messageDate: number | null;
+  readonly raw: string;
+  readonly receivedAt: number;
+  readonly attempts: number;
+  readonly dead: boolean;
+  readonly dueAt: number;
+  readonly error: string;
+  readonly stack: string | null;
+}
+
+interface BatchRow {
+  batch: number;
+  owner: string;
+  count: number;
+  settled: number;
+}
+
+function prepareMove(move: JournalMove, now: number): PreparedMove {
+  if (typeof move !== "object" || move === null) invalid("moved[] must be objects.");
+  requireInt("moved.batch", move.batch, 1);
+  const updateId = requireUpdateId(move.update);
+  const receivedAt = requireTime("moved.receivedAt", move.receivedAt);
+  const attempts = requireInt("moved.attempts", move.attempts, 0);
+  const outcome = move.outcome;
+  if (outcome?.kind !== "retry" && outcome?.kind !== "dead") {
+    invalid(`moved.outcome must be { kind: "retry" } or { kind: "dead" }; got ${JSON.stringify(outcome)}.`);
+  }
+  if (typeof outcome.error !== "string") invalid(`moved.outcome.error must be a string.`);
+  const dead = outcome.kind === "dead";
+  const stack = dead ? outcome.stack : null;
+  if (stack !== undefined && stack !== null && typeof stack !== "string") invalid("moved.outcome.stack must be a string or null.");
+  return {
+    updateId,
+    ...deriveUpdateMeta(move.update),
+    raw: JSON.stringify(move.update),
+    receivedAt,
+    attempts,
+    dead,
+    dueAt: dead ? now : requireTime("moved.outcome.at", outcome.at),
+    error: clip(outcome.error, MAX_ERROR_LENGTH),
+    stack: stack == null ? null : clip(stack, MAX_STACK_LENGTH),
+  };
+}
+
+/** {@link InboxJournal} on SQLite. Reached as `SqliteInbox.journal`. */
+export class SqliteJournal implements InboxJournal {
+  private readonly db: SqliteDatabase;
+
+  /** Wraps an open database; use `SqliteStore.open` rather than this. */
+  constructor(db: SqliteDatabase) {
+    this.db = db;
+  }
+
+  /** {@inheritDoc InboxJournal.append} */
+  async append(updates: readonly RawUpdate[], options: JournalAppendOptions): Promise<JournalAppendResult> {
+    const owner = requireText("owner", options?.owner);
+    const nextOffset = requireInt("nextOffset", options.nextOffset, Number.MIN_SAFE_INTEGER);
+    const now = requireTime("now", options.now ?? this.db.clock());
+    let ids = updates.map((u) => requireUpdateId(u));
+    let sorted = updates;
+    for (let i = 1; i < ids.length; i++) {
+      if (ids[i]! < ids[i - 1]!) {
+        const order = ids.map((_, j) => j).sort((a, b) => ids[a]! - ids[b]!);
+        sorted = order.map((j) => updates[j]!);
+        ids = order.map((j) => ids[j]!);
+        break;
+      }
+    }
+    const db = this.db;
+    return db.write("append to the journal", (): JournalAppendResult => {
+      if (options.fence !== undefined) assertFence(db, options.fence, "journal append");
+      // Below the stored offset means confirmed to Telegram, hence already stored (journal or row).
+      const stored = (db.statement("SELECT poll_offset FROM runtime WHERE id = 1").get() as { poll_offset: number | null })
+        .poll_offset;
+      let kept: RawUpdate[] = [];
+      let keptIds: number[] = [];
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!;
+        if ((stored !== null && id < stored) || (i > 0 && id === ids[i - 1])) continue;
+        kept.push(sorted[i]!);
+        keptIds.push(id);
+      }
+      if (kept.length > 0) {
+        // Rows in the batch's id range (a webhook delivery, an ingest without offset): a PK
+        // range seek, empty in the common case.
+        const rows = db
+          .statement("SELECT update_id FROM inbox WHERE update_id BETWEEN ? AND ?")
+          .all(keptIds[0], keptIds[keptIds.length - 1]) as { update_id: number }[];
+        if (rows.length > 0) {
+          const exists = new Set(rows.map((r) => r.update_id));
+          kept = kept.filter((_, i) => !exists.has(keptIds[i]!));
+          keptIds = keptIds.filter((id) => !exists.has(id));
+        }
+      }
+      db.statement("UPDATE runtime SET poll_offset = ? WHERE id = 1").run(nextOffset);
+      if (kept.length === 0) return { batch: 0, receivedAt: now, updates: kept, blockedChats: [] };
+      const { lastInsertRowid } = db
+        .statement("INSERT INTO inbox_journal (owner, received_at, first_id, last_id, count) VALUES (?, ?, ?, ?, ?)")
+        .run(owner, now, keptIds[0], keptIds[keptIds.length - 1], kept.length);
+      const batch = Number(lastInsertRowid);
+      db.statement("INSERT INTO inbox_journal_updates (batch, updates) VALUES (?, ?)").run(batch, JSON.stringify(kept));
+      return { batch, receivedAt: now, updates: kept, blockedChats: this.blocked(kept) };
+    });
+  }
+
+  /** Chats of `updates` with unfinished rows; derives chat keys only when some chat has rows. */
+  private blocked(updates: readonly RawUpdate[]): string[] {
+    const db = this.db;
+    if (db.statement("SELECT 1 FROM chat_queue LIMIT 1").get() === undefined) return [];
+    const chats = [...new Set(updates.map((u) => deriveUpdateMeta(u).chatKey))];
+    return this.rowChats(chats);
+  }
+
+  /** Which of `chats` have a `chat_queue` row (primary key seeks). */
+  private rowChats(chats: readonly string[]): string[] {
+    if (chats.length === 0) return [];
+    const rows = this.db
+      .statement("SELECT chat_key FROM chat_queue WHERE chat_key IN (SELECT value FROM json_each(?))")
+      .all(JSON.stringify(chats)) as { chat_key: string }[];
+    return rows.map((r) => r.chat_key);
+  }
+
+  /** {@inheritDoc InboxJournal.complete} */
+  async complete(completion: JournalCompletion): Promise<void> {
+    const owner = requireText("owner", completion?.owner);
+    const now = requireTime("now", completion.now ?? this.db.clock());
+    if (!Array.isArray(completion.done)) invalid("done must be an array.");
+    const effects = completion.effects ?? [];
+    validateEffects(effects);
+    const moved = (completion.moved ?? []).map((m) => prepareMove(m, now));
+    const closed = new Set((completion.closed ?? []).map((b) => requireInt("closed[]", b, 1)));
+    // The update_ids each batch settles in this flush (done and moved).
+    const settles = new Map<number, number[]>();
+    const add = (batch: number, id: number): void => {
+      const list = settles.get(batch);
+      if (list === undefined) settles.set(batch, [id]);
+      else list.push(id);
+    };
+    for (const d of completion.done) {
+      add(requireInt("done.batch", d?.batch, 1), requireInt("done.updateId", d.updateId, 0));
+    }
+    (completion.moved ?? []).forEach((m, i) => add(m.batch, moved[i]!.updateId));
+    const batches = [...new Set([...settles.keys(), ...closed])];
+    if (batches.length === 0 && effects.length === 0) return;
+    const db = this.db;
+    db.write("complete journal updates", () => {
+      this.assertOwned(owner, batches, closed, settles);
+      for (const [batch, ids] of settles) {
+        if (closed.has(batch)) continue; // deleted below: no need to record its completions
+        const { settled } = db
+          .statement("UPDATE inbox_journal SET settled = settled + ? WHERE batch = ? RETURNING settled")
+          .get(ids.length, batch) as { settled: number };
+        db.statement("INSERT INTO inbox_journal_done (batch, seq, ids) VALUES (?, ?, ?)").run(batch, settled, JSON.stringify(ids));
+      }
+      for (const m of moved) this.insertMoved(m, now);
+      applyEffects(db, effects, now);
+      if (completion.done.length > 0) {
+        db.statement(
+          "INSERT INTO inbox_done_counts (minute, n) VALUES (?, ?) ON CONFLICT (minute) DO UPDATE SET n = n + excluded.n",
+        ).run(Math.floor(now / MINUTE_MS), completion.done.length);
+      }
+      for (const batch of closed) this.deleteBatch(batch);
+    });
+  }
+
+  /**
+   * The ownership fence of `complete`: every referenced batch must still be `owner`'s (adopt
+   * deletes an owner's batches, so a batch that is gone was taken over). A closed batch must
+   * have all its updates settled, so a caller's mistake cannot silently drop updates.
+   */
+  private assertOwned(owner: string, batches: readonly number[], closed: ReadonlySet<number>, settles: ReadonlyMap<number, number[]>): void {
+    const rows = this.db
+      .statement("SELECT batch, owner, count, settled FROM inbox_journal WHERE batch IN (SELECT value FROM json_each(?))")
+      .all(JSON.stringify(batches)) as BatchRow[];
+    const found = new Map(rows.map((r) => [r.batch, r]));
+    for (const batch of batches) {
+      const row = found.get(batch);
+      if (row === undefined || row.owner !== owner) {
+        throw new UnlostError(
+          "CONFLICT",
+          `Refused journal completion of ${owner}: batch ${batch} is no longer its own ` +
+            `(${row === undefined ? "gone: adopted or already closed" : `now owned by ${row.owner}`}). The journal was taken ` +
+            `over; its unfinished updates are inbox rows now, so drop the in-memory copy. Nothing was written.`,
+          { details: { owner, batch, currentOwner: row?.owner ?? null } },
+        );
+      }
+      if (closed.has(batch) && row.settled + (settles.get(batch)?.length ?? 0) < row.count) {
+        invalid(
+          `Cannot close journal batch ${batch}: ${row.count - row.settled - (settles.get(batch)?.length ?? 0)} of its ` +
+            `${row.count} updates are neither done nor moved. Nothing was written.`,
+        );
+      }
+    }
+  }
+
+  /** Stores a moved update as a pending (retry) or dead row; an existing row wins. */
+  private insertMoved(m: PreparedMove, now: number): void {
+    const db = this.db;
+    const { changes } = db
+      .statement(
+        `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at,
+                            attempts, last_error, last_stack, settled_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (update_id) DO NOTHING`,
+      )
+      .run(
+        m.updateId,
+        m.chatKey,
+        m.updateType,
+        m.messageDate,
+        m.receivedAt,
+        m.raw,
+        m.dead ? "dead" : "pending",
+        m.dueAt,
+        m.attempts,
+        m.error,
+        m.stack,
+        m.dead ? now : null,
+      );
+    // A retry blocks its chat until done or dead: it becomes (or queues behind) the chat's head.
+    if (changes === 1 && !m.dead) enqueuePending(db, m.chatKey, m.updateId, m.dueAt);
+  }
+
+  /** Deletes a batch's records (all three tables). */
+  private deleteBatch(batch: number): void {
+    const db = this.db;
+    db.statement("DELETE FROM inbox_journal_done WHERE batch = ?").run(batch);
+    db.statement("DELETE FROM inbox_journal_updates WHERE batch = ?").run(batch);
+    db.statement("DELETE FROM inbox_journal WHERE batch = ?").run(batch);
+  }
+
+  /** {@inheritDoc InboxJournal.adopt} */
+  async adopt(owner: string, options: { readonly now?: EpochMs } = {}): Promise<number> {
+    requireText("owner", owner);
+    const now = requireTime("now", options.now ?? this.db.clock());
+    const db = this.db;
+    return db.write("adopt journal", () => {
+      const batches = db
+        .statement(
+          `SELECT j.batch, j.received_at, j.count, j.settled, u.updates FROM inbox_journal j
+           JOIN inbox_journal_updates u ON u.batch = j.batch WHERE j.owner = ? ORDER BY j.batch`,
+        )
+        .all(owner) as { batch: number; received_at: number; count: number; settled: number; updates: string }[];
+      const open: { update: RawUpdate; id: number; receivedAt: number }[] = [];
+      for (const b of batches) {
+        if (b.settled >= b.count) continue;
+        const done = new Set<number>();
+        for (const row of db.statement("SELECT ids FROM inbox_journal_done WHERE batch = ?").all(b.batch) as { ids: string }[]) {
+          for (const id of JSON.parse(row.ids) as number[]) done.add(id);
+        }
+        for (const update of parseBatch(b.updates, b.batch)) {
+          if (!done.has(update.update_id)) open.push({ update, id: update.update_id, receivedAt: b.received_at });
+        }
+      }
+      // update_id order overall, so each chat's first open update becomes its head.
+      open.sort((a, b) => a.id - b.id);
+      const insert = db.statement(
+        `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (update_id) DO NOTHING`,
+      );
+      let inserted = 0;
+      for (const { update, id, receivedAt } of open) {
+        const meta = deriveUpdateMeta(update);
+        const { changes } = insert.run(id, meta.chatKey, meta.updateType, meta.messageDate, receivedAt, JSON.stringify(update), now);
+        if (changes === 0) continue;
+        inserted += 1;
+        enqueuePending(db, meta.chatKey, id, now);
+      }
+      for (const b of batches) this.deleteBatch(b.batch);
+      return inserted;
+    });
+  }
+
+  /** {@inheritDoc InboxJournal.owners} */
+  async owners(): Promise<string[]> {
+    const rows = this.db.read("list journal owners", () =>
+      this.db.statement("SELECT DISTINCT owner FROM inbox_journal").all(),
+    ) as { owner: string }[];
+    return rows.map((r) => r.owner);
+  }
+
+  /** {@inheritDoc InboxJournal.chatsWithRowWork} */
+  async chatsWithRowWork(chatKeys: readonly string[]): Promise<string[]> {
+    if (!Array.isArray(chatKeys)) invalid("chatKeys must be an array of strings.");
+    for (const key of chatKeys) requireText("chatKeys[]", key);
+    return this.db.read("check chats with rows", () => this.rowChats(chatKeys));
+  }
+
+  /** {@inheritDoc InboxJournal.stats} */
+  async stats(): Promise<JournalStats> {
+    return this.db.read("journal stats", () => this.countOpen());
+  }
+
+  /**
+   * The journal's open counts, inside the caller's transaction (`SqliteInbox.stats` folds them
+   * into its snapshot). Reads only open batches' small rows.
+   *
+   * @internal
+   */
+  countOpen(): JournalStats {
+    const row = this.db
+      .statement(
+        `SELECT count(*) AS batches, coalesce(sum(max(count - settled, 0)), 0) AS open,
+                min(CASE WHEN count > settled THEN received_at END) AS oldest
+         FROM inbox_journal`,
+      )
+      .get() as { batches: number; open: number; oldest: number | null };
+    return { openBatches: row.batches, open: row.open, oldestOpenReceivedAt: row.oldest };
+  }
+
+  /**
+   * Journal updates completed and not yet pruned (they have no rows), inside the caller's
+   * transaction.
+   *
+   * @internal
+   */
+  countDone(): number {
+    return (this.db.statement("SELECT coalesce(sum(n), 0) AS n FROM inbox_done_counts").get() as { n: number }).n;
+  }
+
+  /**
+   * Deletes the done-count buckets that end at or before `handledBefore` (a bucket straddling
+   * it is kept whole), inside the caller's transaction. Returns how many completions they held.
+   *
+   * @internal
+   */
+  pruneDone(handledBefore: number): number {
+    const rows = this.db
+      .statement("DELETE FROM inbox_done_counts WHERE minute < ? RETURNING n")
+      .all(Math.floor(handledBefore / MINUTE_MS)) as { n: number }[];
+    return rows.reduce((sum, r) => sum + r.n, 0);
+  }
+}
