@@ -30,7 +30,8 @@
  *        --steady-fraction 0.5 --rate <updates/s> --concurrency <unlost inbox concurrency>
  *        --warmup-n 10000 --profile]
  * `--profile` adds one extra unlost run under `node --cpu-prof` (not counted in the results)
- * and prints where the unlost bot process spends its time.
+ * and prints where the unlost bot process spends its time; `--profile-runner` does the same
+ * for the runner bot, for comparison.
  *
  * Output: progress lines, then as the last line one JSON object
  * `{"bench":"inbound","unlost_updates_per_s":…,"runner_updates_per_s":…,"grammy_start_updates_per_s":…,"ratio_vs_runner":…,"p99_start_latency_ms":…,…}`.
@@ -60,6 +61,7 @@ const options = parseArgs(process.argv.slice(2), {
   rate: 0,
   concurrency: 0,
   profile: false,
+  profileRunner: false,
 });
 
 const log = (line) => console.log(`[bench] ${line}`);
@@ -115,6 +117,15 @@ if (options.profile) {
     profileLines = [`profile ${join(dir, file)}:`, ...unlostProfile(join(dir, file))];
     for (const l of profileLines) log(l);
   }
+}
+if (options.profileRunner) {
+  // The same profile of the runner bot, for comparison (where does the baseline spend its time?).
+  const dir = join(here, "profiles", `inbound-runner-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+  mkdirSync(dir, { recursive: true });
+  const r = await runBot("runner", { n: options.n, label: "profile-runner", cpuProfileDir: dir });
+  log(`profile run (runner under --cpu-prof, not counted): ${fmt(r.perSecond)} updates/s`);
+  const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+  if (file !== undefined) for (const l of [`profile ${join(dir, file)}:`, ...summarizeProfile(join(dir, file), { top: 30 })]) log(l);
 }
 
 await server.stop();

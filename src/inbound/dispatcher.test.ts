@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../runtime/logger.js";
-import { openStore, type ClaimedUpdate, type Store } from "../store/index.js";
-import { Dispatcher, type UpdateHandler } from "./dispatcher.js";
+import { openStore, type Store } from "../store/index.js";
+import { Dispatcher, type HandledUpdate, type UpdateHandler } from "./dispatcher.js";
 
 let store: Store;
 let dispatcher: Dispatcher | undefined;
@@ -41,7 +41,7 @@ describe("Dispatcher", () => {
     let maxPerChat = 0;
     let maxTotal = 0;
     let total = 0;
-    const d = start(async (u: ClaimedUpdate) => {
+    const d = start(async (u: HandledUpdate) => {
       inFlight.set(u.chatKey, (inFlight.get(u.chatKey) ?? 0) + 1);
       maxPerChat = Math.max(maxPerChat, inFlight.get(u.chatKey)!);
       maxTotal = Math.max(maxTotal, ++total);

@@ -10,8 +10,17 @@ import { BatchWriter } from "../shared/batch-writer.js";
 import { Waker } from "../shared/waker.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 
+/**
+ * An update to handle and what is known of its delivery: a claimed inbox row
+ * ({@link ClaimedUpdate} is one) or a journal entry.
+ */
+export type HandledUpdate = Pick<
+  ClaimedUpdate,
+  "updateId" | "chatKey" | "updateType" | "messageDate" | "receivedAt" | "update" | "attempt" | "recoveries" | "recovered" | "lastError"
+>;
+
 /** Runs the handlers of one update; returns the writes to commit with its completion. Throws when the handlers failed. */
-export type UpdateHandler = (update: ClaimedUpdate) => Promise<readonly StoreEffect[]>;
+export type UpdateHandler = (update: HandledUpdate) => Promise<readonly StoreEffect[]>;
 
 /** Options of {@link Dispatcher}. */
 export interface DispatcherOptions {

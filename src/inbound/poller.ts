@@ -11,9 +11,10 @@ import { GrammyError, HttpError, type Api } from "grammy";
 import type { Update } from "grammy/types";
 import { UnlostError } from "../errors/index.js";
 import type { Logger } from "../runtime/logger.js";
-import type { InboxStore, IngestResult, LeaseFence, LeaseStore, RawUpdate, StateStore } from "../store/index.js";
+import type { InboxJournal, InboxStore, IngestResult, LeaseFence, LeaseStore, RawUpdate, StateStore } from "../store/index.js";
 import { backoffDelay } from "./backoff.js";
 import type { HandOff } from "./dispatcher.js";
+import type { JournalDispatcher } from "./journal-dispatcher.js";
 
 /** Options of {@link Poller}. */
 export interface PollerOptions {
@@ -43,6 +44,18 @@ export interface PollerOptions {
    * Without it, `onIngested` wakes a dispatcher that claims on its own.
    */
   readonly handOff?: HandOff;
+  /**
+   * The journal fast path: fetched batches are appended to the journal (one record per batch)
+   * and handed to this in-memory dispatcher, instead of one inbox row per update. Fetching
+   * pauses while `maxOpen` updates are open (Telegram keeps the rest).
+   */
+  readonly journal?: { readonly journal: InboxJournal; readonly dispatcher: JournalDispatcher; readonly maxOpen: number };
+  /**
+   * Runs each time this instance starts polling (took the poller lease), before its first
+   * getUpdates: the runtime adopts the journals of gone instances here, so that their older
+   * updates are rows (and block their chats) before newer ones arrive.
+   */
+  readonly beforePolling?: () => Promise<void>;
   /** Called after updates were stored (wakes the dispatcher). */
   readonly onIngested: (inserted: number) => void;
   /** Called when polling cannot go on (a rejected token). */
@@ -95,6 +108,12 @@ export class Poller {
           await this.pause(Math.min(5_000, this.options.leaseTtlMs / 2));
           continue;
         }
+        const journal = this.options.journal;
+        if (journal !== undefined && journal.dispatcher.open >= journal.maxOpen) {
+          // Back-pressure: the handlers are behind; the backlog waits at Telegram meanwhile.
+          await journal.dispatcher.whenOpenBelow(journal.maxOpen, this.options.leaseTtlMs / 3);
+          continue;
+        }
         await this.pollOnce();
         this.failures = 0;
       } catch (error) {
@@ -129,6 +148,7 @@ export class Poller {
       return false;
     }
     if (this.fence === undefined) {
+      await this.options.beforePolling?.();
       this.offset = (await state.offset()) ?? 0;
       logger.info({ offset: this.offset, epoch: grant.epoch }, "polling for updates");
       this.standbyLogged = false;
@@ -153,6 +173,24 @@ export class Poller {
     );
     if (updates.length === 0) return;
     const nextOffset = updates.reduce((max, u) => Math.max(max, u.update_id), 0) + 1;
+    const journal = this.options.journal;
+    if (journal !== undefined) {
+      // One journal record and the offset, in one transaction, before the next getUpdates
+      // confirms the batch; the dispatcher gets the updates without reading them back.
+      const appended = await journal.journal.append(updates as unknown as readonly RawUpdate[], {
+        owner: this.options.owner,
+        nextOffset,
+        ...(this.fence === undefined ? {} : { fence: this.fence }),
+        now: clock(),
+      });
+      journal.dispatcher.accept(appended);
+      this.offset = nextOffset;
+      this.counters.fetched += updates.length;
+      this.counters.inserted += appended.updates.length;
+      this.counters.duplicates += updates.length - appended.updates.length;
+      if (appended.updates.length > 0) onIngested(appended.updates.length);
+      return;
+    }
     // Stored before the next getUpdates confirms them, with the offset, in one transaction,
     // which also claims what the dispatcher has room for.
     const handOff = this.options.handOff;

@@ -42,11 +42,29 @@ export async function instanceGone(store: Store, owner: string, now: number): Pr
 }
 
 /**
- * Expires the claims of every other instance that is gone; returns how many claims were
- * expired (they are recovered by the next claim, in order).
+ * Turns the unfinished journal entries of every instance that is gone (and, with
+ * `includeSelf`, this instance's own, e.g. left by an earlier run under the same id) into
+ * inbox rows, in order. Returns how many updates were adopted.
+ */
+export async function adoptGoneJournals(store: Store, self: string, now: number, logger: Logger, options: { readonly includeSelf?: boolean } = {}): Promise<number> {
+  const journal = store.inbox.journal;
+  if (journal === undefined) return 0;
+  let adopted = 0;
+  for (const owner of await journal.owners()) {
+    if (owner === self ? options.includeSelf !== true : !(await instanceGone(store, owner, now))) continue;
+    const n = await journal.adopt(owner, { now });
+    if (n > 0) logger.warn({ instance: owner, updates: n }, owner === self ? "updates left unfinished by the previous run are handled now" : "an instance stopped before handling all of its updates; they are taken over");
+    adopted += n;
+  }
+  return adopted;
+}
+
+/**
+ * Expires the claims of every other instance that is gone and adopts its journal; returns how
+ * many claims were expired and updates adopted (they are recovered by the next claim, in order).
  */
 export async function recoverDeadInstances(store: Store, self: string, now: number, logger: Logger): Promise<number> {
-  let expired = 0;
+  let expired = await adoptGoneJournals(store, self, now, logger);
   for (const owner of await store.inbox.inflightOwners()) {
     if (owner === self) continue;
     if (!(await instanceGone(store, owner, now))) continue;

@@ -78,6 +78,18 @@ export interface RuntimeOptions {
     pruneIntervalMs?: number;
     /** How long the dispatcher sleeps when idle (new updates wake it at once), ms. Default 250. */
     idleMs?: number;
+    /**
+     * Long polling's fast path: store each fetched batch as one journal record and schedule its
+     * updates in memory, writing rows only for updates that fail or are left behind by a
+     * crash (see docs/runtime.md). Default true when the store has a journal (SQLite);
+     * false stores one row per update (slower; every update then visible to `inbox.get`).
+     */
+    journal?: boolean;
+    /**
+     * Long polling pauses while this many fetched updates wait to be handled (the rest waits
+     * at Telegram). Default 10 000.
+     */
+    maxBuffered?: number;
   };
   /**
    * Catch-up after downtime: the offline notice (en, fa, ru, uz), dropping too-old updates,
@@ -182,6 +194,8 @@ const schema = z.strictObject({
       retentionMs: ms(0).default(3 * 24 * 3600_000),
       pruneIntervalMs: ms(1_000).default(10 * 60_000),
       idleMs: ms(1).default(250),
+      journal: z.boolean().default(true),
+      maxBuffered: int(100, 1_000_000).default(10_000),
     })
     .prefault({}),
   // Validated by the catch-up policy's own resolver (below), which knows every field.

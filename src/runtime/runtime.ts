@@ -8,6 +8,7 @@ import type { Update, WebhookInfo } from "grammy/types";
 import { UnlostError } from "../errors/index.js";
 import { createCatchUpPolicy, describeUpdate, type CatchUpPolicy } from "../inbound/catch-up/index.js";
 import { Dispatcher, type UpdateHandler } from "../inbound/dispatcher.js";
+import { JournalDispatcher } from "../inbound/journal-dispatcher.js";
 import { createDowntimeMonitor, type DowntimeMonitor } from "../inbound/downtime/index.js";
 import { Poller } from "../inbound/poller.js";
 import { installUpdateInfo, setUpdateInfo } from "../inbound/update-info.js";
@@ -19,7 +20,7 @@ import { newUpdateScope } from "../outbound/update-scope.js";
 import { outboxTransformer } from "../outbound/transformer.js";
 import type { NewJob } from "../outbound/types.js";
 import { createLogger, type Logger } from "./logger.js";
-import { instanceGone, newInstanceId, recoverDeadInstances, workerLeaseName } from "./liveness.js";
+import { adoptGoneJournals, instanceGone, newInstanceId, recoverDeadInstances, workerLeaseName } from "./liveness.js";
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
 
 /** Dead-letter operations of the inbox. */
@@ -96,6 +97,8 @@ class UnlostRuntime implements Runtime {
   private openedStore: Store | undefined;
   private ownsStore = false;
   private dispatcher: Dispatcher | undefined;
+  /** Long polling's fast path (see JournalDispatcher); undefined when off or not polling. */
+  private journal: JournalDispatcher | undefined;
   private poller: Poller | undefined;
   private outbound: Outbound | undefined;
   /** Users seen in private chats this run (remembered once each, for `notify`). */
@@ -163,9 +166,23 @@ class UnlostRuntime implements Runtime {
   async stats(): Promise<RuntimeStats> {
     return {
       inbox: await this.store.inbox.stats({ now: this.clock() }),
-      dispatcher: this.dispatcher?.stats() ?? { handled: 0, failed: 0, deadLettered: 0, recovered: 0, stale: 0, inFlight: 0 },
+      dispatcher: this.dispatcherStats(),
       skipped: this.skipped,
       offlineWindow: this.downtime?.lastWindow ?? null,
+    };
+  }
+
+  /** The row dispatcher's counters plus the journal dispatcher's. */
+  private dispatcherStats(): RuntimeStats["dispatcher"] {
+    const rows = this.dispatcher?.stats() ?? { handled: 0, failed: 0, deadLettered: 0, recovered: 0, stale: 0, inFlight: 0 };
+    const journal = this.journal?.stats();
+    if (journal === undefined) return rows;
+    return {
+      ...rows,
+      handled: rows.handled + journal.handled,
+      failed: rows.failed + journal.failed,
+      deadLettered: rows.deadLettered + journal.deadLettered,
+      inFlight: rows.inFlight + journal.inFlight,
     };
   }
 
@@ -199,7 +216,9 @@ class UnlostRuntime implements Runtime {
         send: (chatId: number, text: string) => this.bot.api.sendMessage(chatId, text),
       });
       const window = await this.downtime.start();
-      const recovered = await recoverDeadInstances(store, this.instanceId, now, logger);
+      const recovered =
+        (await adoptGoneJournals(store, this.instanceId, now, logger, { includeSelf: true })) +
+        (await recoverDeadInstances(store, this.instanceId, now, logger));
       const stats = await store.inbox.stats({ now });
       // Updates sent while the bot was down are still at Telegram, not in the inbox yet.
       const webhookInfo = await this.bot.api.getWebhookInfo().catch(() => undefined);
@@ -238,12 +257,31 @@ class UnlostRuntime implements Runtime {
         idleMs: options.inbox.idleMs,
         // Only completions that enqueued sends give the delivery loop new work.
         onSettled: () => {
-          if (!this.sendsCommitted) return;
-          this.sendsCommitted = false;
-          this.outbound?.delivery.wake();
+          // A settled retry may unblock a chat waiting in the journal.
+          void this.journal?.checkBlocked();
+          this.wakeDelivery();
         },
       });
       this.dispatcher.start();
+      const journal = store.inbox.journal;
+      if (options.mode === "polling" && options.inbox.journal && journal !== undefined) {
+        this.journal = new JournalDispatcher({
+          journal,
+          owner: this.instanceId,
+          handle: this.handleUpdate,
+          logger,
+          clock: this.clock,
+          concurrency: options.inbox.concurrency,
+          maxAttempts: options.inbox.maxAttempts,
+          backoff: options.inbox.backoff,
+          blockedCheckMs: options.inbox.idleMs,
+          onCommitted: ({ moved }) => {
+            if (moved > 0) this.dispatcher?.wake();
+            this.wakeDelivery();
+          },
+        });
+        this.journal.start();
+      }
       if (options.mode === "webhook") await this.startWebhook(store);
       else await this.startPolling(store, webhookInfo);
       this.startHousekeeping(store);
@@ -267,6 +305,13 @@ class UnlostRuntime implements Runtime {
     return this.stopping;
   }
 
+  /** Wakes the delivery loop when committed completions enqueued sends. */
+  private wakeDelivery(): void {
+    if (!this.sendsCommitted) return;
+    this.sendsCommitted = false;
+    this.outbound?.delivery.wake();
+  }
+
   private async teardown(): Promise<void> {
     this.running = false;
     for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
@@ -275,9 +320,13 @@ class UnlostRuntime implements Runtime {
     this.timers = [];
     await this.poller?.stop();
     await this.receiver?.close();
-    const result = await this.dispatcher?.stop(this.options.shutdown.deadlineMs);
+    const deadline = this.options.shutdown.deadlineMs;
+    const started = Date.now();
+    const fromJournal = await this.journal?.stop(deadline);
+    const fromRows = await this.dispatcher?.stop(Math.max(0, deadline - (Date.now() - started)));
+    const result = fromRows === undefined ? undefined : { abandoned: fromRows.abandoned + (fromJournal?.abandoned ?? 0) };
     if (result !== undefined) {
-      this.logger.info({ abandoned: result.abandoned, ...this.dispatcher?.stats() }, result.abandoned > 0 ? "stopped; unfinished updates stay in the inbox and are handled after the next start" : "stopped");
+      this.logger.info({ ...this.dispatcherStats(), abandoned: result.abandoned }, result.abandoned > 0 ? "stopped; unfinished updates stay in the inbox and are handled after the next start" : "stopped");
     }
     // After the handlers: they may be waiting for their sends.
     const sending = await this.outbound?.stop(this.options.shutdown.deadlineMs);
@@ -338,7 +387,17 @@ class UnlostRuntime implements Runtime {
       allowedUpdates: options.polling.allowedUpdates,
       leaseTtlMs: options.polling.leaseTtlMs,
       holderGone: (holder, now) => instanceGone(store, holder, now),
-      ...(this.dispatcher === undefined ? {} : { handOff: this.dispatcher }),
+      ...(this.dispatcher === undefined || this.journal !== undefined ? {} : { handOff: this.dispatcher }),
+      ...(this.journal === undefined || store.inbox.journal === undefined
+        ? {}
+        : {
+            journal: { journal: store.inbox.journal, dispatcher: this.journal, maxOpen: options.inbox.maxBuffered },
+            // Adopt the journal of the instance that polled before (if it is gone) before
+            // fetching newer updates, so its older ones block their chats first.
+            beforePolling: async () => {
+              if ((await adoptGoneJournals(store, this.instanceId, this.clock(), logger)) > 0) this.dispatcher?.wake();
+            },
+          }),
       onIngested: () => this.ingested(),
       onFatal: (error) => this.fatal(error),
     });

@@ -13,6 +13,7 @@
  * @module
  */
 import type { StoreEffect } from "./effects.js";
+import type { InboxJournal } from "./journal-types.js";
 import type { LeaseFence } from "./lease-types.js";
 import type { RawUpdate } from "./update-meta.js";
 
@@ -303,6 +304,13 @@ export interface InboxStore {
 
   /** The dead letters. */
   readonly deadLetters: DeadLetterStore;
+
+  /**
+   * The journal (the fast path of long polling: one record per fetched batch), when the
+   * backend has one. Its open entries count in `stats` (as pending) and its completions as
+   * done until pruned.
+   */
+  readonly journal?: InboxJournal;
 }
 
 /** A dead letter: an update given up on, with the error that killed it. */

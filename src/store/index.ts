@@ -31,6 +31,14 @@ export type {
   SettleRequest,
   SettleResult,
 } from "./inbox-types.js";
+export type {
+  InboxJournal,
+  JournalAppendOptions,
+  JournalAppendResult,
+  JournalCompletion,
+  JournalMove,
+  JournalStats,
+} from "./journal-types.js";
 export type { LeaseFence, LeaseGrant, LeaseInfo, LeaseStore } from "./lease-types.js";
 export type { OfflineWindow, StateStore } from "./state-types.js";
 export type { StoreEffect, KvSetEffect, KvDeleteEffect, KvIncrementEffect, OutboxEnqueueEffect } from "./effects.js";

@@ -1,0 +1,226 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { silentLogger } from "../runtime/logger.js";
+import { openStore, type InboxJournal, type RawUpdate, type Store } from "../store/index.js";
+import { Dispatcher, type HandledUpdate, type UpdateHandler } from "./dispatcher.js";
+import { JournalDispatcher, type JournalDispatcherOptions } from "./journal-dispatcher.js";
+
+let store: Store;
+const running: Array<{ stop(deadlineMs: number): Promise<unknown> }> = [];
+afterEach(async () => {
+  for (const d of running.splice(0)) await d.stop(1_000);
+  await store.close();
+});
+
+const message = (id: number, chat: number): RawUpdate => ({ update_id: id, message: { message_id: id, date: 1_700_000_000, chat: { id: chat, type: "private" }, text: `m${id}` } });
+
+function journalOf(s: Store): InboxJournal {
+  const journal = s.inbox.journal;
+  if (journal === undefined) throw new Error("the SQLite store has a journal");
+  return journal;
+}
+
+function startJournal(handle: UpdateHandler, overrides: Partial<JournalDispatcherOptions> = {}): JournalDispatcher {
+  const d = new JournalDispatcher({
+    journal: journalOf(store), owner: "me", handle, logger: silentLogger(), clock: Date.now,
+    concurrency: 8, maxAttempts: 3, backoff: { baseMs: 10, maxMs: 50, jitter: 0 }, blockedCheckMs: 10, ...overrides,
+  });
+  d.start();
+  running.push(d);
+  return d;
+}
+
+function startRows(handle: UpdateHandler, onSettled?: () => void): Dispatcher {
+  const d = new Dispatcher({
+    inbox: store.inbox, owner: "me", handle, logger: silentLogger(), clock: Date.now,
+    concurrency: 8, leaseMs: 5_000, maxAttempts: 3, maxRecoveries: 2, backoff: { baseMs: 10, maxMs: 50, jitter: 0 }, idleMs: 10,
+    ...(onSettled === undefined ? {} : { onSettled }),
+  });
+  d.start();
+  running.push(d);
+  return d;
+}
+
+let offset = 1;
+/** Polls like the poller does: one journal record per batch, then hands it over. */
+async function deliver(d: JournalDispatcher, updates: RawUpdate[]): Promise<void> {
+  offset = Math.max(offset, ...updates.map((u) => u.update_id + 1));
+  d.accept(await journalOf(store).append(updates, { owner: "me", nextOffset: offset }));
+}
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe("JournalDispatcher", () => {
+  afterEach(() => {
+    offset = 1;
+  });
+
+  it("handles each chat in update_id order, one at a time, chats in parallel, and closes the batches", async () => {
+    store = await openStore({ path: ":memory:" });
+    const seen = new Map<string, number[]>();
+    const inFlight = new Map<string, number>();
+    let maxPerChat = 0;
+    let maxTotal = 0;
+    let total = 0;
+    const d = startJournal(async (u: HandledUpdate) => {
+      inFlight.set(u.chatKey, (inFlight.get(u.chatKey) ?? 0) + 1);
+      maxPerChat = Math.max(maxPerChat, inFlight.get(u.chatKey)!);
+      maxTotal = Math.max(maxTotal, ++total);
+      await sleep(2);
+      seen.set(u.chatKey, [...(seen.get(u.chatKey) ?? []), u.updateId]);
+      inFlight.set(u.chatKey, inFlight.get(u.chatKey)! - 1);
+      total--;
+      return [];
+    });
+    for (let b = 0; b < 3; b++) {
+      const batch = [];
+      for (let i = 1; i <= 10; i++) batch.push(message(b * 10 + i, 100 + (i % 3)));
+      await deliver(d, batch);
+    }
+    await until(() => d.stats().handled === 30);
+    expect(maxPerChat).toBe(1);
+    expect(maxTotal).toBeGreaterThan(1);
+    for (const ids of seen.values()) expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(d.stats().open).toBe(0);
+    const stats = await journalOf(store).stats();
+    expect(stats).toMatchObject({ openBatches: 0, open: 0 });
+    const inbox = await store.inbox.stats();
+    expect(inbox.done).toBe(30);
+    expect(inbox.pending).toBe(0);
+  });
+
+  it("commits the handler's effects with its completion, once", async () => {
+    store = await openStore({ path: ":memory:" });
+    const d = startJournal(async (u) => [{ kind: "kv.increment", key: `done:${u.updateId}` }]);
+    await deliver(d, [message(1, 1), message(2, 2), message(3, 1)]);
+    await until(() => d.stats().handled === 3);
+    for (const id of [1, 2, 3]) expect(await store.state.getValue(`done:${id}`)).toBe("1");
+  });
+
+  it("moves a failed update to the rows and keeps its chat waiting until the row is handled", async () => {
+    store = await openStore({ path: ":memory:" });
+    const order: number[] = [];
+    let failNext = true;
+    const handle: UpdateHandler = async (u) => {
+      if (u.updateId === 2 && failNext) {
+        failNext = false;
+        throw new Error("flaky");
+      }
+      await sleep(1);
+      order.push(u.updateId);
+      return [];
+    };
+    const d = startJournal(handle);
+    const rows = startRows(handle, () => void d.checkBlocked());
+    await deliver(d, [message(1, 7), message(2, 7), message(3, 7), message(4, 8)]);
+    await until(() => order.length === 4);
+    expect(order.filter((id) => id !== 4)).toEqual([1, 2, 3]);
+    const row = await store.inbox.get(2);
+    expect(row).toMatchObject({ state: "done", attempts: 2 });
+    expect(row?.lastError).toMatch(/flaky/);
+    expect(d.stats()).toMatchObject({ failed: 1, handled: 3, blockedChats: 0 });
+    expect(rows.stats().handled).toBe(1);
+  });
+
+  it("dead-letters at once when maxAttempts is 1, and the chat goes on", async () => {
+    store = await openStore({ path: ":memory:" });
+    const order: number[] = [];
+    const d = startJournal(async (u) => {
+      if (u.updateId === 1) throw new Error("poison");
+      order.push(u.updateId);
+      return [];
+    }, { maxAttempts: 1 });
+    await deliver(d, [message(1, 5), message(2, 5)]);
+    await until(() => order.length === 1 && d.stats().open === 0);
+    expect(order).toEqual([2]);
+    const letters = await store.inbox.deadLetters.list();
+    expect(letters.items.map((l) => l.updateId)).toEqual([1]);
+    expect(letters.items[0]?.error).toMatch(/poison/);
+    expect(letters.items[0]?.stack).toMatch(/poison/);
+  });
+
+  it("holds back a chat that already has unfinished rows until they are done", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 9)]); // an older update of chat 9, as a row
+    const order: number[] = [];
+    const handle: UpdateHandler = async (u) => {
+      await sleep(u.updateId === 1 ? 30 : 1);
+      order.push(u.updateId);
+      return [];
+    };
+    const d = startJournal(handle);
+    await deliver(d, [message(2, 9), message(3, 10)]);
+    await until(() => order.includes(3));
+    await sleep(30);
+    expect(order).toEqual([3]); // chat 9 waits for its row
+    startRows(handle, () => void d.checkBlocked());
+    await until(() => order.length === 3);
+    expect(order).toEqual([3, 1, 2]);
+  });
+
+  it("leaves unfinished updates in the journal; adopting them makes rows of exactly those, in order", async () => {
+    store = await openStore({ path: ":memory:" });
+    const gate = new Promise<void>(() => undefined); // never resolves: the process "dies" mid-handler
+    const d = startJournal(async (u) => {
+      if (u.updateId >= 3) await gate;
+      return [];
+    }, { concurrency: 2 });
+    await deliver(d, [message(1, 1), message(2, 2), message(3, 1), message(4, 2), message(5, 1), message(6, 3)]);
+    await until(async () => (await journalOf(store).stats()).open === 4);
+    running.splice(0); // gone without a goodbye: nothing else is recorded
+    const adopted = await journalOf(store).adopt("me");
+    expect(adopted).toBe(4);
+    expect(await journalOf(store).owners()).toEqual([]);
+    const order: number[] = [];
+    const rows = startRows(async (u) => {
+      order.push(u.updateId);
+      return [];
+    });
+    await until(() => rows.stats().handled === 4);
+    expect(order.filter((id) => id % 2 === 1)).toEqual([3, 5]);
+    expect(new Set(order)).toEqual(new Set([3, 4, 5, 6]));
+    expect(await store.inbox.get(1)).toBeNull(); // completed in the journal: no row
+  });
+
+  it("drops its copy when another instance adopted its journal: nothing more is recorded", async () => {
+    store = await openStore({ path: ":memory:" });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const d = startJournal(async (u) => {
+      await gate;
+      return [{ kind: "kv.increment", key: `done:${u.updateId}` }];
+    });
+    await deliver(d, [message(1, 1), message(2, 2)]);
+    await until(() => d.stats().inFlight === 2);
+    expect(await journalOf(store).adopt("me")).toBe(2); // as if this instance were gone
+    release();
+    await until(() => d.stats().inFlight === 0 && d.stats().open === 0);
+    await sleep(20);
+    expect(await store.state.getValue("done:1")).toBeNull();
+    expect(d.stats().handled).toBe(0);
+    expect((await store.inbox.stats()).pending).toBe(2); // the rows wait for whoever handles them
+  });
+
+  it("stop() lets running handlers finish within the deadline and records them", async () => {
+    store = await openStore({ path: ":memory:" });
+    const d = startJournal(async () => {
+      await sleep(20);
+      return [];
+    }, { concurrency: 1 });
+    await deliver(d, [message(1, 1), message(2, 2), message(3, 3)]);
+    await until(() => d.stats().inFlight === 1);
+    running.splice(0);
+    const { abandoned } = await d.stop(1_000);
+    expect(abandoned).toBe(0);
+    expect(d.stats().handled).toBeGreaterThanOrEqual(1);
+    const open = (await journalOf(store).stats()).open;
+    expect(open + d.stats().handled).toBe(3);
+  });
+});

@@ -1,0 +1,415 @@
+/**
+ * The journal dispatcher: runs the handlers of the updates this process polled and stored in
+ * the inbox journal (see `src/store/journal-types.ts`), scheduling them in memory.
+ *
+ * Why in memory: the poller that stored a batch already holds its updates, parsed; handing
+ * them over without a claim transaction and recording completions one transaction per turn of
+ * the event loop is what makes a durable inbox as fast as an in-memory runner. What keeps it
+ * safe is that nothing here is the only copy: every update stays in the journal until its
+ * completion is committed, and the journal of an instance that is gone is turned into ordinary
+ * inbox rows (`InboxJournal.adopt`), which the row {@link Dispatcher} handles with leases and
+ * recovery counting.
+ *
+ * Rules:
+ * - Each chat's updates run one at a time in `update_id` order; chats run in parallel up to
+ *   `concurrency`. A chat's next update starts when the previous handler returned (its
+ *   completion may still be on its way to the store: after a crash both are handled again, in
+ *   order).
+ * - A handler that throws leaves the journal: the update becomes an inbox row due after the
+ *   backoff (or a dead letter when `maxAttempts` is 1), and its chat is *blocked* here until
+ *   the chat has no unfinished rows any more (checked in the store every `blockedCheckMs`, and
+ *   when {@link JournalDispatcher.checkBlocked} is called after the row dispatcher settled).
+ * - Chats that already have unfinished rows when a batch arrives are blocked the same way, so a
+ *   chat's older updates (retries, adopted backlog) always run before its newer ones.
+ *
+ * @module
+ */
+import type { Logger } from "../runtime/logger.js";
+import type { InboxJournal, JournalAppendResult, JournalMove, RawUpdate, StoreEffect } from "../store/index.js";
+import { deriveUpdateMeta } from "../store/update-meta.js";
+import { isUnlostError } from "../errors/index.js";
+import { Waker } from "../shared/waker.js";
+import { backoffDelay, type BackoffOptions } from "./backoff.js";
+import type { UpdateHandler } from "./dispatcher.js";
+
+/** Options of {@link JournalDispatcher}. */
+export interface JournalDispatcherOptions {
+  readonly journal: InboxJournal;
+  /** This process's instance id: the owner of the batches it appends. */
+  readonly owner: string;
+  readonly handle: UpdateHandler;
+  readonly logger: Logger;
+  readonly clock: () => number;
+  /** Updates handled at once (each from a different chat). */
+  readonly concurrency: number;
+  /** Failed tries before an update becomes a dead letter (the first try happens here). */
+  readonly maxAttempts: number;
+  /** Delay before the retry of a failed update. */
+  readonly backoff: BackoffOptions;
+  /** How often chats blocked by unfinished rows are checked again, ms. */
+  readonly blockedCheckMs: number;
+  /** After a flush that committed handlers' effects or moved updates to the rows. */
+  readonly onCommitted?: (info: { readonly moved: number }) => void;
+}
+
+/** Counters of the journal dispatcher. */
+export interface JournalDispatcherStats {
+  /** Updates whose completion is committed. */
+  readonly handled: number;
+  /** Handler failures (each moved its update to the rows). */
+  readonly failed: number;
+  /** Updates that became dead letters here. */
+  readonly deadLettered: number;
+  /** Handlers running now. */
+  readonly inFlight: number;
+  /** Updates accepted and not yet completed (queued, running or being recorded). */
+  readonly open: number;
+  /** Chats waiting for their unfinished rows. */
+  readonly blockedChats: number;
+}
+
+interface Item {
+  readonly batch: number;
+  readonly updateId: number;
+  readonly chatKey: string;
+  readonly updateType: string;
+  readonly messageDate: number | null;
+  readonly receivedAt: number;
+  readonly update: RawUpdate;
+}
+
+interface ChatQueue {
+  readonly items: Item[];
+  /** Index of the next item to run. */
+  next: number;
+  running: boolean;
+  /** Waiting for the chat's unfinished inbox rows. */
+  blocked: boolean;
+  /** The blocking move is not committed yet: the store cannot tell yet, so do not ask it. */
+  moveUncommitted: boolean;
+}
+
+/** One flush's worth of completions. */
+interface Pending {
+  done: Array<{ batch: number; updateId: number }>;
+  moved: JournalMove[];
+  effects: StoreEffect[];
+  /** Chats whose blocking move is in this flush. */
+  movedChats: string[];
+}
+
+const emptyPending = (): Pending => ({ done: [], moved: [], effects: [], movedChats: [] });
+
+/** Longest wait between retries of a flush that failed. */
+const MAX_FLUSH_RETRY_MS = 5_000;
+
+/** Schedules journal updates in memory, per chat in order; see the module comment. */
+export class JournalDispatcher {
+  private readonly chats = new Map<string, ChatQueue>();
+  /** Chats whose head may start, in the order they became ready. */
+  private ready: string[] = [];
+  private readyAt = 0;
+  /** Open updates per batch; a batch whose count reaches 0 after a flush is closed. */
+  private readonly remaining = new Map<number, number>();
+  private pending = emptyPending();
+  private flushScheduled = false;
+  private flushing: Promise<void> | undefined;
+  private flushFailures = 0;
+  private active = 0;
+  private openCount = 0;
+  private blockedCount = 0;
+  private stopping = false;
+  /** Bumped when the journal was taken over: handlers started before it record nothing. */
+  private generation = 0;
+  private blockedTimer: NodeJS.Timeout | undefined;
+  private readonly drained = new Waker();
+  private readonly counters = { handled: 0, failed: 0, deadLettered: 0 };
+
+  constructor(private readonly options: JournalDispatcherOptions) {}
+
+  /** Starts the periodic check of blocked chats. */
+  start(): void {
+    this.stopping = false;
+    this.blockedTimer ??= setInterval(() => void this.checkBlocked(), this.options.blockedCheckMs);
+    this.blockedTimer.unref();
+  }
+
+  /** Updates accepted and not yet completed: the poller waits while there are too many. */
+  get open(): number {
+    return this.openCount;
+  }
+
+  /** Counters so far. */
+  stats(): JournalDispatcherStats {
+    return { ...this.counters, inFlight: this.active, open: this.openCount, blockedChats: this.blockedCount };
+  }
+
+  /** Takes the updates of a batch just appended to the journal by this process. */
+  accept(result: JournalAppendResult): void {
+    const { batch, receivedAt, updates, blockedChats } = result;
+    if (batch === 0 || updates.length === 0) return;
+    this.remaining.set(batch, updates.length);
+    this.openCount += updates.length;
+    for (const key of blockedChats) this.block(key, false);
+    for (const update of updates) {
+      const meta = deriveUpdateMeta(update);
+      const item: Item = { batch, updateId: update.update_id, chatKey: meta.chatKey, updateType: meta.updateType, messageDate: meta.messageDate, receivedAt, update };
+      let chat = this.chats.get(item.chatKey);
+      if (chat === undefined) {
+        chat = { items: [], next: 0, running: false, blocked: false, moveUncommitted: false };
+        this.chats.set(item.chatKey, chat);
+      }
+      chat.items.push(item);
+      if (chat.items.length - chat.next === 1 && !chat.running && !chat.blocked) this.ready.push(item.chatKey);
+    }
+    this.pump();
+  }
+
+  /** Resolves once fewer than `limit` updates are open, on stop, or after `maxWaitMs`. */
+  async whenOpenBelow(limit: number, maxWaitMs: number): Promise<void> {
+    const until = Date.now() + maxWaitMs;
+    while (this.openCount >= limit && !this.stopping && Date.now() < until) {
+      this.drained.reset();
+      await this.drained.sleep(Math.max(1, until - Date.now()));
+    }
+  }
+
+  /**
+   * Asks the store which blocked chats still have unfinished rows, and lets the others go on.
+   * Called on a timer, and by the runtime after the row dispatcher settled updates.
+   */
+  async checkBlocked(): Promise<void> {
+    if (this.blockedCount === 0) return;
+    const keys: string[] = [];
+    for (const [key, chat] of this.chats) if (chat.blocked && !chat.moveUncommitted) keys.push(key);
+    if (keys.length === 0) return;
+    let still: Set<string>;
+    try {
+      still = new Set(await this.options.journal.chatsWithRowWork(keys));
+    } catch (error) {
+      this.options.logger.warn({ err: error }, "checking chats that wait for retried updates failed; checking again soon");
+      return;
+    }
+    for (const key of keys) {
+      const chat = this.chats.get(key);
+      if (chat === undefined || !chat.blocked || chat.moveUncommitted || still.has(key)) continue;
+      chat.blocked = false;
+      this.blockedCount--;
+      if (chat.next < chat.items.length && !chat.running) this.ready.push(key);
+    }
+    this.pump();
+  }
+
+  /**
+   * Stops starting handlers, waits for running ones up to `deadlineMs` and records what
+   * finished. Updates not completed stay in the journal; the next start adopts them.
+   */
+  async stop(deadlineMs: number): Promise<{ abandoned: number }> {
+    this.stopping = true;
+    this.drained.wake();
+    clearInterval(this.blockedTimer);
+    this.blockedTimer = undefined;
+    const deadline = Date.now() + deadlineMs;
+    while (this.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, deadline - Date.now()))));
+    await this.flush();
+    return { abandoned: this.active };
+  }
+
+  private block(key: string, moveUncommitted: boolean): void {
+    let chat = this.chats.get(key);
+    if (chat === undefined) {
+      chat = { items: [], next: 0, running: false, blocked: false, moveUncommitted: false };
+      this.chats.set(key, chat);
+    }
+    if (!chat.blocked) this.blockedCount++;
+    chat.blocked = true;
+    chat.moveUncommitted ||= moveUncommitted;
+  }
+
+  private pump(): void {
+    const { concurrency } = this.options;
+    while (this.active < concurrency && this.readyAt < this.ready.length && !this.stopping) {
+      const key = this.ready[this.readyAt++]!;
+      const chat = this.chats.get(key);
+      if (chat === undefined || chat.running || chat.blocked || chat.next >= chat.items.length) continue;
+      this.run(chat, chat.items[chat.next]!);
+    }
+    if (this.readyAt > 1024 && this.readyAt * 2 > this.ready.length) {
+      this.ready = this.ready.slice(this.readyAt);
+      this.readyAt = 0;
+    }
+  }
+
+  private run(chat: ChatQueue, item: Item): void {
+    chat.running = true;
+    this.active++;
+    const generation = this.generation;
+    const stale = (): boolean => {
+      if (generation === this.generation) return false;
+      this.active--;
+      return true;
+    };
+    this.options
+      .handle({
+        updateId: item.updateId,
+        chatKey: item.chatKey,
+        updateType: item.updateType,
+        messageDate: item.messageDate,
+        receivedAt: item.receivedAt,
+        update: item.update,
+        attempt: 1,
+        recoveries: 0,
+        recovered: false,
+        lastError: null,
+      })
+      .then(
+        (effects) => {
+          if (stale()) return;
+          this.pending.done.push({ batch: item.batch, updateId: item.updateId });
+          for (const e of effects) this.pending.effects.push(e);
+          this.finished(chat, item, false);
+        },
+        (error: unknown) => {
+          if (!stale()) this.failed(chat, item, error);
+        },
+      );
+  }
+
+  private failed(chat: ChatQueue, item: Item, error: unknown): void {
+    const { maxAttempts, logger, backoff, clock } = this.options;
+    const err = unwrap(error);
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    this.counters.failed++;
+    if (maxAttempts <= 1) {
+      logger.error({ err, updateId: item.updateId, chatKey: item.chatKey, attempts: 1 }, "handler failed on its last try; the update is now a dead letter and its chat moves on");
+      this.pending.moved.push({ batch: item.batch, update: item.update, receivedAt: item.receivedAt, attempts: 1, outcome: { kind: "dead", error: message, stack: err instanceof Error ? (err.stack ?? null) : null } });
+      this.counters.deadLettered++;
+      this.finished(chat, item, false);
+      return;
+    }
+    const delay = backoffDelay(1, backoff);
+    logger.warn({ err, updateId: item.updateId, chatKey: item.chatKey, attempt: 1, retryInMs: delay }, "handler failed; the update will be retried");
+    this.pending.moved.push({ batch: item.batch, update: item.update, receivedAt: item.receivedAt, attempts: 1, outcome: { kind: "retry", at: clock() + delay, error: message } });
+    this.pending.movedChats.push(item.chatKey);
+    this.finished(chat, item, true);
+  }
+
+  /** The handler of `item` ended: the chat goes on (or waits for its retried update). */
+  private finished(chat: ChatQueue, item: Item, blocks: boolean): void {
+    this.active--;
+    chat.running = false;
+    chat.next++;
+    if (blocks) this.block(item.chatKey, true);
+    if (chat.next >= chat.items.length) {
+      if (!chat.blocked) this.chats.delete(item.chatKey);
+      else {
+        chat.items.length = 0;
+        chat.next = 0;
+      }
+    } else {
+      // A busy chat's queue is a sliding window: drop what ran, now and then.
+      if (chat.next > 64 && chat.next * 2 > chat.items.length) {
+        chat.items.splice(0, chat.next);
+        chat.next = 0;
+      }
+      if (!chat.blocked) this.ready.push(item.chatKey);
+    }
+    this.scheduleFlush();
+    this.pump();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  /** Writes the completions gathered so far (one transaction); resolves when written. */
+  private async flush(): Promise<void> {
+    while (this.flushing !== undefined) await this.flushing;
+    const batch = this.pending;
+    if (batch.done.length === 0 && batch.moved.length === 0) return;
+    this.pending = emptyPending();
+    this.flushing = this.write(batch).finally(() => {
+      this.flushing = undefined;
+    });
+    await this.flushing;
+  }
+
+  private async write(batch: Pending): Promise<void> {
+    const { journal, owner, logger, clock } = this.options;
+    // Batches this flush completes: their records go in the same transaction.
+    const counts = new Map<number, number>();
+    for (const d of batch.done) counts.set(d.batch, (counts.get(d.batch) ?? 0) + 1);
+    for (const m of batch.moved) counts.set(m.batch, (counts.get(m.batch) ?? 0) + 1);
+    const closed: number[] = [];
+    for (const [b, n] of counts) if ((this.remaining.get(b) ?? 0) - n <= 0) closed.push(b);
+    try {
+      await journal.complete({ owner, done: batch.done, moved: batch.moved, effects: batch.effects, closed, now: clock() });
+    } catch (error) {
+      if (isUnlostError(error, "CONFLICT")) {
+        this.takenOver(error);
+        return;
+      }
+      // Keep them: written with the next flush (a later flush must not overtake this one).
+      this.flushFailures++;
+      const retryInMs = Math.min(MAX_FLUSH_RETRY_MS, 50 * 2 ** this.flushFailures);
+      logger.error({ err: error, count: batch.done.length + batch.moved.length, retryInMs }, "recording completions failed; retrying (the updates stay in the journal meanwhile)");
+      this.pending = merge(batch, this.pending);
+      await new Promise((r) => setTimeout(r, retryInMs));
+      this.scheduleFlush();
+      return;
+    }
+    this.flushFailures = 0;
+    for (const [b, n] of counts) {
+      const left = (this.remaining.get(b) ?? 0) - n;
+      if (left <= 0) this.remaining.delete(b);
+      else this.remaining.set(b, left);
+    }
+    const finished = batch.done.length + batch.moved.length;
+    this.openCount -= finished;
+    this.counters.handled += batch.done.length;
+    for (const key of batch.movedChats) {
+      const chat = this.chats.get(key);
+      if (chat !== undefined) chat.moveUncommitted = false;
+    }
+    this.drained.wake();
+    if (batch.effects.length > 0 || batch.moved.length > 0) this.options.onCommitted?.({ moved: batch.moved.length });
+  }
+
+  /**
+   * The store says another instance adopted this process's journal (it thought this one was
+   * gone): those updates are rows now, handled there. Forget them here; running handlers
+   * finish, but their completions are not recorded.
+   */
+  private takenOver(error: unknown): void {
+    this.options.logger.error({ err: error, dropped: this.openCount }, "this instance's journal was taken over by another instance (it was thought gone); its updates are handled there now");
+    this.chats.clear();
+    this.ready = [];
+    this.readyAt = 0;
+    this.remaining.clear();
+    this.pending = emptyPending();
+    this.openCount = 0;
+    this.blockedCount = 0;
+    this.generation++;
+    this.drained.wake();
+  }
+}
+
+function merge(a: Pending, b: Pending): Pending {
+  return {
+    done: [...a.done, ...b.done],
+    moved: [...a.moved, ...b.moved],
+    effects: [...a.effects, ...b.effects],
+    movedChats: [...a.movedChats, ...b.movedChats],
+  };
+}
+
+/** grammY wraps handler errors in BotError; the cause is what the user threw. */
+function unwrap(error: unknown): unknown {
+  if (error instanceof Error && error.name === "BotError" && "error" in error) return (error as { error: unknown }).error;
+  return error;
+}

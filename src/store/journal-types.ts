@@ -1,0 +1,135 @@
+/**
+ * The inbox journal: the fast path of long polling. A fetched batch is stored as **one**
+ * record (its updates' JSON and the new polling offset, in one transaction, fenced by the
+ * poller lease) instead of one row per update; the process that stored it (its *owner*)
+ * schedules the batch's updates in memory and records their completions in batches. Only what
+ * leaves the common path becomes an ordinary inbox row (see `InboxStore`):
+ *
+ * - an update whose handler failed (retried later through the rows, or dead-lettered);
+ * - every unfinished update of an owner that is gone (crashed, killed, stopped with work left):
+ *   `adopt` turns them into pending rows, in `update_id` order, which the row dispatcher then
+ *   claims with the usual per-chat order, leases and recovery counting.
+ *
+ * Why: a row per update costs three row writes and about ten index writes per update; the
+ * journal costs one row write per batch and one per completion flush, which is what lets a
+ * durable inbox keep up with an in-memory runner.
+ *
+ * Per-chat order between the two paths: a chat with unfinished rows (`chat_queue`) is
+ * *blocked* for the journal; `append` and `chatsWithRowWork` report such chats, and the owner
+ * keeps their journal updates waiting until the rows are done or dead.
+ *
+ * @module
+ */
+import type { StoreEffect } from "./effects.js";
+import type { EpochMs } from "./inbox-types.js";
+import type { LeaseFence } from "./lease-types.js";
+import type { RawUpdate } from "./update-meta.js";
+
+/** Options of {@link InboxJournal.append}. */
+export interface JournalAppendOptions {
+  /** The instance that stores the batch and will handle its updates. */
+  readonly owner: string;
+  /** The polling offset to store in the same transaction (highest `update_id` + 1). */
+  readonly nextOffset: number;
+  /** When given, the append happens only while this lease is held (`CONFLICT` otherwise; nothing written). */
+  readonly fence?: LeaseFence;
+  /** The arrival time to record; defaults to the store's clock. */
+  readonly now?: EpochMs;
+}
+
+/** What {@link InboxJournal.append} did. */
+export interface JournalAppendResult {
+  /** The batch's number: strictly increasing, never reused. */
+  readonly batch: number;
+  /** When it was recorded (the `now` used). */
+  readonly receivedAt: EpochMs;
+  /**
+   * The batch's updates, in `update_id` order, minus those already stored as inbox rows (a
+   * re-fetch after a crash between storing and confirming); only these are journal entries.
+   */
+  readonly updates: readonly RawUpdate[];
+  /** Chats of this batch that have unfinished inbox rows right now (blocked for the journal). */
+  readonly blockedChats: readonly string[];
+}
+
+/** A journal update handed to the rows by {@link InboxJournal.complete}. */
+export interface JournalMove {
+  /** The batch it belongs to. */
+  readonly batch: number;
+  /** The update. */
+  readonly update: RawUpdate;
+  /** When the owner recorded it (its batch's `receivedAt`). */
+  readonly receivedAt: EpochMs;
+  /** Tries so far (the failed one included). */
+  readonly attempts: number;
+  /** Retry through the rows at `at` (the chat stays blocked until then), or give up. */
+  readonly outcome:
+    | { readonly kind: "retry"; readonly at: EpochMs; readonly error: string }
+    | { readonly kind: "dead"; readonly error: string; readonly stack?: string | null };
+}
+
+/** One completion flush of an owner (see {@link InboxJournal.complete}). */
+export interface JournalCompletion {
+  /** The owner recording it. */
+  readonly owner: string;
+  /** Updates handled: `update_id`s with their batch. */
+  readonly done: ReadonlyArray<{ readonly batch: number; readonly updateId: number }>;
+  /** Updates that leave the journal for the rows (handler failed). */
+  readonly moved?: readonly JournalMove[];
+  /** Writes committed with these completions (the handlers' effects). */
+  readonly effects?: readonly StoreEffect[];
+  /** Batches of which every update is now done or moved: their records are deleted. */
+  readonly closed?: readonly number[];
+  /** The completion time; defaults to the store's clock. */
+  readonly now?: EpochMs;
+}
+
+/** Counts of the journal, folded into `InboxStats` by the backend. */
+export interface JournalStats {
+  /** Batches not yet closed. */
+  readonly openBatches: number;
+  /** Journal updates not yet done or moved. */
+  readonly open: number;
+  /** When the oldest open batch was recorded; null when none. */
+  readonly oldestOpenReceivedAt: EpochMs | null;
+}
+
+/** The journal operations. Each call is one atomic transaction. */
+export interface InboxJournal {
+  /**
+   * Stores a fetched batch as one journal record owned by `owner`, and the offset, in one
+   * transaction. An empty batch after filtering still stores the offset (and no record:
+   * `batch` is then 0).
+   *
+   * @throws UnlostError `INVALID_ARGUMENT` for an update without a valid `update_id`;
+   * `CONFLICT` when `fence` no longer holds.
+   */
+  append(updates: readonly RawUpdate[], options: JournalAppendOptions): Promise<JournalAppendResult>;
+
+  /**
+   * Records a flush of completions: `done` ids, `moved` updates inserted as inbox rows
+   * (pending at `outcome.at` with `attempts` and `last_error`, or dead with the stack), the
+   * effects, and deletes the `closed` batches — all in one transaction.
+   *
+   * Fenced by ownership: if any referenced batch is no longer owned by `owner` (it was adopted
+   * because the owner was thought gone), nothing is written and it throws `CONFLICT`; the
+   * caller must drop its in-memory copy of the journal (the rows now hold those updates).
+   */
+  complete(completion: JournalCompletion): Promise<void>;
+
+  /**
+   * Turns every unfinished update of `owner`'s batches (not done, not moved) into a pending
+   * inbox row (ignored when the row exists), keeping each chat's `update_id` order, and deletes
+   * the owner's journal records. For owners that are gone. Returns how many rows it created.
+   */
+  adopt(owner: string, options?: { readonly now?: EpochMs }): Promise<number>;
+
+  /** Owners that have open batches (distinct, any order). */
+  owners(): Promise<string[]>;
+
+  /** Which of `chatKeys` have unfinished inbox rows now (blocked for the journal). */
+  chatsWithRowWork(chatKeys: readonly string[]): Promise<string[]>;
+
+  /** Counts of open journal entries. */
+  stats(): Promise<JournalStats>;
+}
