@@ -38,7 +38,7 @@ import { memoryInbox } from "./inbound-memory-inbox.mjs";
 
 const args = parseArgs(process.argv.slice(2));
 const kind = args.kind;
-if (!["unlost", "grammy", "runner"].includes(kind) || !args.url || !args.token || !(Number(args.n) > 0)) {
+if (!["unlost", "unlost-rows", "unlost-grammy-client", "grammy", "runner"].includes(kind) || !args.url || !args.token || !(Number(args.n) > 0)) {
   throw new Error("usage: inbound-bot.mjs --kind unlost|grammy|runner --url U --token T --n N [--store FILE] [--concurrency C]");
 }
 const N = Number(args.n);
@@ -49,7 +49,11 @@ const bot = new Bot(args.token, { client: { apiRoot: args.url } });
 let firstFetchAt = null;
 let cpuAtFirstFetch;
 let getUpdatesCalls = 0;
-bot.api.config.use((prev, method, payload, signal) => {
+// For grammY and runner, a transformer sees the first getUpdates. unlost polls with its own
+// client unless the bot has transformers of its own, so it gets none: its window starts
+// when `runtime.start()` resolved (polling starts right then), and the bench prefers the
+// emulator's own record of the first getUpdates anyway.
+if (!kind.startsWith("unlost")) bot.api.config.use((prev, method, payload, signal) => {
   if (method === "getUpdates") {
     getUpdatesCalls++;
     if (firstFetchAt === null) {
@@ -80,7 +84,7 @@ let completed; // () => Promise<number>: updates completed so far (for unlost: c
 let runtime;
 const storeOps = {};
 const steadyStored = []; // unlost only: arrival → ingest committed, per steady update
-if (kind === "unlost") {
+if (kind.startsWith("unlost")) {
   let store = { path: args.store };
   if (process.env.UNLOST_BENCH_MEMORY_INBOX === "1") {
     // Diagnosis only: the real SQLite store for everything but the inbox, which lives in memory
@@ -90,12 +94,14 @@ if (kind === "unlost") {
   }
   runtime = createRuntime(bot, {
     store,
-    polling: { timeoutSeconds: 30 },
-    ...(args.concurrency === undefined ? {} : { inbox: { concurrency: Number(args.concurrency) } }),
+    polling: { timeoutSeconds: 30, client: kind === "unlost-grammy-client" ? "grammy" : "lean" },
+    inbox: { journal: kind !== "unlost-rows", ...(args.concurrency === undefined ? {} : { concurrency: Number(args.concurrency) }) },
     shutdown: { handleSignals: false, deadlineMs: 5_000 },
     logger: pino({ level: "silent" }),
   });
   await runtime.start();
+  firstFetchAt = wallNow();
+  cpuAtFirstFetch = process.cpuUsage();
   instrumentInbox(runtime.store.inbox);
   if (process.env.UNLOST_BENCH_WAL_AUTOCHECKPOINT !== undefined) {
     // Diagnosis only (reaches into the SQLite store's internals): how much do WAL checkpoints,
@@ -193,20 +199,24 @@ function instrumentInbox(inbox) {
     extendLease: () => 1,
   };
   const claimedOf = { ingest: (result) => result.claimed?.length ?? 0, settleAndClaim: (result) => result.claimed.length };
-  for (const [name, rows] of Object.entries(rowsOf)) {
-    if (typeof inbox[name] !== "function") continue;
-    const original = inbox[name].bind(inbox);
+  // The journal fast path: one append per fetched batch, one complete per flush of completions.
+  const journalRowsOf = {
+    append: (args) => args[0].length,
+    complete: (args) => args[0].done.length + (args[0].moved?.length ?? 0),
+  };
+  const wrap = (target, name, rows, storedFrom) => {
+    const original = target[name].bind(target);
     const op = (storeOps[name] = { calls: 0, rows: 0, claimed: 0, ms: 0 });
-    inbox[name] = (...a) => {
+    target[name] = (...a) => {
       const t = performance.now();
       const promise = original(...a); // better-sqlite3 is synchronous: the work is done here
       const end = performance.now();
       op.ms += end - t;
       op.calls++;
-      if (name === "ingest") {
+      if (storedFrom !== undefined) {
         // Arrival → committed to the inbox, for the steady-load updates (latency breakdown).
         const committedAt = performance.timeOrigin + end;
-        for (const u of a[0]) {
+        for (const u of storedFrom(a)) {
           const text = u.message?.text;
           if (text !== undefined && text.charCodeAt(0) === 115) steadyStored.push(committedAt - Number(text.slice(2)));
         }
@@ -217,6 +227,13 @@ function instrumentInbox(inbox) {
         return result;
       });
     };
+  };
+  for (const [name, rows] of Object.entries(rowsOf)) {
+    if (typeof inbox[name] === "function") wrap(inbox, name, rows, name === "ingest" ? (a) => a[0] : undefined);
+  }
+  const journal = inbox.journal;
+  if (journal !== undefined) {
+    for (const [name, rows] of Object.entries(journalRowsOf)) wrap(journal, name, rows, name === "append" ? (a) => a[0] : undefined);
   }
 }
 

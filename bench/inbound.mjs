@@ -29,6 +29,7 @@
  * Usage: npm run bench:inbound [-- --rounds 3 --n 30000 --users 1000 --steady-seconds 4
  *        --steady-fraction 0.5 --rate <updates/s> --concurrency <unlost inbox concurrency>
  *        --warmup-n 10000 --profile]
+ * `--variants` adds unlost's diagnosis variants to every round (see VARIANTS).
  * `--profile` adds one extra unlost run under `node --cpu-prof` (not counted in the results)
  * and prints where the unlost bot process spends its time; `--profile-runner` does the same
  * for the runner bot, for comparison.
@@ -49,7 +50,13 @@ import { fmt, median } from "./lib/stats.mjs";
 const here = dirname(fileURLToPath(import.meta.url));
 const TARGET_RATIO_VS_RUNNER = 1.0;
 const TARGET_UPDATES_PER_S = 10_000;
-const KINDS = ["unlost", "grammy", "runner"];
+const BASE_KINDS = ["unlost", "grammy", "runner"];
+/**
+ * Diagnosis variants of unlost (`--variants`), measured in the same rounds: `unlost-rows` stores
+ * one inbox row per update (`inbox.journal: false`, the path before the journal);
+ * `unlost-grammy-client` polls through grammY's client (`polling.client: "grammy"`).
+ */
+const VARIANTS = ["unlost-rows", "unlost-grammy-client"];
 
 const options = parseArgs(process.argv.slice(2), {
   rounds: 3,
@@ -62,7 +69,9 @@ const options = parseArgs(process.argv.slice(2), {
   concurrency: 0,
   profile: false,
   profileRunner: false,
+  variants: false,
 });
+const KINDS = options.variants ? [...BASE_KINDS, ...VARIANTS] : BASE_KINDS;
 
 const log = (line) => console.log(`[bench] ${line}`);
 const problems = [];
@@ -93,7 +102,7 @@ for (let round = 1; round <= options.rounds; round++) {
   for (const kind of order) {
     const r = await runBot(kind, { n: options.n, label: `round ${round}`, steadyRate: kind in steady ? rate : 0 });
     results[kind].push(r);
-    let line = `round ${round}/${options.rounds} ${kind.padEnd(6)}: ${fmt(r.perSecond).padStart(6)} updates/s (${r.handled}/${options.n} in ${r.seconds.toFixed(2)} s, ${r.getUpdatesCalls} getUpdates, bot cpu ${fmt(r.cpuMs)} ms = ${(r.cpuMs / r.seconds / 10).toFixed(0)}% of a core, emulator ≤ ${(r.emulatorCpuMs / r.seconds / 10).toFixed(0)}%${r.commitLagMs === undefined ? "" : `, last commit ${r.commitLagMs.toFixed(1)} ms after last handler`})`;
+    let line = `round ${round}/${options.rounds} ${kind.padEnd(kind.startsWith("unlost-") ? 18 : 6)}: ${fmt(r.perSecond).padStart(6)} updates/s (${r.handled}/${options.n} in ${r.seconds.toFixed(2)} s, ${r.getUpdatesCalls} getUpdates, bot cpu ${fmt(r.cpuMs)} ms = ${(r.cpuMs / r.seconds / 10).toFixed(0)}% of a core, emulator ≤ ${(r.emulatorCpuMs / r.seconds / 10).toFixed(0)}%${r.commitLagMs === undefined ? "" : `, last commit ${r.commitLagMs.toFixed(1)} ms after last handler`})`;
     if (r.steady !== undefined) {
       steady[kind].push(r.steady);
       line += `; steady ${fmt(r.steady.producedRate)}/s × ${r.steady.count}: start latency p50 ${r.steady.p50_ms} ms, p99 ${r.steady.p99_ms} ms, max ${r.steady.max_ms} ms${r.steady.stored === undefined ? "" : ` (arrival → stored: p50 ${r.steady.stored.p50_ms} ms, p99 ${r.steady.stored.p99_ms} ms)`} (producer lag ≤ ${r.steady.producerMaxLagMs} ms)`;
@@ -158,6 +167,9 @@ log(`steady start latency at ${fmt(rate)}/s: unlost p50 ${unlostLatency.p50} ms 
   const perCpu = (k) => median(results[k].map((r) => r.handled / (r.cpuMs / 1000)));
   log(`per second of the bot process's own CPU (robust to a shared machine): unlost ${fmt(perCpu("unlost"))}, runner ${fmt(perCpu("runner"))}, grammY ${fmt(perCpu("grammy"))}; unlost/runner ${(perCpu("unlost") / perCpu("runner")).toFixed(2)}×`);
 }
+if (options.variants) {
+  log(`variants (same rounds): ${VARIANTS.map((k) => `${k} ${fmt(med(k))}/s (${(med(k) / runnerPerS).toFixed(2)}× runner)`).join(", ")}; unlost ${fmt(unlostPerS)}/s`);
+}
 log(`noise: (max − min) / median over rounds: unlost ${spread("unlost")}, runner ${spread("runner")}, grammy ${spread("grammy")}; 1-min load average ${load.map((l) => l.toFixed(2)).join(" → ")} on ${availableParallelism()} cpus`);
 log(`targets: unlost ≥ ${TARGET_RATIO_VS_RUNNER}× runner: ${meetsRatio ? "met" : "MISSED"}; unlost ≥ ${fmt(TARGET_UPDATES_PER_S)}/s: ${meetsAbsolute ? "met" : "MISSED"}`);
 
@@ -198,6 +210,7 @@ const result = {
   load_average_1m: load.map((l) => Number(l.toFixed(2))),
   unlost_concurrency: options.concurrency || "default",
   profiled: options.profile,
+  ...(options.variants ? { variants_updates_per_s: Object.fromEntries(VARIANTS.map((k) => [k, Math.round(med(k))])) } : {}),
   node: process.version,
   cpus: availableParallelism(),
 };
@@ -233,11 +246,11 @@ async function runBot(kind, { n, label, steadyRate = 0, cpuProfileDir }) {
     cpuMs: drained.cpu_ms,
     // From before the bot process starts to the end of the drain: a slight overestimate of the window.
     emulatorCpuMs: emu.cpu_ms - emuBefore.cpu_ms,
-    commitLagMs: kind === "unlost" ? drained.done_at - drained.last_handler_at : undefined,
+    commitLagMs: kind.startsWith("unlost") ? drained.done_at - drained.last_handler_at : undefined,
     storeOps: drained.store_ops,
   };
   if (drained.handled !== n) problems.push(`${label} ${kind}: the handler ran ${drained.handled} times for ${n} updates`);
-  if (kind === "unlost") {
+  if (kind.startsWith("unlost")) {
     const { inbox } = drained;
     if (inbox.done !== n || inbox.pending !== 0 || inbox.inflight !== 0 || inbox.dead !== 0) {
       problems.push(`${label} unlost: inbox after draining ${JSON.stringify(inbox)}, expected ${n} done and nothing else`);
@@ -247,7 +260,7 @@ async function runBot(kind, { n, label, steadyRate = 0, cpuProfileDir }) {
     const produced = await server.command(`steady ${token} ${steadyRate} ${options.steadySeconds}`, "steady-done", (options.steadySeconds + 60) * 1000);
     const s = await bot.command(`expect ${n + produced.count}`, "steady", 60_000);
     if (s.count !== produced.count) problems.push(`${label} ${kind}: ${s.count} steady updates handled, ${produced.count} produced`);
-    if (kind === "unlost" && s.inbox.done !== n + produced.count) problems.push(`${label} unlost: inbox after the steady load ${JSON.stringify(s.inbox)}`);
+    if (kind.startsWith("unlost") && s.inbox.done !== n + produced.count) problems.push(`${label} unlost: inbox after the steady load ${JSON.stringify(s.inbox)}`);
     result.steady = { ...s, producedRate: produced.rate, producerMaxLagMs: produced.max_lag_ms };
   }
   await bot.stop();
@@ -341,6 +354,9 @@ function unlostProfile(path) {
     ["  of which parseRaw (JSON.parse of the stored update)", (f) => f.functionName === "parseRaw"],
     ["dispatcher: inbox.settleMany / settleAndClaim (UPDATE done + refreshHead per update, + claim)", (f) => (f.functionName === "settleMany" || f.functionName === "settleAndClaim") && f.url.includes("store/sqlite/inbox")],
     ["  of which refreshHead (next head of the chat)", (f) => f.functionName === "refreshHead"],
+    ["poller: journal.append (JSON.stringify + one record per batch + offset, one transaction)", (f) => f.functionName === "append" && f.url.includes("store/sqlite/journal")],
+    ["journal dispatcher: journal.complete (one transaction per flush of completions)", (f) => f.functionName === "complete" && f.url.includes("store/sqlite/journal")],
+    ["journal dispatcher: accept (per-chat queues of a fetched batch)", (f) => f.functionName === "accept" && f.url.includes("journal-dispatcher")],
     ["runtime handleUpdate (catch-up facts, update info, grammY)", (f) => f.functionName === "handleUpdate" && f.url.includes("runtime/runtime")],
     ["  of which grammY bot.handleUpdate (Context, middleware)", (f) => f.functionName === "handleUpdate" && f.url.includes("grammy/out/bot")],
     ["SQLite BEGIN/COMMIT (self time of better-sqlite3's sqliteTransaction: the commit's WAL writes)", (f) => f.functionName === "sqliteTransaction", true],

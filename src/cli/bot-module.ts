@@ -92,10 +92,13 @@ function isBot(value: unknown): value is Bot<Context> {
 /**
  * Points an exported Bot at another API root (the emulator, a local Bot API server). grammY
  * fixes the API root when the Bot is created, so its `api` is replaced by one with the same
- * token and the same installed transformers; other client options of that Bot are not kept.
+ * token and the same installed transformers, and the client options grammY gives each
+ * update's `ctx.api` (and unlost's polling client reads) get the new root too; other client
+ * options of that Bot are not kept.
  */
 export function retargetBot(bot: Bot<Context>, apiRoot: string): void {
   const api = new Api(bot.token, { apiRoot });
   for (const transformer of bot.api.config.installedTransformers()) api.config.use(transformer);
   Object.defineProperty(bot, "api", { value: api, writable: false, configurable: true });
+  Object.defineProperty(bot, "clientConfig", { value: { apiRoot }, writable: false, configurable: true });
 }

@@ -30,7 +30,7 @@ import { deriveUpdateMeta } from "../store/update-meta.js";
 import { isUnlostError } from "../errors/index.js";
 import { Waker } from "../shared/waker.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
-import type { UpdateHandler } from "./dispatcher.js";
+import type { HandledUpdate, UpdateHandler } from "./dispatcher.js";
 
 /** Options of {@link JournalDispatcher}. */
 export interface JournalDispatcherOptions {
@@ -68,14 +68,9 @@ export interface JournalDispatcherStats {
   readonly blockedChats: number;
 }
 
-interface Item {
+/** A journal update; it is also what the handler gets (no second object per run). */
+interface Item extends HandledUpdate {
   readonly batch: number;
-  readonly updateId: number;
-  readonly chatKey: string;
-  readonly updateType: string;
-  readonly messageDate: number | null;
-  readonly receivedAt: number;
-  readonly update: RawUpdate;
 }
 
 interface ChatQueue {
@@ -153,7 +148,11 @@ export class JournalDispatcher {
     for (const key of blockedChats) this.block(key, false);
     for (const update of updates) {
       const meta = deriveUpdateMeta(update);
-      const item: Item = { batch, updateId: update.update_id, chatKey: meta.chatKey, updateType: meta.updateType, messageDate: meta.messageDate, receivedAt, update };
+      // Journal updates run once here: a failed one continues as a row, with its attempt count.
+      const item: Item = {
+        batch, updateId: update.update_id, chatKey: meta.chatKey, updateType: meta.updateType, messageDate: meta.messageDate,
+        receivedAt, update, attempt: 1, recoveries: 0, recovered: false, lastError: null,
+      };
       let chat = this.chats.get(item.chatKey);
       if (chat === undefined) {
         chat = { items: [], next: 0, running: false, blocked: false, moveUncommitted: false };
@@ -250,18 +249,7 @@ export class JournalDispatcher {
       return true;
     };
     this.options
-      .handle({
-        updateId: item.updateId,
-        chatKey: item.chatKey,
-        updateType: item.updateType,
-        messageDate: item.messageDate,
-        receivedAt: item.receivedAt,
-        update: item.update,
-        attempt: 1,
-        recoveries: 0,
-        recovered: false,
-        lastError: null,
-      })
+      .handle(item)
       .then(
         (effects) => {
           if (stale()) return;

@@ -14,6 +14,7 @@ import type { Logger } from "../runtime/logger.js";
 import type { InboxJournal, InboxStore, IngestResult, LeaseFence, LeaseStore, RawUpdate, StateStore } from "../store/index.js";
 import { backoffDelay } from "./backoff.js";
 import type { HandOff } from "./dispatcher.js";
+import type { FetchUpdates } from "./intake/get-updates-client.js";
 import type { JournalDispatcher } from "./journal-dispatcher.js";
 
 /** Options of {@link Poller}. */
@@ -56,6 +57,11 @@ export interface PollerOptions {
    * updates are rows (and block their chats) before newer ones arrive.
    */
   readonly beforePolling?: () => Promise<void>;
+  /**
+   * Calls getUpdates instead of `api.getUpdates` (the runtime passes a `GetUpdatesClient`
+   * when it can): same errors, plus the answer's JSON text for the journal.
+   */
+  readonly fetchUpdates?: FetchUpdates;
   /** Called after updates were stored (wakes the dispatcher). */
   readonly onIngested: (inserted: number) => void;
   /** Called when polling cannot go on (a rejected token). */
@@ -161,16 +167,20 @@ export class Poller {
   private async pollOnce(): Promise<void> {
     const { api, inbox, limit, timeoutSeconds, allowedUpdates, clock, onIngested } = this.options;
     this.abort = new AbortController();
-    const updates: Update[] = await api.getUpdates(
-      {
-        offset: this.offset,
-        limit,
-        timeout: timeoutSeconds,
-        ...(allowedUpdates === undefined ? {} : { allowed_updates: allowedUpdates as never }),
-      },
+    const payload = {
+      offset: this.offset,
+      limit,
+      timeout: timeoutSeconds,
+      ...(allowedUpdates === undefined ? {} : { allowed_updates: allowedUpdates as never }),
+    };
+    let updates: Update[];
+    let json: string | undefined;
+    if (this.options.fetchUpdates !== undefined) {
+      ({ updates, json } = await this.options.fetchUpdates(payload, this.abort.signal));
+    } else {
       // grammY types its signal with a polyfill's AbortSignal; Node's is what it uses at run time.
-      this.abort.signal as unknown as Parameters<Api["getUpdates"]>[1],
-    );
+      updates = await api.getUpdates(payload, this.abort.signal as unknown as Parameters<Api["getUpdates"]>[1]);
+    }
     if (updates.length === 0) return;
     const nextOffset = updates.reduce((max, u) => Math.max(max, u.update_id), 0) + 1;
     const journal = this.options.journal;
@@ -181,6 +191,7 @@ export class Poller {
         owner: this.options.owner,
         nextOffset,
         ...(this.fence === undefined ? {} : { fence: this.fence }),
+        ...(json === undefined ? {} : { json }),
         now: clock(),
       });
       journal.dispatcher.accept(appended);

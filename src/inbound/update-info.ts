@@ -52,20 +52,47 @@ export interface UnlostFlavor {
 
 /** What the context of an update gets: its info, and a hook run on the new context. */
 interface ContextSetup {
+  /** The update whose context this is for. */
+  readonly update: object;
   readonly info: UnlostUpdateInfo;
   /** Runs when grammY creates the context (e.g. installs the update's outbox transformer on `ctx.api`). */
   readonly onContext: ((ctx: Context) => void) | undefined;
 }
 
-/** Per-update setup, keyed by the update object the dispatcher hands to `bot.handleUpdate`. */
-const setupByUpdate = new WeakMap<object, ContextSetup>();
+/**
+ * The setup for the context grammY is about to create. `bot.handleUpdate` builds the context
+ * synchronously, before its first `await`, so {@link handleWithInfo} puts the setup here, calls
+ * it, and takes the setup back: no per-update map (a WeakMap entry per update is measurable
+ * garbage-collector work at tens of thousands of updates per second).
+ */
+let next: ContextSetup | undefined;
 
 /**
- * Registers the info `ctx.unlost` will show for `update` (call before `bot.handleUpdate`), and
- * a hook to run on the context grammY creates for it.
+ * Runs `bot.handleUpdate(update)` with `info` as `ctx.unlost` and `onContext` run on the
+ * context grammY creates for it. {@link installUpdateInfo} must have been called on `bot`.
+ *
+ * @throws UnlostError `INVALID_ARGUMENT` when grammY did not create the context synchronously
+ * (a grammY version unlost does not know): handling without `ctx.unlost` and the outbox would
+ * silently lose the guarantees.
  */
-export function setUpdateInfo(update: Update, info: UnlostUpdateInfo, onContext?: (ctx: Context) => void): void {
-  setupByUpdate.set(update, { info, onContext });
+export function handleWithInfo(bot: Bot<Context>, update: Update, info: UnlostUpdateInfo, onContext?: (ctx: Context) => void): Promise<void> {
+  next = { update, info, onContext };
+  let handling: Promise<void>;
+  try {
+    handling = bot.handleUpdate(update);
+  } finally {
+    const unused = next !== undefined;
+    next = undefined;
+    if (unused) {
+      // No context was made: grammY failed first (its error wins), or builds contexts later
+      // than unlost relies on.
+      // eslint-disable-next-line no-unsafe-finally
+      return Promise.resolve(handling!).then(() => {
+        throw new UnlostError("INVALID_ARGUMENT", "grammY did not create the update's context synchronously inside bot.handleUpdate, which this version of unlost relies on; use a grammY 1.x release unlost supports");
+      });
+    }
+  }
+  return handling;
 }
 
 const INSTALLED = Symbol.for("unlost.context-installed");
@@ -87,8 +114,9 @@ export function installUpdateInfo(bot: Bot<Context>): void {
   class UnlostContext extends Base {
     constructor(...args: ConstructorParameters<typeof Context>) {
       super(...args);
-      const setup = setupByUpdate.get(args[0]);
-      if (setup === undefined) return;
+      const setup = next;
+      if (setup === undefined || setup.update !== args[0]) return;
+      next = undefined;
       Object.defineProperty(this, "unlost", { value: setup.info, enumerable: false });
       setup.onContext?.(this);
     }

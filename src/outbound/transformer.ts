@@ -18,7 +18,7 @@ import { isDirect, type UpdateScope } from "./update-scope.js";
  * context's sends and the bot-wide one only sees what it passes through.
  */
 export function outboxTransformer(outbox: Outbox, scope?: UpdateScope): Transformer {
-  return async (prev, method, payload, signal) => {
+  const transformer: Transformer = async (prev, method, payload, signal) => {
     if (isDirect(payload) || !outbox.handles(method, payload as Record<string, unknown> | undefined)) return prev(method, payload, signal);
     // Outside handlers (e.g. a scheduled job) a send is still durable, just without a key.
     const idempotencyKey = scope === undefined ? undefined : `${scope.updateKey}:${scope.calls++}:${method}`;
@@ -36,6 +36,19 @@ export function outboxTransformer(outbox: Outbox, scope?: UpdateScope): Transfor
       description: job.lastError ?? "not delivered",
     } as never;
   };
+  Object.defineProperty(transformer, UNLOST_TRANSFORMER, { value: true });
+  return transformer;
+}
+
+/**
+ * Marks unlost's own transformers: they pass getUpdates through untouched, so polling may
+ * bypass them (see `ThreadedGetUpdates`).
+ */
+export const UNLOST_TRANSFORMER: unique symbol = Symbol.for("unlost.transformer");
+
+/** True when `transformer` is one of unlost's own. */
+export function isUnlostTransformer(transformer: unknown): boolean {
+  return typeof transformer === "function" && (transformer as { [UNLOST_TRANSFORMER]?: boolean })[UNLOST_TRANSFORMER] === true;
 }
 
 /**

@@ -35,6 +35,13 @@ export interface RuntimeOptions {
     allowedUpdates?: readonly string[];
     /** Lifetime of the store lease that makes one instance the poller, ms. Default 60 000. */
     leaseTtlMs?: number;
+    /**
+     * How getUpdates is called. `lean` (default): unlost's own keep-alive HTTP client, which
+     * keeps the answer's text for the journal — used only when the bot's API client has no
+     * custom fetch, URL builder, fetch options or API transformers; otherwise, and with
+     * `grammy`, through `bot.api.getUpdates`.
+     */
+    client?: "lean" | "grammy";
   };
   /** Webhook mode (with `mode: "webhook"`). */
   webhook?: {
@@ -87,7 +94,7 @@ export interface RuntimeOptions {
     journal?: boolean;
     /**
      * Long polling pauses while this many fetched updates wait to be handled (the rest waits
-     * at Telegram). Default 10 000.
+     * at Telegram, and memory stays bounded). Default 1 000; never below twice `concurrency`.
      */
     maxBuffered?: number;
   };
@@ -169,6 +176,7 @@ const schema = z.strictObject({
       timeoutSeconds: int(0, 50).default(30),
       allowedUpdates: z.array(z.string()).readonly().optional(),
       leaseTtlMs: ms(1_000).default(60_000),
+      client: z.enum(["lean", "grammy"]).default("lean"),
     })
     .prefault({}),
   webhook: z
@@ -195,7 +203,7 @@ const schema = z.strictObject({
       pruneIntervalMs: ms(1_000).default(10 * 60_000),
       idleMs: ms(1).default(250),
       journal: z.boolean().default(true),
-      maxBuffered: int(100, 1_000_000).default(10_000),
+      maxBuffered: int(100, 1_000_000).default(1_000),
     })
     .prefault({}),
   // Validated by the catch-up policy's own resolver (below), which knows every field.

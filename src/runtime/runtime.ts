@@ -8,10 +8,11 @@ import type { Update, WebhookInfo } from "grammy/types";
 import { UnlostError } from "../errors/index.js";
 import { createCatchUpPolicy, describeUpdate, type CatchUpPolicy } from "../inbound/catch-up/index.js";
 import { Dispatcher, type UpdateHandler } from "../inbound/dispatcher.js";
+import { GetUpdatesClient } from "../inbound/intake/get-updates-client.js";
 import { JournalDispatcher } from "../inbound/journal-dispatcher.js";
 import { createDowntimeMonitor, type DowntimeMonitor } from "../inbound/downtime/index.js";
 import { Poller } from "../inbound/poller.js";
-import { installUpdateInfo, setUpdateInfo } from "../inbound/update-info.js";
+import { handleWithInfo, installUpdateInfo } from "../inbound/update-info.js";
 import { createWebhookReceiver, registerWebhook, webhookSecret, type RegisterWebhookOptions, type WebhookReceiver } from "../inbound/webhook/index.js";
 import { openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
 import { startOutbound, type Outbound } from "../outbound/service.js";
@@ -100,6 +101,8 @@ class UnlostRuntime implements Runtime {
   /** Long polling's fast path (see JournalDispatcher); undefined when off or not polling. */
   private journal: JournalDispatcher | undefined;
   private poller: Poller | undefined;
+  /** The lean getUpdates client, when the bot's API client allows it (see GetUpdatesClient). */
+  private getUpdatesClient: GetUpdatesClient | undefined;
   private outbound: Outbound | undefined;
   /** Users seen in private chats this run (remembered once each, for `notify`). */
   private readonly seenUsers = new Set<number>();
@@ -319,6 +322,7 @@ class UnlostRuntime implements Runtime {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.poller?.stop();
+    this.getUpdatesClient?.close();
     await this.receiver?.close();
     const deadline = this.options.shutdown.deadlineMs;
     const started = Date.now();
@@ -374,7 +378,10 @@ class UnlostRuntime implements Runtime {
       logger.warn({ pending: info.pending_update_count }, "a webhook was set; switching to polling (pending updates are kept)");
       await this.bot.api.deleteWebhook({ drop_pending_updates: false });
     }
+    if (options.polling.client === "lean") this.getUpdatesClient = GetUpdatesClient.forBot(this.bot);
+    const fetchUpdates = this.getUpdatesClient?.fetch;
     this.poller = new Poller({
+      ...(fetchUpdates === undefined ? {} : { fetchUpdates }),
       api: this.bot.api,
       inbox: store.inbox,
       state: store.state,
@@ -391,7 +398,7 @@ class UnlostRuntime implements Runtime {
       ...(this.journal === undefined || store.inbox.journal === undefined
         ? {}
         : {
-            journal: { journal: store.inbox.journal, dispatcher: this.journal, maxOpen: options.inbox.maxBuffered },
+            journal: { journal: store.inbox.journal, dispatcher: this.journal, maxOpen: Math.max(options.inbox.maxBuffered, 2 * options.inbox.concurrency) },
             // Adopt the journal of the instance that polled before (if it is gone) before
             // fetching newer updates, so its older ones block their chats first.
             beforePolling: async () => {
@@ -527,10 +534,11 @@ class UnlostRuntime implements Runtime {
     const effects: StoreEffect[] = [];
     const queued: Array<Promise<NewJob[]>> = [];
     const update = claimed.update as unknown as Update;
-    await this.rememberUser(facts.chatId, update);
+    const remembering = this.rememberUser(facts.chatId, update);
+    if (remembering !== undefined) await remembering;
     const updateKey = `${this.bot.botInfo.id}:${claimed.updateId}`;
     const outbox = this.outbound?.outbox;
-    setUpdateInfo(update, {
+    await handleWithInfo(this.bot, update, {
       updateId: claimed.updateId,
       idempotencyKey: updateKey,
       ageMs: facts.ageMs,
@@ -546,7 +554,7 @@ class UnlostRuntime implements Runtime {
         return prepared.ids;
       },
     }, outbox === undefined ? undefined : (ctx) => ctx.api.config.use(outboxTransformer(outbox, newUpdateScope(updateKey))));
-    await this.bot.handleUpdate(update);
+    if (queued.length === 0) return effects;
     const jobs = (await Promise.all(queued)).flat();
     if (jobs.length > 0) {
       effects.push({ kind: "outbox.enqueue", jobs });
@@ -558,20 +566,28 @@ class UnlostRuntime implements Runtime {
   /** After updates were stored: note the first batch's time, wake the dispatcher. */
   private ingested(): void {
     this.firstIngestAt ??= this.clock();
-    this.dispatcher?.wake();
+    // Journal batches go straight to the journal dispatcher; the row dispatcher has nothing new.
+    if (this.journal === undefined) this.dispatcher?.wake();
   }
 
   /**
    * Records users seen in private chats (for `outbox.notify`), once per user per run, and
    * makes a chat reachable again when its user writes (they unblocked the bot).
    */
-  private async rememberUser(chatId: number | undefined, update: Update): Promise<void> {
-    const outbox = this.openedStore?.outbox;
+  private rememberUser(chatId: number | undefined, update: Update): Promise<void> | undefined {
     const from = update.message?.from ?? update.callback_query?.from ?? update.my_chat_member?.from;
-    if (outbox === undefined || chatId === undefined || from === undefined || chatId !== from.id) return;
-    if (!this.seenUsers.has(from.id)) {
-      this.seenUsers.add(from.id);
-      await outbox.rememberUser(from.id, chatId, this.clock()).catch((e: unknown) => this.logger.warn({ err: e }, "remembering a user failed"));
+    if (chatId === undefined || from === undefined || chatId !== from.id) return undefined;
+    // The common case, a user seen before and reachable: nothing to write, nothing to await.
+    if (this.seenUsers.has(from.id) && !this.unreachable.has(chatId)) return undefined;
+    return this.rememberUserSlowly(chatId, from.id, update);
+  }
+
+  private async rememberUserSlowly(chatId: number, userId: number, update: Update): Promise<void> {
+    const outbox = this.openedStore?.outbox;
+    if (outbox === undefined) return;
+    if (!this.seenUsers.has(userId)) {
+      this.seenUsers.add(userId);
+      await outbox.rememberUser(userId, chatId, this.clock()).catch((e: unknown) => this.logger.warn({ err: e }, "remembering a user failed"));
     }
     const blockedNow = update.my_chat_member?.new_chat_member.status === "kicked";
     if (!blockedNow && this.unreachable.delete(chatId) && (await outbox.clearUnreachable(chatId).catch(() => false))) {

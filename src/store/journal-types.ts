@@ -35,6 +35,12 @@ export interface JournalAppendOptions {
   readonly fence?: LeaseFence;
   /** The arrival time to record; defaults to the store's clock. */
   readonly now?: EpochMs;
+  /**
+   * `updates` as the JSON array text they were parsed from (getUpdates' `result`, exactly as
+   * received): stored as is when every update is kept, which saves serialising the batch
+   * again. The caller guarantees that `JSON.parse(json)` equals `updates`.
+   */
+  readonly json?: string;
 }
 
 /** What {@link InboxJournal.append} did. */

@@ -104,6 +104,7 @@ export class SqliteJournal implements InboxJournal {
     const owner = requireText("owner", options?.owner);
     const nextOffset = requireInt("nextOffset", options.nextOffset, Number.MIN_SAFE_INTEGER);
     const now = requireTime("now", options.now ?? this.db.clock());
+    if (options.json !== undefined && typeof options.json !== "string") invalid("json must be the updates' JSON text.");
     let ids = updates.map((u) => requireUpdateId(u));
     let sorted = updates;
     for (let i = 1; i < ids.length; i++) {
@@ -146,7 +147,9 @@ export class SqliteJournal implements InboxJournal {
         .statement("INSERT INTO inbox_journal (owner, received_at, first_id, last_id, count) VALUES (?, ?, ?, ?, ?)")
         .run(owner, now, keptIds[0], keptIds[keptIds.length - 1], kept.length);
       const batch = Number(lastInsertRowid);
-      db.statement("INSERT INTO inbox_journal_updates (batch, updates) VALUES (?, ?)").run(batch, JSON.stringify(kept));
+      // The text as received, when it is exactly what is kept (the common case): no re-serialising.
+      const json = options.json !== undefined && kept.length === updates.length && sorted === updates ? options.json : JSON.stringify(kept);
+      db.statement("INSERT INTO inbox_journal_updates (batch, updates) VALUES (?, ?)").run(batch, json);
       return { batch, receivedAt: now, updates: kept, blockedChats: this.blocked(kept) };
     });
   }
