@@ -95,7 +95,12 @@ if (kind.startsWith("unlost")) {
   runtime = createRuntime(bot, {
     store,
     polling: { timeoutSeconds: 30, client: kind === "unlost-grammy-client" ? "grammy" : "lean" },
-    inbox: { journal: kind !== "unlost-rows", ...(args.concurrency === undefined ? {} : { concurrency: Number(args.concurrency) }) },
+    inbox: {
+      journal: kind !== "unlost-rows",
+      ...(args.concurrency === undefined ? {} : { concurrency: Number(args.concurrency) }),
+      // Diagnosis: how much fetched work may wait in memory (see RuntimeOptions.inbox.maxBuffered).
+      ...(process.env.UNLOST_BENCH_MAX_BUFFERED === undefined ? {} : { maxBuffered: Number(process.env.UNLOST_BENCH_MAX_BUFFERED) }),
+    },
     shutdown: { handleSignals: false, deadlineMs: 5_000 },
     logger: pino({ level: "silent" }),
   });

@@ -44,7 +44,7 @@ let offset = 1;
 /** Polls like the poller does: one journal record per batch, then hands it over. */
 async function deliver(d: JournalDispatcher, updates: RawUpdate[]): Promise<void> {
   offset = Math.max(offset, ...updates.map((u) => u.update_id + 1));
-  d.accept(await journalOf(store).append(updates, { owner: "me", nextOffset: offset }));
+  await d.append(updates, { nextOffset: offset });
 }
 
 async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
@@ -96,6 +96,37 @@ describe("JournalDispatcher", () => {
     expect(inbox.pending).toBe(0);
   });
 
+  it("writes completions with the next append (no transaction of their own), or on their own after the delay", async () => {
+    store = await openStore({ path: ":memory:" });
+    const journal = journalOf(store);
+    let completes = 0;
+    const complete = journal.complete.bind(journal);
+    journal.complete = async (c) => {
+      completes++;
+      return complete(c);
+    };
+    const d = startJournal(async () => [], { flushDelayMs: 10_000 });
+    await deliver(d, [message(1, 1), message(2, 2)]);
+    await until(() => d.stats().inFlight === 0 && d.open === 0);
+    expect(d.stats().handled).toBe(0); // handled, waiting for a write
+    await deliver(d, [message(3, 3)]);
+    expect(d.stats().handled).toBe(2); // committed with batch 2's append
+    expect(completes).toBe(0);
+    expect((await journal.stats()).openBatches).toBe(1); // batch 1 closed in that transaction
+    await until(() => d.open === 0);
+    await d.stop(1_000);
+    expect(completes).toBe(1); // stop() writes what is left
+    expect(d.stats().handled).toBe(3);
+  });
+
+  it("writes completions on its own within flushDelayMs when no batch comes", async () => {
+    store = await openStore({ path: ":memory:" });
+    const d = startJournal(async () => [], { flushDelayMs: 5 });
+    await deliver(d, [message(1, 1), message(2, 2)]);
+    await until(() => d.stats().handled === 2, 2_000);
+    expect((await journalOf(store).stats()).openBatches).toBe(0);
+  });
+
   it("commits the handler's effects with its completion, once", async () => {
     store = await openStore({ path: ":memory:" });
     const d = startJournal(async (u) => [{ kind: "kv.increment", key: `done:${u.updateId}` }]);
@@ -120,7 +151,7 @@ describe("JournalDispatcher", () => {
     const d = startJournal(handle);
     const rows = startRows(handle, () => void d.checkBlocked());
     await deliver(d, [message(1, 7), message(2, 7), message(3, 7), message(4, 8)]);
-    await until(() => order.length === 4);
+    await until(() => order.length === 4 && d.stats().handled === 3);
     expect(order.filter((id) => id !== 4)).toEqual([1, 2, 3]);
     const row = await store.inbox.get(2);
     expect(row).toMatchObject({ state: "done", attempts: 2 });

@@ -25,7 +25,7 @@
  * @module
  */
 import type { Logger } from "../runtime/logger.js";
-import type { InboxJournal, JournalAppendResult, JournalMove, RawUpdate, StoreEffect } from "../store/index.js";
+import type { InboxJournal, JournalAppendOptions, JournalAppendResult, JournalCompletion, JournalMove, RawUpdate, StoreEffect } from "../store/index.js";
 import { deriveUpdateMeta } from "../store/update-meta.js";
 import { isUnlostError } from "../errors/index.js";
 import { Waker } from "../shared/waker.js";
@@ -48,6 +48,13 @@ export interface JournalDispatcherOptions {
   readonly backoff: BackoffOptions;
   /** How often chats blocked by unfinished rows are checked again, ms. */
   readonly blockedCheckMs: number;
+  /**
+   * How long completions may wait for the next {@link JournalDispatcher.append} to ride along
+   * with before they are written on their own, ms. Default 10: with a stream of batches every
+   * completion is committed in an append's transaction; when polling is idle they are written
+   * within this delay.
+   */
+  readonly flushDelayMs?: number;
   /** After a flush that committed handlers' effects or moved updates to the rows. */
   readonly onCommitted?: (info: { readonly moved: number }) => void;
 }
@@ -98,6 +105,14 @@ const emptyPending = (): Pending => ({ done: [], moved: [], effects: [], movedCh
 /** Longest wait between retries of a flush that failed. */
 const MAX_FLUSH_RETRY_MS = 5_000;
 
+/** Completions written on their own at once when this many are waiting. */
+const FLUSH_AT_COUNT = 2_000;
+
+/** True for the store's refusal of a completion because another instance adopted the journal. */
+function journalTakenOver(error: unknown): boolean {
+  return isUnlostError(error, "CONFLICT") && (error as { details?: { journalTakenOver?: boolean } }).details?.journalTakenOver === true;
+}
+
 /** Schedules journal updates in memory, per chat in order; see the module comment. */
 export class JournalDispatcher {
   private readonly chats = new Map<string, ChatQueue>();
@@ -107,8 +122,13 @@ export class JournalDispatcher {
   /** Open updates per batch; a batch whose count reaches 0 after a flush is closed. */
   private readonly remaining = new Map<number, number>();
   private pending = emptyPending();
-  private flushScheduled = false;
-  private flushing: Promise<void> | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** The journal write in progress (a flush or an append): writes never overlap. */
+  private flushing: Promise<unknown> | undefined;
+  /** Updates accepted whose handler has not ended yet (queued or running): the back-pressure. */
+  private unfinished = 0;
+  /** `whenOpenBelow`'s limit while the poller waits (wakes it only when it matters). */
+  private waitLimit = Number.POSITIVE_INFINITY;
   private flushFailures = 0;
   private active = 0;
   private openCount = 0;
@@ -129,9 +149,30 @@ export class JournalDispatcher {
     this.blockedTimer.unref();
   }
 
-  /** Updates accepted and not yet completed: the poller waits while there are too many. */
+  /**
+   * Updates accepted whose handlers have not ended yet (queued or running): the poller waits
+   * while there are too many. (Completions not yet committed do not count: they are written
+   * with the next append.)
+   */
   get open(): number {
-    return this.openCount;
+    return this.unfinished;
+  }
+
+  /**
+   * Appends a fetched batch to the journal as this process's, with the completions gathered
+   * since the last write in the same transaction, and takes its updates. The poller's only
+   * write: after a failure (thrown, as the store's), the completions are kept for the next.
+   */
+  async append(updates: readonly RawUpdate[], options: Omit<JournalAppendOptions, "owner" | "completion">): Promise<JournalAppendResult> {
+    while (this.flushing !== undefined) await this.flushing;
+    const batch = this.takePending();
+    const writing = this.write(batch, updates, options);
+    this.flushing = writing.finally(() => {
+      this.flushing = undefined;
+    });
+    const result = (await writing) as JournalAppendResult;
+    this.accept(result);
+    return result;
   }
 
   /** Counters so far. */
@@ -145,6 +186,7 @@ export class JournalDispatcher {
     if (batch === 0 || updates.length === 0) return;
     this.remaining.set(batch, updates.length);
     this.openCount += updates.length;
+    this.unfinished += updates.length;
     for (const key of blockedChats) this.block(key, false);
     for (const update of updates) {
       const meta = deriveUpdateMeta(update);
@@ -164,12 +206,17 @@ export class JournalDispatcher {
     this.pump();
   }
 
-  /** Resolves once fewer than `limit` updates are open, on stop, or after `maxWaitMs`. */
+  /** Resolves once fewer than `limit` updates are {@link open}, on stop, or after `maxWaitMs`. */
   async whenOpenBelow(limit: number, maxWaitMs: number): Promise<void> {
     const until = Date.now() + maxWaitMs;
-    while (this.openCount >= limit && !this.stopping && Date.now() < until) {
-      this.drained.reset();
-      await this.drained.sleep(Math.max(1, until - Date.now()));
+    this.waitLimit = limit;
+    try {
+      while (this.unfinished >= limit && !this.stopping && Date.now() < until) {
+        this.drained.reset();
+        await this.drained.sleep(Math.max(1, until - Date.now()));
+      }
+    } finally {
+      this.waitLimit = Number.POSITIVE_INFINITY;
     }
   }
 
@@ -208,6 +255,8 @@ export class JournalDispatcher {
     this.drained.wake();
     clearInterval(this.blockedTimer);
     this.blockedTimer = undefined;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     const deadline = Date.now() + deadlineMs;
     while (this.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, deadline - Date.now()))));
     await this.flush();
@@ -285,6 +334,7 @@ export class JournalDispatcher {
   /** The handler of `item` ended: the chat goes on (or waits for its retried update). */
   private finished(chat: ChatQueue, item: Item, blocks: boolean): void {
     this.active--;
+    if (--this.unfinished < this.waitLimit) this.drained.wake();
     chat.running = false;
     chat.next++;
     if (blocks) this.block(item.chatKey, true);
@@ -306,65 +356,97 @@ export class JournalDispatcher {
     this.pump();
   }
 
+  /** Completions wait for the next append, at most `flushDelayMs` (or until many are waiting). */
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
+    if (this.pending.done.length + this.pending.moved.length >= FLUSH_AT_COUNT) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
       void this.flush();
-    });
+      return;
+    }
+    if (this.flushTimer !== undefined) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      void this.flush();
+    }, this.options.flushDelayMs ?? 10);
   }
 
-  /** Writes the completions gathered so far (one transaction); resolves when written. */
+  /** The completions gathered so far, taken out for a write. */
+  private takePending(): Pending {
+    const batch = this.pending;
+    this.pending = emptyPending();
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    return batch;
+  }
+
+  /** Writes the completions gathered so far on their own (one transaction); resolves when written. */
   private async flush(): Promise<void> {
     while (this.flushing !== undefined) await this.flushing;
-    const batch = this.pending;
-    if (batch.done.length === 0 && batch.moved.length === 0) return;
-    this.pending = emptyPending();
-    this.flushing = this.write(batch).finally(() => {
+    if (this.pending.done.length === 0 && this.pending.moved.length === 0) return;
+    const writing = this.write(this.takePending());
+    this.flushing = writing.finally(() => {
       this.flushing = undefined;
     });
-    await this.flushing;
+    await writing;
   }
 
-  private async write(batch: Pending): Promise<void> {
+  /**
+   * Commits `batch` of completions, alone or with an append of `updates` (then returns the
+   * append's result, and throws its failures after keeping the completions for the next
+   * write). Bookkeeping happens only after the commit.
+   */
+  private async write(batch: Pending, updates?: readonly RawUpdate[], append?: Omit<JournalAppendOptions, "owner" | "completion">): Promise<JournalAppendResult | undefined> {
     const { journal, owner, logger, clock } = this.options;
-    // Batches this flush completes: their records go in the same transaction.
+    // Batches this write completes: their records go in the same transaction.
     const counts = new Map<number, number>();
     for (const d of batch.done) counts.set(d.batch, (counts.get(d.batch) ?? 0) + 1);
     for (const m of batch.moved) counts.set(m.batch, (counts.get(m.batch) ?? 0) + 1);
     const closed: number[] = [];
     for (const [b, n] of counts) if ((this.remaining.get(b) ?? 0) - n <= 0) closed.push(b);
+    const empty = batch.done.length === 0 && batch.moved.length === 0;
+    const completion: Omit<JournalCompletion, "owner" | "now"> = { done: batch.done, moved: batch.moved, effects: batch.effects, closed };
+    let result: JournalAppendResult | undefined;
     try {
-      await journal.complete({ owner, done: batch.done, moved: batch.moved, effects: batch.effects, closed, now: clock() });
-    } catch (error) {
-      if (isUnlostError(error, "CONFLICT")) {
-        this.takenOver(error);
-        return;
+      if (updates !== undefined) {
+        result = await journal.append(updates, { ...append!, owner, ...(empty ? {} : { completion }) });
+      } else {
+        await journal.complete({ owner, ...completion, now: clock() });
       }
-      // Keep them: written with the next flush (a later flush must not overtake this one).
+    } catch (error) {
+      if (journalTakenOver(error)) {
+        this.takenOver(error);
+        // The batch itself is new and this process's: store it without the refused completions.
+        return updates === undefined ? undefined : journal.append(updates, { ...append!, owner });
+      }
+      // Keep them: written with the next write (a later write must not overtake this one).
+      this.pending = merge(batch, this.pending);
+      if (updates !== undefined) throw error;
       this.flushFailures++;
       const retryInMs = Math.min(MAX_FLUSH_RETRY_MS, 50 * 2 ** this.flushFailures);
       logger.error({ err: error, count: batch.done.length + batch.moved.length, retryInMs }, "recording completions failed; retrying (the updates stay in the journal meanwhile)");
-      this.pending = merge(batch, this.pending);
       await new Promise((r) => setTimeout(r, retryInMs));
       this.scheduleFlush();
-      return;
+      return undefined;
     }
     this.flushFailures = 0;
+    if (!empty) this.committed(batch, counts);
+    return result;
+  }
+
+  /** After `batch` of completions was committed. */
+  private committed(batch: Pending, counts: ReadonlyMap<number, number>): void {
     for (const [b, n] of counts) {
       const left = (this.remaining.get(b) ?? 0) - n;
       if (left <= 0) this.remaining.delete(b);
       else this.remaining.set(b, left);
     }
-    const finished = batch.done.length + batch.moved.length;
-    this.openCount -= finished;
+    this.openCount -= batch.done.length + batch.moved.length;
     this.counters.handled += batch.done.length;
     for (const key of batch.movedChats) {
       const chat = this.chats.get(key);
       if (chat !== undefined) chat.moveUncommitted = false;
     }
-    this.drained.wake();
     if (batch.effects.length > 0 || batch.moved.length > 0) this.options.onCommitted?.({ moved: batch.moved.length });
   }
 
@@ -381,6 +463,7 @@ export class JournalDispatcher {
     this.remaining.clear();
     this.pending = emptyPending();
     this.openCount = 0;
+    this.unfinished = 0;
     this.blockedCount = 0;
     this.generation++;
     this.drained.wake();

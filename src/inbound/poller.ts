@@ -11,7 +11,7 @@ import { GrammyError, HttpError, type Api } from "grammy";
 import type { Update } from "grammy/types";
 import { UnlostError } from "../errors/index.js";
 import type { Logger } from "../runtime/logger.js";
-import type { InboxJournal, InboxStore, IngestResult, LeaseFence, LeaseStore, RawUpdate, StateStore } from "../store/index.js";
+import type { InboxStore, IngestResult, LeaseFence, LeaseStore, RawUpdate, StateStore } from "../store/index.js";
 import { backoffDelay } from "./backoff.js";
 import type { HandOff } from "./dispatcher.js";
 import type { FetchUpdates } from "./intake/get-updates-client.js";
@@ -50,7 +50,7 @@ export interface PollerOptions {
    * and handed to this in-memory dispatcher, instead of one inbox row per update. Fetching
    * pauses while `maxOpen` updates are open (Telegram keeps the rest).
    */
-  readonly journal?: { readonly journal: InboxJournal; readonly dispatcher: JournalDispatcher; readonly maxOpen: number };
+  readonly journal?: { readonly dispatcher: JournalDispatcher; readonly maxOpen: number };
   /**
    * Runs each time this instance starts polling (took the poller lease), before its first
    * getUpdates: the runtime adopts the journals of gone instances here, so that their older
@@ -187,14 +187,12 @@ export class Poller {
     if (journal !== undefined) {
       // One journal record and the offset, in one transaction, before the next getUpdates
       // confirms the batch; the dispatcher gets the updates without reading them back.
-      const appended = await journal.journal.append(updates as unknown as readonly RawUpdate[], {
-        owner: this.options.owner,
+      const appended = await journal.dispatcher.append(updates as unknown as readonly RawUpdate[], {
         nextOffset,
         ...(this.fence === undefined ? {} : { fence: this.fence }),
         ...(json === undefined ? {} : { json }),
         now: clock(),
       });
-      journal.dispatcher.accept(appended);
       this.offset = nextOffset;
       this.counters.fetched += updates.length;
       this.counters.inserted += appended.updates.length;

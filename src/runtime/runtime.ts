@@ -395,10 +395,10 @@ class UnlostRuntime implements Runtime {
       leaseTtlMs: options.polling.leaseTtlMs,
       holderGone: (holder, now) => instanceGone(store, holder, now),
       ...(this.dispatcher === undefined || this.journal !== undefined ? {} : { handOff: this.dispatcher }),
-      ...(this.journal === undefined || store.inbox.journal === undefined
+      ...(this.journal === undefined
         ? {}
         : {
-            journal: { journal: store.inbox.journal, dispatcher: this.journal, maxOpen: Math.max(options.inbox.maxBuffered, 2 * options.inbox.concurrency) },
+            journal: { dispatcher: this.journal, maxOpen: Math.max(options.inbox.maxBuffered, 2 * options.inbox.concurrency) },
             // Adopt the journal of the instance that polled before (if it is gone) before
             // fetching newer updates, so its older ones block their chats first.
             beforePolling: async () => {

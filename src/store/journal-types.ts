@@ -41,6 +41,13 @@ export interface JournalAppendOptions {
    * again. The caller guarantees that `JSON.parse(json)` equals `updates`.
    */
   readonly json?: string;
+  /**
+   * The owner's completions gathered since its last write, committed in the same transaction
+   * before the batch is stored (as {@link InboxJournal.complete} would, with this `owner` and
+   * `now`): with a steady stream of batches, completions cost no transaction of their own.
+   * If it is refused (`CONFLICT` with `details.journalTakenOver`), nothing is written.
+   */
+  readonly completion?: Omit<JournalCompletion, "owner" | "now">;
 }
 
 /** What {@link InboxJournal.append} did. */

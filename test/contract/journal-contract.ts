@@ -187,6 +187,25 @@ export function defineJournalContract(name: string, factory: StoreFactory): void
         expect((await store.inbox.stats({ now: T0 + 200 })).done).toBe(0);
       });
 
+      it("rides along with an append: both in one transaction, or neither when the completion is refused", async () => {
+        const store = await fresh();
+        const journal = journalOf(store);
+        const first = await journal.append([message(1, 10), message(2, 11)], { owner: A, nextOffset: 3, now: T0 });
+        const effects = [{ kind: "kv.increment" as const, key: "n" }];
+        const completion = { done: [{ batch: first.batch, updateId: 1 }, { batch: first.batch, updateId: 2 }], effects, closed: [first.batch] };
+        const second = await journal.append([message(3, 10)], { owner: A, nextOffset: 4, now: T0 + 10, completion });
+        expect(second.batch).toBeGreaterThan(first.batch);
+        expect(await store.state.getValue("n")).toBe("1");
+        expect(await journal.stats()).toMatchObject({ openBatches: 1, open: 1 });
+        expect((await store.inbox.stats({ now: T0 + 10 })).done).toBe(2);
+        // Another owner's completion makes the whole append fail: no batch, no offset.
+        const refused = journal.append([message(4, 12)], { owner: B, nextOffset: 5, now: T0 + 20, completion: { done: [{ batch: second.batch, updateId: 3 }], effects } });
+        await expectCode(refused, "CONFLICT", /taken over/);
+        expect(await store.state.offset()).toBe(4);
+        expect(await store.state.getValue("n")).toBe("1");
+        expect(await journal.stats()).toMatchObject({ openBatches: 1, open: 1 });
+      });
+
       it("a moved retry becomes a pending row, claimable at its time, blocking its chat", async () => {
         const store = await fresh();
         const journal = journalOf(store);

@@ -8,6 +8,7 @@
  */
 import { UnlostError } from "../../errors/index.js";
 import type { EpochMs } from "../inbox-types.js";
+import type { StoreEffect } from "../effects.js";
 import type {
   InboxJournal,
   JournalAppendOptions,
@@ -90,6 +91,40 @@ function prepareMove(move: JournalMove, now: number): PreparedMove {
   };
 }
 
+/** A validated completion, ready to write. */
+interface PreparedCompletion {
+  readonly moved: PreparedMove[];
+  readonly effects: readonly StoreEffect[];
+  readonly closed: ReadonlySet<number>;
+  /** The update_ids each batch settles (done and moved). */
+  readonly settles: ReadonlyMap<number, number[]>;
+  /** Every batch referenced. */
+  readonly batches: readonly number[];
+  readonly doneCount: number;
+}
+
+/** Validates a completion (before any write); undefined when it has nothing to write. */
+function prepareCompletion(completion: Omit<JournalCompletion, "owner" | "now">, now: number): PreparedCompletion | undefined {
+  if (!Array.isArray(completion.done)) invalid("done must be an array.");
+  const effects = completion.effects ?? [];
+  validateEffects(effects);
+  const moved = (completion.moved ?? []).map((m) => prepareMove(m, now));
+  const closed = new Set((completion.closed ?? []).map((b) => requireInt("closed[]", b, 1)));
+  const settles = new Map<number, number[]>();
+  const add = (batch: number, id: number): void => {
+    const list = settles.get(batch);
+    if (list === undefined) settles.set(batch, [id]);
+    else list.push(id);
+  };
+  for (const d of completion.done) {
+    add(requireInt("done.batch", d?.batch, 1), requireInt("done.updateId", d.updateId, 0));
+  }
+  (completion.moved ?? []).forEach((m, i) => add(m.batch, moved[i]!.updateId));
+  const batches = [...new Set([...settles.keys(), ...closed])];
+  if (batches.length === 0 && effects.length === 0) return undefined;
+  return { moved, effects, closed, settles, batches, doneCount: completion.done.length };
+}
+
 /** {@link InboxJournal} on SQLite. Reached as `SqliteInbox.journal`. */
 export class SqliteJournal implements InboxJournal {
   private readonly db: SqliteDatabase;
@@ -115,9 +150,12 @@ export class SqliteJournal implements InboxJournal {
         break;
       }
     }
+    const completion = options.completion === undefined ? undefined : prepareCompletion(options.completion, now);
     const db = this.db;
     return db.write("append to the journal", (): JournalAppendResult => {
       if (options.fence !== undefined) assertFence(db, options.fence, "journal append");
+      // The owner's completions since its last write ride along: one transaction, not two.
+      if (completion !== undefined) this.applyCompletion(owner, completion, now);
       // Below the stored offset means confirmed to Telegram, hence already stored (journal or row).
       const stored = (db.statement("SELECT poll_offset FROM runtime WHERE id = 1").get() as { poll_offset: number | null })
         .poll_offset;
@@ -175,43 +213,30 @@ export class SqliteJournal implements InboxJournal {
   async complete(completion: JournalCompletion): Promise<void> {
     const owner = requireText("owner", completion?.owner);
     const now = requireTime("now", completion.now ?? this.db.clock());
-    if (!Array.isArray(completion.done)) invalid("done must be an array.");
-    const effects = completion.effects ?? [];
-    validateEffects(effects);
-    const moved = (completion.moved ?? []).map((m) => prepareMove(m, now));
-    const closed = new Set((completion.closed ?? []).map((b) => requireInt("closed[]", b, 1)));
-    // The update_ids each batch settles in this flush (done and moved).
-    const settles = new Map<number, number[]>();
-    const add = (batch: number, id: number): void => {
-      const list = settles.get(batch);
-      if (list === undefined) settles.set(batch, [id]);
-      else list.push(id);
-    };
-    for (const d of completion.done) {
-      add(requireInt("done.batch", d?.batch, 1), requireInt("done.updateId", d.updateId, 0));
-    }
-    (completion.moved ?? []).forEach((m, i) => add(m.batch, moved[i]!.updateId));
-    const batches = [...new Set([...settles.keys(), ...closed])];
-    if (batches.length === 0 && effects.length === 0) return;
+    const prepared = prepareCompletion(completion, now);
+    if (prepared === undefined) return;
+    this.db.write("complete journal updates", () => this.applyCompletion(owner, prepared, now));
+  }
+
+  /** Writes a validated completion; inside the write transaction. */
+  private applyCompletion(owner: string, c: PreparedCompletion, now: number): void {
     const db = this.db;
-    db.write("complete journal updates", () => {
-      this.assertOwned(owner, batches, closed, settles);
-      for (const [batch, ids] of settles) {
-        if (closed.has(batch)) continue; // deleted below: no need to record its completions
-        const { settled } = db
-          .statement("UPDATE inbox_journal SET settled = settled + ? WHERE batch = ? RETURNING settled")
-          .get(ids.length, batch) as { settled: number };
-        db.statement("INSERT INTO inbox_journal_done (batch, seq, ids) VALUES (?, ?, ?)").run(batch, settled, JSON.stringify(ids));
-      }
-      for (const m of moved) this.insertMoved(m, now);
-      applyEffects(db, effects, now);
-      if (completion.done.length > 0) {
-        db.statement(
-          "INSERT INTO inbox_done_counts (minute, n) VALUES (?, ?) ON CONFLICT (minute) DO UPDATE SET n = n + excluded.n",
-        ).run(Math.floor(now / MINUTE_MS), completion.done.length);
-      }
-      for (const batch of closed) this.deleteBatch(batch);
-    });
+    this.assertOwned(owner, c.batches, c.closed, c.settles);
+    for (const [batch, ids] of c.settles) {
+      if (c.closed.has(batch)) continue; // deleted below: no need to record its completions
+      const { settled } = db
+        .statement("UPDATE inbox_journal SET settled = settled + ? WHERE batch = ? RETURNING settled")
+        .get(ids.length, batch) as { settled: number };
+      db.statement("INSERT INTO inbox_journal_done (batch, seq, ids) VALUES (?, ?, ?)").run(batch, settled, JSON.stringify(ids));
+    }
+    for (const m of c.moved) this.insertMoved(m, now);
+    applyEffects(db, c.effects, now);
+    if (c.doneCount > 0) {
+      db.statement(
+        "INSERT INTO inbox_done_counts (minute, n) VALUES (?, ?) ON CONFLICT (minute) DO UPDATE SET n = n + excluded.n",
+      ).run(Math.floor(now / MINUTE_MS), c.doneCount);
+    }
+    for (const batch of c.closed) this.deleteBatch(batch);
   }
 
   /**
@@ -232,7 +257,7 @@ export class SqliteJournal implements InboxJournal {
           `Refused journal completion of ${owner}: batch ${batch} is no longer its own ` +
             `(${row === undefined ? "gone: adopted or already closed" : `now owned by ${row.owner}`}). The journal was taken ` +
             `over; its unfinished updates are inbox rows now, so drop the in-memory copy. Nothing was written.`,
-          { details: { owner, batch, currentOwner: row?.owner ?? null } },
+          { details: { owner, batch, currentOwner: row?.owner ?? null, journalTakenOver: true } },
         );
       }
       if (closed.has(batch) && row.settled + (settles.get(batch)?.length ?? 0) < row.count) {
