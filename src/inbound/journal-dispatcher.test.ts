@@ -127,6 +127,39 @@ describe("JournalDispatcher", () => {
     expect((await journalOf(store).stats()).openBatches).toBe(0);
   });
 
+  it("keeps completions whose write failed and writes them with the next write: nothing lost", async () => {
+    store = await openStore({ path: ":memory:" });
+    const journal = journalOf(store);
+    const complete = journal.complete.bind(journal);
+    let failures = 1;
+    journal.complete = async (c) => {
+      if (failures-- > 0) throw new Error("disk full");
+      return complete(c);
+    };
+    const d = startJournal(async (u) => [{ kind: "kv.increment", key: `done:${u.updateId}` }], { flushDelayMs: 1 });
+    await deliver(d, [message(1, 1), message(2, 2)]);
+    await until(() => d.stats().handled === 2, 3_000);
+    for (const id of [1, 2]) expect(await store.state.getValue(`done:${id}`)).toBe("1");
+    expect((await journal.stats()).openBatches).toBe(0);
+  });
+
+  it("keeps the completions of an append that failed for the next one", async () => {
+    store = await openStore({ path: ":memory:" });
+    const journal = journalOf(store);
+    const d = startJournal(async () => [], { flushDelayMs: 60_000 });
+    await deliver(d, [message(1, 1)]);
+    await until(() => d.open === 0);
+    const append = journal.append.bind(journal);
+    journal.append = async () => {
+      throw new Error("database is locked");
+    };
+    await expect(d.append([message(2, 2)], { nextOffset: 3 })).rejects.toThrow(/locked/);
+    journal.append = append;
+    await d.append([message(2, 2)], { nextOffset: 3 });
+    expect(d.stats().handled).toBe(1); // the first completion rode along with the retried append
+    await until(() => d.open === 0);
+  });
+
   it("commits the handler's effects with its completion, once", async () => {
     store = await openStore({ path: ":memory:" });
     const d = startJournal(async (u) => [{ kind: "kv.increment", key: `done:${u.updateId}` }]);

@@ -124,7 +124,7 @@ export class JournalDispatcher {
   private pending = emptyPending();
   private flushTimer: NodeJS.Timeout | undefined;
   /** The journal write in progress (a flush or an append): writes never overlap. */
-  private flushing: Promise<unknown> | undefined;
+  private flushing: Promise<void> | undefined;
   /** Updates accepted whose handler has not ended yet (queued or running): the back-pressure. */
   private unfinished = 0;
   /** `whenOpenBelow`'s limit while the poller waits (wakes it only when it matters). */
@@ -167,7 +167,7 @@ export class JournalDispatcher {
     while (this.flushing !== undefined) await this.flushing;
     const batch = this.takePending();
     const writing = this.write(batch, updates, options);
-    this.flushing = writing.finally(() => {
+    this.flushing = settled(writing, () => {
       this.flushing = undefined;
     });
     const result = (await writing) as JournalAppendResult;
@@ -385,7 +385,7 @@ export class JournalDispatcher {
     while (this.flushing !== undefined) await this.flushing;
     if (this.pending.done.length === 0 && this.pending.moved.length === 0) return;
     const writing = this.write(this.takePending());
-    this.flushing = writing.finally(() => {
+    this.flushing = settled(writing, () => {
       this.flushing = undefined;
     });
     await writing;
@@ -468,6 +468,14 @@ export class JournalDispatcher {
     this.generation++;
     this.drained.wake();
   }
+}
+
+/**
+ * A promise that settles (never rejects) when `promise` does, after `then`: what later writes
+ * wait for. The write's own failure reaches its caller through `promise` itself.
+ */
+function settled(promise: Promise<unknown>, then: () => void): Promise<void> {
+  return promise.then(then, then);
 }
 
 function merge(a: Pending, b: Pending): Pending {

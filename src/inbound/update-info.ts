@@ -96,6 +96,7 @@ export function handleWithInfo(bot: Bot<Context>, update: Update, info: UnlostUp
 }
 
 const INSTALLED = Symbol.for("unlost.context-installed");
+const INFO = Symbol("unlost.update-info");
 
 type ContextClass = new (...args: ConstructorParameters<typeof Context>) => Context;
 
@@ -112,13 +113,22 @@ export function installUpdateInfo(bot: Bot<Context>): void {
     throw new UnlostError("INVALID_ARGUMENT", "this grammY version builds contexts differently than unlost expects (no ContextConstructor); use grammY 1.x");
   }
   class UnlostContext extends Base {
+    /** Set once by the constructor; read through the `unlost` getter (not enumerable, not writable). */
+    [INFO]: UnlostUpdateInfo | undefined;
+
     constructor(...args: ConstructorParameters<typeof Context>) {
       super(...args);
       const setup = next;
       if (setup === undefined || setup.update !== args[0]) return;
       next = undefined;
-      Object.defineProperty(this, "unlost", { value: setup.info, enumerable: false });
+      // A field, not Object.defineProperty on each context: that would turn every context into
+      // a slow dictionary-mode object, measurable at tens of thousands of updates per second.
+      this[INFO] = setup.info;
       setup.onContext?.(this);
+    }
+
+    get unlost(): UnlostUpdateInfo | undefined {
+      return this[INFO];
     }
   }
   holder.ContextConstructor = UnlostContext;

@@ -36,19 +36,20 @@ export function outboxTransformer(outbox: Outbox, scope?: UpdateScope): Transfor
       description: job.lastError ?? "not delivered",
     } as never;
   };
-  Object.defineProperty(transformer, UNLOST_TRANSFORMER, { value: true });
+  // Only the bot-wide one is ever looked up (per-update ones live on `ctx.api`, not `bot.api`).
+  if (scope === undefined) ownTransformers.add(transformer);
   return transformer;
 }
 
 /**
- * Marks unlost's own transformers: they pass getUpdates through untouched, so polling may
- * bypass them (see `ThreadedGetUpdates`).
+ * unlost's own bot-wide transformers: they pass getUpdates through untouched, so polling may
+ * bypass them (see `GetUpdatesClient`).
  */
-export const UNLOST_TRANSFORMER: unique symbol = Symbol.for("unlost.transformer");
+const ownTransformers = new WeakSet<Transformer>();
 
-/** True when `transformer` is one of unlost's own. */
+/** True when `transformer` is one of unlost's own bot-wide transformers. */
 export function isUnlostTransformer(transformer: unknown): boolean {
-  return typeof transformer === "function" && (transformer as { [UNLOST_TRANSFORMER]?: boolean })[UNLOST_TRANSFORMER] === true;
+  return typeof transformer === "function" && ownTransformers.has(transformer as Transformer);
 }
 
 /**

@@ -14,7 +14,7 @@ import { createDowntimeMonitor, type DowntimeMonitor } from "../inbound/downtime
 import { Poller } from "../inbound/poller.js";
 import { handleWithInfo, installUpdateInfo } from "../inbound/update-info.js";
 import { createWebhookReceiver, registerWebhook, webhookSecret, type RegisterWebhookOptions, type WebhookReceiver } from "../inbound/webhook/index.js";
-import { openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
+import { openStore, SqliteStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
 import { startOutbound, type Outbound } from "../outbound/service.js";
 import type { Outbox } from "../outbound/outbox.js";
 import { newUpdateScope } from "../outbound/update-scope.js";
@@ -23,6 +23,9 @@ import type { NewJob } from "../outbound/types.js";
 import { createLogger, type Logger } from "./logger.js";
 import { adoptGoneJournals, instanceGone, newInstanceId, recoverDeadInstances, workerLeaseName } from "./liveness.js";
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
+
+/** What a handler commits with its completion when it commits nothing (shared, never mutated). */
+const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
 
 /** Dead-letter operations of the inbox. */
 export interface InboxDeadLetters {
@@ -351,6 +354,8 @@ class UnlostRuntime implements Runtime {
     }
     this.openedStore = await openStore({ ...(given ?? {}), clock: this.clock });
     this.ownsStore = true;
+    // A long-running busy process: WAL checkpoints off the handlers' event loop.
+    if (this.openedStore instanceof SqliteStore) this.openedStore.database.checkpointInBackground();
     return this.openedStore;
   }
 
@@ -531,8 +536,9 @@ class UnlostRuntime implements Runtime {
     if (action.notice !== undefined) {
       await this.bot.api.sendMessage(action.notice.chatId, action.notice.text).catch((e: unknown) => this.logger.warn({ err: e }, "the offline notice could not be sent"));
     }
-    const effects: StoreEffect[] = [];
-    const queued: Array<Promise<NewJob[]>> = [];
+    // Made on first use: most handlers commit nothing with their completion.
+    let effects: StoreEffect[] | undefined;
+    let queued: Array<Promise<NewJob[]>> | undefined;
     const update = claimed.update as unknown as Update;
     const remembering = this.rememberUser(facts.chatId, update);
     if (remembering !== undefined) await remembering;
@@ -547,20 +553,22 @@ class UnlostRuntime implements Runtime {
       arrivedWhileDown: facts.arrivedWhileDown,
       attempt: claimed.attempt,
       recovered: claimed.recovered,
-      commitWithCompletion: (effect) => effects.push(effect),
+      commitWithCompletion: (effect) => {
+        (effects ??= []).push(effect);
+      },
       enqueue: (method, payload, sendOptions = {}) => {
         const prepared = this.outboxOrThrow().prepare(method, payload, sendOptions, null);
-        queued.push(prepared.jobs);
+        (queued ??= []).push(prepared.jobs);
         return prepared.ids;
       },
     }, outbox === undefined ? undefined : (ctx) => ctx.api.config.use(outboxTransformer(outbox, newUpdateScope(updateKey))));
-    if (queued.length === 0) return effects;
+    if (queued === undefined) return effects ?? NO_EFFECTS;
     const jobs = (await Promise.all(queued)).flat();
     if (jobs.length > 0) {
-      effects.push({ kind: "outbox.enqueue", jobs });
+      (effects ??= []).push({ kind: "outbox.enqueue", jobs });
       this.sendsCommitted = true;
     }
-    return effects;
+    return effects ?? NO_EFFECTS;
   };
 
   /** After updates were stored: note the first batch's time, wake the dispatcher. */

@@ -2,6 +2,9 @@ import { Bot, type Context } from "grammy";
 import { afterEach, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type EmulatorServer } from "../../src/emulator/index.js";
 import { PassThrough } from "node:stream";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createLogger, createRuntime, silentLogger, type Runtime, type UnlostFlavor } from "../../src/index.js";
 import { openStore } from "../../src/store/index.js";
 import { until } from "../helpers/until.js";
@@ -67,6 +70,47 @@ describe("createRuntime (polling, in-process)", () => {
     expect(await runtime.deadLetters.retry({ updateId: dead.items[0]!.updateId })).toBe(1);
     await until(() => sim.record.size === 2);
     expect((await runtime.deadLetters.list()).items).toHaveLength(0);
+  });
+
+  it("a stop leaves queued updates in the journal; the next runtime on the store handles them once, in order", async () => {
+    const emulator = createEmulator({ limits: false });
+    const sim = emulator.createBot();
+    server = await startEmulatorServer(emulator);
+    const dir = mkdtempSync(join(tmpdir(), "unlost-journal-restart-"));
+    const path = join(dir, "bot.sqlite");
+    const handled: string[] = [];
+    const makeBot = (slowMs: number): Bot => {
+      const bot = new Bot(sim.token, { client: { apiRoot: server!.url } });
+      bot.on("message:text", async (ctx) => {
+        await new Promise((r) => setTimeout(r, slowMs));
+        handled.push(ctx.message.text);
+      });
+      return bot;
+    };
+    const options = { logger: silentLogger(), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false, deadlineMs: 5_000 }, inbox: { concurrency: 1, idleMs: 20 } };
+    try {
+      runtime = createRuntime(makeBot(100), { ...options, store: { path } });
+      await runtime.start();
+      const alice = emulator.createUser();
+      for (let i = 1; i <= 6; i++) alice.sendText(sim, `m${i}`);
+      await until(() => handled.length >= 1);
+      await runtime.stop(); // the handler in flight finishes; the rest stays in the journal
+      const first = handled.length;
+      expect(first).toBeLessThan(6);
+      runtime = createRuntime(makeBot(1), { ...options, store: { path } });
+      await runtime.start();
+      await until(() => handled.length === 6);
+      expect(handled).toEqual(["m1", "m2", "m3", "m4", "m5", "m6"]);
+      await until(async () => (await runtime!.stats()).inbox.pending === 0);
+      const stats = await runtime.stats();
+      expect(stats.inbox).toMatchObject({ pending: 0, inflight: 0, dead: 0 });
+      expect(stats.inbox.done).toBe(6);
+      expect((await runtime.store.inbox.journal!.stats()).openBatches).toBe(0);
+    } finally {
+      await runtime?.stop();
+      runtime = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("counts the updates still at Telegram in the start-up backlog", async () => {
