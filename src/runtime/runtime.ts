@@ -14,7 +14,7 @@ import { createDowntimeMonitor, type DowntimeMonitor } from "../inbound/downtime
 import { Poller } from "../inbound/poller.js";
 import { handleWithInfo, installUpdateInfo } from "../inbound/update-info.js";
 import { createWebhookReceiver, registerWebhook, webhookSecret, type RegisterWebhookOptions, type WebhookReceiver } from "../inbound/webhook/index.js";
-import { openStore, SqliteStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
+import { openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
 import { startOutbound, type Outbound } from "../outbound/service.js";
 import type { Outbox } from "../outbound/outbox.js";
 import { newUpdateScope } from "../outbound/update-scope.js";
@@ -354,8 +354,6 @@ class UnlostRuntime implements Runtime {
     }
     this.openedStore = await openStore({ ...(given ?? {}), clock: this.clock });
     this.ownsStore = true;
-    // A long-running busy process: WAL checkpoints off the handlers' event loop.
-    if (this.openedStore instanceof SqliteStore) this.openedStore.database.checkpointInBackground();
     return this.openedStore;
   }
 

@@ -10,7 +10,6 @@ import Database from "better-sqlite3";
 import { UnlostError } from "../../errors/index.js";
 import type { Clock, SqliteStoreOptions } from "../types.js";
 import { toStoreError } from "./errors.js";
-import { startCheckpointThread, type CheckpointThread } from "./checkpoint-thread.js";
 import { migrate } from "./migrate.js";
 
 /** The default database file, relative to the working directory. */
@@ -47,7 +46,6 @@ export class SqliteDatabase {
   private readonly transaction: Database.Transaction<(fn: () => unknown) => unknown>;
   private closed = false;
   private checkpointTimer: NodeJS.Timeout | undefined;
-  private checkpointThread: CheckpointThread | undefined;
 
   private constructor(db: Database.Database, location: string, clock: Clock, memory: boolean) {
     this.db = db;
@@ -119,26 +117,6 @@ export class SqliteDatabase {
     }
   }
 
-  /**
-   * Moves the periodic WAL checkpoints to a worker thread (see checkpoint-thread.ts), off the
-   * event loop that runs this connection's transactions. For a long-running busy process (the
-   * runtime); the timer stays when the worker cannot start. No-op for `:memory:`.
-   */
-  checkpointInBackground(): void {
-    if (this.closed || this.checkpointTimer === undefined || this.checkpointThread !== undefined) return;
-    const thread = startCheckpointThread(this.location, CHECKPOINT_INTERVAL_MS, () => {
-      // The worker failed: checkpoint here again.
-      this.checkpointThread = undefined;
-      if (this.closed || this.checkpointTimer !== undefined) return;
-      this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
-      this.checkpointTimer.unref();
-    });
-    if (thread === undefined) return;
-    clearInterval(this.checkpointTimer);
-    this.checkpointTimer = undefined;
-    this.checkpointThread = thread;
-  }
-
   /** The cached prepared statement for `sql`. */
   statement(sql: string): Statement {
     let stmt = this.statements.get(sql);
@@ -178,8 +156,6 @@ export class SqliteDatabase {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.checkpointTimer);
-    this.checkpointThread?.stop();
-    this.checkpointThread = undefined;
     this.statements.clear();
     try {
       this.db.close();
