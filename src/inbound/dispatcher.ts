@@ -289,7 +289,7 @@ export class Dispatcher implements HandOff {
 }
 
 /** grammY wraps handler errors in BotError; the cause is what the user threw. */
-function unwrap(error: unknown): unknown {
+export function unwrap(error: unknown): unknown {
   if (error instanceof Error && error.name === "BotError" && "error" in error) return (error as { error: unknown }).error;
   return error;
 }

@@ -30,7 +30,7 @@ import { deriveUpdateMeta } from "../store/update-meta.js";
 import { isUnlostError } from "../errors/index.js";
 import { Waker } from "../shared/waker.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
-import type { HandledUpdate, UpdateHandler } from "./dispatcher.js";
+import { unwrap, type HandledUpdate, type UpdateHandler } from "./dispatcher.js";
 
 /** Options of {@link JournalDispatcher}. */
 export interface JournalDispatcherOptions {
@@ -487,8 +487,3 @@ function merge(a: Pending, b: Pending): Pending {
   };
 }
 
-/** grammY wraps handler errors in BotError; the cause is what the user threw. */
-function unwrap(error: unknown): unknown {
-  if (error instanceof Error && error.name === "BotError" && "error" in error) return (error as { error: unknown }).error;
-  return error;
-}
