@@ -42,9 +42,9 @@ function startRows(handle: UpdateHandler, onSettled?: () => void): Dispatcher {
 
 let offset = 1;
 /** Polls like the poller does: one journal record per batch, then hands it over. */
-async function deliver(d: JournalDispatcher, updates: RawUpdate[]): Promise<void> {
+async function deliver(d: JournalDispatcher, updates: RawUpdate[], more = false): Promise<void> {
   offset = Math.max(offset, ...updates.map((u) => u.update_id + 1));
-  await d.append(updates, { nextOffset: offset });
+  await d.append(updates, { nextOffset: offset }, more);
 }
 
 async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
@@ -106,7 +106,7 @@ describe("JournalDispatcher", () => {
       return complete(c);
     };
     const d = startJournal(async () => [], { flushDelayMs: 10_000 });
-    await deliver(d, [message(1, 1), message(2, 2)]);
+    await deliver(d, [message(1, 1), message(2, 2)], true); // a full batch: more follows at once
     await until(() => d.stats().inFlight === 0 && d.open === 0);
     expect(d.stats().handled).toBe(0); // handled, waiting for a write
     await deliver(d, [message(3, 3)]);
@@ -119,12 +119,19 @@ describe("JournalDispatcher", () => {
     expect(d.stats().handled).toBe(3);
   });
 
-  it("writes completions on its own within flushDelayMs when no batch comes", async () => {
+  it("writes completions on its own within flushDelayMs when the next batch does not come", async () => {
     store = await openStore({ path: ":memory:" });
     const d = startJournal(async () => [], { flushDelayMs: 5 });
-    await deliver(d, [message(1, 1), message(2, 2)]);
+    await deliver(d, [message(1, 1), message(2, 2)], true);
     await until(() => d.stats().handled === 2, 2_000);
     expect((await journalOf(store).stats()).openBatches).toBe(0);
+  });
+
+  it("with polling idle (the last batch was not full), writes completions at once, not after the delay", async () => {
+    store = await openStore({ path: ":memory:" });
+    const d = startJournal(async () => [], { flushDelayMs: 60_000 });
+    await deliver(d, [message(1, 1)]);
+    await until(() => d.stats().handled === 1, 1_000);
   });
 
   it("keeps completions whose write failed and writes them with the next write: nothing lost", async () => {
@@ -147,7 +154,7 @@ describe("JournalDispatcher", () => {
     store = await openStore({ path: ":memory:" });
     const journal = journalOf(store);
     const d = startJournal(async () => [], { flushDelayMs: 60_000 });
-    await deliver(d, [message(1, 1)]);
+    await deliver(d, [message(1, 1)], true);
     await until(() => d.open === 0);
     const append = journal.append.bind(journal);
     journal.append = async () => {

@@ -49,10 +49,11 @@ export interface JournalDispatcherOptions {
   /** How often chats blocked by unfinished rows are checked again, ms. */
   readonly blockedCheckMs: number;
   /**
-   * How long completions may wait for the next {@link JournalDispatcher.append} to ride along
-   * with before they are written on their own, ms. Default 10: with a stream of batches every
-   * completion is committed in an append's transaction; when polling is idle they are written
-   * within this delay.
+   * While a backlog is being fetched (the last batch was full), how long completions may wait
+   * for the next {@link JournalDispatcher.append} to ride along with before they are written on
+   * their own, ms. Default 10: draining a backlog, every completion is committed in an
+   * append's transaction. Otherwise (polling is idle) they are written at the end of the
+   * event loop's turn, as soon as possible.
    */
   readonly flushDelayMs?: number;
   /** After a flush that committed handlers' effects or moved updates to the rows. */
@@ -123,6 +124,9 @@ export class JournalDispatcher {
   private readonly remaining = new Map<number, number>();
   private pending = emptyPending();
   private flushTimer: NodeJS.Timeout | undefined;
+  private flushImmediate: NodeJS.Immediate | undefined;
+  /** The last appended batch was full: another append is coming right away. */
+  private backlog = false;
   /** The journal write in progress (a flush or an append): writes never overlap. */
   private flushing: Promise<void> | undefined;
   /** Updates accepted whose handler has not ended yet (queued or running): the back-pressure. */
@@ -163,7 +167,13 @@ export class JournalDispatcher {
    * since the last write in the same transaction, and takes its updates. The poller's only
    * write: after a failure (thrown, as the store's), the completions are kept for the next.
    */
-  async append(updates: readonly RawUpdate[], options: Omit<JournalAppendOptions, "owner" | "completion">): Promise<JournalAppendResult> {
+  async append(
+    updates: readonly RawUpdate[],
+    options: Omit<JournalAppendOptions, "owner" | "completion">,
+    more = false,
+  ): Promise<JournalAppendResult> {
+    // `more`: the batch was full, so the next one follows at once and completions can wait for it.
+    this.backlog = more;
     while (this.flushing !== undefined) await this.flushing;
     const batch = this.takePending();
     const writing = this.write(batch, updates, options);
@@ -255,8 +265,7 @@ export class JournalDispatcher {
     this.drained.wake();
     clearInterval(this.blockedTimer);
     this.blockedTimer = undefined;
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
+    this.cancelFlush();
     const deadline = Date.now() + deadlineMs;
     while (this.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, deadline - Date.now()))));
     await this.flush();
@@ -359,24 +368,33 @@ export class JournalDispatcher {
   /** Completions wait for the next append, at most `flushDelayMs` (or until many are waiting). */
   private scheduleFlush(): void {
     if (this.pending.done.length + this.pending.moved.length >= FLUSH_AT_COUNT) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = undefined;
+      this.cancelFlush();
       void this.flush();
       return;
     }
-    if (this.flushTimer !== undefined) return;
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
+    if (this.flushTimer !== undefined || this.flushImmediate !== undefined) return;
+    const flush = (): void => {
+      this.cancelFlush();
       void this.flush();
-    }, this.options.flushDelayMs ?? 10);
+    };
+    // Idle polling: no append is coming to ride along with, so write at the end of this turn
+    // (a kill right after a handler then finds its completion written, as on the row path).
+    if (this.backlog) this.flushTimer = setTimeout(flush, this.options.flushDelayMs ?? 10);
+    else this.flushImmediate = setImmediate(flush);
+  }
+
+  private cancelFlush(): void {
+    clearTimeout(this.flushTimer);
+    clearImmediate(this.flushImmediate);
+    this.flushTimer = undefined;
+    this.flushImmediate = undefined;
   }
 
   /** The completions gathered so far, taken out for a write. */
   private takePending(): Pending {
     const batch = this.pending;
     this.pending = emptyPending();
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
+    this.cancelFlush();
     return batch;
   }
 

@@ -192,7 +192,7 @@ export class Poller {
         ...(this.fence === undefined ? {} : { fence: this.fence }),
         ...(json === undefined ? {} : { json }),
         now: clock(),
-      });
+      }, updates.length >= limit);
       this.offset = nextOffset;
       this.counters.fetched += updates.length;
       this.counters.inserted += appended.updates.length;

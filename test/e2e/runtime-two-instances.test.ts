@@ -83,6 +83,14 @@ describe("two unlost instances on one token", () => {
     const handledBeforeKill = countBy(handledEvents(a, b).map((h) => h.updateId));
     expect([...handledBeforeKill.values()].every((n) => n === 1)).toBe(true);
     const byB = handledEvents(b).length; // B handles from the shared inbox too
+    // Idle means every completion is committed, not just every reply seen: a handler's
+    // completion is written a moment after its reply reaches Telegram, and a kill inside that
+    // moment rightly makes the update run again (exactly-once completion, not handling).
+    const phase1Ids = updateIdsOf(sim, phase1);
+    for (const deadline = Date.now() + 10_000; ; await sleep(20)) {
+      if ([...(await readCompletions(env.DB_PATH, phase1Ids)).values()].every((n) => n === 1)) break;
+      if (Date.now() > deadline) throw new Error("phase 1 completions were not all committed within 10 s");
+    }
 
     // Phase 2: kill -9 the poller; the standby takes over and handles the rest.
     const killedAt = Date.now();
