@@ -3,10 +3,10 @@
  * against the public Store API only; a backend's test file calls {@link defineJournalContract}
  * with the same factory it gives `defineStoreContract`. All time is passed explicitly.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isUnlostError } from "../../src/errors/index.js";
 import type { ClaimedUpdate, InboxJournal, RawUpdate, Store } from "../../src/store/index.js";
-import { message, T0, type StoreFactory } from "./store-contract.js";
+import { message, T0, useStores, type StoreFactory } from "./store-contract.js";
 
 const ids = (items: readonly { readonly update_id: number }[]): number[] => items.map((u) => u.update_id);
 const claimedIds = (items: readonly ClaimedUpdate[]): number[] => items.map((c) => c.updateId);
@@ -24,22 +24,7 @@ async function expectCode(promise: Promise<unknown>, code: string, message?: Reg
 /** Defines the journal contract suite for one backend. */
 export function defineJournalContract(name: string, factory: StoreFactory): void {
   describe(`Journal contract: ${name}`, () => {
-    const open: Store[] = [];
-    afterEach(async () => {
-      for (const s of open.splice(0)) await s.close();
-    });
-    async function fresh(): Promise<Store> {
-      const store = await factory();
-      open.push(store);
-      return store;
-    }
-    async function reopen(store: Store): Promise<Store> {
-      open.splice(open.indexOf(store), 1);
-      await store.close();
-      const again = await factory(store.location);
-      open.push(again);
-      return again;
-    }
+    const { fresh, reopen } = useStores(factory);
     const journalOf = (store: Store): InboxJournal => {
       expect(store.inbox.journal).toBeDefined();
       return store.inbox.journal!;

@@ -4,10 +4,11 @@
  *
  * All time is passed explicitly (`now`); no case sleeps.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isUnlostError } from "../../src/errors/index.js";
 import type { ClaimedJob, NewJob } from "../../src/outbound/types.js";
 import type { Store } from "../../src/store/index.js";
+import { useStores } from "./store-contract.js";
 
 /** Opens a store (see `StoreFactory` in store-contract.ts), optionally with audit redaction. */
 export type OutboxStoreFactory = (location?: string, options?: { readonly auditRedaction?: boolean }) => Promise<Store>;
@@ -52,21 +53,7 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
 /** Defines the outbox cases for one backend. */
 export function defineOutboxContract(factory: OutboxStoreFactory): void {
   describe("outbox", () => {
-    const open: Store[] = [];
-    afterEach(async () => {
-      for (const s of open.splice(0)) await s.close();
-    });
-    async function fresh(options?: { readonly auditRedaction?: boolean }): Promise<Store> {
-      const store = await factory(undefined, options);
-      open.push(store);
-      return store;
-    }
-    async function reopen(store: Store): Promise<Store> {
-      await store.close();
-      const again = await factory(store.location);
-      open.push(again);
-      return again;
-    }
+    const { fresh, reopen } = useStores(factory);
     const lease = { owner: "loop-a", leaseMs: 30_000 };
     /** Claims everything claimable at `now` and delivers it; returns the ids in claim order. */
     async function drain(store: Store, now: number, rounds = 50): Promise<string[]> {

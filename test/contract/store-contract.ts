@@ -39,24 +39,38 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
   expect((err as { code: string }).code).toBe(code);
 }
 
-/** Defines the contract suite for one backend. */
-export function defineStoreContract(name: string, factory: StoreFactory): void {
-  describe(`Store contract: ${name}`, () => {
-    const open: Store[] = [];
-    afterEach(async () => {
-      for (const s of open.splice(0)) await s.close();
-    });
-    async function fresh(): Promise<Store> {
-      const store = await factory();
+/**
+ * Stores for the cases of one suite (call inside its `describe`): `fresh` opens an empty one,
+ * `reopen` closes a store and opens the same one again (durability); all are closed after each
+ * case (closing is idempotent).
+ */
+export function useStores(factory: StoreFactory): {
+  fresh(options?: { readonly auditRedaction?: boolean }): Promise<Store>;
+  reopen(store: Store): Promise<Store>;
+} {
+  const open: Store[] = [];
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close();
+  });
+  return {
+    async fresh(options) {
+      const store = await factory(undefined, options);
       open.push(store);
       return store;
-    }
-    async function reopen(store: Store): Promise<Store> {
+    },
+    async reopen(store) {
       await store.close();
       const again = await factory(store.location);
       open.push(again);
       return again;
-    }
+    },
+  };
+}
+
+/** Defines the contract suite for one backend. */
+export function defineStoreContract(name: string, factory: StoreFactory): void {
+  describe(`Store contract: ${name}`, () => {
+    const { fresh, reopen } = useStores(factory);
     const owner = "worker-a";
     const lease = { owner, leaseMs: 30_000 };
 
