@@ -234,6 +234,8 @@ async function runBot(kind, { n, label, steadyRate = 0, cpuProfileDir }) {
   const botArgs = ["--kind", kind, "--url", server.info.url, "--token", token, "--n", String(n), "--store", store];
   if (options.concurrency > 0) botArgs.push("--concurrency", String(options.concurrency));
   const execArgv = cpuProfileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", cpuProfileDir];
+  // Diagnosis: extra node flags for the bot processes (e.g. `--heap-prof`, `--trace-gc`).
+  if (process.env.UNLOST_BENCH_NODE_ARGS) execArgv.push(...process.env.UNLOST_BENCH_NODE_ARGS.split(/\s+/).filter(Boolean));
   const bot = await startProcess(`${kind} bot`, [...execArgv, join(here, "inbound-bot.mjs"), ...botArgs], "started");
   const drained = await bot.next("drained", 180_000);
   const emu = await server.command(`stats ${token}`, "stats");

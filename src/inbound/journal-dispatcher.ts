@@ -141,6 +141,8 @@ export class JournalDispatcher {
   /** Bumped when the journal was taken over: handlers started before it record nothing. */
   private generation = 0;
   private blockedTimer: NodeJS.Timeout | undefined;
+  /** The pump scheduled by {@link accept}. */
+  private pumpImmediate: NodeJS.Immediate | undefined;
   private readonly drained = new Waker();
   private readonly counters = { handled: 0, failed: 0, deadLettered: 0 };
 
@@ -213,7 +215,13 @@ export class JournalDispatcher {
       chat.items.push(item);
       if (chat.items.length - chat.next === 1 && !chat.running && !chat.blocked) this.ready.push(item.chatKey);
     }
-    this.pump();
+    // Start the handlers on the next turn of the event loop, not now: the poller is about to
+    // send the next getUpdates, and the emulator (or Telegram) prepares it while they run.
+    // Started now, their synchronous parts would all run before that request leaves.
+    this.pumpImmediate ??= setImmediate(() => {
+      this.pumpImmediate = undefined;
+      this.pump();
+    });
   }
 
   /** Resolves once fewer than `limit` updates are {@link open}, on stop, or after `maxWaitMs`. */
