@@ -1,14 +1,16 @@
 /**
- * A lean getUpdates client for long polling: one keep-alive `node:http(s)` connection, the
- * answer read as text, parsed once, and its `result` text kept for the journal.
+ * A lean getUpdates client for long polling: one keep-alive HTTP/1.1 connection (see
+ * `http1-connection.ts`), the answer read as text, parsed once, and its `result` text kept
+ * for the journal.
  *
  * Why not `bot.api.getUpdates`: grammY's client goes through node-fetch (Request/Response/
  * Headers objects, body streams, an abort controller and a timeout per call) and parses the
  * answer; the journal would then serialise the same updates again. For a stream of full
  * batches that is as much work per update as handling it. Side by side in `bench:inbound`,
  * this client made the durable bot ~1.3× faster than the same bot polling through grammY's
- * client; a worker thread for the HTTP work was tried as well and gained nothing here (the
- * hand-over costs what it saves).
+ * client. A worker thread for the HTTP work (and, on the branch `intake-thread-experiment`, for
+ * the journal's commits too) was tried as well and lost: on two cores shared with the emulator
+ * the hand-over and the third busy thread cost more than they saved.
  *
  * It is used only when getUpdates needs nothing else of grammY's client: the default `fetch`,
  * URL builder and fetch options, the production environment, and no API transformers on
@@ -18,12 +20,11 @@
  *
  * @module
  */
-import http from "node:http";
-import https from "node:https";
 import { GrammyError, HttpError, type Bot, type Context } from "grammy";
 import type { Update } from "grammy/types";
 import { redactSecrets } from "../../errors/index.js";
 import { isUnlostTransformer } from "../../outbound/transformer.js";
+import { Http1Connection, type Http1Answer } from "./http1-connection.js";
 
 /** What getUpdates is asked (its JSON payload). */
 export interface GetUpdatesPayload {
@@ -54,24 +55,16 @@ interface ClientConfig {
 /** The prefix of a successful answer whose `result` can be cut out of the text exactly. */
 const OK_PREFIX = '{"ok":true,"result":';
 
-/** The raw HTTP answer. */
-interface Answer {
-  readonly status: number;
-  readonly statusText: string;
-  readonly text: string;
-}
-
 /** getUpdates over one keep-alive connection; see the module comment. */
 export class GetUpdatesClient {
   private readonly url: URL;
-  private readonly agent: http.Agent;
-  private closed = false;
+  private readonly path: string;
+  private readonly connection: Http1Connection;
 
   private constructor(url: string, private readonly token: string) {
     this.url = new URL(url);
-    const secure = this.url.protocol === "https:";
-    // One poll at a time; a second socket only while an aborted one closes.
-    this.agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 2 }) : new http.Agent({ keepAlive: true, maxSockets: 2 });
+    this.path = `${this.url.pathname}${this.url.search}`;
+    this.connection = new Http1Connection(this.url);
   }
 
   /** A client for `bot`, or undefined when its getUpdates needs grammY's client (see the module comment). */
@@ -87,10 +80,10 @@ export class GetUpdatesClient {
 
   /** Calls getUpdates; see {@link FetchUpdates}. */
   readonly fetch: FetchUpdates = async (payload, signal) => {
-    let answer: Answer;
+    let answer: Http1Answer;
     try {
       // A long poll answers within its timeout; a connection silent well past it is dead.
-      answer = await this.post(JSON.stringify(payload), signal, (payload.timeout + 30) * 1000);
+      answer = await this.connection.post(this.path, JSON.stringify(payload), signal, (payload.timeout + 30) * 1000);
     } catch (error) {
       // The request URL holds the token: never let it into a message.
       const message = redactSecrets(error instanceof Error ? error.message : String(error), [this.token]);
@@ -119,48 +112,8 @@ export class GetUpdatesClient {
     return exact ? { updates, json: text.slice(OK_PREFIX.length, -1) } : { updates };
   };
 
-  /** Closes the idle connection. */
+  /** Closes the connection. */
   close(): void {
-    this.closed = true;
-    this.agent.destroy();
-  }
-
-  private post(body: string, signal: AbortSignal, timeoutMs: number): Promise<Answer> {
-    return new Promise<Answer>((resolve, reject) => {
-      if (this.closed) return reject(new Error("the poller is stopped"));
-      if (signal.aborted) return reject(new Error("aborted"));
-      const client = this.url.protocol === "https:" ? https : http;
-      const req = client.request(
-        this.url,
-        { method: "POST", agent: this.agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("error", (error) => {
-            settle();
-            reject(error);
-          });
-          res.on("end", () => {
-            settle();
-            resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? "", text: Buffer.concat(chunks).toString("utf8") });
-          });
-        },
-      );
-      const onAbort = (): void => {
-        req.destroy(new Error("aborted"));
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      const settle = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
-      };
-      req.on("error", (error) => {
-        settle();
-        reject(error);
-      });
-      // A string body goes out with the headers in one write (a Buffer would take a writev of two).
-      req.end(body);
-    });
+    this.connection.close();
   }
 }
