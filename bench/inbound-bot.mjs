@@ -33,12 +33,17 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Bot } from "grammy";
 import { run } from "@grammyjs/runner";
 import pino from "pino";
-import { createRuntime, openStore } from "../dist/index.js";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+// UNLOST_BENCH_DIST: another build's dist/ folder (bench:inbound's `--baseline`).
+const { createRuntime, openStore } = await import(
+  process.env.UNLOST_BENCH_DIST === undefined ? "../dist/index.js" : pathToFileURL(resolve(process.env.UNLOST_BENCH_DIST, "index.js")).href
+);
 import { memoryInbox } from "./inbound-memory-inbox.mjs";
 
 const args = parseArgs(process.argv.slice(2));
 const kind = args.kind;
-if (!["unlost", "unlost-rows", "unlost-grammy-client", "grammy", "runner"].includes(kind) || !args.url || !args.token || !(Number(args.n) > 0)) {
+if (!["unlost", "unlost-rows", "unlost-grammy-client", "unlost-baseline", "grammy", "runner"].includes(kind) || !args.url || !args.token || !(Number(args.n) > 0)) {
   throw new Error("usage: inbound-bot.mjs --kind unlost|grammy|runner --url U --token T --n N [--store FILE] [--concurrency C]");
 }
 const N = Number(args.n);
@@ -48,6 +53,7 @@ const print = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 const bot = new Bot(args.token, { client: { apiRoot: args.url } });
 let firstFetchAt = null;
 let cpuAtFirstFetch;
+let eluAtFirstFetch;
 let getUpdatesCalls = 0;
 // For grammY and runner, a transformer sees the first getUpdates. unlost polls with its own
 // client unless the bot has transformers of its own, so it gets none: its window starts
@@ -59,6 +65,7 @@ if (!kind.startsWith("unlost")) bot.api.config.use((prev, method, payload, signa
     if (firstFetchAt === null) {
       firstFetchAt = wallNow();
       cpuAtFirstFetch = process.cpuUsage();
+      eluAtFirstFetch = performance.eventLoopUtilization();
     }
   }
   return prev(method, payload, signal);
@@ -107,6 +114,7 @@ if (kind.startsWith("unlost")) {
   await runtime.start();
   firstFetchAt = wallNow();
   cpuAtFirstFetch = process.cpuUsage();
+  eluAtFirstFetch = performance.eventLoopUtilization();
   instrumentInbox(runtime.store.inbox);
   if (process.env.UNLOST_BENCH_WAL_AUTOCHECKPOINT !== undefined) {
     // Diagnosis only (reaches into the SQLite store's internals): how much do WAL checkpoints,
@@ -150,6 +158,8 @@ const drainedEvent = {
   done_at: drained.doneAt,
   get_updates_calls: getUpdatesCalls,
   cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
+  // Share of the window the event loop was busy (1: the main thread never waited for input).
+  event_loop_busy: Number(performance.eventLoopUtilization(eluAtFirstFetch).utilization.toFixed(3)),
 };
 if (runtime !== undefined) {
   const stats = await runtime.stats();

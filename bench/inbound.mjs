@@ -33,6 +33,8 @@
  *        --steady-fraction 0.5 --rate <updates/s> --concurrency <unlost inbox concurrency>
  *        --warmup-n 10000 --profile]
  * `--variants` adds unlost's diagnosis variants to every round (see VARIANTS).
+ * `--baseline <dir>` adds unlost run from another build's dist/ folder ("unlost-baseline"), to
+ * measure a change side by side: `cp -r dist /tmp/before`, change, build, `--baseline /tmp/before`.
  * `--profile` adds one extra unlost run under `node --cpu-prof` (not counted in the results)
  * and prints where the unlost bot process spends its time; `--profile-runner` does the same
  * for the runner bot, for comparison.
@@ -73,8 +75,12 @@ const options = parseArgs(process.argv.slice(2), {
   profile: false,
   profileRunner: false,
   variants: false,
+  baseline: "",
 });
-const KINDS = options.variants ? [...BASE_KINDS, ...VARIANTS] : BASE_KINDS;
+// `--baseline <dist dir>`: also runs unlost from another build (e.g. a copy of dist/ made before
+// a change), as "unlost-baseline", in the same rounds: a change measured side by side.
+const BASELINE = typeof options.baseline === "string" && options.baseline !== "" ? options.baseline : undefined;
+const KINDS = [...BASE_KINDS, ...(options.variants ? VARIANTS : []), ...(BASELINE === undefined ? [] : ["unlost-baseline"])];
 
 const log = (line) => console.log(`[bench] ${line}`);
 const problems = [];
@@ -105,7 +111,7 @@ for (let round = 1; round <= options.rounds; round++) {
   for (const kind of order) {
     const r = await runBot(kind, { n: options.n, label: `round ${round}`, steadyRate: kind in steady ? rate : 0 });
     results[kind].push(r);
-    let line = `round ${round}/${options.rounds} ${kind.padEnd(kind.startsWith("unlost-") ? 18 : 6)}: ${fmt(r.perSecond).padStart(6)} updates/s (${r.handled}/${options.n} in ${r.seconds.toFixed(2)} s, ${r.getUpdatesCalls} getUpdates, bot cpu ${fmt(r.cpuMs)} ms = ${(r.cpuMs / r.seconds / 10).toFixed(0)}% of a core, emulator ≤ ${(r.emulatorCpuMs / r.seconds / 10).toFixed(0)}%${r.commitLagMs === undefined ? "" : `, last commit ${r.commitLagMs.toFixed(1)} ms after last handler`})`;
+    let line = `round ${round}/${options.rounds} ${kind.padEnd(kind.startsWith("unlost-") ? 18 : 6)}: ${fmt(r.perSecond).padStart(6)} updates/s (${r.handled}/${options.n} in ${r.seconds.toFixed(2)} s, ${r.getUpdatesCalls} getUpdates, bot cpu ${fmt(r.cpuMs)} ms = ${(r.cpuMs / r.seconds / 10).toFixed(0)}% of a core, event loop busy ${(r.eventLoopBusy * 100).toFixed(0)}%, emulator ≤ ${(r.emulatorCpuMs / r.seconds / 10).toFixed(0)}%${r.commitLagMs === undefined ? "" : `, last commit ${r.commitLagMs.toFixed(1)} ms after last handler`})`;
     if (r.steady !== undefined) {
       steady[kind].push(r.steady);
       line += `; steady ${fmt(r.steady.producedRate)}/s × ${r.steady.count}: start latency p50 ${r.steady.p50_ms} ms, p99 ${r.steady.p99_ms} ms, max ${r.steady.max_ms} ms${r.steady.stored === undefined ? "" : ` (arrival → stored: p50 ${r.steady.stored.p50_ms} ms, p99 ${r.steady.stored.p99_ms} ms)`} (producer lag ≤ ${r.steady.producerMaxLagMs} ms)`;
@@ -169,6 +175,9 @@ log(`steady start latency at ${fmt(rate)}/s: unlost p50 ${unlostLatency.p50} ms 
 {
   const perCpu = (k) => median(results[k].map((r) => r.handled / (r.cpuMs / 1000)));
   log(`per second of the bot process's own CPU (robust to a shared machine): unlost ${fmt(perCpu("unlost"))}, runner ${fmt(perCpu("runner"))}, grammY ${fmt(perCpu("grammy"))}; unlost/runner ${(perCpu("unlost") / perCpu("runner")).toFixed(2)}×`);
+}
+if (BASELINE !== undefined) {
+  log(`baseline build ${BASELINE}: ${fmt(med("unlost-baseline"))}/s; this build ${fmt(unlostPerS)}/s (${(unlostPerS / med("unlost-baseline")).toFixed(3)}×); per bot CPU second ${(median(results.unlost.map((r) => r.handled / r.cpuMs)) / median(results["unlost-baseline"].map((r) => r.handled / r.cpuMs))).toFixed(3)}×`);
 }
 if (options.variants) {
   log(`variants (same rounds): ${VARIANTS.map((k) => `${k} ${fmt(med(k))}/s (${(med(k) / runnerPerS).toFixed(2)}× runner)`).join(", ")}; unlost ${fmt(unlostPerS)}/s`);
@@ -236,7 +245,7 @@ async function runBot(kind, { n, label, steadyRate = 0, cpuProfileDir }) {
   const execArgv = cpuProfileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", cpuProfileDir];
   // Diagnosis: extra node flags for the bot processes (e.g. `--heap-prof`, `--trace-gc`).
   if (process.env.UNLOST_BENCH_NODE_ARGS) execArgv.push(...process.env.UNLOST_BENCH_NODE_ARGS.split(/\s+/).filter(Boolean));
-  const bot = await startProcess(`${kind} bot`, [...execArgv, join(here, "inbound-bot.mjs"), ...botArgs], "started");
+  const bot = await startProcess(`${kind} bot`, [...execArgv, join(here, "inbound-bot.mjs"), ...botArgs], "started", kind === "unlost-baseline" ? { UNLOST_BENCH_DIST: BASELINE } : {});
   const drained = await bot.next("drained", 180_000);
   const emu = await server.command(`stats ${token}`, "stats");
   const firstFetch = emu.first_get_updates_at ?? drained.first_fetch_at;
@@ -249,6 +258,7 @@ async function runBot(kind, { n, label, steadyRate = 0, cpuProfileDir }) {
     botSidePerSecond: n / ((drained.done_at - drained.first_fetch_at) / 1000),
     getUpdatesCalls: emu.get_updates_calls,
     cpuMs: drained.cpu_ms,
+    eventLoopBusy: drained.event_loop_busy,
     // From before the bot process starts to the end of the drain: a slight overestimate of the window.
     emulatorCpuMs: emu.cpu_ms - emuBefore.cpu_ms,
     commitLagMs: kind.startsWith("unlost") ? drained.done_at - drained.last_handler_at : undefined,
@@ -277,8 +287,8 @@ async function runBot(kind, { n, label, steadyRate = 0, cpuProfileDir }) {
  * Starts a node child process speaking JSON lines on stdout / commands on stdin, and waits for
  * its first `readyEvent`. Returns `{ info, next(event, timeoutMs), command(line, event, timeoutMs), stop() }`.
  */
-async function startProcess(name, argv, readyEvent) {
-  const child = spawn(process.execPath, argv, { stdio: ["pipe", "pipe", "inherit"] });
+async function startProcess(name, argv, readyEvent, env = {}) {
+  const child = spawn(process.execPath, argv, { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...env } });
   const waiting = [];
   const queued = [];
   let exitInfo;
@@ -421,6 +431,12 @@ function parseArgs(argv, defaults) {
     }
     if (typeof defaults[name] === "boolean") {
       out[name] = true;
+      continue;
+    }
+    if (typeof defaults[name] === "string") {
+      const value = argv[++i];
+      if (value === undefined || value.startsWith("--")) throw new Error(`${raw} takes a value`);
+      out[name] = value;
       continue;
     }
     const value = Number(argv[++i]);

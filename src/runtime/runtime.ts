@@ -6,26 +6,28 @@
 import { GrammyError, HttpError, type Bot, type Context } from "grammy";
 import type { Update, WebhookInfo } from "grammy/types";
 import { UnlostError } from "../errors/index.js";
-import { createCatchUpPolicy, describeUpdate, type CatchUpPolicy } from "../inbound/catch-up/index.js";
+import { createCatchUpPolicy, describeUpdate, type CatchUpAction, type CatchUpPolicy } from "../inbound/catch-up/index.js";
 import { Dispatcher, type UpdateHandler } from "../inbound/dispatcher.js";
 import { GetUpdatesClient } from "../inbound/intake/get-updates-client.js";
 import { JournalDispatcher } from "../inbound/journal-dispatcher.js";
 import { createDowntimeMonitor, type DowntimeMonitor } from "../inbound/downtime/index.js";
 import { Poller } from "../inbound/poller.js";
-import { handleWithInfo, installUpdateInfo } from "../inbound/update-info.js";
+import { handleWithInfo, installUpdateInfo, type ApiHook } from "../inbound/update-info.js";
+import { HandlingInfo } from "./handling-info.js";
 import { createWebhookReceiver, registerWebhook, webhookSecret, type RegisterWebhookOptions, type WebhookReceiver } from "../inbound/webhook/index.js";
 import { openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
 import { startOutbound, type Outbound } from "../outbound/service.js";
 import type { Outbox } from "../outbound/outbox.js";
 import { newUpdateScope } from "../outbound/update-scope.js";
 import { outboxTransformer } from "../outbound/transformer.js";
-import type { NewJob } from "../outbound/types.js";
 import { createLogger, type Logger } from "./logger.js";
 import { adoptGoneJournals, instanceGone, newInstanceId, recoverDeadInstances, workerLeaseName } from "./liveness.js";
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
 
 /** What a handler commits with its completion when it commits nothing (shared, never mutated). */
 const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
+/** The catch-up decision when there is no policy. */
+const HANDLE: CatchUpAction = Object.freeze({ kind: "handle" });
 
 /** Dead-letter operations of the inbox. */
 export interface InboxDeadLetters {
@@ -519,7 +521,7 @@ class UnlostRuntime implements Runtime {
       // Stored before start, or in the first batch after it: it waited while the bot was down.
       pendingAtStart: claimed.receivedAt <= (this.firstIngestAt ?? Number.POSITIVE_INFINITY),
     });
-    const action = this.policy?.decide(facts) ?? { kind: "handle" as const };
+    const action = this.policy?.decide(facts) ?? HANDLE;
     if (action.kind === "skip") {
       this.skipped++;
       this.logger.info({ updateId: claimed.updateId, reason: action.reason, ageMs: facts.ageMs }, "update skipped by the catch-up policy");
@@ -529,44 +531,38 @@ class UnlostRuntime implements Runtime {
           this.logger.info({ err: e }, "could not answer a stale button press (Telegram no longer accepts an answer)"),
         );
       }
-      return [];
+      return NO_EFFECTS;
     }
     if (action.notice !== undefined) {
       await this.bot.api.sendMessage(action.notice.chatId, action.notice.text).catch((e: unknown) => this.logger.warn({ err: e }, "the offline notice could not be sent"));
     }
-    // Made on first use: most handlers commit nothing with their completion.
-    let effects: StoreEffect[] | undefined;
-    let queued: Array<Promise<NewJob[]>> | undefined;
     const update = claimed.update as unknown as Update;
     const remembering = this.rememberUser(facts.chatId, update);
     if (remembering !== undefined) await remembering;
-    const updateKey = `${this.bot.botInfo.id}:${claimed.updateId}`;
-    const outbox = this.outbound?.outbox;
-    await handleWithInfo(this.bot, update, {
+    const info = new HandlingInfo({
       updateId: claimed.updateId,
-      idempotencyKey: updateKey,
+      idempotencyKey: `${this.bot.botInfo.id}:${claimed.updateId}`,
       ageMs: facts.ageMs,
       messageDate: claimed.messageDate,
       receivedAt: claimed.receivedAt,
       arrivedWhileDown: facts.arrivedWhileDown,
       attempt: claimed.attempt,
       recovered: claimed.recovered,
-      commitWithCompletion: (effect) => {
-        (effects ??= []).push(effect);
-      },
-      enqueue: (method, payload, sendOptions = {}) => {
-        const prepared = this.outboxOrThrow().prepare(method, payload, sendOptions, null);
-        (queued ??= []).push(prepared.jobs);
-        return prepared.ids;
-      },
-    }, outbox === undefined ? undefined : (ctx) => ctx.api.config.use(outboxTransformer(outbox, newUpdateScope(updateKey))));
-    if (queued === undefined) return effects ?? NO_EFFECTS;
-    const jobs = (await Promise.all(queued)).flat();
-    if (jobs.length > 0) {
-      (effects ??= []).push({ kind: "outbox.enqueue", jobs });
-      this.sendsCommitted = true;
-    }
-    return effects ?? NO_EFFECTS;
+    }, this.outboxOrThrow);
+    await handleWithInfo(this.bot, update, info, this.outbound === undefined ? undefined : this.installUpdateTransformer);
+    if (!info.enqueued) return info.committedEffects;
+    const effects = await info.effects();
+    if (effects.some((e) => e.kind === "outbox.enqueue")) this.sendsCommitted = true;
+    return effects;
+  };
+
+  /**
+   * Installs the update's outbox transformer on its `ctx.api` (when the handler first uses
+   * it): its sends get keys from the update and their position (see UpdateScope).
+   */
+  private readonly installUpdateTransformer: ApiHook = (api, info) => {
+    const outbox = this.outbound?.outbox;
+    if (outbox !== undefined) api.config.use(outboxTransformer(outbox, newUpdateScope(info.idempotencyKey)));
   };
 
   /** After updates were stored: note the first batch's time, wake the dispatcher. */
@@ -601,10 +597,10 @@ class UnlostRuntime implements Runtime {
     }
   }
 
-  private outboxOrThrow(): Outbox {
+  private readonly outboxOrThrow = (): Outbox => {
     if (this.outbound === undefined) throw new UnlostError("INVALID_CONFIG", "the outbox is switched off (outbox.enabled: false); ctx.unlost.enqueue needs it");
     return this.outbound.outbox;
-  }
+  };
 
   private fatal(error: UnlostError): void {
     this.logger.fatal({ err: error }, error.message);

@@ -245,12 +245,11 @@ export class SqliteJournal implements InboxJournal {
    * have all its updates settled, so a caller's mistake cannot silently drop updates.
    */
   private assertOwned(owner: string, batches: readonly number[], closed: ReadonlySet<number>, settles: ReadonlyMap<number, number[]>): void {
-    const rows = this.db
-      .statement("SELECT batch, owner, count, settled FROM inbox_journal WHERE batch IN (SELECT value FROM json_each(?))")
-      .all(JSON.stringify(batches)) as BatchRow[];
-    const found = new Map(rows.map((r) => [r.batch, r]));
+    // One primary-key seek per batch: a flush references one or two batches, and a json_each
+    // list costs several times a seek.
+    const byBatch = this.db.statement("SELECT batch, owner, count, settled FROM inbox_journal WHERE batch = ?");
     for (const batch of batches) {
-      const row = found.get(batch);
+      const row = byBatch.get(batch) as BatchRow | undefined;
       if (row === undefined || row.owner !== owner) {
         throw new UnlostError(
           "CONFLICT",

@@ -1,0 +1,85 @@
+/**
+ * `ctx.unlost` of one handler run, and what the run commits with its completion.
+ *
+ * A class rather than an object literal with closures: the runtime makes one per update, and
+ * at tens of thousands of updates per second two closures and their scope per update are
+ * measurable allocation (and garbage-collector) work.
+ *
+ * @module
+ */
+import type { UnlostUpdateInfo } from "../inbound/update-info.js";
+import type { Outbox, SendOptions } from "../outbound/outbox.js";
+import type { NewJob } from "../outbound/types.js";
+import type { StoreEffect } from "../store/index.js";
+
+const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
+
+/** The facts of an update being handled; see {@link UnlostUpdateInfo}. */
+export interface HandlingFacts {
+  readonly updateId: number;
+  readonly idempotencyKey: string;
+  readonly ageMs: number;
+  readonly messageDate: number | null;
+  readonly receivedAt: number;
+  readonly arrivedWhileDown: boolean;
+  readonly attempt: number;
+  readonly recovered: boolean;
+}
+
+/** {@link UnlostUpdateInfo} of one run, gathering its effects. */
+export class HandlingInfo implements UnlostUpdateInfo {
+  readonly updateId: number;
+  readonly idempotencyKey: string;
+  readonly ageMs: number;
+  readonly messageDate: number | null;
+  readonly receivedAt: number;
+  readonly arrivedWhileDown: boolean;
+  readonly attempt: number;
+  readonly recovered: boolean;
+  /** Made on first use: most handlers commit nothing with their completion. */
+  #effects: StoreEffect[] | undefined;
+  #queued: Array<Promise<NewJob[]>> | undefined;
+
+  /** @param outbox the outbox for `enqueue` (throws when it is switched off). */
+  constructor(facts: HandlingFacts, private readonly outbox: () => Outbox) {
+    this.updateId = facts.updateId;
+    this.idempotencyKey = facts.idempotencyKey;
+    this.ageMs = facts.ageMs;
+    this.messageDate = facts.messageDate;
+    this.receivedAt = facts.receivedAt;
+    this.arrivedWhileDown = facts.arrivedWhileDown;
+    this.attempt = facts.attempt;
+    this.recovered = facts.recovered;
+  }
+
+  /** {@inheritDoc UnlostUpdateInfo.commitWithCompletion} */
+  commitWithCompletion(effect: StoreEffect): void {
+    (this.#effects ??= []).push(effect);
+  }
+
+  /** {@inheritDoc UnlostUpdateInfo.enqueue} */
+  enqueue(method: string, payload: Record<string, unknown>, options: SendOptions = {}): string[] {
+    const prepared = this.outbox().prepare(method, payload, options, null);
+    (this.#queued ??= []).push(prepared.jobs);
+    return prepared.ids;
+  }
+
+  /** Sends were enqueued with `enqueue` (their jobs are committed with the completion). */
+  get enqueued(): boolean {
+    return this.#queued !== undefined;
+  }
+
+  /** After the handler succeeded: the effects to commit with its completion. */
+  async effects(): Promise<readonly StoreEffect[]> {
+    const queued = this.#queued;
+    if (queued === undefined) return this.#effects ?? NO_EFFECTS;
+    const jobs = (await Promise.all(queued)).flat();
+    if (jobs.length > 0) this.commitWithCompletion({ kind: "outbox.enqueue", jobs });
+    return this.#effects ?? NO_EFFECTS;
+  }
+
+  /** The effects gathered so far (no enqueued sends). */
+  get committedEffects(): readonly StoreEffect[] {
+    return this.#effects ?? NO_EFFECTS;
+  }
+}
