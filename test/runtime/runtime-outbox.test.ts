@@ -84,6 +84,34 @@ describe("the outbox inside a runtime", () => {
     expect(seen.slice(2)).toEqual(seen.slice(0, 2));
   });
 
+  it("installs the update's transformer when ctx.api is first used: the handler's own transformer and repeated reads see one durable send per call", async () => {
+    let runs = 0;
+    const seenByUserTransformer: string[] = [];
+    const results: number[] = [];
+    const { emulator, sim } = await setup((bot) => bot.on("message:text", async (ctx) => {
+      runs++;
+      const api = ctx.api;
+      expect(ctx.api).toBe(api); // one Api per context, whatever reads it
+      // A handler's own transformer goes outside unlost's: it sees the call and the durable result.
+      api.config.use(async (prev, method, payload, signal) => {
+        seenByUserTransformer.push(method);
+        return prev(method, payload, signal);
+      });
+      const a = await ctx.reply("one");
+      const b = await ctx.api.sendMessage(ctx.chat.id, "two");
+      results.push(a.message_id, b.message_id);
+      if (runs === 1) throw new Error("fail after sending");
+    }));
+    const alice = emulator.createUser();
+    alice.sendText(sim, "go");
+    await until(() => runs === 2);
+    await new Promise((r) => setTimeout(r, 100));
+    // The re-run got the stored results of its sends: nothing was sent twice.
+    expect(sim.record.to(alice.id).map((m) => m.text)).toEqual(["one", "two"]);
+    expect(results.slice(2)).toEqual(results.slice(0, 2));
+    expect(seenByUserTransformer).toEqual(["sendMessage", "sendMessage", "sendMessage", "sendMessage"]);
+  });
+
   it("ctx.unlost.enqueue returns a job id at once and enqueues with the update's completion", async () => {
     const ids: string[] = [];
     const { emulator, sim, rt } = await setup((bot) => bot.on("message:text", (ctx) => {
