@@ -106,6 +106,9 @@ const emptyPending = (): Pending => ({ done: [], moved: [], effects: [], movedCh
 /** Longest wait between retries of a flush that failed. */
 const MAX_FLUSH_RETRY_MS = 5_000;
 
+/** How many emptied chat queues are kept for reuse. */
+const MAX_FREE_QUEUES = 1024;
+
 /** Completions written on their own at once when this many are waiting. */
 const FLUSH_AT_COUNT = 2_000;
 
@@ -117,6 +120,8 @@ function journalTakenOver(error: unknown): boolean {
 /** Schedules journal updates in memory, per chat in order; see the module comment. */
 export class JournalDispatcher {
   private readonly chats = new Map<string, ChatQueue>();
+  /** Emptied queues for reuse (see newQueue). */
+  private readonly freeQueues: ChatQueue[] = [];
   /** Chats whose head may start, in the order they became ready. */
   private ready: string[] = [];
   private readyAt = 0;
@@ -209,7 +214,7 @@ export class JournalDispatcher {
       };
       let chat = this.chats.get(item.chatKey);
       if (chat === undefined) {
-        chat = { items: [], next: 0, running: false, blocked: false, moveUncommitted: false };
+        chat = this.newQueue();
         this.chats.set(item.chatKey, chat);
       }
       chat.items.push(item);
@@ -280,10 +285,30 @@ export class JournalDispatcher {
     return { abandoned: this.active };
   }
 
+  /**
+   * A chat queue, reused when one is free: with many chats each queue lives for one update
+   * or a few, and a fresh object and array per update is avoidable garbage-collector work.
+   */
+  private newQueue(): ChatQueue {
+    const chat = this.freeQueues.pop();
+    if (chat === undefined) return { items: [], next: 0, running: false, blocked: false, moveUncommitted: false };
+    return chat;
+  }
+
+  /** Returns an emptied queue (deleted from `chats`) for reuse. */
+  private recycle(chat: ChatQueue): void {
+    chat.items.length = 0;
+    chat.next = 0;
+    chat.running = false;
+    chat.blocked = false;
+    chat.moveUncommitted = false;
+    if (this.freeQueues.length < MAX_FREE_QUEUES) this.freeQueues.push(chat);
+  }
+
   private block(key: string, moveUncommitted: boolean): void {
     let chat = this.chats.get(key);
     if (chat === undefined) {
-      chat = { items: [], next: 0, running: false, blocked: false, moveUncommitted: false };
+      chat = this.newQueue();
       this.chats.set(key, chat);
     }
     if (!chat.blocked) this.blockedCount++;
@@ -356,7 +381,10 @@ export class JournalDispatcher {
     chat.next++;
     if (blocks) this.block(item.chatKey, true);
     if (chat.next >= chat.items.length) {
-      if (!chat.blocked) this.chats.delete(item.chatKey);
+      if (!chat.blocked) {
+        this.chats.delete(item.chatKey);
+        this.recycle(chat);
+      }
       else {
         chat.items.length = 0;
         chat.next = 0;
