@@ -7,24 +7,14 @@
  *
  * @module
  */
+import type { UpdateFacts } from "../inbound/catch-up/index.js";
+import type { HandledUpdate } from "../inbound/dispatcher.js";
 import type { UnlostUpdateInfo } from "../inbound/update-info.js";
 import type { Outbox, SendOptions } from "../outbound/outbox.js";
 import type { NewJob } from "../outbound/types.js";
 import type { StoreEffect } from "../store/index.js";
 
 const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
-
-/** The facts of an update being handled; see {@link UnlostUpdateInfo}. */
-export interface HandlingFacts {
-  readonly updateId: number;
-  readonly idempotencyKey: string;
-  readonly ageMs: number;
-  readonly messageDate: number | null;
-  readonly receivedAt: number;
-  readonly arrivedWhileDown: boolean;
-  readonly attempt: number;
-  readonly recovered: boolean;
-}
 
 /** {@link UnlostUpdateInfo} of one run, gathering its effects. */
 export class HandlingInfo implements UnlostUpdateInfo {
@@ -40,16 +30,21 @@ export class HandlingInfo implements UnlostUpdateInfo {
   #effects: StoreEffect[] | undefined;
   #queued: Array<Promise<NewJob[]>> | undefined;
 
-  /** @param outbox the outbox for `enqueue` (throws when it is switched off). */
-  constructor(facts: HandlingFacts, private readonly outbox: () => Outbox) {
-    this.updateId = facts.updateId;
-    this.idempotencyKey = facts.idempotencyKey;
+  /**
+   * @param claimed the update as the dispatcher hands it over
+   * @param facts its catch-up facts (age, arrived while down)
+   * @param idempotencyKey `<bot id>:<update_id>`
+   * @param outbox the outbox for `enqueue` (throws when it is switched off)
+   */
+  constructor(claimed: HandledUpdate, facts: Pick<UpdateFacts, "ageMs" | "arrivedWhileDown">, idempotencyKey: string, private readonly outbox: () => Outbox) {
+    this.updateId = claimed.updateId;
+    this.idempotencyKey = idempotencyKey;
     this.ageMs = facts.ageMs;
-    this.messageDate = facts.messageDate;
-    this.receivedAt = facts.receivedAt;
+    this.messageDate = claimed.messageDate;
+    this.receivedAt = claimed.receivedAt;
     this.arrivedWhileDown = facts.arrivedWhileDown;
-    this.attempt = facts.attempt;
-    this.recovered = facts.recovered;
+    this.attempt = claimed.attempt;
+    this.recovered = claimed.recovered;
   }
 
   /** {@inheritDoc UnlostUpdateInfo.commitWithCompletion} */
