@@ -294,4 +294,39 @@ describe("JournalDispatcher", () => {
     const open = (await journalOf(store).stats()).open;
     expect(open + d.stats().handled).toBe(3);
   });
+
+  it("starts a batch's handlers on the next turn of the event loop, after whatever the appending caller does next", async () => {
+    store = await openStore({ path: ":memory:" });
+    const order: string[] = [];
+    const d = startJournal(async (u) => {
+      order.push(`handler ${u.updateId}`);
+      return [];
+    });
+    const appending = deliver(d, [message(1, 1), message(2, 2)]).then(() => order.push("caller goes on (the next getUpdates)"));
+    await appending;
+    expect(order).toEqual(["caller goes on (the next getUpdates)"]);
+    await until(() => d.stats().handled === 2);
+    expect(order).toEqual(["caller goes on (the next getUpdates)", "handler 1", "handler 2"]);
+  });
+
+  it("keeps each chat's order when its emptied queue object is reused for other chats", async () => {
+    store = await openStore({ path: ":memory:" });
+    const seen = new Map<string, number[]>();
+    const d = startJournal(async (u) => {
+      seen.set(u.chatKey, [...(seen.get(u.chatKey) ?? []), u.updateId]);
+      if (u.updateId % 3 === 0) await sleep(1);
+      return [];
+    }, { concurrency: 4 });
+    // Chats come and go batch after batch, so their queues are emptied and reused many times.
+    let id = 1;
+    for (let batch = 0; batch < 20; batch++) {
+      const updates: RawUpdate[] = [];
+      for (let i = 0; i < 10; i++) updates.push(message(id++, (batch * 7 + i) % 13));
+      await deliver(d, updates, true);
+      await until(() => d.stats().open < 5);
+    }
+    await until(() => d.stats().handled === 200);
+    for (const ids of seen.values()) expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect([...seen.values()].flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+  });
 });
