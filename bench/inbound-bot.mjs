@@ -13,7 +13,7 @@
  *
  * Protocol (one JSON object per line on stdout; stdin commands):
  * - `{"event":"started","pid"}` once the bot runs (unlost: after `runtime.start()`).
- * - `{"event":"drained","handled","first_fetch_at","last_handler_at","done_at","cpu_ms",…}`
+ * - `{"event":"drained","handled","first_fetch_at","last_handler_at","done_at","cpu_ms","event_loop_busy",…}`
  *   once `--n` updates are completed. For unlost "completed" means the runtime counts them as
  *   handled, i.e. their completions are committed to the store (`runtime.stats()`), and the
  *   line adds the inbox counts; for the others it means the handler returned. Times are
