@@ -26,7 +26,7 @@
  */
 import type { Logger } from "../runtime/logger.js";
 import type { InboxJournal, JournalAppendOptions, JournalAppendResult, JournalCompletion, JournalMove, RawUpdate, StoreEffect } from "../store/index.js";
-import { deriveUpdateMeta } from "../store/update-meta.js";
+import { chatKeyOfType, deriveUpdateType, messageDateOfType } from "../store/update-meta.js";
 import { isUnlostError } from "../errors/index.js";
 import { Waker } from "../shared/waker.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
@@ -206,11 +206,11 @@ export class JournalDispatcher {
     this.unfinished += updates.length;
     for (const key of blockedChats) this.block(key, false);
     for (const update of updates) {
-      const meta = deriveUpdateMeta(update);
+      const updateType = deriveUpdateType(update);
       // Journal updates run once here: a failed one continues as a row, with its attempt count.
       const item: Item = {
-        batch, updateId: update.update_id, chatKey: meta.chatKey, updateType: meta.updateType, messageDate: meta.messageDate,
-        receivedAt, update, attempt: 1, recoveries: 0, recovered: false, lastError: null,
+        batch, updateId: update.update_id, chatKey: chatKeyOfType(update, updateType), updateType,
+        messageDate: messageDateOfType(update, updateType), receivedAt, update, attempt: 1, recoveries: 0, recovered: false, lastError: null,
       };
       let chat = this.chats.get(item.chatKey);
       if (chat === undefined) {

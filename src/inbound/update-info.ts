@@ -53,13 +53,13 @@ export interface UnlostFlavor {
 /** What the context of an update gets: its info, and a hook for its API. */
 interface ContextSetup {
   /** The update whose context this is for. */
-  readonly update: object;
-  readonly info: UnlostUpdateInfo;
+  update: object;
+  info: UnlostUpdateInfo;
   /**
    * Runs on the context's `ctx.api` the first time anything reads `ctx.api` (e.g. installs
    * the update's outbox transformer): a handler that makes no API call costs nothing.
    */
-  readonly onApi: ApiHook | undefined;
+  onApi: ApiHook | undefined;
 }
 
 /** See {@link ContextSetup.onApi}: one shared function, the update's facts passed in. */
@@ -73,6 +73,10 @@ export type ApiHook = (api: Context["api"], info: UnlostUpdateInfo) => void;
  */
 let next: ContextSetup | undefined;
 
+/** The one setup object, filled for each update (it never outlives the synchronous call). */
+const NO_UPDATE = Object.freeze({});
+const setupSlot: ContextSetup = { update: NO_UPDATE, info: undefined as unknown as UnlostUpdateInfo, onApi: undefined };
+
 /**
  * Runs `bot.handleUpdate(update)` with `info` as `ctx.unlost`, and `onApi` run on its
  * `ctx.api` when that is first used. {@link installUpdateInfo} must have been called on `bot`.
@@ -82,13 +86,19 @@ let next: ContextSetup | undefined;
  * silently lose the guarantees.
  */
 export function handleWithInfo(bot: Bot<Context>, update: Update, info: UnlostUpdateInfo, onApi?: ApiHook): Promise<void> {
-  next = { update, info, onApi };
+  setupSlot.update = update;
+  setupSlot.info = info;
+  setupSlot.onApi = onApi;
+  next = setupSlot;
   let handling: Promise<void>;
   try {
     handling = bot.handleUpdate(update);
   } finally {
     const unused = next !== undefined;
     next = undefined;
+    setupSlot.update = NO_UPDATE;
+    setupSlot.info = undefined as unknown as UnlostUpdateInfo;
+    setupSlot.onApi = undefined;
     if (unused) {
       // No context was made: grammY failed first (its error wins), or builds contexts later
       // than unlost relies on.

@@ -101,10 +101,8 @@ function chatKeyOf(update: RawUpdate, type: string): string {
     // poll_answer from an anonymous channel voter names the chat instead of a user.
     const voterChat = idOf(payload["voter_chat"]);
     if (voterChat !== undefined) return voterChat;
-    for (const field of ["from", "user"] as const) {
-      const user = idOf(payload[field]);
-      if (user !== undefined) return user;
-    }
+    const user = idOf(payload["from"]) ?? idOf(payload["user"]);
+    if (user !== undefined) return user;
   }
   return `update:${requireUpdateId(update)}`;
 }
@@ -119,13 +117,33 @@ export function deriveMessageDate(update: RawUpdate): number | null {
 }
 
 function messageDateOf(update: RawUpdate, type: string): number | null {
-  const payload = asObject(update[type]);
+  return payloadDate(asObject(update[type]));
+}
+
+/**
+ * {@link deriveMessageDate} of an update whose payload (the object under its type's field) is
+ * at hand: `edit_date`, else `date`, in ms; null when neither is a positive number.
+ */
+export function payloadDate(payload: Readonly<Record<string, unknown>> | undefined): number | null {
   if (payload === undefined) return null;
-  for (const field of ["edit_date", "date"] as const) {
-    const seconds = payload[field];
-    if (typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0) return seconds * 1000;
-  }
+  // Two plain reads, not a loop over a list: this runs for every update.
+  const edited = payload["edit_date"];
+  if (typeof edited === "number" && Number.isFinite(edited) && edited > 0) return edited * 1000;
+  const date = payload["date"];
+  if (typeof date === "number" && Number.isFinite(date) && date > 0) return date * 1000;
   return null;
+}
+
+/**
+ * {@link deriveChatKey} when the update's type is known already (it saves finding it again).
+ */
+export function chatKeyOfType(update: RawUpdate, type: string): string {
+  return chatKeyOf(update, type);
+}
+
+/** {@link deriveMessageDate} when the update's type is known already. */
+export function messageDateOfType(update: RawUpdate, type: string): number | null {
+  return messageDateOf(update, type);
 }
 
 /** All the facts of {@link UpdateMeta} at once. */

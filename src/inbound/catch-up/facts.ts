@@ -6,7 +6,7 @@
  */
 import type { Update } from "grammy/types";
 import type { OfflineWindow } from "../../store/index.js";
-import { deriveMessageDate, type RawUpdate } from "../../store/index.js";
+import { payloadDate } from "../../store/update-meta.js";
 
 /** Facts about one claimed update, computed by the dispatcher. */
 export interface UpdateFacts {
@@ -86,18 +86,23 @@ function numericId(value: unknown): number | undefined {
 
 /** The chat of an update: the payload's `chat`, or the chat of a callback query's message. */
 export function chatIdOf(update: Update): number | undefined {
-  const payload = payloadOf(update);
+  return chatIdIn(payloadOf(update));
+}
+
+function chatIdIn(payload: Json | undefined): number | undefined {
   return numericId(payload?.["chat"]) ?? numericId(asObject(payload?.["message"])?.["chat"]);
 }
 
 /** The sender's `language_code` (`from`, or `user` for member and reaction updates). */
 export function languageCodeOf(update: Update): string | undefined {
-  const payload = payloadOf(update);
-  for (const field of ["from", "user"] as const) {
-    const code = asObject(payload?.[field])?.["language_code"];
-    if (typeof code === "string" && code !== "") return code;
-  }
-  return undefined;
+  return languageCodeIn(payloadOf(update));
+}
+
+function languageCodeIn(payload: Json | undefined): string | undefined {
+  const from = asObject(payload?.["from"])?.["language_code"];
+  if (typeof from === "string" && from !== "") return from;
+  const user = asObject(payload?.["user"])?.["language_code"];
+  return typeof user === "string" && user !== "" ? user : undefined;
 }
 
 /**
@@ -110,7 +115,9 @@ export function languageCodeOf(update: Update): string | undefined {
  */
 export function describeUpdate(input: DescribeUpdateInput): UpdateFacts {
   const { update, receivedAt, now, downtime } = input;
-  const messageDate = deriveMessageDate(update as unknown as RawUpdate);
+  // The payload once (each lookup below would otherwise find it again).
+  const payload = payloadOf(update);
+  const messageDate = payloadDate(payload);
   const window = downtime?.lastWindow ?? null;
   let arrivedWhileDown = false;
   let earliestActAt: number | undefined;
@@ -119,14 +126,14 @@ export function describeUpdate(input: DescribeUpdateInput): UpdateFacts {
   } else if (input.pendingAtStart === true && window !== null) {
     arrivedWhileDown = true;
     // Date 0 marks an inaccessible message; any real date is a lower bound of the press.
-    const shownAt = asObject(payloadOf(update)?.["message"])?.["date"];
+    const shownAt = asObject(payload?.["message"])?.["date"];
     const shownMs = typeof shownAt === "number" && shownAt > 0 ? shownAt * 1000 : 0;
     earliestActAt = Math.max(window.from, shownMs);
   }
   return {
     update,
-    chatId: chatIdOf(update),
-    languageCode: languageCodeOf(update),
+    chatId: chatIdIn(payload),
+    languageCode: languageCodeIn(payload),
     messageDate,
     receivedAt,
     now,
