@@ -8,11 +8,7 @@ import { UnlostError } from "../errors/index.js";
 import type { SendOptions } from "../outbound/outbox.js";
 import type { StoreEffect } from "../store/index.js";
 
-/**
- * Facts about the update being handled, and a way to commit writes with its completion.
- * Call the methods on the object (`ctx.unlost.enqueue(...)`), as with grammY's `ctx.reply`:
- * destructured they lose their `this`.
- */
+/** Facts about the update being handled, and a way to commit writes with its completion. */
 export interface UnlostUpdateInfo {
   /** Telegram's `update_id`. */
   readonly updateId: number;

@@ -29,6 +29,8 @@ export class HandlingInfo implements UnlostUpdateInfo {
   /** Made on first use: most handlers commit nothing with their completion. */
   #effects: StoreEffect[] | undefined;
   #queued: Array<Promise<NewJob[]>> | undefined;
+  #commit: UnlostUpdateInfo["commitWithCompletion"] | undefined;
+  #enqueue: UnlostUpdateInfo["enqueue"] | undefined;
 
   /**
    * @param claimed the update as the dispatcher hands it over
@@ -47,16 +49,24 @@ export class HandlingInfo implements UnlostUpdateInfo {
     this.recovered = claimed.recovered;
   }
 
+  // The two methods are getters of functions made on first use: nothing per update for a
+  // handler that does not use them, and they keep working when destructured
+  // (`const { enqueue } = ctx.unlost`).
+
   /** {@inheritDoc UnlostUpdateInfo.commitWithCompletion} */
-  commitWithCompletion(effect: StoreEffect): void {
-    (this.#effects ??= []).push(effect);
+  get commitWithCompletion(): UnlostUpdateInfo["commitWithCompletion"] {
+    return (this.#commit ??= (effect) => {
+      (this.#effects ??= []).push(effect);
+    });
   }
 
   /** {@inheritDoc UnlostUpdateInfo.enqueue} */
-  enqueue(method: string, payload: Record<string, unknown>, options: SendOptions = {}): string[] {
-    const prepared = this.outbox().prepare(method, payload, options, null);
-    (this.#queued ??= []).push(prepared.jobs);
-    return prepared.ids;
+  get enqueue(): UnlostUpdateInfo["enqueue"] {
+    return (this.#enqueue ??= (method: string, payload: Record<string, unknown>, options: SendOptions = {}): string[] => {
+      const prepared = this.outbox().prepare(method, payload, options, null);
+      (this.#queued ??= []).push(prepared.jobs);
+      return prepared.ids;
+    });
   }
 
   /** Sends were enqueued with `enqueue` (their jobs are committed with the completion). */
@@ -69,7 +79,7 @@ export class HandlingInfo implements UnlostUpdateInfo {
     const queued = this.#queued;
     if (queued === undefined) return this.#effects ?? NO_EFFECTS;
     const jobs = (await Promise.all(queued)).flat();
-    if (jobs.length > 0) this.commitWithCompletion({ kind: "outbox.enqueue", jobs });
+    if (jobs.length > 0) (this.#effects ??= []).push({ kind: "outbox.enqueue", jobs });
     return this.#effects ?? NO_EFFECTS;
   }
 

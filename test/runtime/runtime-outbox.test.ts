@@ -114,14 +114,21 @@ describe("the outbox inside a runtime", () => {
 
   it("ctx.unlost.enqueue returns a job id at once and enqueues with the update's completion", async () => {
     const ids: string[] = [];
+    const updateIds: number[] = [];
     const { emulator, sim, rt } = await setup((bot) => bot.on("message:text", (ctx) => {
-      ids.push(...ctx.unlost.enqueue("sendMessage", { chat_id: ctx.chat.id, text: "later" }));
+      // Destructured, as handlers often do: the methods keep their update.
+      const { enqueue, commitWithCompletion } = ctx.unlost;
+      updateIds.push(ctx.update.update_id);
+      ids.push(...enqueue("sendMessage", { chat_id: ctx.chat.id, text: "later" }));
+      commitWithCompletion({ kind: "kv.set", key: `seen:${ctx.update.update_id}`, value: "1" });
     }));
     const alice = emulator.createUser();
     alice.sendText(sim, "hi");
     await until(() => sim.record.size === 1);
     expect(ids).toHaveLength(1);
     await until(async () => (await rt.outbox.status(ids[0]!))?.state === "delivered");
+    // The effect was committed with the completion.
+    await until(async () => (await rt.store.state.getValue(`seen:${updateIds[0]}`)) === "1");
   });
 
   it("sends from outside handlers, notifies a known user, broadcasts with progress", async () => {
