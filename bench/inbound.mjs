@@ -29,7 +29,7 @@
  * the handler records `handler start − creation time` (the creation time travels in the text;
  * both processes read the same wall clock). p50/p99 over all steady updates of all rounds.
  *
- * Usage: npm run bench:inbound [-- --rounds 3 --n 100000 --users 1000 --steady-seconds 4
+ * Usage: npm run bench:inbound [-- --rounds 5 --n 100000 --users 1000 --steady-seconds 4
  *        --steady-fraction 0.5 --rate <updates/s> --concurrency <unlost inbox concurrency>
  *        --warmup-n 10000 --profile]
  * `--variants` adds unlost's diagnosis variants to every round (see VARIANTS).
@@ -64,7 +64,7 @@ const BASE_KINDS = ["unlost", "grammy", "runner"];
 const VARIANTS = ["unlost-rows", "unlost-grammy-client"];
 
 const options = parseArgs(process.argv.slice(2), {
-  rounds: 3,
+  rounds: 5,
   n: 100_000,
   users: 1_000,
   warmupN: 10_000,
