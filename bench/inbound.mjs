@@ -43,13 +43,12 @@
  * `{"bench":"inbound","unlost_updates_per_s":…,"runner_updates_per_s":…,"grammy_start_updates_per_s":…,"ratio_vs_runner":…,"p99_start_latency_ms":…,…}`.
  * Exit code 1 when a measurement is invalid (an update missing or handled twice, a process failed).
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { summarizeProfile } from "./profile-summary.mjs";
+import { startProcess as startChild } from "./lib/child.mjs";
 import { fmt, median } from "./lib/stats.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -84,6 +83,8 @@ const KINDS = [...BASE_KINDS, ...(options.variants ? VARIANTS : []), ...(BASELIN
 
 const log = (line) => console.log(`[bench] ${line}`);
 const problems = [];
+/** A child process of this bench (see lib/child.mjs): its stray lines are logged, its errors are problems. */
+const startProcess = (name, argv, readyEvent, extra = {}) => startChild(name, argv, readyEvent, { log, problems, ...extra });
 const tmp = mkdtempSync(join(tmpdir(), "unlost-bench-inbound-"));
 const load = [loadavg()[0]];
 
@@ -245,7 +246,7 @@ async function runBot(kind, { n, label, steadyRate = 0, cpuProfileDir }) {
   const execArgv = cpuProfileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", cpuProfileDir];
   // Diagnosis: extra node flags for the bot processes (e.g. `--heap-prof`, `--trace-gc`).
   if (process.env.UNLOST_BENCH_NODE_ARGS) execArgv.push(...process.env.UNLOST_BENCH_NODE_ARGS.split(/\s+/).filter(Boolean));
-  const bot = await startProcess(`${kind} bot`, [...execArgv, join(here, "inbound-bot.mjs"), ...botArgs], "started", kind === "unlost-baseline" ? { UNLOST_BENCH_DIST: BASELINE } : {});
+  const bot = await startProcess(`${kind} bot`, [...execArgv, join(here, "inbound-bot.mjs"), ...botArgs], "started", kind === "unlost-baseline" ? { env: { UNLOST_BENCH_DIST: BASELINE } } : {});
   const drained = await bot.next("drained", 180_000);
   const emu = await server.command(`stats ${token}`, "stats");
   const firstFetch = emu.first_get_updates_at ?? drained.first_fetch_at;
@@ -287,72 +288,6 @@ async function runBot(kind, { n, label, steadyRate = 0, cpuProfileDir }) {
  * Starts a node child process speaking JSON lines on stdout / commands on stdin, and waits for
  * its first `readyEvent`. Returns `{ info, next(event, timeoutMs), command(line, event, timeoutMs), stop() }`.
  */
-async function startProcess(name, argv, readyEvent, env = {}) {
-  const child = spawn(process.execPath, argv, { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...env } });
-  const waiting = [];
-  const queued = [];
-  let exitInfo;
-  const exited = new Promise((resolve) =>
-    child.once("exit", (code, signal) => {
-      exitInfo = { code, signal };
-      for (const w of waiting.splice(0)) w.reject(new Error(`${name} exited (code ${code}, signal ${signal}) before "${w.event}"`));
-      resolve(exitInfo);
-    }),
-  );
-  createInterface({ input: child.stdout }).on("line", (line) => {
-    let event;
-    try {
-      event = JSON.parse(line);
-    } catch {
-      log(`${name}: ${line}`);
-      return;
-    }
-    if (event.event === "error") {
-      problems.push(`${name}: ${event.message}`);
-      for (const w of waiting.splice(0)) w.reject(new Error(`${name}: ${event.message}`));
-      return;
-    }
-    const i = waiting.findIndex((w) => w.event === event.event);
-    if (i >= 0) waiting.splice(i, 1)[0].resolve(event);
-    else queued.push(event);
-  });
-  const next = (event, timeoutMs = 60_000) => {
-    const i = queued.findIndex((e) => e.event === event);
-    if (i >= 0) return Promise.resolve(queued.splice(i, 1)[0]);
-    if (exitInfo !== undefined) return Promise.reject(new Error(`${name} exited (code ${exitInfo.code}) before "${event}"`));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name}: no "${event}" within ${timeoutMs} ms`)), timeoutMs);
-      waiting.push({
-        event,
-        resolve: (e) => { clearTimeout(timer); resolve(e); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
-      });
-    });
-  };
-  let info;
-  try {
-    info = await next(readyEvent);
-  } catch (error) {
-    child.kill("SIGKILL");
-    throw error;
-  }
-  return {
-    info,
-    next,
-    command: (line, event, timeoutMs) => {
-      const answer = next(event, timeoutMs);
-      child.stdin.write(`${line}\n`);
-      return answer;
-    },
-    stop: async () => {
-      child.stdin.end("exit\n");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-      const { code, signal } = await exited;
-      clearTimeout(timer);
-      if (code !== 0) problems.push(`${name} exited with code ${code} (signal ${signal})`);
-    },
-  };
-}
 
 // --- profile of the unlost bot process ------------------------------------------------------
 

@@ -48,13 +48,12 @@
  * `{"bench":"outbound","limit_utilization":…,"responses_429":…,"autoretry_throttler_limit_utilization":…,"autoretry_throttler_responses_429":…,"sequential_limit_utilization":…,"sends_per_s_unlimited":…,"enqueue_p50_ms":…,"enqueue_p99_ms":…,"rss_mb_over_idle_1m":…,…}`.
  * Exit code 1 when a measurement is invalid (a message missing, delivered twice, a process failed).
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { summarizeProfile } from "./profile-summary.mjs";
+import { startProcess as startChild } from "./lib/child.mjs";
 import { fmt, median } from "./lib/stats.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -80,6 +79,8 @@ const options = parseArgs(process.argv.slice(2), {
 const KINDS = options.kinds.split(",");
 const log = (line) => console.log(`[bench] ${line}`);
 const problems = [];
+/** A child process of this bench (see lib/child.mjs): its stray lines are logged, its errors are problems. */
+const startProcess = (name, argv, readyEvent, extra = {}) => startChild(name, argv, readyEvent, { log, problems, ...extra });
 const tmp = mkdtempSync(join(tmpdir(), "unlost-bench-outbound-"));
 const load = [loadavg()[0]];
 const limitPerS = 30 * options.scale;
@@ -320,7 +321,7 @@ async function unlimitedRun(label, cpuProfileDir) {
 
 /** Runs `outbound-store.mjs` with --expose-gc to completion; returns its events. */
 async function runStoreProcess(argv, timeoutMs = 300_000) {
-  const p = await startProcess("outbox process", ["--expose-gc", join(here, "outbound-store.mjs"), ...argv], "done", timeoutMs, true);
+  const p = await startProcess("outbox process", ["--expose-gc", join(here, "outbound-store.mjs"), ...argv], "done", { readyTimeoutMs: timeoutMs, keepAll: true });
   await p.stop();
   return p.all;
 }
@@ -333,76 +334,6 @@ function removeStore(store) {
  * Starts a node child process speaking JSON lines on stdout / commands on stdin, and waits for
  * its first `readyEvent`. Returns `{ info, all, next(event, timeoutMs), command(line, event, timeoutMs), stop() }`.
  */
-async function startProcess(name, argv, readyEvent, readyTimeoutMs = 60_000, keepAll = false) {
-  const child = spawn(process.execPath, argv, { stdio: ["pipe", "pipe", "inherit"] });
-  child.stdin.on("error", () => undefined); // a process that already exited
-  const waiting = [];
-  const queued = [];
-  const all = [];
-  let exitInfo;
-  const exited = new Promise((resolve) =>
-    child.once("exit", (code, signal) => {
-      exitInfo = { code, signal };
-      for (const w of waiting.splice(0)) w.reject(new Error(`${name} exited (code ${code}, signal ${signal}) before "${w.event}"`));
-      resolve(exitInfo);
-    }),
-  );
-  createInterface({ input: child.stdout }).on("line", (line) => {
-    let event;
-    try {
-      event = JSON.parse(line);
-    } catch {
-      log(`${name}: ${line}`);
-      return;
-    }
-    if (keepAll) all.push(event);
-    if (event.event === "error") {
-      problems.push(`${name}: ${event.message}`);
-      for (const w of waiting.splice(0)) w.reject(new Error(`${name}: ${event.message}`));
-      return;
-    }
-    const i = waiting.findIndex((w) => w.event === event.event);
-    if (i >= 0) waiting.splice(i, 1)[0].resolve(event);
-    else queued.push(event);
-  });
-  const next = (event, timeoutMs = 60_000) => {
-    const i = queued.findIndex((e) => e.event === event);
-    if (i >= 0) return Promise.resolve(queued.splice(i, 1)[0]);
-    if (exitInfo !== undefined) return Promise.reject(new Error(`${name} exited (code ${exitInfo.code}) before "${event}"`));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name}: no "${event}" within ${timeoutMs} ms`)), timeoutMs);
-      waiting.push({
-        event,
-        resolve: (e) => { clearTimeout(timer); resolve(e); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
-      });
-    });
-  };
-  let info;
-  try {
-    info = await next(readyEvent, readyTimeoutMs);
-  } catch (error) {
-    child.kill("SIGKILL");
-    throw error;
-  }
-  return {
-    info,
-    all,
-    next,
-    command: (line, event, timeoutMs) => {
-      const answer = next(event, timeoutMs);
-      child.stdin.write(`${line}\n`);
-      return answer;
-    },
-    stop: async () => {
-      if (exitInfo === undefined) child.stdin.end("exit\n");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-      const { code, signal } = await exited;
-      clearTimeout(timer);
-      if (code !== 0) problems.push(`${name} exited with code ${code} (signal ${signal})`);
-    },
-  };
-}
 
 // --- profile of the unlost sender process ---------------------------------------------------------
 
