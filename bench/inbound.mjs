@@ -43,11 +43,11 @@
  * `{"bench":"inbound","unlost_updates_per_s":…,"runner_updates_per_s":…,"grammy_start_updates_per_s":…,"ratio_vs_runner":…,"p99_start_latency_ms":…,…}`.
  * Exit code 1 when a measurement is invalid (an update missing or handled twice, a process failed).
  */
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { summarizeProfile } from "./profile-summary.mjs";
+import { stageTimes, summarizeProfile } from "./profile-summary.mjs";
 import { startProcess as startChild } from "./lib/child.mjs";
 import { fmt, median } from "./lib/stats.mjs";
 
@@ -297,6 +297,7 @@ async function runBot(kind, { n, label, steadyRate = 0, cpuProfileDir }) {
  */
 function unlostProfile(path) {
   const stages = [
+    ["poller: getUpdates with unlost's client (HTTP/1.1 connection, JSON parse of the answer)", (f) => f.functionName === "fetch" && f.url.includes("intake/get-updates-client")],
     ["poller: getUpdates HTTP call (grammY client, fetch, JSON parse of the answer)", (f) => f.functionName === "callApi" && f.url.includes("grammy")],
     ["poller: inbox.ingest (JSON.stringify + INSERT + chat_queue, one transaction)", (f) => f.functionName === "ingest" && f.url.includes("store/sqlite/inbox")],
     ["dispatcher: inbox.claim (head scan + UPDATE…RETURNING per update + JSON.parse)", (f) => f.functionName === "claim" && f.url.includes("store/sqlite/inbox")],
@@ -313,26 +314,7 @@ function unlostProfile(path) {
     ["bench: runtime.stats() polling at the end of a drain", (f) => f.functionName === "stats" && f.url.includes("runtime/runtime")],
     ["garbage collector", (f) => f.functionName === "(garbage collector)"],
   ];
-  const profile = JSON.parse(readFileSync(path, "utf8"));
-  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const inclusive = new Array(stages.length).fill(0);
-  let busy = 0;
-  const samples = profile.samples ?? [];
-  const deltas = profile.timeDeltas ?? [];
-  for (let i = 0; i < samples.length; i++) {
-    const dt = Math.max(0, deltas[i] ?? 0) / 1000;
-    const leaf = nodes.get(samples[i]);
-    if (leaf === undefined || leaf.callFrame.functionName === "(idle)") continue;
-    busy += dt;
-    const hit = stages.map(([, match, selfOnly]) => selfOnly === true && match(leaf.callFrame));
-    for (let id = samples[i]; id !== undefined; id = parent.get(id)) {
-      const frame = nodes.get(id).callFrame;
-      stages.forEach(([, match, selfOnly], s) => { if (!hit[s] && selfOnly !== true && match(frame)) hit[s] = true; });
-    }
-    hit.forEach((h, s) => { if (h) inclusive[s] += dt; });
-  }
+  const { inclusive, busy } = stageTimes(path, stages);
   const lines = ["inclusive time of the pipeline's stages (% of busy time):"];
   stages.forEach(([label], s) => lines.push(`${((100 * inclusive[s]) / Math.max(busy, 1e-9)).toFixed(1).padStart(5)}% ${inclusive[s].toFixed(0).padStart(7)} ms  ${label}`));
   const summary = summarizeProfile(path, { top: 30 });

@@ -48,11 +48,11 @@
  * `{"bench":"outbound","limit_utilization":…,"responses_429":…,"autoretry_throttler_limit_utilization":…,"autoretry_throttler_responses_429":…,"sequential_limit_utilization":…,"sends_per_s_unlimited":…,"enqueue_p50_ms":…,"enqueue_p99_ms":…,"rss_mb_over_idle_1m":…,…}`.
  * Exit code 1 when a measurement is invalid (a message missing, delivered twice, a process failed).
  */
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { summarizeProfile } from "./profile-summary.mjs";
+import { stageTimes, summarizeProfile } from "./profile-summary.mjs";
 import { startProcess as startChild } from "./lib/child.mjs";
 import { fmt, median } from "./lib/stats.mjs";
 
@@ -356,26 +356,7 @@ function senderProfile(path) {
     ["SQLite BEGIN/COMMIT (self time of better-sqlite3's sqliteTransaction)", (f) => f.functionName === "sqliteTransaction", true],
     ["garbage collector", (f) => f.functionName === "(garbage collector)"],
   ];
-  const profile = JSON.parse(readFileSync(path, "utf8"));
-  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const inclusive = new Array(stages.length).fill(0);
-  let busy = 0;
-  const samples = profile.samples ?? [];
-  const deltas = profile.timeDeltas ?? [];
-  for (let i = 0; i < samples.length; i++) {
-    const dt = Math.max(0, deltas[i] ?? 0) / 1000;
-    const leaf = nodes.get(samples[i]);
-    if (leaf === undefined || leaf.callFrame.functionName === "(idle)") continue;
-    busy += dt;
-    const hit = stages.map(([, match, selfOnly]) => selfOnly === true && match(leaf.callFrame));
-    for (let id = samples[i]; id !== undefined; id = parent.get(id)) {
-      const frame = nodes.get(id).callFrame;
-      stages.forEach(([, match, selfOnly], s) => { if (!hit[s] && selfOnly !== true && match(frame)) hit[s] = true; });
-    }
-    hit.forEach((h, s) => { if (h) inclusive[s] += dt; });
-  }
+  const { inclusive, busy } = stageTimes(path, stages);
   const lines = [`inclusive time of the outbound stages (% of ${busy.toFixed(0)} ms busy):`];
   stages.forEach(([label], s) => lines.push(`${((100 * inclusive[s]) / Math.max(busy, 1e-9)).toFixed(1).padStart(5)}% ${inclusive[s].toFixed(0).padStart(7)} ms  ${label}`));
   const summary = summarizeProfile(path, { top: 25 });

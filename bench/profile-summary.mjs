@@ -95,3 +95,35 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   for (const line of summarizeProfile(file, { top: flag === "--top" ? Number(n) : 25 })) console.log(line);
 }
+
+/**
+ * Inclusive time of named stages in a `.cpuprofile`: a sample counts for a stage when a frame
+ * of its stack matches (or, for a stage marked self-only, when its leaf frame does).
+ *
+ * @param {string} path the profile file
+ * @param {Array<[string, (frame: { functionName: string, url: string }) => boolean, boolean?]>} stages label, matcher, self-only
+ * @returns {{ inclusive: number[], busy: number }} ms per stage, and ms not idle
+ */
+export function stageTimes(path, stages) {
+  const profile = JSON.parse(readFileSync(path, "utf8"));
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inclusive = new Array(stages.length).fill(0);
+  let busy = 0;
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  for (let i = 0; i < samples.length; i++) {
+    const dt = Math.max(0, deltas[i] ?? 0) / 1000;
+    const leaf = nodes.get(samples[i]);
+    if (leaf === undefined || leaf.callFrame.functionName === "(idle)") continue;
+    busy += dt;
+    const hit = stages.map(([, match, selfOnly]) => selfOnly === true && match(leaf.callFrame));
+    for (let id = samples[i]; id !== undefined; id = parent.get(id)) {
+      const frame = nodes.get(id).callFrame;
+      stages.forEach(([, match, selfOnly], s) => { if (!hit[s] && selfOnly !== true && match(frame)) hit[s] = true; });
+    }
+    hit.forEach((h, s) => { if (h) inclusive[s] += dt; });
+  }
+  return { inclusive, busy };
+}
