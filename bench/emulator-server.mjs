@@ -16,8 +16,9 @@
  */
 import { createInterface } from "node:readline";
 import { createEmulator, startEmulatorServer } from "../dist/emulator/index.js";
+import { parseNumberArgs, send, serverShutdown } from "./lib/emulator-process.mjs";
 
-const args = parseArgs(process.argv.slice(2));
+const args = parseNumberArgs(process.argv.slice(2), "emulator-server.mjs [--users N] [--prefill N] [--port N]");
 const userCount = Math.max(1, args.users ?? 16);
 
 const emulator = createEmulator({ limits: false, seed: 42 });
@@ -38,19 +39,7 @@ send({
   pid: process.pid,
 });
 
-let closing = false;
-async function shutdown(code = 0) {
-  if (closing) return;
-  closing = true;
-  await server.close();
-  if (emulator.internalErrors.length > 0) {
-    process.stderr.write(`emulator internal errors: ${emulator.internalErrors.map((e) => e.stack ?? e.message).join("\n")}\n`);
-  }
-  // process.exit() still writes a --cpu-prof profile; exiting lets the parent read the result.
-  process.exit(code);
-}
-process.on("SIGTERM", () => void shutdown());
-process.on("SIGINT", () => void shutdown());
+const shutdown = serverShutdown(server, emulator, { failOnInternalErrors: false });
 
 const lines = createInterface({ input: process.stdin });
 lines.on("line", (line) => {
@@ -72,20 +61,4 @@ function prefill(n) {
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`prefill takes a count, got ${n}`);
   for (let i = 0; i < n; i++) users[i % users.length].sendText(bot, `hi ${i}`);
   return n;
-}
-
-function send(event) {
-  process.stdout.write(`${JSON.stringify(event)}\n`);
-}
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i]?.replace(/^--/, "");
-    const value = Number(argv[i + 1]);
-    if (name === undefined || !Number.isFinite(value)) throw new Error(`usage: emulator-server.mjs [--users N] [--prefill N] [--port N]; bad "${argv[i]}"`);
-    out[name] = value;
-    i++;
-  }
-  return out;
 }

@@ -28,8 +28,9 @@
  */
 import { createInterface } from "node:readline";
 import { createEmulator, startEmulatorServer } from "../dist/emulator/index.js";
+import { parseNumberArgs, send, serverShutdown } from "./lib/emulator-process.mjs";
 
-const args = parseArgs(process.argv.slice(2));
+const args = parseNumberArgs(process.argv.slice(2), "inbound-emulator-server.mjs [--users N] [--port N]");
 const userCount = Math.max(1, args.users ?? 1000);
 const wallNow = () => performance.timeOrigin + performance.now();
 
@@ -48,19 +49,7 @@ const server = await startEmulatorServer(emulator, { port: args.port ?? 0 });
 send({ event: "ready", url: server.url, pid: process.pid, users: userCount });
 
 let next = 0; // round-robin position over the users, across commands
-let closing = false;
-async function shutdown(code = 0) {
-  if (closing) return;
-  closing = true;
-  await server.close();
-  if (emulator.internalErrors.length > 0) {
-    process.stderr.write(`emulator internal errors: ${emulator.internalErrors.map((e) => e.stack ?? e.message).join("\n")}\n`);
-    code = 1;
-  }
-  process.exit(code);
-}
-process.on("SIGTERM", () => void shutdown());
-process.on("SIGINT", () => void shutdown());
+const shutdown = serverShutdown(server, emulator);
 
 const lines = createInterface({ input: process.stdin });
 lines.on("line", (line) => {
@@ -126,20 +115,4 @@ async function steady(bot, rate, seconds) {
   }
   const took = (performance.now() - started) / 1000;
   send({ event: "steady-done", count: sent, seconds: Number(took.toFixed(3)), rate: Math.round(sent / took), max_lag_ms: Number(maxLag.toFixed(1)) });
-}
-
-function send(event) {
-  process.stdout.write(`${JSON.stringify(event)}\n`);
-}
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i]?.replace(/^--/, "");
-    const value = Number(argv[i + 1]);
-    if (name === undefined || !Number.isFinite(value)) throw new Error(`usage: inbound-emulator-server.mjs [--users N] [--port N]; bad "${argv[i]}"`);
-    out[name] = value;
-    i++;
-  }
-  return out;
 }

@@ -29,8 +29,9 @@
  */
 import { createInterface } from "node:readline";
 import { createEmulator, startEmulatorServer } from "../dist/emulator/index.js";
+import { parseNumberArgs, send, serverShutdown } from "./lib/emulator-process.mjs";
 
-const args = parseArgs(process.argv.slice(2));
+const args = parseNumberArgs(process.argv.slice(2), "outbound-emulator-server.mjs [--scale S] [--latency-ms L] [--users N] [--first-id ID] [--port P]");
 const scale = args.scale ?? 10;
 const userCount = Math.max(1, args.users ?? 3000);
 const firstId = args["first-id"] ?? 1_000_000;
@@ -79,19 +80,7 @@ emulator.handle = async (call) => {
 const server = await startEmulatorServer(emulator, { port: args.port ?? 0 });
 send({ event: "ready", url: server.url, pid: process.pid, users: userCount, first_id: firstId, scale, limits, latency_ms: latencyMs });
 
-let closing = false;
-async function shutdown(code = 0) {
-  if (closing) return;
-  closing = true;
-  await server.close();
-  if (emulator.internalErrors.length > 0) {
-    process.stderr.write(`emulator internal errors: ${emulator.internalErrors.map((e) => e.stack ?? e.message).join("\n")}\n`);
-    code = 1;
-  }
-  process.exit(code);
-}
-process.on("SIGTERM", () => void shutdown());
-process.on("SIGINT", () => void shutdown());
+const shutdown = serverShutdown(server, emulator);
 
 const lines = createInterface({ input: process.stdin });
 lines.on("line", (line) => {
@@ -132,19 +121,3 @@ lines.on("line", (line) => {
   }
 });
 lines.on("close", () => void shutdown());
-
-function send(event) {
-  process.stdout.write(`${JSON.stringify(event)}\n`);
-}
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i]?.replace(/^--/, "");
-    const value = Number(argv[i + 1]);
-    if (name === undefined || !Number.isFinite(value)) throw new Error(`usage: outbound-emulator-server.mjs [--scale S] [--latency-ms L] [--users N] [--first-id ID] [--port P]; bad "${argv[i]}"`);
-    out[name] = value;
-    i++;
-  }
-  return out;
-}

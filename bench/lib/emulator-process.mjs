@@ -1,0 +1,45 @@
+/**
+ * What the benches' emulator server processes (bench/*emulator-server.mjs) share: the event
+ * line protocol to the bench, numeric `--name value` arguments, and a clean shutdown.
+ */
+
+/** Prints one event line for the bench (see bench/lib/child.mjs). */
+export function send(event) {
+  process.stdout.write(`${JSON.stringify(event)}\n`);
+}
+
+/** `--name <number>` pairs; throws `usage` naming the bad argument. */
+export function parseNumberArgs(argv, usage) {
+  const out = {};
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i]?.replace(/^--/, "");
+    const value = Number(argv[i + 1]);
+    if (name === undefined || !Number.isFinite(value)) throw new Error(`usage: ${usage}; bad "${argv[i]}"`);
+    out[name] = value;
+    i++;
+  }
+  return out;
+}
+
+/**
+ * A shutdown for the server process, run once (on `exit`, end of input, SIGTERM or SIGINT,
+ * which it registers): closes the server, prints the emulator's internal errors (exit code 1
+ * with `failOnInternalErrors`), and exits. Exiting lets the parent read the result; a
+ * `--cpu-prof` profile is still written.
+ */
+export function serverShutdown(server, emulator, { failOnInternalErrors = true } = {}) {
+  let closing = false;
+  const shutdown = async (code = 0) => {
+    if (closing) return;
+    closing = true;
+    await server.close();
+    if (emulator.internalErrors.length > 0) {
+      process.stderr.write(`emulator internal errors: ${emulator.internalErrors.map((e) => e.stack ?? e.message).join("\n")}\n`);
+      if (failOnInternalErrors) code = 1;
+    }
+    process.exit(code);
+  };
+  process.on("SIGTERM", () => void shutdown());
+  process.on("SIGINT", () => void shutdown());
+  return shutdown;
+}
