@@ -87,10 +87,11 @@ export function deriveUpdateType(update: RawUpdate): string {
  *   without an owner never blocks anyone.
  */
 export function deriveChatKey(update: RawUpdate): string {
-  return chatKeyOf(update, deriveUpdateType(update));
+  return chatKeyOfType(update, deriveUpdateType(update));
 }
 
-function chatKeyOf(update: RawUpdate, type: string): string {
+/** {@link deriveChatKey} when the update's type is known already (it saves finding it again). */
+export function chatKeyOfType(update: RawUpdate, type: string): string {
   const payload = asObject(update[type]);
   if (payload !== undefined) {
     const chat = idOf(payload["chat"]);
@@ -113,10 +114,11 @@ function chatKeyOf(update: RawUpdate, type: string): string {
  * queries: their `message.date` is when the *bot's* message was sent, not when the user clicked).
  */
 export function deriveMessageDate(update: RawUpdate): number | null {
-  return messageDateOf(update, deriveUpdateType(update));
+  return messageDateOfType(update, deriveUpdateType(update));
 }
 
-function messageDateOf(update: RawUpdate, type: string): number | null {
+/** {@link deriveMessageDate} when the update's type is known already. */
+export function messageDateOfType(update: RawUpdate, type: string): number | null {
   return payloadDate(asObject(update[type]));
 }
 
@@ -134,20 +136,8 @@ export function payloadDate(payload: Readonly<Record<string, unknown>> | undefin
   return null;
 }
 
-/**
- * {@link deriveChatKey} when the update's type is known already (it saves finding it again).
- */
-export function chatKeyOfType(update: RawUpdate, type: string): string {
-  return chatKeyOf(update, type);
-}
-
-/** {@link deriveMessageDate} when the update's type is known already. */
-export function messageDateOfType(update: RawUpdate, type: string): number | null {
-  return messageDateOf(update, type);
-}
-
 /** All the facts of {@link UpdateMeta} at once. */
 export function deriveUpdateMeta(update: RawUpdate): UpdateMeta {
   const updateType = deriveUpdateType(update);
-  return { updateType, chatKey: chatKeyOf(update, updateType), messageDate: messageDateOf(update, updateType) };
+  return { updateType, chatKey: chatKeyOfType(update, updateType), messageDate: messageDateOfType(update, updateType) };
 }
