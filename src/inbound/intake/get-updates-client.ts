@@ -8,9 +8,9 @@
  * answer; the journal would then serialise the same updates again. For a stream of full
  * batches that is as much work per update as handling it. Side by side in `bench:inbound`,
  * this client made the durable bot ~1.3× faster than the same bot polling through grammY's
- * client. A worker thread for the HTTP work (and, on the branch `intake-thread-experiment`, for
- * the journal's commits too) was tried as well and lost: on two cores shared with the emulator
- * the hand-over and the third busy thread cost more than they saved.
+ * client. A worker thread for the HTTP work and the journal's commits was tried as well and
+ * lost (0.56–0.60× the runner against 0.69× on one thread at the time): on two cores shared
+ * with the emulator, the hand-over and a third busy thread cost more than they saved.
  *
  * It is used only when getUpdates needs nothing else of grammY's client: the default `fetch`,
  * URL builder and fetch options, the production environment, and no API transformers on
