@@ -57,7 +57,7 @@ export function formatStatus(r: StatusReport): string[] {
   lines.push(...indent(table([["queued", "sending", "delivered", "failed", "cancelled"], [o.byState.queued, o.byState.sending, o.byState.delivered, o.byState.failed, o.byState.cancelled].map(String)])));
   const p = o.queuedByPriority;
   lines.push(`  queued by priority: critical ${p.critical}, high ${p.high}, normal ${p.normal}, low ${p.low}`);
-  lines.push(`  oldest waiting: ${o.byState.queued === 0 ? "none" : formatDuration(o.oldestWaitingAgeMs)}; delivered in the last minute: ${o.deliveredLastMinute}; ambiguous attempts (possible duplicates): ${o.ambiguousAttempts}`);
+  lines.push(`  oldest waiting: ${o.byState.queued === 0 ? "none" : formatDuration(o.oldestWaitingAgeMs)}; delivered in the last minute: ${o.deliveredLastMinute}; ambiguous attempts (possible duplicates): ${o.ambiguousAttempts}; replays that sent something else: ${o.divergedReplays}`);
   lines.push(`  unreachable chats: ${r.unreachableChats}`);
   lines.push("", "offline windows (newest first)");
   if (r.offlineWindows.length === 0) lines.push("  none recorded");

@@ -50,6 +50,8 @@ export interface StatusReport {
     readonly deliveredLastMinute: number;
     /** Attempts whose answer was lost: such a message may have been delivered twice. */
     readonly ambiguousAttempts: number;
+    /** Replayed sends that differed from the stored send under their key (each sent as a new message). */
+    readonly divergedReplays: number;
   };
   /** The most recent offline windows, newest first. */
   readonly offlineWindows: ReadonlyArray<{ readonly from: number; readonly to: number; readonly durationMs: number }>;
@@ -106,6 +108,7 @@ export async function statusReport(store: Store, options: LivenessOptions & { no
       oldestWaitingAgeMs: outbox.oldestQueuedAgeMs,
       deliveredLastMinute: outbox.deliveredLastMinute,
       ambiguousAttempts: outbox.ambiguousAttempts,
+      divergedReplays: outbox.divergedReplays,
     },
     offlineWindows: windows.map((w) => ({ from: w.from, to: w.to, durationMs: w.durationMs })),
     deadLetters: { inbox: await inboxGroups(store), outbox: await outboxGroups(store) },

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -41,6 +41,8 @@ export interface SpilledBlob {
   readonly name: string;
   /** Its size in bytes. */
   readonly size: number;
+  /** SHA-256 of its bytes, hex: the file's identity when a replayed send is compared (see `fingerprint.ts`). */
+  readonly sha256: string;
 }
 
 /** Options of {@link BlobStore.sweep}. */
@@ -102,9 +104,11 @@ export class BlobStore {
     try {
       handle = await open(tempPath, "wx");
       let size = 0;
+      const hash = createHash("sha256");
       for await (const chunk of chunksOf(file)) {
         size += chunk.byteLength;
         if (size > options.maxBytes) throw tooBig(options);
+        hash.update(chunk);
         await handle.write(chunk);
       }
       if (size === 0) throw new UnlostError("INVALID_ARGUMENT", `${where(options)}the file is empty; Telegram refuses empty files`, { details: details(options) });
@@ -113,7 +117,7 @@ export class BlobStore {
       handle = undefined;
       await rename(tempPath, join(this.dir, name));
       await this.syncDir();
-      return { name, size };
+      return { name, size, sha256: hash.digest("hex") };
     } catch (error) {
       await handle?.close().catch(() => undefined);
       await unlink(tempPath).catch(() => undefined);
@@ -193,7 +197,8 @@ function blobName(original: string | undefined): string {
   return clean === "" || clean === "." || clean === ".." ? id : `${id}${NAME_SEPARATOR}${encodeURIComponent(clean)}`;
 }
 
-function originalName(name: string): string | undefined {
+/** The file name Telegram shows for blob `name` (kept in the name after `~`), if it has one. */
+export function originalName(name: string): string | undefined {
   const at = name.indexOf(NAME_SEPARATOR);
   if (at < 0) return undefined;
   try {

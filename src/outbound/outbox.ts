@@ -10,6 +10,7 @@ import type { Logger } from "../runtime/logger.js";
 import type { OutboxDeadLetterListOptions, OutboxDeadLetterSelector, OutboxStore, Page } from "../store/index.js";
 import type { BlobStore } from "./blobs.js";
 import { newBroadcastId, newJobId } from "./ids.js";
+import { sendFingerprint } from "./fingerprint.js";
 import { encodePayload } from "./payload.js";
 import type { BroadcastProgress, Job, JobBackoff, NewJob, OutboxStats, Priority } from "./types.js";
 import { fileLimit, findMethod, validateSend } from "./validate.js";
@@ -323,11 +324,11 @@ export class Outbox {
     const metadata = options.metadata === undefined ? null : JSON.stringify(options.metadata);
     const ids = checked.parts.map(() => newJobId(now));
     const jobs = Promise.all(checked.parts.map(async (part, index) => {
-      const { json, blobs } = await encodePayload(part, this.options.blobs, (field) => fileLimit(checked.method, field));
+      const { json, blobs, identity } = await encodePayload(part, this.options.blobs, (field) => fileLimit(checked.method, field));
       const key = options.idempotencyKey === undefined ? null : checked.parts.length > 1 ? `${options.idempotencyKey}#${index}` : options.idempotencyKey;
       return {
         id: ids[index] as string, method: checked.method, chatId: checked.chatId as number | string, payload: json, priority,
-        maxAttempts: attempts, backoff, timeoutMs, notBefore, deadline, idempotencyKey: key, metadata,
+        maxAttempts: attempts, backoff, timeoutMs, notBefore, deadline, idempotencyKey: key, fingerprint: sendFingerprint(checked.method, identity), metadata,
         sensitive: options.sensitive === true, broadcastId, blobs, paidBroadcast: checked.paidBroadcast,
       } satisfies NewJob;
     }));
@@ -339,6 +340,12 @@ export class Outbox {
   private async store(prepared: Promise<NewJob[]>): Promise<string[]> {
     const jobs = await prepared;
     const results = await this.options.store.enqueue(jobs, { now: this.options.clock() });
+    for (const [i, result] of results.entries()) {
+      if (result.diverged === true) {
+        const job = jobs[i] as NewJob;
+        this.options.logger.debug({ jobId: result.id, key: job.idempotencyKey, method: job.method, chatId: job.chatId }, "a replayed send differs from the one stored under its key; it is sent as a new message");
+      }
+    }
     // A job that existed already (same idempotency key) keeps its own files; drop the new copies.
     const duplicates = jobs.filter((_, i) => results[i]?.created === false).flatMap((j) => j.blobs);
     if (duplicates.length > 0) await this.options.blobs.remove(duplicates).catch(() => undefined);

@@ -4,7 +4,7 @@
  * survive restarts, and a 50 MB upload is streamed from disk when it is sent.
  */
 import { InputFile } from "grammy";
-import type { BlobStore } from "./blobs.js";
+import { originalName, type BlobStore } from "./blobs.js";
 
 /** A file value as a user may give it. */
 export type FileValue = InputFile | Buffer | Uint8Array | NodeJS.ReadableStream | ReadableStream<Uint8Array> | { path: string };
@@ -21,34 +21,60 @@ export function isFileValue(value: unknown): value is FileValue {
   return keys.length === 1 && keys[0] === "path" && typeof (value as { path: unknown }).path === "string";
 }
 
+/** A payload encoded for the store. */
+export interface EncodedPayload {
+  /** The JSON to store, files replaced by blob references. */
+  readonly json: string;
+  /** The blob names the job owns. */
+  readonly blobs: string[];
+  /**
+   * What the send says, for its fingerprint (see `fingerprint.ts`): the parameters without
+   * `chat_id`, each file as its content hash and file name (blob names are random).
+   */
+  readonly identity: Record<string, unknown>;
+}
+
 /**
  * Spills every file in `payload` (top level and inside media arrays) and returns the JSON to
- * store and the blob names the job owns. `maxBytesFor(field)` gives the size limit of a field.
+ * store, the blob names the job owns and the send's identity. `maxBytesFor(field)` gives the
+ * size limit of a field.
  */
 export async function encodePayload(
   payload: Record<string, unknown>,
   blobs: BlobStore,
   maxBytesFor: (field: string) => number,
-): Promise<{ json: string; blobs: string[] }> {
+): Promise<EncodedPayload> {
   const owned: string[] = [];
-  const spill = async (value: unknown, field: string): Promise<unknown> => {
+  // Walks the value once, building the stored form and the identity side by side.
+  const spill = async (value: unknown, field: string): Promise<[stored: unknown, identity: unknown]> => {
     if (isFileValue(value)) {
-      const { name } = await blobs.spill(value, { maxBytes: maxBytesFor(field) });
-      owned.push(name);
-      return { [BLOB_KEY]: name };
+      const spilled = await blobs.spill(value, { maxBytes: maxBytesFor(field) });
+      owned.push(spilled.name);
+      return [{ [BLOB_KEY]: spilled.name }, { file: spilled.sha256, name: originalName(spilled.name) ?? null }];
     }
-    if (Array.isArray(value)) return Promise.all(value.map((v) => spill(v, field)));
+    if (Array.isArray(value)) {
+      const pairs = await Promise.all(value.map((v) => spill(v, field)));
+      return [pairs.map((p) => p[0]), pairs.map((p) => p[1])];
+    }
     if (typeof value === "object" && value !== null) {
-      const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = await spill(v, k === "media" ? String((value as { type?: unknown }).type ?? field) : field);
-      return out;
+      const stored: Record<string, unknown> = {};
+      const identity: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) {
+        [stored[k], identity[k]] = await spill(v, k === "media" ? String((value as { type?: unknown }).type ?? field) : field);
+      }
+      return [stored, identity];
     }
-    return value;
+    return [value, value];
   };
   try {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(payload)) out[k] = await spill(v, k);
-    return { json: JSON.stringify(out), blobs: owned };
+    const identity: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(payload)) {
+      const [stored, same] = await spill(v, k);
+      out[k] = stored;
+      if (k !== "chat_id") identity[k] = same;
+    }
+    return { json: JSON.stringify(out), blobs: owned, identity };
   } catch (error) {
     await blobs.remove(owned).catch(() => undefined);
     throw error;

@@ -61,8 +61,13 @@ export interface NewJob {
   readonly notBefore: EpochMs;
   /** Not sent after this time (fails with reason `deadline`); null: no deadline. */
   readonly deadline: EpochMs | null;
-  /** Enqueueing the same key twice yields one job. Null: no key. */
+  /**
+   * A known key is the same send (one job) only when method, chat and `fingerprint` match too;
+   * a different send under a known key is a new job (a *diverging replay*). Null: no key.
+   */
   readonly idempotencyKey: string | null;
+  /** What the send says (method and parameters but the chat; files by content): see `outbound/fingerprint.ts`. */
+  readonly fingerprint: string;
   /** JSON of user metadata, or null. */
   readonly metadata: string | null;
   /** Metadata and payload are never logged nor kept in the audit log in clear. */
@@ -90,7 +95,9 @@ export interface AttemptRecord {
 }
 
 /** A job as stored. */
-export interface Job extends NewJob {
+export interface Job extends Omit<NewJob, "fingerprint"> {
+  /** See {@link NewJob.fingerprint}; null for a job stored by a version of unlost before fingerprints. */
+  readonly fingerprint: string | null;
   readonly state: JobState;
   /** Attempts made so far. */
   readonly attempts: number;
@@ -165,6 +172,12 @@ export interface OutboxStats {
   readonly deliveredLastMinute: number;
   /** Attempts that ended ambiguously, over all jobs kept. */
   readonly ambiguousAttempts: number;
+  /**
+   * Sends made under a known idempotency key that differed from the stored send (a retried
+   * or replayed handler that said something else at that position), each delivered as a new
+   * message. Counted since the store was created.
+   */
+  readonly divergedReplays: number;
 }
 
 /** Progress of a broadcast. */

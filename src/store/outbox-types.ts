@@ -39,8 +39,13 @@ export interface AtTime {
 export interface EnqueueResult {
   /** The job's id: the given one, or the existing job's when the idempotency key was known. */
   readonly id: string;
-  /** False when the job (same `id` or same `idempotencyKey`) was already stored: nothing was inserted. */
+  /** False when the job (same `id`, or the same send under the same `idempotencyKey`) was already stored: nothing was inserted. */
   readonly created: boolean;
+  /**
+   * True when the key was known but the stored job sends something else (method, chat or
+   * fingerprint differ): this job was stored as a new one (a *diverging replay*). Absent otherwise.
+   */
+  readonly diverged?: boolean;
 }
 
 /** Options of {@link OutboxStore.claim}. */
@@ -156,8 +161,11 @@ export interface OutboxPruneOptions {
 export interface OutboxStore {
   /**
    * Stores jobs, queued and due at their `notBefore`, each at the end of its chat's queue.
-   * Idempotent: a job whose `id` or `idempotencyKey` is already stored (or earlier in the same
-   * batch) is not inserted, and its result names the existing job with `created: false`.
+   * Idempotent: a job whose `id` is already stored, or that is the same send (method, chat and
+   * `fingerprint`) as the job stored under its `idempotencyKey` (or earlier in the same batch),
+   * is not inserted, and its result names the existing job with `created: false`. A different
+   * send under a known key is stored as a new job (`diverged: true`, counted in
+   * `stats().divergedReplays`): where unlost cannot tell, it sends.
    * All or nothing: a malformed job rejects the batch with `INVALID_ARGUMENT` before any write.
    */
   enqueue(jobs: readonly NewJob[], options?: AtTime): Promise<EnqueueResult[]>;

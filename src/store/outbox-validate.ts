@@ -58,6 +58,7 @@ export function validateNewJob(job: NewJob): void {
   requireTime("job.notBefore", job.notBefore);
   if (job.deadline !== null) requireTime("job.deadline", job.deadline);
   optionalText("job.idempotencyKey", job.idempotencyKey, 1000);
+  requireText("job.fingerprint", job.fingerprint, 200);
   if (job.metadata !== null && typeof job.metadata !== "string") invalid(`job.metadata of ${job.id} must be a JSON string or null.`);
   if (typeof job.sensitive !== "boolean") invalid(`job.sensitive of ${job.id} must be a boolean.`);
   optionalText("job.broadcastId", job.broadcastId, 200);

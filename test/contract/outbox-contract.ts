@@ -29,6 +29,8 @@ export function newJob(id: string, chatId: number | string, overrides: Partial<N
     notBefore: T0,
     deadline: null,
     idempotencyKey: null,
+    // One send's fingerprint for every job unless a test says otherwise: tests of replays vary it.
+    fingerprint: "fp-same",
     metadata: null,
     sensitive: false,
     broadcastId: null,
@@ -79,18 +81,41 @@ export function defineOutboxContract(factory: OutboxStoreFactory): void {
           { id: "b", created: true },
           { id: "a", created: false },
         ]);
-        expect(await store.outbox.enqueue([newJob("c", 11, { idempotencyKey: "k1" }), newJob("b", 12)], { now: T0 })).toEqual([
+        expect(await store.outbox.enqueue([newJob("c", 10, { idempotencyKey: "k1" }), newJob("b", 12)], { now: T0 })).toEqual([
           { id: "a", created: false },
           { id: "b", created: false },
         ]);
         expect((await store.outbox.stats({ now: T0 })).byState.queued).toBe(2);
         expect(await store.outbox.get("c")).toBeNull();
+        expect((await store.outbox.stats({ now: T0 })).divergedReplays).toBe(0);
         expect((await store.outbox.getByKey("k1"))?.id).toBe("a");
         expect(await store.outbox.getByKey("nope")).toBeNull();
         const b = await store.outbox.get("b");
         expect(b).toMatchObject({ id: "b", chatId: 10, state: "queued", attempts: 0, ambiguousAttempts: 0, dueAt: T0, createdAt: T0 });
         expect(b?.history).toEqual([]);
         expect(b?.backoff).toEqual({ baseMs: 2000, maxMs: 60_000, jitter: 0.1 });
+      });
+
+      it("takes a known key for the same send only when method, chat and fingerprint match; a different send is a new job", async () => {
+        const store = await fresh();
+        await store.outbox.enqueue([newJob("a", 10, { idempotencyKey: "u1:0", fingerprint: "fp-a" })], { now: T0 });
+        // A replay that says something else at that position: a new job, counted.
+        const [b] = await store.outbox.enqueue([newJob("b", 10, { idempotencyKey: "u1:0", fingerprint: "fp-b" })], { now: T0 });
+        expect(b).toEqual({ id: "b", created: true, diverged: true });
+        // The same diverging send made once more (a third attempt) finds that job, not a third one.
+        const [b2] = await store.outbox.enqueue([newJob("b2", 10, { idempotencyKey: "u1:0", fingerprint: "fp-b" })], { now: T0 });
+        expect(b2).toEqual({ id: "b", created: false });
+        // And the original send still finds the original job.
+        expect(await store.outbox.enqueue([newJob("a2", 10, { idempotencyKey: "u1:0", fingerprint: "fp-a" })], { now: T0 })).toEqual([{ id: "a", created: false }]);
+        // Another chat or another method under the same key and fingerprint is another send too.
+        const [c] = await store.outbox.enqueue([newJob("c", 11, { idempotencyKey: "u1:0", fingerprint: "fp-a" })], { now: T0 });
+        const [d] = await store.outbox.enqueue([newJob("d", 10, { idempotencyKey: "u1:0", fingerprint: "fp-a", method: "sendPhoto" })], { now: T0 });
+        expect([c, d]).toEqual([{ id: "c", created: true, diverged: true }, { id: "d", created: true, diverged: true }]);
+        const stats = await store.outbox.stats({ now: T0 });
+        expect(stats.divergedReplays).toBe(3);
+        expect(stats.byState.queued).toBe(4);
+        expect((await store.outbox.getByKey("u1:0"))?.id).toBe("a");
+        expect((await store.outbox.get("b"))?.fingerprint).toBe("fp-b");
       });
 
       it("keeps every field, and the chat id's type (number or @username)", async () => {
@@ -435,6 +460,7 @@ export function defineOutboxContract(factory: OutboxStoreFactory): void {
           oldestQueuedAgeMs: 0,
           deliveredLastMinute: 0,
           ambiguousAttempts: 0,
+          divergedReplays: 0,
         });
         await store.outbox.enqueue([newJob("a", 1, { priority: "critical" }), newJob("b", 2)], { now: T0 });
         await store.outbox.enqueue([newJob("c", 3, { priority: "low" }), newJob("d", 4), newJob("e", 5, { broadcastId: "x" })], { now: T0 + 1000 });
@@ -450,6 +476,7 @@ export function defineOutboxContract(factory: OutboxStoreFactory): void {
           oldestQueuedAgeMs: 61_000,
           deliveredLastMinute: 0,
           ambiguousAttempts: 2,
+          divergedReplays: 0,
         });
         expect((await store.outbox.stats({ now: T0 + 30_000 })).deliveredLastMinute).toBe(1);
       });

@@ -65,7 +65,7 @@ describe("the outbox under kill -9", () => {
     await store.outbox.enqueue([{
       id: "job-recovered", method: "sendMessage", chatId: alice.id, payload: JSON.stringify({ chat_id: alice.id, text: "was in flight" }),
       priority: "normal", maxAttempts: 5, backoff: { baseMs: 10, maxMs: 10, jitter: 0 }, timeoutMs: 5_000, notBefore: now, deadline: null,
-      idempotencyKey: null, metadata: null, sensitive: false, broadcastId: null, blobs: [], paidBroadcast: false,
+      idempotencyKey: null, fingerprint: "was-in-flight", metadata: null, sensitive: false, broadcastId: null, blobs: [], paidBroadcast: false,
     }], { now });
     const claimed = await store.outbox.claim({ owner: `${hostname()}/2147483646/dead`, limit: 1, leaseMs: 600_000, now });
     expect(claimed).toHaveLength(1);
@@ -199,6 +199,8 @@ describe("the outbox under kill -9", () => {
       expect(stats.byState.failed).toBe(0);
       expect(stats.byState.queued + stats.byState.sending).toBe(0);
       expect(ambiguousCounted).toBeLessThanOrEqual(stats.ambiguousAttempts);
+      // The handlers reply the same way every time: every replay was recognised as the same send.
+      expect(stats.divergedReplays).toBe(0);
     } finally {
       await store.close();
     }

@@ -1,4 +1,4 @@
-import { Bot, GrammyError, type Context } from "grammy";
+import { Bot, GrammyError, InputFile, type Context } from "grammy";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -82,6 +82,77 @@ describe("the outbox inside a runtime", () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(sim.record.to(alice.id).map((m) => m.text)).toEqual(["first", "second"]);
     expect(seen.slice(2)).toEqual(seen.slice(0, 2));
+  });
+
+  it("a re-run that sends something else at a position delivers it: A then B, each once, and the handler gets B's message", async () => {
+    let runs = 0;
+    const got: string[] = [];
+    const { emulator, sim, rt } = await setup((bot) => bot.on("message:text", async (ctx) => {
+      runs++;
+      if (runs === 1) {
+        await ctx.reply("temporary failure, retrying");
+        throw new Error("the service is down");
+      }
+      const sent = await ctx.reply("here is your result");
+      got.push(sent.text ?? "");
+    }));
+    const alice = emulator.createUser();
+    alice.sendText(sim, "go");
+    await until(() => got.length === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).toEqual(["here is your result"]);
+    expect(sim.record.to(alice.id).map((m) => m.text)).toEqual(["temporary failure, retrying", "here is your result"]);
+    expect((await rt.outbox.stats()).divergedReplays).toBe(1);
+  });
+
+  it("a re-run that sends fewer or more messages than the first: every distinct send is delivered once", async () => {
+    const runs = new Map<string, number>();
+    const done: string[] = [];
+    const { emulator, sim } = await setup((bot) => bot.on("message:text", async (ctx) => {
+      const text = ctx.message.text;
+      const run = (runs.get(text) ?? 0) + 1;
+      runs.set(text, run);
+      if (text === "fewer") {
+        // First attempt: two sends, then a failure; the second says something else, once.
+        if (run === 1) {
+          await ctx.reply("step 1 of 2");
+          await ctx.reply("step 2 of 2");
+          throw new Error("fail after two");
+        }
+        await ctx.reply("all done");
+      } else {
+        // First attempt: one send; the second repeats it, then sends two more, one of them new.
+        await ctx.reply("one");
+        await ctx.reply(run === 1 ? "two (draft)" : "two (final)");
+        if (run === 1) throw new Error("fail after two");
+        await ctx.reply("three");
+      }
+      done.push(text);
+    }));
+    const fewer = emulator.createUser();
+    const more = emulator.createUser();
+    fewer.sendText(sim, "fewer");
+    more.sendText(sim, "more");
+    await until(() => done.length === 2);
+    await new Promise((r) => setTimeout(r, 100));
+    // The first attempt's extra send was made: it is delivered (once), not taken back.
+    expect(sim.record.to(fewer.id).map((m) => m.text)).toEqual(["step 1 of 2", "step 2 of 2", "all done"]);
+    expect(sim.record.to(more.id).map((m) => m.text)).toEqual(["one", "two (draft)", "two (final)", "three"]);
+  });
+
+  it("a re-run sending the same file again is one send; a different file at that position is another", async () => {
+    let runs = 0;
+    const { emulator, sim } = await setup((bot) => bot.on("message:text", async (ctx) => {
+      runs++;
+      await ctx.replyWithDocument(new InputFile(Buffer.from("report v1"), "report.txt"));
+      await ctx.replyWithDocument(new InputFile(Buffer.from(runs === 1 ? "draft" : "final"), "status.txt"));
+      if (runs === 1) throw new Error("fail once");
+    }));
+    const alice = emulator.createUser();
+    alice.sendText(sim, "go");
+    await until(() => runs === 2 && sim.record.to(alice.id).length === 3);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sim.record.to(alice.id).map((m) => m.kind)).toEqual(["document", "document", "document"]);
   });
 
   it("installs the update's transformer when ctx.api is first used: the handler's own transformer and repeated reads see one durable send per call", async () => {

@@ -11,13 +11,14 @@ export const JOB_COLUMNS =
   "seq, id, idem_key, method, chat_key, chat_id, payload, priority, max_attempts, backoff_base, backoff_max, " +
   "backoff_jitter, timeout_ms, not_before, deadline, metadata, sensitive, broadcast_id, blobs, paid, state, attempts, " +
   "ambiguous, due_at, last_error, failure_reason, result, result_message_id, created_at, updated_at, delivered_at, " +
-  "finished_at, history, lease_owner, lease_until, lease_token";
+  "finished_at, history, lease_owner, lease_until, lease_token, fingerprint";
 
 /** One row of `outbox_jobs` as better-sqlite3 returns it. */
 export interface JobRow {
   seq: number;
   id: string;
   idem_key: string | null;
+  fingerprint: string | null;
   method: string;
   chat_key: string;
   chat_id: number | string;
@@ -83,6 +84,7 @@ export function toJob(row: JobRow): Job {
     notBefore: row.not_before,
     deadline: row.deadline,
     idempotencyKey: row.idem_key,
+    fingerprint: row.fingerprint,
     metadata: row.metadata,
     sensitive: row.sensitive === 1,
     broadcastId: row.broadcast_id,

@@ -218,6 +218,7 @@ export class SqliteOutbox implements OutboxStore {
       const byState: Record<JobState, number> = { queued: 0, sending: 0, delivered: 0, failed: 0, cancelled: 0 };
       const queuedByPriority: Record<Priority, number> = { critical: 0, high: 0, normal: 0, low: 0 };
       let ambiguousAttempts = 0;
+      let divergedReplays = 0;
       // Counters hold open (queued + sending) jobs by priority and finished ones by state; the
       // jobs in flight (a few hundred at most) are counted from their index and taken out.
       for (const { name, n } of db.statement("SELECT name, n FROM outbox_counters").all() as { name: string; n: number }[]) {
@@ -225,6 +226,7 @@ export class SqliteOutbox implements OutboxStore {
         if (kind === "open" && key !== undefined && key in queuedByPriority) queuedByPriority[key as Priority] = n;
         else if (kind === "state" && key !== undefined && key in byState) byState[key as JobState] = n;
         else if (kind === "ambiguous") ambiguousAttempts = n;
+        else if (kind === "diverged") divergedReplays = n;
       }
       const sending = db.statement("SELECT priority, count(*) AS n FROM outbox_jobs WHERE state = 'sending' GROUP BY priority").all() as {
         priority: Priority;
@@ -247,6 +249,7 @@ export class SqliteOutbox implements OutboxStore {
         oldestQueuedAgeMs: oldest === undefined ? 0 : Math.max(0, now - oldest.created_at),
         deliveredLastMinute: recent.n,
         ambiguousAttempts,
+        divergedReplays,
       };
     });
   }

@@ -22,6 +22,9 @@
  * (`inbox_journal_done`) and the per-minute count of completed journal updates
  * (`inbox_done_counts`, which `stats` reports as done until pruned).
  *
+ * Migration 4 adds each job's send fingerprint (see outbound/fingerprint.ts): a known
+ * idempotency key is the same send only when the fingerprint matches too.
+ *
  * @module
  */
 import { OUTBOX_SCHEMA_SQL } from "./outbox-schema.js";
@@ -147,6 +150,16 @@ export const MIGRATIONS: readonly Migration[] = [
         minute INTEGER PRIMARY KEY,
         n      INTEGER NOT NULL
       );
+    `,
+  },
+  {
+    version: 4,
+    description: "outbox: the fingerprint of each job's send, the count of diverging replays",
+    sql: `
+      -- NULL for jobs stored before: such a job is never taken for a replayed send (unlost
+      -- cannot tell, so it sends).
+      ALTER TABLE outbox_jobs ADD COLUMN fingerprint TEXT;
+      INSERT INTO outbox_counters (name, n) VALUES ('diverged', 0);
     `,
   },
 ];
