@@ -13,13 +13,25 @@ export function injectNetworkFaults(emulator: Emulator, durationMs: number): str
   emulator.faults.add({ fault: { kind: "hang" }, methods: ["sendMessage"], probability: 0.04, durationMs });
   // Delivered, but the answer never arrives: the one case where a retry can duplicate.
   emulator.faults.add({ fault: { kind: "ambiguous" }, methods: ["sendMessage"], probability: 0.03, durationMs });
+  // Shares of a short window can miss every call on a slow machine: the first sends from the
+  // window on meet a reset and a 502 for certain, so every run shows the retries.
+  emulator.faults.add({ fault: { kind: "reset" }, methods: ["sendMessage"], times: 1 });
+  emulator.faults.add({ fault: { kind: "server-error", status: 502 }, methods: ["sendMessage"], times: 1 });
   return `network faults for ${(durationMs / 1000).toFixed(1)} s: connection resets, 502s, hanging and answer-lost sends`;
 }
 
 /** Every send answered 429 `retry after retryAfter s`, for `durationMs`. */
 export function injectFloodStorm(emulator: Emulator, durationMs: number, retryAfter: number): string {
   emulator.faults.add({ fault: { kind: "flood", retryAfter }, methods: ["sendMessage", "answerCallbackQuery"], durationMs });
+  // And the storm meets the bot for certain: the first sends after it begins, even when the
+  // window fell where nothing was sent.
+  emulator.faults.add({ fault: { kind: "flood", retryAfter }, methods: ["sendMessage"], times: 2 });
   return `429 storm for ${(durationMs / 1000).toFixed(1)} s: every send answered "Too Many Requests: retry after ${retryAfter}"`;
+}
+
+/** 429 answers the emulator gave so far. */
+export function floodsInjected(emulator: Emulator): number {
+  return emulator.faults.injected().flood;
 }
 
 /** Network faults and 429s injected so far (latency is not a fault here). */

@@ -57,6 +57,7 @@ export function formatSummary(facts: RunFacts, results: readonly ScenarioResult[
     ["reply latency p50", (r) => ms(r.p50_reply_ms)],
     ["reply latency p99", (r) => ms(r.p99_reply_ms)],
     ["faults injected", (r) => `${r.faults_injected}`],
+    ["  of which 429s", (r) => `${r.responses_429}`],
     ["kills (SIGKILL)", (r) => `${r.kills}`],
     ["crashes, restarted", (r) => `${r.crashes}`],
   ];
@@ -104,7 +105,7 @@ export function summaryJson(facts: RunFacts, unlost: ScenarioResult, grammy: Sce
     sent: r.sent, handled: r.handled, replies_delivered: r.replies_delivered, lost: r.lost, duplicated: r.duplicated,
     duplicated_answer_lost: r.duplicated_answer_lost, duplicated_at_kill: r.duplicated_at_kill,
     delayed_while_down: r.delayed_while_down, kills: r.kills, crashes: r.crashes, faults_injected: r.faults_injected,
-    p50_reply_ms: r.p50_reply_ms, p99_reply_ms: r.p99_reply_ms, drained: r.drained, drain_ms: r.drain_ms,
+    responses_429: r.responses_429, p50_reply_ms: r.p50_reply_ms, p99_reply_ms: r.p99_reply_ms, drained: r.drained, drain_ms: r.drain_ms,
   });
   return JSON.stringify({
     demo: true, ...pick(unlost), seed: facts.seed, users: facts.users, groups: facts.groups, duration_s: facts.durationSeconds,

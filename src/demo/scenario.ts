@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { UnlostError } from "../errors/index.js";
 import { createEmulator, startEmulatorServer, type Emulator, type EmulatorServer, type SimBot } from "../emulator/index.js";
 import { BotChild, type BotState } from "./bot-child.js";
-import { faultsInjected, injectFloodStorm, injectNetworkFaults } from "./faults.js";
+import { faultsInjected, floodsInjected, injectFloodStorm, injectNetworkFaults } from "./faults.js";
 import { Population } from "./population.js";
 import { ReplyTracker, verify, type DownWindow, type VerifiedCounts } from "./tally.js";
 import { planTimeline, type TimelineStep } from "./timeline.js";
@@ -74,6 +74,8 @@ export interface ScenarioResult extends VerifiedCounts {
   readonly crashes: number;
   /** Network faults and 429s the emulator injected. */
   readonly faults_injected: number;
+  /** Of those, 429 answers (the storm). */
+  readonly responses_429: number;
   /** True when every update was answered before the drain's time limit. */
   readonly drained: boolean;
   /** How long the drain took, ms. */
@@ -171,7 +173,7 @@ export class Scenario {
     const counts = verify(population.sent, this.tracker, this.windows(), this.killTimes);
     return {
       side: options.side, ...counts, kills: this.killTimes.length, crashes: bot.crashes,
-      faults_injected: faultsInjected(this.emulator), drained, drain_ms: drainMs, log_path: this.logPath,
+      faults_injected: faultsInjected(this.emulator), responses_429: floodsInjected(this.emulator), drained, drain_ms: drainMs, log_path: this.logPath,
     };
   }
 
