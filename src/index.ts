@@ -17,7 +17,8 @@ export type { Runtime, RuntimeStats, InboxDeadLetters } from "./runtime/runtime.
 export type { RuntimeOptions } from "./runtime/options.js";
 export type { UnlostFlavor, UnlostUpdateInfo } from "./inbound/update-info.js";
 export type { BotSetup, BotSetupContext, UnlostContext } from "./cli/bot-module.js";
-export { UnlostError, isUnlostError, redactSecrets } from "./errors/index.js";
+export { UnlostError, isUnlostError, redactSecrets, Scrubber } from "./errors/index.js";
+export type { Scrub } from "./errors/index.js";
 export type { UnlostErrorCode, UnlostErrorOptions } from "./errors/index.js";
 
 // For experts

@@ -6,7 +6,7 @@
  */
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { isUnlostError, redactSecrets } from "../errors/index.js";
+import { isUnlostError, Scrubber } from "../errors/index.js";
 import { DEMO_HELP, runDemoCommand } from "./demo-command.js";
 import { DEAD_LETTERS_HELP, runDeadLettersCommand } from "./dead-letters-command.js";
 import { DOCTOR_HELP, runDoctorCommand } from "./doctor-command.js";
@@ -47,11 +47,12 @@ export async function main(argv: readonly string[], rawOut: (line: string) => vo
   const [name, ...rest] = argv;
   // Every line a token-handling command prints passes through token redaction, whatever it
   // quotes (errors of HTTP clients, of user modules, errors stored in dead letters).
-  const secret = process.env["BOT_TOKEN"]?.trim();
-  const secrets = secret === undefined || secret === "" ? [] : [secret];
+  // (The store and the logs are scrubbed where text enters them; this is the last line for what
+  // a command quotes from elsewhere, and for stores written before that.)
+  const scrubber = new Scrubber([process.env["BOT_TOKEN"], process.env["UNLOST_WEBHOOK_SECRET"]]);
   const redact = name !== undefined && COMMANDS[name]?.redact === true;
-  const out = (line: string): void => rawOut(redact ? redactSecrets(line, secrets) : line);
-  const err = (line: string): void => rawErr(redact ? redactSecrets(line, secrets) : line);
+  const out = (line: string): void => rawOut(redact ? scrubber.scrub(line) : line);
+  const err = (line: string): void => rawErr(redact ? scrubber.scrub(line) : line);
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     out(HELP);
     return name === undefined ? 2 : 0;
@@ -68,7 +69,7 @@ export async function main(argv: readonly string[], rawOut: (line: string) => vo
       err(`unlost ${name}: ${error.message}`);
       return 2;
     }
-    err(`unlost ${name}: ${redactSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error))}`);
+    err(`unlost ${name}: ${scrubber.scrub(error instanceof Error ? (error.stack ?? error.message) : String(error))}`);
     return 1;
   }
 }

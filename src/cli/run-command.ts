@@ -63,7 +63,11 @@ export async function runRunCommand(argv: readonly string[], out: (line: string)
   // The runtime only needs grammY's own Context; ctx.unlost is installed by the runtime itself.
   const bot = loaded.kind === "bot" ? loaded.bot : (own as unknown as Bot<Context>);
 
-  const logger = createLogger(config.logLevel === undefined ? {} : { level: config.logLevel });
+  // The logger knows every secret from the start: log lines before the runtime's (loading the
+  // module, a webhook URL with the token in it) are scrubbed too. The runtime adds to it a
+  // webhook secret it generates.
+  const secrets = [token, ...(config.runtime.webhook?.secretToken === undefined ? [] : [config.runtime.webhook.secretToken])];
+  const logger = createLogger({ secrets, ...(config.logLevel === undefined ? {} : { level: config.logLevel }) });
   const runtime = createRuntime(bot, { ...config.runtime, logger });
   const cleanups: Array<() => void | Promise<void>> = [];
   if (loaded.kind === "setup" && own !== undefined) await loaded.setup(own, { runtime, onStop: (cleanup) => cleanups.push(cleanup) });

@@ -5,4 +5,5 @@
  */
 export { UnlostError, isUnlostError } from "./unlost-error.js";
 export type { UnlostErrorCode, UnlostErrorOptions } from "./unlost-error.js";
-export { redactSecrets, REDACTED } from "./redact.js";
+export { redactSecrets, REDACTED, Scrubber } from "./redact.js";
+export type { Scrub } from "./redact.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { redactSecrets } from "./redact.js";
+import { redactSecrets, Scrubber } from "./redact.js";
 import { UnlostError } from "./unlost-error.js";
 
 describe("redactSecrets", () => {
@@ -23,5 +23,39 @@ describe("UnlostError", () => {
     expect(err.message).toBe("token 99:<redacted> was rejected");
     expect(err.cause).toBe(cause);
     expect(err).toBeInstanceOf(Error);
+  });
+});
+
+describe("Scrubber", () => {
+  const token = "7000001:AAHsecretPartOfTheBotToken_x42";
+  it("scrubs the token pattern, the exact token, its secret part alone and other secrets", () => {
+    const s = new Scrubber([token, "whsec_theWebhook-secret", undefined, ""]);
+    expect(s.scrub(`GET /file/bot${token}/photos/a.jpg`)).toBe("GET /file/bot7000001:<redacted>/photos/a.jpg");
+    expect(s.scrub("odd: AAHsecretPartOfTheBotToken_x42 alone")).toBe("odd: <redacted> alone");
+    expect(s.scrub("header whsec_theWebhook-secret")).toBe("header <redacted>");
+    expect(s.scrub("nothing to see at 12:30")).toBe("nothing to see at 12:30");
+  });
+
+  it("learns secrets later, and finds a secret in its JSON-escaped form", () => {
+    const s = new Scrubber();
+    expect(s.scrub("pass=abc\"def")).toBe("pass=abc\"def");
+    s.add('abc"def');
+    expect(s.scrub("pass=abc\"def")).toBe("pass=<redacted>");
+    expect(s.scrub(JSON.stringify({ pass: 'abc"def' }))).toBe('{"pass":"<redacted>"}');
+  });
+
+  it("ignores secrets too short to be told from ordinary text", () => {
+    // "abc" is too short; so is the secret part of "12:abcdefg" on its own (the whole token is kept).
+    expect(new Scrubber(["abc", "12:abcdefg"]).scrub("abc abcdefg 12:abcdefg")).toBe("abc abcdefg <redacted>");
+  });
+
+  it("scrubs an error handed to user code in place, with what it wraps", () => {
+    const inner = new Error(`request to https://api.telegram.org/bot${token}/getMe failed`);
+    const outer = Object.assign(new Error("Network request for 'getMe' failed!", { cause: new AggregateError([inner]) }), { error: inner });
+    const s = new Scrubber([token]);
+    expect(s.scrubError(outer)).toBe(outer);
+    expect(inner.message).toBe("request to https://api.telegram.org/bot7000001:<redacted>/getMe failed");
+    expect(inner.stack).not.toContain("AAHsecretPart");
+    expect(s.scrubError("a string")).toBe("a string");
   });
 });

@@ -107,6 +107,16 @@ describe("classifySendError: network failures", () => {
     expect(classifySendError(new UnlostError("INVALID_ARGUMENT", "blob x is missing"))).toMatchObject({ kind: "permanent" });
     expect(classifySendError(network(new UnlostError("STORE_FAILURE", "disk")))).toMatchObject({ kind: "retry", ambiguous: false });
   });
+
+  it("quotes a failure's own message without the token in its URL (the reason is stored and handed to the sender)", () => {
+    const url = "https://api.telegram.org/bot123456:AAHtokenSecretPart_42/sendMessage";
+    const withoutCode = network(Object.assign(new Error(`request to ${url} failed, reason: the proxy closed the tunnel`), { name: "FetchError", type: "system" }));
+    const before = classifySendError(new Error(`could not build ${url}`));
+    for (const verdict of [classifySendError(withoutCode), before]) {
+      expect(verdict.reason).toContain("bot123456:<redacted>/sendMessage");
+      expect(verdict.reason).not.toContain("AAHtokenSecretPart_42");
+    }
+  });
 });
 
 describe("classifySendError: real errors from the emulator", () => {

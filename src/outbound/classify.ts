@@ -19,7 +19,7 @@
  * @module
  */
 import { GrammyError, HttpError } from "grammy";
-import { UnlostError } from "../errors/index.js";
+import { redactSecrets, UnlostError } from "../errors/index.js";
 
 /** What to do with a job whose send failed. */
 export type SendVerdict =
@@ -244,12 +244,14 @@ function networkWhat(facts: Facts): string {
     case "UND_ERR_CONNECT_TIMEOUT": return "connecting timed out (UND_ERR_CONNECT_TIMEOUT)";
     case "ECONNRESET": return "the connection was reset (ECONNRESET)";
     case "UND_ERR_SOCKET": case "UND_ERR_CLOSED": return `the connection was closed (${code})`;
-    case undefined: return facts.messages.some((m) => /socket hang up/i.test(m)) ? "the connection was closed (socket hang up)" : `the request failed (${facts.messages[facts.messages.length - 1] ?? "unknown error"})`;
+    // An HTTP client's message quotes the request URL, `/bot<token>/` included: the verdict's
+    // reason goes to the job's error, history and audit, and to the sender's error.
+    case undefined: return facts.messages.some((m) => /socket hang up/i.test(m)) ? "the connection was closed (socket hang up)" : `the request failed (${redactSecrets(facts.messages[facts.messages.length - 1] ?? "unknown error")})`;
     default: return `the request failed (${code})`;
   }
 }
 
+/** An error in words, for a verdict's reason (token removed: see `networkWhat`). */
 function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
+  return redactSecrets(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 }

@@ -5,7 +5,7 @@
  */
 import { GrammyError, HttpError, type Bot, type Context } from "grammy";
 import type { Update, WebhookInfo } from "grammy/types";
-import { UnlostError } from "../errors/index.js";
+import { Scrubber, UnlostError } from "../errors/index.js";
 import { createCatchUpPolicy, describeUpdate, type CatchUpAction, type CatchUpPolicy, type UpdateFacts } from "../inbound/catch-up/index.js";
 import { Dispatcher, type HandledUpdate, type UpdateHandler } from "../inbound/dispatcher.js";
 import { GetUpdatesClient } from "../inbound/intake/get-updates-client.js";
@@ -20,7 +20,7 @@ import type { Outbox } from "../outbound/outbox.js";
 import { newUpdateScope } from "../outbound/update-scope.js";
 import { outboxTransformer } from "../outbound/transformer.js";
 import { HandlingInfo } from "./handling-info.js";
-import { createLogger, type Logger } from "./logger.js";
+import { createLogger, scrubberOf, type Logger } from "./logger.js";
 import { adoptGoneJournals, instanceGone, newInstanceId, recoverDeadInstances, workerLeaseName } from "./liveness.js";
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
 
@@ -99,6 +99,11 @@ export function createRuntime<C extends Context>(bot: Bot<C>, options: RuntimeOp
 class UnlostRuntime implements Runtime {
   readonly instanceId: string;
   private readonly logger: Logger;
+  /**
+   * The secrets of this bot (its token, the webhook secret): one scrubber shared by the
+   * logger, the store and the errors, so text is cleaned where it enters them.
+   */
+  private readonly scrubber: Scrubber;
   private readonly clock: () => number;
   private openedStore: Store | undefined;
   private ownsStore = false;
@@ -133,7 +138,11 @@ class UnlostRuntime implements Runtime {
   constructor(private readonly bot: Bot<Context>, private readonly options: ResolvedOptions) {
     this.instanceId = options.instanceId ?? newInstanceId();
     this.clock = options.clock ?? Date.now;
-    this.logger = options.logger ?? createLogger();
+    // A logger made by createLogger (the CLI's) keeps its scrubber, which learns the token
+    // here; any other logger given is the user's to clean.
+    this.scrubber = (options.logger === undefined ? undefined : scrubberOf(options.logger)) ?? new Scrubber();
+    this.scrubber.add(bot.token, options.webhook?.secretToken);
+    this.logger = options.logger ?? createLogger({ scrubber: this.scrubber });
     this.finished = new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
     });
@@ -297,7 +306,8 @@ class UnlostRuntime implements Runtime {
       if (options.shutdown.handleSignals) this.installSignals();
     } catch (error) {
       await this.teardown();
-      throw error;
+      // Handed to user code: an HTTP client's error may quote the `/bot<token>/` URL.
+      throw this.scrubber.scrubError(error);
     }
   }
 
@@ -354,7 +364,7 @@ class UnlostRuntime implements Runtime {
       this.openedStore = given;
       return given;
     }
-    this.openedStore = await openStore({ ...(given ?? {}), clock: this.clock });
+    this.openedStore = await openStore({ ...(given ?? {}), clock: this.clock, scrub: this.scrubber.scrub });
     this.ownsStore = true;
     return this.openedStore;
   }
@@ -420,6 +430,8 @@ class UnlostRuntime implements Runtime {
     const config = this.options.webhook;
     if (config === undefined) throw new UnlostError("INVALID_CONFIG", 'mode "webhook" needs webhook.url');
     const secretToken = await webhookSecret(store.state, config.secretToken === undefined ? {} : { configured: config.secretToken });
+    // A generated secret is known only now: from here on it is scrubbed like the token.
+    this.scrubber.add(secretToken);
     this.receiver = createWebhookReceiver({
       inbox: store.inbox,
       secretToken,
@@ -617,6 +629,8 @@ class UnlostRuntime implements Runtime {
   };
 
   private fatal(error: UnlostError): void {
+    // wait() hands it to user code; its causes may quote the token.
+    this.scrubber.scrubError(error);
     this.logger.fatal({ err: error }, error.message);
     // Recorded before stopping: stop() settles wait(), and must reject it with this error.
     this.fatalError ??= error;

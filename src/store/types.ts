@@ -13,6 +13,7 @@ import type { InboxStore, EpochMs } from "./inbox-types.js";
 import type { LeaseStore } from "./lease-types.js";
 import type { OutboxStore } from "./outbox-types.js";
 import type { StateStore } from "./state-types.js";
+import type { Scrub } from "../errors/index.js";
 
 /** The backends unlost ships. */
 export type StoreKind = "sqlite";
@@ -62,6 +63,15 @@ export interface SqliteStoreOptions {
    * Payloads of jobs marked sensitive are never kept, whatever this says. Default false.
    */
   readonly auditRedaction?: boolean;
+  /**
+   * Removes secrets from every free-text column the store writes: the errors and stacks of
+   * retries and dead letters (inbox and outbox), the attempt history, the audit log's errors
+   * and the reasons of unreachable chats. The runtime passes its scrubber (bot token, webhook
+   * secret); default: the bot-token pattern only. Update payloads, job payloads and results,
+   * and runtime values (the generated webhook secret lives there) are stored as given: they
+   * are data that must come back byte for byte, not text unlost wrote.
+   */
+  readonly scrub?: Scrub;
 }
 
 /** Options of {@link openStore}: one variant per backend. */

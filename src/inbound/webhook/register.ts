@@ -7,7 +7,7 @@
  */
 import { GrammyError, type Api } from "grammy";
 import type { Update, WebhookInfo } from "grammy/types";
-import { UnlostError } from "../../errors/index.js";
+import { redactSecrets, UnlostError } from "../../errors/index.js";
 import { validateSecretToken } from "./secret.js";
 
 /** Options of {@link registerWebhook}. */
@@ -51,7 +51,8 @@ export async function registerWebhook(api: Api, options: RegisterWebhookOptions)
       "CONFLICT",
       `setWebhook succeeded but getWebhookInfo reports the URL ${JSON.stringify(info.url)} instead of ${JSON.stringify(options.url)}; ` +
         "another process is probably managing this bot's webhook or polling.",
-      { details: { expected: options.url, actual: info.url } },
+      // The URL may carry the token in its path (a common grammY pattern).
+      { details: { expected: redactSecrets(options.url), actual: info.url === undefined ? undefined : redactSecrets(info.url) } },
     );
   }
   return info;

@@ -7,7 +7,8 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
-import { UnlostError } from "../../errors/index.js";
+import { redactSecrets, UnlostError, type Scrub } from "../../errors/index.js";
+import { clip } from "../validate.js";
 import type { Clock, SqliteStoreOptions } from "../types.js";
 import { toStoreError } from "./errors.js";
 import { migrate } from "./migrate.js";
@@ -39,6 +40,8 @@ export class SqliteDatabase {
   readonly location: string;
   /** The clock used when an operation is given no `now`. */
   readonly clock: Clock;
+  /** Removes secrets from free text (see {@link SqliteDatabase.freeText}). */
+  private readonly scrub: Scrub;
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Statement>();
   // One transaction wrapper built once (better-sqlite3 builds several variants per call of
@@ -47,10 +50,11 @@ export class SqliteDatabase {
   private closed = false;
   private checkpointTimer: NodeJS.Timeout | undefined;
 
-  private constructor(db: Database.Database, location: string, clock: Clock, memory: boolean) {
+  private constructor(db: Database.Database, location: string, clock: Clock, memory: boolean, scrub: Scrub) {
     this.db = db;
     this.location = location;
     this.clock = clock;
+    this.scrub = scrub;
     this.transaction = db.transaction((fn: () => unknown) => fn());
     if (!memory) {
       // Checkpoints off the commit path (see `open`): one PASSIVE checkpoint per interval
@@ -110,11 +114,20 @@ export class SqliteDatabase {
       // committed transaction is in the WAL, and readers and recovery read the WAL.
       if (!memory) db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
       migrate(db, location);
-      return new SqliteDatabase(db, location, options.clock ?? Date.now, memory);
+      return new SqliteDatabase(db, location, options.clock ?? Date.now, memory, options.scrub ?? ((text) => redactSecrets(text)));
     } catch (err) {
       db?.close();
       throw toStoreError(err, "open", location);
     }
+  }
+
+  /**
+   * Text written by unlost (an error, a stack, a reason) as it may be stored: secrets removed,
+   * then cut to `max` characters. Every free-text column goes through here, so a token quoted
+   * by an error never reaches the file (nor its WAL), whoever reads it later.
+   */
+  freeText(text: string, max: number): string {
+    return clip(this.scrub(text), max);
   }
 
   /** The cached prepared statement for `sql`. */

@@ -27,7 +27,6 @@ import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "../update-met
 import {
   MAX_ERROR_LENGTH,
   MAX_STACK_LENGTH,
-  clip,
   requireInt,
   requireText,
   requireTime,
@@ -396,7 +395,7 @@ export class SqliteInbox implements InboxStore {
       case "retry":
         row = db
           .statement(`UPDATE inbox SET state = 'pending', due_at = ?, last_error = ?, lease_until = NULL ${current}`)
-          .get(Math.floor(outcome.at), clip(outcome.error, MAX_ERROR_LENGTH), ...key) as { chat_key: string } | undefined;
+          .get(Math.floor(outcome.at), db.freeText(outcome.error, MAX_ERROR_LENGTH), ...key) as { chat_key: string } | undefined;
         break;
       case "dead":
         row = db
@@ -405,8 +404,8 @@ export class SqliteInbox implements InboxStore {
           )
           .get(
             now,
-            clip(outcome.error, MAX_ERROR_LENGTH),
-            outcome.stack == null ? null : clip(outcome.stack, MAX_STACK_LENGTH),
+            db.freeText(outcome.error, MAX_ERROR_LENGTH),
+            outcome.stack == null ? null : db.freeText(outcome.stack, MAX_STACK_LENGTH),
             ...key,
           ) as { chat_key: string } | undefined;
         break;

@@ -18,7 +18,7 @@ import type {
   JournalStats,
 } from "../journal-types.js";
 import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "../update-meta.js";
-import { MAX_ERROR_LENGTH, MAX_STACK_LENGTH, clip, requireInt, requireText, requireTime } from "../validate.js";
+import { MAX_ERROR_LENGTH, MAX_STACK_LENGTH, requireInt, requireText, requireTime } from "../validate.js";
 import { enqueuePending } from "./chat-queue.js";
 import type { SqliteDatabase } from "./database.js";
 import { applyEffects, validateEffects } from "./effects.js";
@@ -64,7 +64,7 @@ interface BatchRow {
   settled: number;
 }
 
-function prepareMove(move: JournalMove, now: number): PreparedMove {
+function prepareMove(db: SqliteDatabase, move: JournalMove, now: number): PreparedMove {
   if (typeof move !== "object" || move === null) invalid("moved[] must be objects.");
   requireInt("moved.batch", move.batch, 1);
   const updateId = requireUpdateId(move.update);
@@ -86,8 +86,8 @@ function prepareMove(move: JournalMove, now: number): PreparedMove {
     attempts,
     dead,
     dueAt: dead ? now : requireTime("moved.outcome.at", outcome.at),
-    error: clip(outcome.error, MAX_ERROR_LENGTH),
-    stack: stack == null ? null : clip(stack, MAX_STACK_LENGTH),
+    error: db.freeText(outcome.error, MAX_ERROR_LENGTH),
+    stack: stack == null ? null : db.freeText(stack, MAX_STACK_LENGTH),
   };
 }
 
@@ -104,11 +104,11 @@ interface PreparedCompletion {
 }
 
 /** Validates a completion (before any write); undefined when it has nothing to write. */
-function prepareCompletion(completion: Omit<JournalCompletion, "owner" | "now">, now: number): PreparedCompletion | undefined {
+function prepareCompletion(db: SqliteDatabase, completion: Omit<JournalCompletion, "owner" | "now">, now: number): PreparedCompletion | undefined {
   if (!Array.isArray(completion.done)) invalid("done must be an array.");
   const effects = completion.effects ?? [];
   validateEffects(effects);
-  const moved = (completion.moved ?? []).map((m) => prepareMove(m, now));
+  const moved = (completion.moved ?? []).map((m) => prepareMove(db, m, now));
   const closed = new Set((completion.closed ?? []).map((b) => requireInt("closed[]", b, 1)));
   const settles = new Map<number, number[]>();
   const add = (batch: number, id: number): void => {
@@ -150,7 +150,7 @@ export class SqliteJournal implements InboxJournal {
         break;
       }
     }
-    const completion = options.completion === undefined ? undefined : prepareCompletion(options.completion, now);
+    const completion = options.completion === undefined ? undefined : prepareCompletion(this.db, options.completion, now);
     const db = this.db;
     return db.write("append to the journal", (): JournalAppendResult => {
       if (options.fence !== undefined) assertFence(db, options.fence, "journal append");
@@ -213,7 +213,7 @@ export class SqliteJournal implements InboxJournal {
   async complete(completion: JournalCompletion): Promise<void> {
     const owner = requireText("owner", completion?.owner);
     const now = requireTime("now", completion.now ?? this.db.clock());
-    const prepared = prepareCompletion(completion, now);
+    const prepared = prepareCompletion(this.db, completion, now);
     if (prepared === undefined) return;
     this.db.write("complete journal updates", () => this.applyCompletion(owner, prepared, now));
   }

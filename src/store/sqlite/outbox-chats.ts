@@ -23,7 +23,7 @@ export function markUnreachable(db: SqliteDatabase, chatId: ChatId, reason: stri
   db.statement(
     `INSERT INTO outbox_unreachable (chat_key, chat_id, reason, since) VALUES (?, ?, ?, ?)
      ON CONFLICT (chat_key) DO UPDATE SET reason = excluded.reason`,
-  ).run(chatKeyOf(chatId), chatId, reason, now);
+  ).run(chatKeyOf(chatId), chatId, db.freeText(reason, 4000), now);
 }
 
 /** Clears a chat's mark; true when it was marked. */

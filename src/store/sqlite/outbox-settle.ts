@@ -7,7 +7,7 @@
 import type { AttemptRecord } from "../../outbound/types.js";
 import { chatKeyOf } from "../outbox-validate.js";
 import type { JobSettleRequest, JobSettleResult } from "../outbox-types.js";
-import { MAX_ERROR_LENGTH, clip } from "../validate.js";
+import { MAX_ERROR_LENGTH } from "../validate.js";
 import type { SqliteDatabase } from "./database.js";
 import { refreshHead } from "./outbox-heads.js";
 
@@ -70,7 +70,7 @@ export function settleJob(db: SqliteDatabase, request: JobSettleRequest, now: nu
       break;
     }
     case "retry": {
-      const error = clip(outcome.error, MAX_ERROR_LENGTH);
+      const error = db.freeText(outcome.error, MAX_ERROR_LENGTH);
       db.statement(
         `UPDATE outbox_jobs SET state = 'queued', due_at = ?, last_error = ?, attempts = attempts + 1,
            ambiguous = ambiguous + ?, ${APPEND}, ${common} WHERE seq = ?`,
@@ -85,7 +85,7 @@ export function settleJob(db: SqliteDatabase, request: JobSettleRequest, now: nu
       break;
     }
     case "failed": {
-      const error = clip(outcome.error, MAX_ERROR_LENGTH);
+      const error = db.freeText(outcome.error, MAX_ERROR_LENGTH);
       const ambiguous = outcome.ambiguous === true;
       const set = `state = 'failed', failure_reason = ?, last_error = ?, finished_at = ?, ${common}`;
       if (outcome.attempted === false) {
@@ -104,7 +104,7 @@ export function settleJob(db: SqliteDatabase, request: JobSettleRequest, now: nu
       db.statement(`UPDATE outbox_jobs SET state = 'queued', due_at = ?, ${common} WHERE seq = ?`).run(Math.floor(outcome.at), now, job.seq);
       break;
     case "retarget": {
-      const error = clip(outcome.error, MAX_ERROR_LENGTH);
+      const error = db.freeText(outcome.error, MAX_ERROR_LENGTH);
       const newKey = chatKeyOf(outcome.chatId);
       db.statement(
         `UPDATE outbox_jobs SET state = 'queued', due_at = ?, chat_key = ?, chat_id = ?, last_error = ?,
