@@ -200,6 +200,9 @@ class UnlostRuntime implements Runtime {
     const store = await this.openTheStore();
     try {
       await this.initBot();
+      // Before anything talks to Telegram for the store (getUpdates confirms the stored offset,
+      // the outbox sends stored jobs): a store of another bot would do both for the wrong bot.
+      await this.checkBinding(store);
       const now = this.clock();
       await this.holdWorkerLease(store, now);
       // The outbox first: everything the runtime itself sends (downtime alerts, offline
@@ -357,6 +360,22 @@ class UnlostRuntime implements Runtime {
     this.openedStore = await openStore({ ...(given ?? {}), clock: this.clock });
     this.ownsStore = true;
     return this.openedStore;
+  }
+
+  /**
+   * Binds the store to this bot on its first start, and refuses a store bound to another bot:
+   * polling it with this token would send that bot's offset to getUpdates and so confirm (drop)
+   * this bot's waiting updates, and its outbox would send the other bot's messages.
+   */
+  private async checkBinding(store: Store): Promise<void> {
+    const me = this.bot.botInfo;
+    const bound = await store.state.bindBot(me.id);
+    if (bound === me.id) return;
+    throw new UnlostError(
+      "STORE_BOT_MISMATCH",
+      `the store at ${store.location} belongs to bot ${bound}, but this token is bot ${me.id}'s (@${me.username}); nothing was fetched or sent. Give this bot its own store (another --data folder, or UNLOST_DATA_DIR / store.path), or use bot ${bound}'s token with this one.`,
+      { details: { storeBotId: bound, botId: me.id, store: store.location } },
+    );
   }
 
   /** getMe, retried on network errors; a rejected token is fatal. */
