@@ -101,7 +101,7 @@ export async function checkStore(config: CliConfig, now: number, bot: Pick<UserF
     return [{ check: "store", level: "problem", message: `the store at ${config.storePath} cannot be opened: ${error instanceof Error ? error.message : String(error)}`, fix: "Check the file's permissions and that it is an unlost store; restore it from a backup if it is damaged." }];
   }
   try {
-    const findings: Finding[] = [];
+    const findings: Finding[] = store.warnings.map((w) => ({ check: "store", level: "warn", message: w.message, fix: w.fix }));
     const quick: unknown = store.database.handle.pragma("quick_check", { simple: true });
     const version: unknown = store.database.handle.pragma("user_version", { simple: true });
     if (quick !== "ok") {

@@ -198,6 +198,7 @@ class UnlostRuntime implements Runtime {
     if (this.running) return;
     const { options, logger } = this;
     const store = await this.openTheStore();
+    for (const warning of store.warnings ?? []) logger.warn({ fix: warning.fix }, `${warning.message} ${warning.fix}`);
     try {
       await this.initBot();
       // Before anything talks to Telegram for the store (getUpdates confirms the stored offset,
@@ -348,7 +349,11 @@ class UnlostRuntime implements Runtime {
       // Every claim is settled, so nothing needs this instance's lease any more.
       await this.openedStore.leases.release({ name: workerLeaseName(this.instanceId), owner: this.instanceId, epoch: this.workerEpoch }).catch(() => false);
     }
-    if (this.ownsStore) await this.openedStore?.close();
+    if (this.ownsStore) {
+      await this.openedStore?.close();
+      // An in-memory store's blobs went with it; its temp folder is not left behind.
+      await this.outbound?.removeTemporaryBlobs().catch((e: unknown) => this.logger.warn({ err: e }, "removing the temporary blob folder failed"));
+    }
   }
 
   private async openTheStore(): Promise<Store> {
