@@ -24,7 +24,7 @@ export type { UnlostErrorCode, UnlostErrorOptions } from "./errors/index.js";
 // For experts
 export { openStore, DEFAULT_SQLITE_PATH } from "./store/index.js";
 export type {
-  Store, StoreOptions, SqliteStoreOptions, StoreEffect, DeadLetter, DeadLetterPage, DeadLetterSelector,
+  Store, StoreOptions, SqliteStoreOptions, StoreWarning, StoreEffect, DeadLetter, DeadLetterPage, DeadLetterSelector,
   DeadLetterListOptions, InboxStats, OfflineWindow,
 } from "./store/index.js";
 export { createLogger, silentLogger } from "./runtime/logger.js";

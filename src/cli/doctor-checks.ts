@@ -83,8 +83,11 @@ export async function checkWebhook(api: Api, config: CliConfig, now: number): Pr
   return findings;
 }
 
-/** The store: opens, schema version, SQLite's quick integrity check, counts. */
-export async function checkStore(config: CliConfig, now: number): Promise<Finding[]> {
+/**
+ * The store: opens, schema version, SQLite's quick integrity check, counts, and whether it
+ * belongs to the token's bot (`bot`, from getMe; null when the token could not be checked).
+ */
+export async function checkStore(config: CliConfig, now: number, bot: Pick<UserFromGetMe, "id" | "username"> | null = null): Promise<Finding[]> {
   if (!existsSync(config.storePath)) {
     return [{ check: "store", level: "warn", message: `there is no store yet at ${config.storePath}.`, fix: "The first \"unlost run\" creates it; if you expected one, point --data (UNLOST_DATA_DIR) at the bot's data folder." }];
   }
@@ -98,14 +101,21 @@ export async function checkStore(config: CliConfig, now: number): Promise<Findin
     return [{ check: "store", level: "problem", message: `the store at ${config.storePath} cannot be opened: ${error instanceof Error ? error.message : String(error)}`, fix: "Check the file's permissions and that it is an unlost store; restore it from a backup if it is damaged." }];
   }
   try {
-    const findings: Finding[] = [];
+    const findings: Finding[] = store.warnings.map((w) => ({ check: "store", level: "warn", message: w.message, fix: w.fix }));
     const quick: unknown = store.database.handle.pragma("quick_check", { simple: true });
     const version: unknown = store.database.handle.pragma("user_version", { simple: true });
     if (quick !== "ok") {
       findings.push({ check: "store", level: "problem", message: `SQLite's integrity check failed on ${config.storePath}: ${String(quick)}.`, fix: "Stop the bot, copy the data folder, and rebuild the file with \"sqlite3 unlost.sqlite .recover | sqlite3 fixed.sqlite\" (or restore a backup)." });
     }
     const liveness = { heartbeatMs: config.runtime.downtime?.heartbeatMs ?? 5_000, mode: config.runtime.mode ?? "polling" };
-    const [inbox, outbox, running] = await Promise.all([store.inbox.stats({ now }), store.outbox.stats({ now }), isBotRunning(store, now, liveness)]);
+    const [inbox, outbox, running, boundBot] = await Promise.all([store.inbox.stats({ now }), store.outbox.stats({ now }), isBotRunning(store, now, liveness), store.state.boundBot()]);
+    if (bot !== null && boundBot !== null && boundBot !== bot.id) {
+      findings.push({
+        check: "store", level: "problem",
+        message: `the store at ${config.storePath} belongs to bot ${boundBot}, but BOT_TOKEN is bot ${bot.id}'s (@${bot.username}); "unlost run" refuses to start on it (its offset would drop this bot's waiting updates).`,
+        fix: `Give bot ${bot.id} its own data folder (--data <dir> or UNLOST_DATA_DIR), or use bot ${boundBot}'s token with this one.`,
+      });
+    }
     findings.push({
       check: "store", level: quick === "ok" ? "ok" : "problem",
       message: `${config.storePath} opens, schema version ${String(version)} (this unlost: ${SQLITE_SCHEMA_VERSION}), integrity ${quick === "ok" ? "ok" : "damaged"}; inbox ${inbox.pending} pending, ${inbox.inflight} in flight, ${inbox.dead} dead; outbox ${outbox.byState.queued} queued, ${outbox.byState.failed} failed`,

@@ -52,7 +52,7 @@ export async function runDoctorCommand(argv: readonly string[], out: (line: stri
   const { finding, me } = await checkToken(api, apiRoot);
   findings.push(finding);
   if (me !== null) findings.push(...(await checkWebhook(api, config, now)));
-  findings.push(...(await checkStore(config, now)), ...(await checkDisk(config.dataDir)));
+  findings.push(...(await checkStore(config, now, me)), ...(await checkDisk(config.dataDir)));
 
   const problems = findings.filter((f) => f.level === "problem").length;
   const warnings = findings.filter((f) => f.level === "warn").length;

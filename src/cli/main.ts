@@ -65,7 +65,7 @@ export async function main(argv: readonly string[], rawOut: (line: string) => vo
   try {
     return await command.run(rest, out, err);
   } catch (error) {
-    if (isUnlostError(error) && (error.code === "INVALID_ARGUMENT" || error.code === "INVALID_CONFIG" || error.code === "UNAUTHORIZED")) {
+    if (isUnlostError(error) && (error.code === "INVALID_ARGUMENT" || error.code === "INVALID_CONFIG" || error.code === "UNAUTHORIZED" || error.code === "STORE_BOT_MISMATCH")) {
       err(`unlost ${name}: ${error.message}`);
       return 2;
     }

@@ -1,7 +1,7 @@
 /**
  * `unlost run <bot-module>`: runs a user's grammY bot under the runtime (durable inbox and
  * outbox, retries, dead letters, graceful shutdown). Exit code 0 after a clean stop, 2 for bad
- * usage or a missing or rejected token, 1 for any other fatal error.
+ * usage, a missing or rejected token or a store of another bot, 1 for any other fatal error.
  *
  * @module
  */
@@ -40,7 +40,8 @@ see docs/configuration.md):
   --config <file>           config file (default ./unlost.config.json when present)
   -h, --help                show this help
 
-Exit codes: 0 stopped cleanly, 1 fatal error, 2 bad usage or missing/rejected token.`;
+Exit codes: 0 stopped cleanly, 1 fatal error, 2 bad usage, a missing/rejected token, or
+a store that belongs to another bot.`;
 
 /** Runs `unlost run`; resolves with the exit code once the bot stopped. */
 export async function runRunCommand(argv: readonly string[], out: (line: string) => void, err: (line: string) => void = console.error): Promise<number> {
@@ -78,8 +79,9 @@ export async function runRunCommand(argv: readonly string[], out: (line: string)
     err(`unlost run: @${bot.botInfo.username} is running (${config.runtime.mode ?? "polling"}, store ${config.storePath}); Ctrl-C stops it gracefully`);
     await runtime.wait();
   } catch (error) {
-    // A token rejected at start or later (401 while polling) is a usage problem: exit 2.
-    if (isUnlostError(error) && (error.code === "UNAUTHORIZED" || error.code === "INVALID_CONFIG")) throw error;
+    // A token rejected at start or later (401 while polling), or given a store of another bot,
+    // is a usage problem: exit 2.
+    if (isUnlostError(error) && (error.code === "UNAUTHORIZED" || error.code === "INVALID_CONFIG" || error.code === "STORE_BOT_MISMATCH")) throw error;
     err(`unlost run: the bot stopped on a fatal error: ${error instanceof Error ? error.message : String(error)}`);
     code = 1;
   } finally {

@@ -23,6 +23,8 @@ export type UnlostErrorCode =
   | "STORE_FAILURE"
   /** The store was created by a newer unlost than this one. */
   | "STORE_VERSION_UNSUPPORTED"
+  /** The store belongs to another bot than the token's (its offset, inbox and outbox are that bot's). */
+  | "STORE_BOT_MISMATCH"
   /** Something that exists only while running was used after `stop()`. */
   | "STOPPED"
   /** The emulator could not do what a test asked of it. */

@@ -1,11 +1,11 @@
-import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { InputFile } from "grammy";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { UnlostError } from "../errors/index.js";
-import { BlobStore } from "./blobs.js";
+import { BLOB_FOLDER_MARKER, BlobStore } from "./blobs.js";
 
 const MB = 1024 * 1024;
 let root: string;
@@ -16,6 +16,14 @@ beforeEach(async () => {
   blobs = await BlobStore.open(join(root, "blobs"));
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+/** The blob folder's files, without its marker. */
+function files(dir: string): string[] {
+  return readdirSync(dir).filter((f) => f !== BLOB_FOLDER_MARKER);
+}
+
+/** A temp file name as a spill names it (`.tmp-` and a blob id). */
+const CRASHED_TEMP = `.tmp-${"0".repeat(9)}${"a".repeat(16)}`;
 
 /** A stream of `size` bytes in 1 MB chunks, counting how much was read. */
 function bigStream(size: number): { stream: Readable; read: () => number } {
@@ -73,7 +81,7 @@ describe("BlobStore.spill", () => {
       // Each send re-reads the file: a retry works.
       expect((await readInput(input)).toString()).toBe(content);
     }
-    expect(readdirSync(blobs.dir).filter((f) => f.startsWith("."))).toEqual([]);
+    expect(files(blobs.dir).filter((f) => f.startsWith("."))).toEqual([]);
   });
 
   it("accepts exactly maxBytes", async () => {
@@ -87,7 +95,7 @@ describe("BlobStore.spill", () => {
     expect(error.code).toBe("INVALID_ARGUMENT");
     expect(error.message).toBe("sendDocument (document): the file is over Telegram's 50 MB upload limit; make it smaller");
     expect(error.details).toMatchObject({ method: "sendDocument", field: "document" });
-    expect(readdirSync(blobs.dir)).toEqual([]);
+    expect(files(blobs.dir)).toEqual([]);
     expect(read()).toBeLessThanOrEqual(51 * MB); // the source is not drained to the end
   });
 
@@ -97,7 +105,7 @@ describe("BlobStore.spill", () => {
     expect((await refusal(blobs.spill({ path: join(root, "nope") }, { maxBytes: 10 }))).message).toMatch(/could not be read or stored \(ENOENT/);
     const failing = new Readable({ read() { this.destroy(new Error("disk gone")); } });
     expect((await refusal(blobs.spill(failing, { maxBytes: 10 }))).message).toMatch(/disk gone/);
-    expect(readdirSync(blobs.dir)).toEqual([]);
+    expect(files(blobs.dir)).toEqual([]);
   });
 
   it("runs concurrent spills without mixing them up", async () => {
@@ -129,20 +137,50 @@ describe("BlobStore.open / remove / sweep", () => {
   it("removes blobs, ignoring ones already gone", async () => {
     const a = await blobs.spill(Buffer.from("a"), { maxBytes: 10 });
     await blobs.remove([a.name, "0000gone"]);
-    expect(readdirSync(blobs.dir)).toEqual([]);
+    expect(files(blobs.dir)).toEqual([]);
   });
 
   it("sweeps orphans and crashed temp files, keeps referenced and fresh ones", async () => {
     const kept = await blobs.spill(Buffer.from("kept"), { maxBytes: 10 });
     const orphan = await blobs.spill(Buffer.from("orphan"), { maxBytes: 10 });
     const fresh = await blobs.spill(Buffer.from("fresh"), { maxBytes: 10 });
-    writeFileSync(join(blobs.dir, ".tmp-crashed"), "half");
+    writeFileSync(join(blobs.dir, CRASHED_TEMP), "half");
     const old = new Date(Date.now() - 3_600_000);
-    for (const f of [kept.name, orphan.name, ".tmp-crashed"]) utimesSync(join(blobs.dir, f), old, old);
+    for (const f of [kept.name, orphan.name, CRASHED_TEMP]) utimesSync(join(blobs.dir, f), old, old);
     const removed = await blobs.sweep(new Set([kept.name]));
-    expect(removed.sort()).toEqual([".tmp-crashed", orphan.name].sort());
-    expect(readdirSync(blobs.dir).sort()).toEqual([kept.name, fresh.name].sort());
+    expect(removed.sort()).toEqual([CRASHED_TEMP, orphan.name].sort());
+    expect(files(blobs.dir).sort()).toEqual([kept.name, fresh.name].sort());
     expect(await blobs.sweep(new Set(), { graceMs: 0 })).toHaveLength(2);
+  });
+
+  it("never sweeps a file it did not create: foreign files, however old, and its marker stay", async () => {
+    const orphan = await blobs.spill(Buffer.from("orphan"), { maxBytes: 10 });
+    const foreign = ["notes.txt", "backup.sqlite", ".hidden", ".tmp-editor-swap", "0000gone", `${orphan.name}.bak`, "README"];
+    for (const f of foreign) writeFileSync(join(blobs.dir, f), "not unlost's");
+    const old = new Date(Date.now() - 30 * 24 * 3_600_000);
+    for (const f of [...foreign, orphan.name]) utimesSync(join(blobs.dir, f), old, old);
+    expect(await blobs.sweep(new Set(), { graceMs: 0 })).toEqual([orphan.name]);
+    expect(files(blobs.dir).sort()).toEqual([...foreign].sort());
+    expect(readdirSync(blobs.dir)).toContain(BLOB_FOLDER_MARKER);
+  });
+
+  it("creates its folder 0700, marked as unlost's, and its files 0600, whatever the umask", async () => {
+    const umask = process.umask(0);
+    try {
+      const dir = join(root, "fresh", "blobs");
+      const store = await BlobStore.open(dir);
+      const { name } = await store.spill(Buffer.from("private"), { maxBytes: 100 });
+      const mode = (p: string): number => statSync(p).mode & 0o777;
+      expect(mode(dir)).toBe(0o700);
+      expect(mode(join(dir, name))).toBe(0o600);
+      expect(mode(join(dir, BLOB_FOLDER_MARKER))).toBe(0o600);
+      expect(readFileSync(join(dir, BLOB_FOLDER_MARKER), "utf8")).toMatch(/belongs to unlost/);
+      // Opening it again keeps the marker and the blobs.
+      await BlobStore.open(dir);
+      expect(readdirSync(dir).sort()).toEqual([BLOB_FOLDER_MARKER, name].sort());
+    } finally {
+      process.umask(umask);
+    }
   });
 
   it("never sweeps the temp file of a spill in progress", async () => {

@@ -7,14 +7,19 @@
  * the folder. A crash leaves at worst a temp file (removed by {@link BlobStore.sweep}), never a
  * half-written file under a final name.
  *
+ * Ownership: the folder is unlost's (created 0700, marked by a `.unlost-blobs` file), its
+ * files are 0600, and {@link BlobStore.sweep} deletes only files named as unlost names its
+ * blobs and temp files, never anything else put there.
+ *
  * @module
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
-import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { chmod, mkdir, open, readdir, rename, stat, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { InputFile } from "grammy";
 import { UnlostError } from "../errors/index.js";
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "../shared/private-files.js";
 
 /** What can be spilled: bytes, a Node or web stream, a file path, or a grammY InputFile. */
 export type BlobSource =
@@ -61,6 +66,15 @@ const TEMP_PREFIX = ".tmp-";
 const NAME_SEPARATOR = "~";
 const MAX_ENCODED_NAME = 150;
 const DEFAULT_GRACE_MS = 10 * 60_000;
+/** The id part of every blob name (see `blobName`): base-36 time, then 16 hex digits. */
+const ID = "[0-9a-z]{9,10}[0-9a-f]{16}";
+/** A blob's name: an id, optionally `~` and the URI-encoded original name. */
+const BLOB_NAME = new RegExp(`^${ID}(?:${NAME_SEPARATOR}[A-Za-z0-9\\-_.!~*'()%]+)?$`);
+/** A spill's temp file. */
+const TEMP_NAME = new RegExp(`^\\${TEMP_PREFIX}${ID}$`);
+/** The file that marks a folder as unlost's blob folder. */
+export const BLOB_FOLDER_MARKER = ".unlost-blobs";
+const MARKER_TEXT = "This folder belongs to unlost: it holds the files of queued outgoing messages.\nDo not put other files here. unlost deletes only files it created (named <id> or <id>~<name>).\n";
 
 /**
  * A folder of job files. Create it with {@link BlobStore.open}.
@@ -81,10 +95,17 @@ export class BlobStore {
     readonly dir: string,
   ) {}
 
-  /** Opens (creating if needed) the blob folder at `dir`. */
+  /**
+   * Opens (creating it 0700 if needed, whatever the umask) the blob folder at `dir`, and marks
+   * it as unlost's with a `.unlost-blobs` file.
+   */
   static async open(dir: string): Promise<BlobStore> {
     try {
-      await mkdir(dir, { recursive: true });
+      // `mkdir` returns the first folder it created: only a folder unlost created is chmod'ed.
+      if ((await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE })) !== undefined) await chmod(dir, PRIVATE_DIR_MODE);
+      await writeFile(join(dir, BLOB_FOLDER_MARKER), MARKER_TEXT, { flag: "wx", mode: PRIVATE_FILE_MODE }).catch((error: unknown) => {
+        if ((error as { code?: unknown }).code !== "EEXIST") throw error;
+      });
     } catch (error) {
       throw new UnlostError("STORE_FAILURE", `cannot create the blob folder ${dir}; check that its parent exists and is writable`, { cause: error });
     }
@@ -102,7 +123,9 @@ export class BlobStore {
     this.active.add(temp);
     let handle: FileHandle | undefined;
     try {
-      handle = await open(tempPath, "wx");
+      handle = await open(tempPath, "wx", PRIVATE_FILE_MODE);
+      // The umask can only narrow the mode given to open; this makes it exactly 0600.
+      await handle.chmod(PRIVATE_FILE_MODE);
       let size = 0;
       const hash = createHash("sha256");
       for await (const chunk of chunksOf(file)) {
@@ -154,15 +177,16 @@ export class BlobStore {
 
   /**
    * Deletes orphans: temp files of spills that crashed, and blobs no job references (`keep`
-   * holds the names every stored job owns). Files younger than `graceMs` are left alone.
-   * Returns the names removed.
+   * holds the names every stored job owns). Files younger than `graceMs` are left alone, and
+   * so is every file not named like a blob or temp file of unlost (the marker, anything a
+   * person or another program put there). Returns the names removed.
    */
   async sweep(keep: ReadonlySet<string>, options: SweepOptions = {}): Promise<string[]> {
     const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
     const now = (options.now ?? Date.now)();
     const removed: string[] = [];
     for (const entry of await readdir(this.dir)) {
-      if (keep.has(entry) || this.active.has(entry)) continue;
+      if (keep.has(entry) || this.active.has(entry) || !isOwnFile(entry)) continue;
       const path = join(this.dir, entry);
       const info = await stat(path).catch(() => undefined);
       if (info === undefined || !info.isFile() || now - info.mtimeMs < graceMs) continue;
@@ -185,6 +209,11 @@ export class BlobStore {
     await dir.sync().catch(() => undefined);
     await dir.close().catch(() => undefined);
   }
+}
+
+/** True for names unlost gives its blobs and temp files (and so may delete). */
+function isOwnFile(name: string): boolean {
+  return BLOB_NAME.test(name) || TEMP_NAME.test(name);
 }
 
 /** A fresh, unique, time-sortable name, with the original file name kept after `~`. */

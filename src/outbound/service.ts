@@ -2,6 +2,7 @@
  * The outbound side of a runtime, wired: the outbox API, the blob folder, the pacer, the
  * delivery loop, and the grammY transformer that routes the bot's sends through them.
  */
+import { mkdtemp, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { tmpdir } from "node:os";
 import type { Api } from "grammy";
@@ -27,7 +28,10 @@ export interface OutboundOptions {
   readonly idleMs: number;
   readonly limits: Partial<PacingLimits>;
   readonly defaults: Partial<OutboxDefaults>;
-  /** Where blobs live; default a `blobs` folder beside the store's file. */
+  /**
+   * Where blobs live; default a `blobs` folder beside the store's file, or for an in-memory
+   * store a fresh private temp folder (see {@link Outbound.removeTemporaryBlobs}).
+   */
   readonly blobDir?: string;
   /** Called after a chat was marked unreachable. */
   readonly onUnreachable?: (chatId: number | string) => void;
@@ -40,13 +44,39 @@ export interface Outbound {
   readonly blobs: BlobStore;
   /** Stops sending; in-flight requests finish within the deadline. */
   stop(deadlineMs: number): Promise<{ abandoned: number }>;
+  /**
+   * Deletes the blob folder when it is an in-memory store's temp folder (call after the store
+   * is closed: its jobs are gone with it). Does nothing for a store on disk.
+   */
+  removeTemporaryBlobs(): Promise<void>;
+}
+
+/**
+ * The temp blob folder of each in-memory store: a runtime started again on the same store
+ * object finds the files of its queued jobs.
+ */
+const memoryBlobDirs = new WeakMap<Store, string>();
+
+/**
+ * The blob folder of an in-memory store: a fresh `mkdtemp` folder (0700, unpredictable name).
+ * A fixed name in the shared temp folder could be made beforehand by another user, who could
+ * then read the files or have foreign files swept.
+ */
+async function memoryBlobDir(store: Store): Promise<string> {
+  let dir = memoryBlobDirs.get(store);
+  if (dir === undefined) {
+    dir = await mkdtemp(join(tmpdir(), "unlost-blobs-"));
+    memoryBlobDirs.set(store, dir);
+  }
+  return dir;
 }
 
 /** Opens the blob folder, installs the transformer on `api` and starts delivering. */
 export async function startOutbound(options: OutboundOptions): Promise<Outbound> {
   const { store, api, clock, logger } = options;
   const location = store.location;
-  const blobDir = options.blobDir ?? (location === ":memory:" || location === "" ? join(tmpdir(), `unlost-blobs-${process.pid}`) : join(dirname(location), "blobs"));
+  const memory = options.blobDir === undefined && (location === ":memory:" || location === "");
+  const blobDir = options.blobDir ?? (memory ? await memoryBlobDir(store) : join(dirname(location), "blobs"));
   const blobs = await BlobStore.open(blobDir);
   // Files of spills that crashed, or of jobs pruned or purged meanwhile, are removed.
   void referencedBlobs(store)
@@ -64,7 +94,15 @@ export async function startOutbound(options: OutboundOptions): Promise<Outbound>
   });
   api.config.use(outboxTransformer(outbox));
   delivery.start();
-  return { outbox, delivery, blobs, stop: (deadlineMs) => (delivery as DeliveryLoop).stop(deadlineMs) };
+  return {
+    outbox, delivery, blobs,
+    stop: (deadlineMs) => (delivery as DeliveryLoop).stop(deadlineMs),
+    removeTemporaryBlobs: async () => {
+      if (!memory) return;
+      memoryBlobDirs.delete(store);
+      await rm(blobDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Blob names still referenced by jobs that are not delivered yet. */

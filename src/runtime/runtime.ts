@@ -207,8 +207,12 @@ class UnlostRuntime implements Runtime {
     if (this.running) return;
     const { options, logger } = this;
     const store = await this.openTheStore();
+    for (const warning of store.warnings ?? []) logger.warn({ fix: warning.fix }, `${warning.message} ${warning.fix}`);
     try {
       await this.initBot();
+      // Before anything talks to Telegram for the store (getUpdates confirms the stored offset,
+      // the outbox sends stored jobs): a store of another bot would do both for the wrong bot.
+      await this.checkBinding(store);
       const now = this.clock();
       await this.holdWorkerLease(store, now);
       // The outbox first: everything the runtime itself sends (downtime alerts, offline
@@ -355,7 +359,11 @@ class UnlostRuntime implements Runtime {
       // Every claim is settled, so nothing needs this instance's lease any more.
       await this.openedStore.leases.release({ name: workerLeaseName(this.instanceId), owner: this.instanceId, epoch: this.workerEpoch }).catch(() => false);
     }
-    if (this.ownsStore) await this.openedStore?.close();
+    if (this.ownsStore) {
+      await this.openedStore?.close();
+      // An in-memory store's blobs went with it; its temp folder is not left behind.
+      await this.outbound?.removeTemporaryBlobs().catch((e: unknown) => this.logger.warn({ err: e }, "removing the temporary blob folder failed"));
+    }
   }
 
   private async openTheStore(): Promise<Store> {
@@ -367,6 +375,22 @@ class UnlostRuntime implements Runtime {
     this.openedStore = await openStore({ ...(given ?? {}), clock: this.clock, scrub: this.scrubber.scrub });
     this.ownsStore = true;
     return this.openedStore;
+  }
+
+  /**
+   * Binds the store to this bot on its first start, and refuses a store bound to another bot:
+   * polling it with this token would send that bot's offset to getUpdates and so confirm (drop)
+   * this bot's waiting updates, and its outbox would send the other bot's messages.
+   */
+  private async checkBinding(store: Store): Promise<void> {
+    const me = this.bot.botInfo;
+    const bound = await store.state.bindBot(me.id);
+    if (bound === me.id) return;
+    throw new UnlostError(
+      "STORE_BOT_MISMATCH",
+      `the store at ${store.location} belongs to bot ${bound}, but this token is bot ${me.id}'s (@${me.username}); nothing was fetched or sent. Give this bot its own store (another --data folder, or UNLOST_DATA_DIR / store.path), or use bot ${bound}'s token with this one.`,
+      { details: { storeBotId: bound, botId: me.id, store: store.location } },
+    );
   }
 
   /** getMe, retried on network errors; a rejected token is fatal. */

@@ -4,7 +4,7 @@
  * @module
  */
 export { openStore } from "./open.js";
-export type { Store, StoreKind, StoreOptions, SqliteStoreOptions, Clock } from "./types.js";
+export type { Store, StoreKind, StoreOptions, SqliteStoreOptions, StoreWarning, Clock } from "./types.js";
 export type {
   Claim,
   ClaimOptions,

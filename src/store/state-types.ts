@@ -37,4 +37,13 @@ export interface StateStore {
   setValue(key: string, value: string): Promise<void>;
   /** Deletes a runtime metadata value; returns whether it existed. */
   deleteValue(key: string): Promise<boolean>;
+  /**
+   * Binds the store to a bot, atomically: on a store bound to no bot yet, records `botId` (the
+   * `id` of getMe) and returns it; on a bound store, changes nothing and returns the bot it is
+   * bound to. The caller compares: a different id means this store holds another bot's
+   * offset, inbox and outbox, and must not be used with this token.
+   */
+  bindBot(botId: number): Promise<number>;
+  /** The id of the bot this store is bound to, or null before the first start. */
+  boundBot(): Promise<number | null>;
 }

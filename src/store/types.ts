@@ -35,8 +35,21 @@ export interface Store {
   readonly state: StateStore;
   /** Named leases ("only one poller"). */
   readonly leases: LeaseStore;
+  /**
+   * What was found on opening that the operator should fix, each with its fix (e.g. a data
+   * folder other users can read). The runtime logs them at start; doctor reports them.
+   */
+  readonly warnings?: readonly StoreWarning[];
   /** Closes the store. Idempotent; any later operation fails with `STOPPED`. */
   close(): Promise<void>;
+}
+
+/** Something about a store's files an operator should fix. */
+export interface StoreWarning {
+  /** What is wrong, in one sentence. */
+  readonly message: string;
+  /** How to fix it, in one sentence. */
+  readonly fix: string;
 }
 
 /** Options of the embedded SQLite store. */

@@ -4,7 +4,7 @@
  * blocked the bot fails; then status, dead-letters and doctor work on that data folder, with
  * their output and exit codes, and the token never appears in anything printed.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Api } from "grammy";
@@ -213,6 +213,20 @@ describe("unlost doctor", () => {
     expect(r.stdout).toMatch(/ok\s+store: .*opens, schema version \d+ .*integrity ok/);
     expect(r.stdout).toMatch(/ok\s+disk: [\d.]+ GiB free/);
     expect(r.stdout).toMatch(/doctor: all good/);
+  });
+
+  it("warns about a data folder other users can open, with the fix (a warning: exit 0)", async () => {
+    const data = join(cwd, "data");
+    expect(statSync(data).mode & 0o777).toBe(0o700); // as unlost run created it
+    chmodSync(data, 0o755);
+    try {
+      const r = await run(["doctor", "--api-root", server.url, "--data", "data"]);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/warn\s+store: the data folder .*\/data is open to other users \(mode 0755\); it holds your users' messages and files\./);
+      expect(r.stdout).toMatch(/fix: Make it private: chmod 700 .*\/data/);
+    } finally {
+      chmodSync(data, 0o700);
+    }
   });
 
   it("explains a webhook left set while the bot polls, with its fix (exit 1)", async () => {

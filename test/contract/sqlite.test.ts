@@ -2,7 +2,7 @@
  * The store contract on SQLite, plus what only SQLite has: the file, its pragmas, migrations
  * and query plans.
  */
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -47,6 +47,49 @@ describe("SQLite backend", () => {
     const normal = (await openStore({ path })) as SqliteStore;
     expect(normal.database.handle.pragma("synchronous", { simple: true })).toBe(1); // NORMAL
     await normal.close();
+  });
+
+  it("creates the data folder 0700 and the database, WAL and shared-memory files 0600, whatever the umask", async () => {
+    const mode = (p: string): string => (statSync(p).mode & 0o777).toString(8);
+    const dir = join(root, "private", "data");
+    const path = join(dir, "unlost.sqlite");
+    const umask = process.umask(0);
+    try {
+      const store = await openStore({ path });
+      await store.inbox.ingest([message(1, 10)], { now: T0 });
+      expect(existsSync(`${path}-wal`) && existsSync(`${path}-shm`)).toBe(true);
+      expect([mode(dir), mode(path), mode(`${path}-wal`), mode(`${path}-shm`)]).toEqual(["700", "600", "600", "600"]);
+      expect(store.warnings).toEqual([]);
+      await store.close();
+      // Files of an older unlost (created with the umask's mode) are made private on opening.
+      chmodSync(path, 0o644);
+      const again = await openStore({ path });
+      await again.inbox.ingest([message(2, 10)], { now: T0 });
+      expect([mode(path), mode(`${path}-wal`), mode(`${path}-shm`)]).toEqual(["600", "600", "600"]);
+      await again.close();
+    } finally {
+      process.umask(umask);
+    }
+  });
+
+  it("warns about an existing data folder other users can open, with the fix, and leaves it as it is", async () => {
+    const dir = join(root, "shared folder");
+    mkdirSync(dir);
+    chmodSync(dir, 0o755);
+    const store = await openStore({ path: join(dir, "unlost.sqlite") });
+    try {
+      expect(store.warnings).toEqual([{
+        message: `the data folder ${dir} is open to other users (mode 0755); it holds your users' messages and files.`,
+        fix: `Make it private: chmod 700 '${dir}'`,
+      }]);
+      expect(statSync(dir).mode & 0o777).toBe(0o755);
+    } finally {
+      await store.close();
+    }
+    chmodSync(dir, 0o700);
+    const fixed = await openStore({ path: join(dir, "unlost.sqlite") });
+    expect(fixed.warnings).toEqual([]);
+    await fixed.close();
   });
 
   it("defaults to ./data/unlost.sqlite", () => {

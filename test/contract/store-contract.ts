@@ -669,6 +669,20 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(await store.state.deleteValue("mode")).toBe(false);
       });
 
+      it("binds to the first bot and keeps that binding, across reopening", async () => {
+        let store = await fresh();
+        expect(await store.state.boundBot()).toBeNull();
+        expect(await store.state.bindBot(111)).toBe(111);
+        expect(await store.state.bindBot(111)).toBe(111);
+        // Another bot is not bound over it: the caller sees the first bot and refuses.
+        expect(await store.state.bindBot(222)).toBe(111);
+        store = await reopen(store);
+        expect(await store.state.boundBot()).toBe(111);
+        expect(await store.state.bindBot(222)).toBe(111);
+        await expectCode(store.state.bindBot(0), "INVALID_ARGUMENT");
+        await expectCode(store.state.bindBot(1.5), "INVALID_ARGUMENT");
+      });
+
       it("settle effects set, increment and delete values atomically with the settle", async () => {
         const store = await fresh();
         await store.inbox.ingest([message(1, 10), message(2, 20)], { now: T0 });

@@ -182,4 +182,37 @@ describe("createRuntime (polling, in-process)", () => {
     const rt = createRuntime(bot, { store, logger: silentLogger(), shutdown: { handleSignals: false } });
     await expect(rt.start()).rejects.toMatchObject({ code: "UNAUTHORIZED" });
   });
+
+  it("refuses a store bound to another bot with STORE_BOT_MISMATCH before polling or sending anything", async () => {
+    const emulator = createEmulator({ limits: false });
+    const simA = emulator.createBot();
+    const simB = emulator.createBot();
+    server = await startEmulatorServer(emulator);
+    const user = emulator.createUser();
+    const store = await openStore({ path: ":memory:" });
+    const options = { store, logger: silentLogger(), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false }, inbox: { idleMs: 20 } };
+    const botA = new Bot(simA.token, { client: { apiRoot: server.url } });
+    botA.on("message:text", (ctx) => ctx.reply("from A"));
+    runtime = createRuntime(botA, options);
+    await runtime.start();
+    user.sendText(simA, "hi A");
+    await until(() => simA.record.size === 1);
+    await runtime.stop();
+    runtime = undefined;
+
+    user.sendText(simB, "b1");
+    user.sendText(simB, "b2");
+    const botB = new Bot(simB.token, { client: { apiRoot: server.url } });
+    botB.on("message:text", (ctx) => ctx.reply("from B"));
+    const refused = createRuntime(botB, options);
+    const error: unknown = await refused.start().then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ code: "STORE_BOT_MISMATCH", details: { storeBotId: simA.id, botId: simB.id } });
+    expect((error as Error).message).toContain(`belongs to bot ${simA.id}, but this token is bot ${simB.id}'s`);
+    expect(refused.isRunning).toBe(false);
+    // B's updates are still at Telegram, unconfirmed; nothing was sent as B.
+    expect(simB.updates.count()).toBe(2);
+    expect(simB.record.size).toBe(0);
+    expect(await store.state.boundBot()).toBe(simA.id);
+    await store.close();
+  });
 });

@@ -64,6 +64,8 @@ function stateWith(overrides: Partial<Store["state"]>): Store["state"] {
     getValue: (k) => real.getValue(k),
     setValue: (k, v) => real.setValue(k, v),
     deleteValue: (k) => real.deleteValue(k),
+    bindBot: (id) => real.bindBot(id),
+    boundBot: () => real.boundBot(),
     ...overrides,
   };
 }

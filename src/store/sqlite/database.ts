@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { redactSecrets, UnlostError, type Scrub } from "../../errors/index.js";
+import { ensurePrivateDir, ensurePrivateFile, folderWarning, makePrivate, type FolderWarning } from "../../shared/private-files.js";
 import { clip } from "../validate.js";
 import type { Clock, SqliteStoreOptions } from "../types.js";
 import { toStoreError } from "./errors.js";
@@ -42,6 +42,8 @@ export class SqliteDatabase {
   readonly clock: Clock;
   /** Removes secrets from free text (see {@link SqliteDatabase.freeText}). */
   private readonly scrub: Scrub;
+  /** What was found on opening that the operator should fix (a data folder open to others). */
+  readonly warnings: readonly FolderWarning[];
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Statement>();
   // One transaction wrapper built once (better-sqlite3 builds several variants per call of
@@ -50,11 +52,12 @@ export class SqliteDatabase {
   private closed = false;
   private checkpointTimer: NodeJS.Timeout | undefined;
 
-  private constructor(db: Database.Database, location: string, clock: Clock, memory: boolean, scrub: Scrub) {
+  private constructor(db: Database.Database, location: string, clock: Clock, memory: boolean, scrub: Scrub, warnings: readonly FolderWarning[]) {
     this.db = db;
     this.location = location;
     this.clock = clock;
     this.scrub = scrub;
+    this.warnings = warnings;
     this.transaction = db.transaction((fn: () => unknown) => fn());
     if (!memory) {
       // Checkpoints off the commit path (see `open`): one PASSIVE checkpoint per interval
@@ -87,18 +90,37 @@ export class SqliteDatabase {
    * NORMAL skips the fsync per commit (it syncs at checkpoints). `FULL` adds that fsync.
    * NORMAL is the default because the fsync per commit would cap throughput at the disk's
    * flush rate, and Telegram keeps unconfirmed updates for 24 h anyway.
+   *
+   * Privacy: a new data folder is created 0700 and the database, WAL and shared-memory files
+   * are 0600 whatever the umask (see `shared/private-files.ts` for why per-file modes and not
+   * the umask). An existing folder open to others is not changed but reported in `warnings`.
    */
   static open(options: SqliteStoreOptions = {}): SqliteDatabase {
     const path = options.path ?? DEFAULT_SQLITE_PATH;
     const memory = path === ":memory:";
     const location = memory ? path : resolve(path);
     let db: Database.Database | undefined;
+    const warnings: FolderWarning[] = [];
     try {
-      if (!memory) mkdirSync(dirname(location), { recursive: true });
+      if (!memory) {
+        const dir = dirname(location);
+        if (!ensurePrivateDir(dir)) {
+          const warning = folderWarning(dir);
+          if (warning !== undefined) warnings.push(warning);
+        }
+        // Created 0600 before SQLite opens it: SQLite creates the -wal and -shm files with the
+        // database file's mode (and fixes them up if the umask narrowed it), so they are
+        // private from their first byte too.
+        ensurePrivateFile(location);
+      }
       db = new Database(location, { timeout: options.busyTimeoutMs ?? 5000 });
       if (!memory) {
         const mode: unknown = db.pragma("journal_mode = WAL", { simple: true });
         if (mode !== "wal") throw new Error(`could not switch the journal to WAL (got ${String(mode)})`);
+        // SQLite keeps the mode of existing -wal/-shm files: ones left by an older unlost (with
+        // the umask's mode) are made private here.
+        makePrivate(`${location}-wal`);
+        makePrivate(`${location}-shm`);
       }
       db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
       // Temp B-trees (sorts) in memory; a bigger page cache for the hot inbox indexes (~16 MiB).
@@ -114,7 +136,7 @@ export class SqliteDatabase {
       // committed transaction is in the WAL, and readers and recovery read the WAL.
       if (!memory) db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
       migrate(db, location);
-      return new SqliteDatabase(db, location, options.clock ?? Date.now, memory, options.scrub ?? ((text) => redactSecrets(text)));
+      return new SqliteDatabase(db, location, options.clock ?? Date.now, memory, options.scrub ?? ((text) => redactSecrets(text)), warnings);
     } catch (err) {
       db?.close();
       throw toStoreError(err, "open", location);

@@ -4,10 +4,17 @@
  *
  * @module
  */
+import { UnlostError } from "../../errors/index.js";
 import type { EpochMs } from "../inbox-types.js";
 import type { OfflineWindow, StateStore } from "../state-types.js";
 import { requireInt, requireText, requireTime } from "../validate.js";
 import type { SqliteDatabase } from "./database.js";
+
+/**
+ * The kv key of the bot the store is bound to. A key rather than a column: the binding is one
+ * value read once per start, and a key needs no schema migration.
+ */
+export const BOUND_BOT_KEY = "unlost.bot_id";
 
 interface RuntimeRow {
   poll_offset: number | null;
@@ -19,6 +26,23 @@ function readRuntime(db: SqliteDatabase): RuntimeRow {
     poll_offset: null,
     last_beat: null,
   };
+}
+
+function readBoundBot(db: SqliteDatabase): number | null {
+  const row = db.statement("SELECT value FROM kv WHERE key = ?").get(BOUND_BOT_KEY) as { value: string } | undefined;
+  if (row === undefined) return null;
+  const id = Number(row.value);
+  if (!Number.isSafeInteger(id) || id <= 0) {
+    throw new UnlostError("STORE_FAILURE", `the store's bound bot id (kv key "${BOUND_BOT_KEY}") is ${JSON.stringify(row.value)}, not a bot id; it was changed by hand. Delete that key to bind the store again on the next start.`);
+  }
+  return id;
+}
+
+function requireBotId(botId: number): number {
+  if (!Number.isSafeInteger(botId) || botId <= 0) {
+    throw new UnlostError("INVALID_ARGUMENT", `botId must be a bot's id (a positive integer, the id of getMe), got ${String(botId)}`);
+  }
+  return botId;
 }
 
 /** {@link StateStore} on SQLite. */
@@ -88,6 +112,24 @@ export class SqliteState implements StateStore {
         .statement("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
         .run(key, value),
     );
+  }
+
+  /** {@inheritDoc StateStore.bindBot} */
+  async bindBot(botId: number): Promise<number> {
+    const id = requireBotId(botId);
+    const db = this.db;
+    // One write transaction: two processes starting at once on a new store cannot both bind it.
+    return db.write("bind the store to a bot", () => {
+      const bound = readBoundBot(db);
+      if (bound !== null) return bound;
+      db.statement("INSERT INTO kv (key, value) VALUES (?, ?)").run(BOUND_BOT_KEY, String(id));
+      return id;
+    });
+  }
+
+  /** {@inheritDoc StateStore.boundBot} */
+  async boundBot(): Promise<number | null> {
+    return this.db.read("read the bound bot", () => readBoundBot(this.db));
   }
 
   /** {@inheritDoc StateStore.deleteValue} */

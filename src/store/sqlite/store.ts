@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { SqliteStoreOptions, Store } from "../types.js";
+import type { SqliteStoreOptions, Store, StoreWarning } from "../types.js";
 import { SqliteDatabase } from "./database.js";
 import { SqliteInbox } from "./inbox.js";
 import { SqliteLeases } from "./lease.js";
@@ -24,12 +24,15 @@ export class SqliteStore implements Store {
   readonly state: SqliteState;
   /** {@inheritDoc Store.leases} */
   readonly leases: SqliteLeases;
+  /** {@inheritDoc Store.warnings} */
+  readonly warnings: readonly StoreWarning[];
   /** The connection, for backend-specific tests and tools. */
   readonly database: SqliteDatabase;
 
   private constructor(database: SqliteDatabase, options: SqliteStoreOptions) {
     this.database = database;
     this.location = database.location;
+    this.warnings = database.warnings;
     this.inbox = new SqliteInbox(database);
     this.outbox = new SqliteOutbox(database, { auditRedaction: options.auditRedaction === true });
     this.state = new SqliteState(database);
