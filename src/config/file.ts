@@ -25,6 +25,7 @@ const fileSchema = z.strictObject({
   apiRoot: z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. \"http://127.0.0.1:8081\"" }).optional(),
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` }).optional(),
   mode: z.enum(["polling", "webhook"], { error: "must be \"polling\" or \"webhook\"" }).optional(),
+  durability: z.enum(["disk", "process"], { error: "must be \"disk\" or \"process\"" }).optional(),
   polling: section.optional(),
   webhook: section.optional(),
   inbox: section.optional(),

@@ -67,7 +67,7 @@ export function loadConfig(sources: ConfigSources): CliConfig {
   const tree: Tree = {};
   if (file !== null) {
     const c = file.content;
-    for (const key of ["dataDir", "apiRoot", "logLevel", "mode"] as const) {
+    for (const key of ["dataDir", "apiRoot", "logLevel", "mode", "durability"] as const) {
       const value = c[key];
       if (value !== undefined) fromFile.set(key, { value, origin: fileLabel });
     }
@@ -100,6 +100,8 @@ export function loadConfig(sources: ConfigSources): CliConfig {
   const urlRank = rank("webhook.url");
   const mode = urlRank > rank("mode") ? "webhook" : explicitMode;
   if (mode !== undefined) tree["mode"] = mode;
+  const durability = merged.get("durability")?.value;
+  if (durability !== undefined) tree["durability"] = durability;
 
   const dataDirText = merged.get("dataDir")?.value;
   const dataDir = resolve(cwd, typeof dataDirText === "string" ? dataDirText : "data");

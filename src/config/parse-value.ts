@@ -49,6 +49,8 @@ export function parseSettingValue(kind: SettingKind, raw: string | boolean, orig
       return oneOf(text, ["polling", "webhook"], origin);
     case "synchronous":
       return oneOf(text, ["normal", "full"], origin);
+    case "durability":
+      return oneOf(text, ["disk", "process"], origin);
   }
 }
 

@@ -12,7 +12,7 @@
  */
 
 /** How a setting's text (from a flag or an environment variable) becomes a value. */
-export type SettingKind = "string" | "url" | "int" | "bool" | "ids" | "level" | "mode" | "synchronous";
+export type SettingKind = "string" | "url" | "int" | "bool" | "ids" | "level" | "mode" | "synchronous" | "durability";
 
 /** One row of the settings table. */
 export interface Setting {
@@ -53,7 +53,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: "downtime.adminChatIds", flag: "admin", env: "UNLOST_ADMIN_CHAT_IDS", kind: "ids", defaultText: "none", meaning: "comma-separated chat ids alerted after a long outage or a burst of failed sends" },
   { key: "outbox.concurrency", env: "UNLOST_OUTBOX_CONCURRENCY", kind: "int", defaultText: "32", meaning: "outgoing requests in flight at once" },
   { key: "shutdown.deadlineMs", flag: "shutdown-deadline", env: "UNLOST_SHUTDOWN_DEADLINE_MS", kind: "int", defaultText: "10000", meaning: "how long in-flight handlers may finish after SIGINT/SIGTERM, ms" },
-  { key: "store.synchronous", env: "UNLOST_SYNCHRONOUS", kind: "synchronous", defaultText: "normal", meaning: "full: fsync every commit (survives power loss, slower)" },
+  { key: "durability", flag: "durability", env: "UNLOST_DURABILITY", kind: "durability", defaultText: "disk", meaning: "disk: nothing is acknowledged (getUpdates offset, webhook 200, send) before it is flushed to disk, so power loss loses nothing; process: acknowledged once committed, which survives a crash of the bot but not of the machine" },
+  { key: "store.synchronous", env: "UNLOST_SYNCHRONOUS", kind: "synchronous", defaultText: "normal", meaning: "full: SQLite fsyncs inside every commit, on the main thread (rarely needed: acknowledgements are flushed anyway with durability disk)" },
 ];
 
 /** The sections of `createRuntime` options a config file may hold (validated by the runtime). */

@@ -11,7 +11,7 @@ import { GrammyError, HttpError, type Api } from "grammy";
 import type { Update } from "grammy/types";
 import { UnlostError } from "../errors/index.js";
 import type { Logger } from "../runtime/logger.js";
-import type { InboxStore, IngestResult, LeaseFence, LeaseStore, RawUpdate, StateStore } from "../store/index.js";
+import type { AcknowledgeGate, InboxStore, IngestResult, LeaseFence, LeaseStore, RawUpdate, StateStore } from "../store/index.js";
 import { backoffDelay } from "./backoff.js";
 import type { HandOff } from "./dispatcher.js";
 import type { FetchUpdates } from "./intake/get-updates-client.js";
@@ -64,6 +64,12 @@ export interface PollerOptions {
   readonly fetchUpdates?: FetchUpdates;
   /** Called after updates were stored (wakes the dispatcher). */
   readonly onIngested: (inserted: number) => void;
+  /**
+   * Resolves when what was stored may be acknowledged (the store's flush, see
+   * `acknowledgeGate`): a getUpdates with a higher offset confirms the batches below it, so
+   * it is not sent before this resolved for them.
+   */
+  readonly acknowledge: AcknowledgeGate;
   /** Called when polling cannot go on (a rejected token). */
   readonly onFatal: (error: UnlostError) => void;
 }
@@ -78,6 +84,8 @@ export class Poller {
   private fence: LeaseFence | undefined;
   private renewedAt = 0;
   private offset = 0;
+  /** The highest offset Telegram may be told: every update below it is on disk. */
+  private durableOffset = 0;
   private failures = 0;
   private standbyLogged = false;
   private readonly counters = { fetched: 0, inserted: 0, duplicates: 0, conflicts: 0 };
@@ -166,6 +174,15 @@ export class Poller {
 
   private async pollOnce(): Promise<void> {
     const { api, inbox, limit, timeoutSeconds, allowedUpdates, clock, onIngested } = this.options;
+    if (this.offset > this.durableOffset) {
+      // This request confirms every update below `offset`: they must be on disk first (the
+      // batch just stored, or an offset read at start that an earlier process stored but may
+      // not have flushed). The batch's handlers are already running meanwhile.
+      const offset = this.offset;
+      await this.options.acknowledge();
+      this.durableOffset = offset;
+      if (!this.running) return;
+    }
     this.abort = new AbortController();
     const payload = {
       offset: this.offset,

@@ -83,6 +83,11 @@ export interface OutboxOptions {
   readonly defaults?: Partial<OutboxDefaults>;
   /** Called after jobs were stored (wakes the delivery loop). */
   readonly onEnqueued?: () => void;
+  /**
+   * Resolves when what was stored may be acknowledged (the store's flush, see
+   * `acknowledgeGate`): `send`, `notify` and `broadcast` resolve only after it. Default: at once.
+   */
+  readonly acknowledge?: () => Promise<void>;
 }
 
 /** The durable outbox of a bot. */
@@ -117,7 +122,17 @@ export class Outbox {
    * ```
    */
   send(method: string, payload: Record<string, unknown>, options: SendOptions = {}): Promise<string[]> {
-    return this.store(this.prepare(method, payload, options, null).jobs);
+    return this.store(this.prepare(method, payload, options, null).jobs, true);
+  }
+
+  /**
+   * @internal A send made by a handler through `ctx` (the outbox transformer): like `send`,
+   * but resolved once committed, without waiting for the flush. Its update is on disk and is
+   * handled again if the job is lost with a power cut, so the send is made again then; and
+   * the handler's `await` ends with the delivery, not with this.
+   */
+  sendFromHandler(method: string, payload: Record<string, unknown>, options: SendOptions): Promise<string[]> {
+    return this.store(this.prepare(method, payload, options, null).jobs, false);
   }
 
   /** Sends a text message. */
@@ -202,6 +217,7 @@ export class Outbox {
       count += slice.length;
       this.options.onEnqueued?.();
     }
+    await this.options.acknowledge?.();
     return { broadcastId, jobs: count };
   }
 
@@ -337,7 +353,7 @@ export class Outbox {
     return { ids, jobs };
   }
 
-  private async store(prepared: Promise<NewJob[]>): Promise<string[]> {
+  private async store(prepared: Promise<NewJob[]>, acknowledged: boolean): Promise<string[]> {
     const jobs = await prepared;
     const results = await this.options.store.enqueue(jobs, { now: this.options.clock() });
     for (const [i, result] of results.entries()) {
@@ -350,6 +366,9 @@ export class Outbox {
     const duplicates = jobs.filter((_, i) => results[i]?.created === false).flatMap((j) => j.blobs);
     if (duplicates.length > 0) await this.options.blobs.remove(duplicates).catch(() => undefined);
     this.options.onEnqueued?.();
+    // Delivery may start meanwhile: a message sent before its job is flushed is at worst sent
+    // again after a power cut, never lost.
+    if (acknowledged) await this.options.acknowledge?.();
     return results.map((r) => r.id);
   }
 }

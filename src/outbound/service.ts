@@ -33,6 +33,8 @@ export interface OutboundOptions {
    * store a fresh private temp folder (see {@link Outbound.removeTemporaryBlobs}).
    */
   readonly blobDir?: string;
+  /** Resolves when what was stored may be acknowledged (see `acknowledgeGate`); default at once. */
+  readonly acknowledge?: () => Promise<void>;
   /** Called after a chat was marked unreachable. */
   readonly onUnreachable?: (chatId: number | string) => void;
 }
@@ -85,7 +87,8 @@ export async function startOutbound(options: OutboundOptions): Promise<Outbound>
     .catch((error: unknown) => logger.warn({ err: error }, "sweeping the blob folder failed"));
   const pacer = new Pacer({ limits: options.limits, now: clock });
   let delivery: DeliveryLoop | undefined;
-  const outbox = new Outbox({ store: store.outbox, blobs, clock, logger, defaults: options.defaults, onEnqueued: () => delivery?.wake() });
+  const outbox = new Outbox({ store: store.outbox, blobs, clock, logger, defaults: options.defaults, onEnqueued: () => delivery?.wake(),
+    ...(options.acknowledge === undefined ? {} : { acknowledge: options.acknowledge }) });
   delivery = new DeliveryLoop({
     store: store.outbox, api, blobs, pacer, owner: options.owner, clock, logger,
     concurrency: options.concurrency, leaseMs: options.leaseMs, idleMs: options.idleMs,

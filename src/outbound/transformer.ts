@@ -22,10 +22,10 @@ export function outboxTransformer(outbox: Outbox, scope?: UpdateScope): Transfor
     if (isDirect(payload) || !outbox.handles(method, payload as Record<string, unknown> | undefined)) return prev(method, payload, signal);
     // Outside handlers (e.g. a scheduled job) a send is still durable, just without a key.
     const idempotencyKey = scope === undefined ? undefined : `${scope.updateKey}:${scope.calls++}:${method}`;
-    const ids = await outbox.send(method, payload as Record<string, unknown>, {
-      priority: "high",
-      ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-    });
+    const options = { priority: "high", ...(idempotencyKey === undefined ? {} : { idempotencyKey }) } as const;
+    // A handler's send is protected by its update (see `sendFromHandler`); one outside
+    // handlers is acknowledged like any `outbox.send`.
+    const ids = await (scope === undefined ? outbox.send(method, payload as Record<string, unknown>, options) : outbox.sendFromHandler(method, payload as Record<string, unknown>, options));
     // grammY types its signal with a polyfill's AbortSignal; at run time it is Node's.
     const job = await outbox.waitForFinal(ids[0] as string, (signal ?? undefined) as AbortSignal | undefined);
     if (job.state === "delivered") return { ok: true, result: JSON.parse(job.result ?? "null") as never };

@@ -23,6 +23,16 @@ export interface RuntimeOptions {
     /** Keep no message payloads in the outbox's audit log (only who, when, which method, result). Default false. */
     auditRedaction?: boolean;
   };
+  /**
+   * What "acknowledged" survives. `"disk"` (default): nothing is acknowledged to the outside
+   * (the getUpdates that confirms a batch, a webhook's 200, a resolved `outbox.send` or
+   * `broadcast`) before it is on stable storage, so an OS crash or power cut loses nothing
+   * Telegram or a caller was told is safe; one flush per batch, off the main thread.
+   * `"process"`: acknowledged once committed, which survives a killed or crashed process but
+   * not an OS crash or power cut (the last second or so of acknowledged updates and sends may
+   * be gone). See docs/guarantees.md.
+   */
+  durability?: "disk" | "process";
   /** How updates arrive. Default `"polling"`. */
   mode?: "polling" | "webhook";
   /** Long polling. */
@@ -169,6 +179,7 @@ const storeSchema = z.union([
 
 const schema = z.strictObject({
   store: storeSchema.optional(),
+  durability: z.enum(["disk", "process"]).default("disk"),
   mode: z.enum(["polling", "webhook"]).default("polling"),
   polling: z
     .strictObject({

@@ -14,7 +14,7 @@ import { createDowntimeMonitor, type DowntimeMonitor } from "../inbound/downtime
 import { Poller } from "../inbound/poller.js";
 import { handleWithInfo, installUpdateInfo, type ApiHook } from "../inbound/update-info.js";
 import { createWebhookReceiver, registerWebhook, webhookSecret, type RegisterWebhookOptions, type WebhookReceiver } from "../inbound/webhook/index.js";
-import { openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
+import { acknowledgeGate, openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
 import { startOutbound, type Outbound } from "../outbound/service.js";
 import type { Outbox } from "../outbound/outbox.js";
 import { newUpdateScope } from "../outbound/update-scope.js";
@@ -221,7 +221,7 @@ class UnlostRuntime implements Runtime {
         this.outbound = await startOutbound({
           store, api: this.bot.api, owner: this.instanceId, clock: this.clock, logger,
           concurrency: options.outbox.concurrency, leaseMs: options.outbox.leaseMs, idleMs: options.outbox.idleMs,
-          limits: options.outbox.limits, defaults: options.outbox.defaults,
+          limits: options.outbox.limits, defaults: options.outbox.defaults, acknowledge: acknowledgeGate(store, options.durability),
           onUnreachable: (chatId) => { if (typeof chatId === "number") this.unreachable.add(chatId); },
         });
         for (const chat of await store.outbox.listUnreachable()) if (typeof chat.chatId === "number") this.unreachable.add(chat.chatId);
@@ -445,6 +445,7 @@ class UnlostRuntime implements Runtime {
             },
           }),
       onIngested: () => this.ingested(),
+      acknowledge: acknowledgeGate(store, options.durability),
       onFatal: (error) => this.fatal(error),
     });
     this.poller.start();
@@ -463,6 +464,7 @@ class UnlostRuntime implements Runtime {
       logger: this.logger,
       clock: this.clock,
       onIngested: () => this.ingested(),
+      acknowledge: acknowledgeGate(store, this.options.durability),
     });
     const listening = await this.receiver.listen({ port: config.port, host: config.host });
     this.logger.info({ listening: listening.url, publicUrl: config.url }, "webhook receiver listening");

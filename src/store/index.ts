@@ -4,6 +4,7 @@
  * @module
  */
 export { openStore } from "./open.js";
+export { acknowledgeGate, type AcknowledgeGate, type Durability } from "./durability.js";
 export type { Store, StoreKind, StoreOptions, SqliteStoreOptions, StoreWarning, Clock } from "./types.js";
 export type {
   Claim,

@@ -40,6 +40,14 @@ export interface Store {
    * folder other users can read). The runtime logs them at start; doctor reports them.
    */
   readonly warnings?: readonly StoreWarning[];
+  /**
+   * Resolves once every operation that completed before the call is on stable storage, so
+   * that it survives an OS crash or a power cut, not only a killed process. unlost awaits it
+   * before acknowledging anything to the outside (the getUpdates that confirms a batch, a
+   * webhook's 200, a resolved `outbox.send`). Backends group it: one flush covers every
+   * caller meanwhile. Rejects with `STORE_FAILURE` when the flush failed.
+   */
+  sync(): Promise<void>;
   /** Closes the store. Idempotent; any later operation fails with `STOPPED`. */
   close(): Promise<void>;
 }
@@ -62,11 +70,17 @@ export interface SqliteStoreOptions {
    */
   readonly path?: string;
   /**
-   * `normal` (default): with WAL, a committed transaction survives a killed process; only an
-   * OS crash or power loss can lose the last few commits. `full`: fsync on every commit, which
-   * survives power loss too, at the cost of a disk flush per transaction.
+   * `normal` (default): with WAL, a committed transaction survives a killed process at once,
+   * and an OS crash or power loss once `Store.sync()` resolved (one asynchronous flush per
+   * group of commits). `full`: SQLite fsyncs inside every commit, on the event loop's thread
+   * (`sync()` then has nothing left to do); slower, rarely needed.
    */
   readonly synchronous?: "normal" | "full";
+  /**
+   * How the WAL file is flushed to stable storage (default: `fdatasync` on libuv's thread
+   * pool). A hook for tests that observe or delay durability; not for production use.
+   */
+  readonly flushFile?: (fd: number) => Promise<void>;
   /** How long to wait for another process's write lock before failing, ms. Default 5000. */
   readonly busyTimeoutMs?: number;
   /** The clock used when an operation is given no `now`. Default `Date.now`. */

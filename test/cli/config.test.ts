@@ -54,6 +54,16 @@ describe("loadConfig", () => {
     expect(loadConfig({ flags: {}, env: { UNLOST_MODE: "polling" }, cwd }).runtime.mode).toBe("polling");
   });
 
+  it("takes durability from a flag, the environment or the file, and refuses anything but disk or process", () => {
+    const cwd = folder({ durability: "process" });
+    expect(loadConfig({ flags: {}, env: {}, cwd }).runtime.durability).toBe("process");
+    expect(loadConfig({ flags: {}, env: { UNLOST_DURABILITY: "disk" }, cwd }).runtime.durability).toBe("disk");
+    expect(loadConfig({ flags: { durability: "process" }, env: { UNLOST_DURABILITY: "disk" }, cwd }).runtime.durability).toBe("process");
+    expect(loadConfig({ flags: {}, env: {}, cwd: folder() }).runtime.durability).toBeUndefined();
+    expect(() => loadConfig({ flags: { durability: "fast" }, env: {}, cwd: folder() })).toThrow(/--durability must be one of disk, process/);
+    expect(() => loadConfig({ flags: {}, env: {}, cwd: folder({ durability: "none" }) })).toThrow(/durability.*must be "disk" or "process"/);
+  });
+
   it("names the source of a wrong value", () => {
     const cwd = folder({ polling: { timeoutSeconds: 99 } });
     expect(() => loadConfig({ flags: {}, env: {}, cwd })).toThrow(/polling\.timeoutSeconds \(from .*unlost\.config\.json\): Too big/);

@@ -82,11 +82,9 @@ describe("undeliverable messages end where they should, with a clear reason", ()
     const carol = emulator.createUser({ firstName: "Carol" });
     const group = emulator.createGroup({ title: "Team", members: [carol], bots: [sim] });
     const supergroup = group.migrate(carol);
-    const ids = [
-      ...(await rt.outbox.sendText(group.id, "one")),
-      ...(await rt.outbox.sendText(group.id, "two")),
-      ...(await rt.outbox.sendText(group.id, "three")),
-    ];
+    // Enqueued together, so that all three are queued when the first meets the migration
+    // (each `sendText` resolves only after its flush, by which time the first may be sent).
+    const ids = (await Promise.all(["one", "two", "three"].map((text) => rt.outbox.sendText(group.id, text)))).flat();
     const jobs = await Promise.all(ids.map((id) => rt.outbox.waitForFinal(id)));
     expect(jobs.map((j) => [j.state, j.chatId])).toEqual(jobs.map(() => ["delivered", supergroup.id]));
     expect(jobs[0]?.history).toMatchObject([{ outcome: "retarget", code: 400 }, { outcome: "delivered" }]);

@@ -42,6 +42,12 @@ export interface WebhookReceiverOptions {
   readonly logger: Logger;
   /** Called after an ingest that stored new updates, e.g. to wake the dispatcher. Must not throw. */
   readonly onIngested?: (inserted: number) => void;
+  /**
+   * Resolves when what was stored may be acknowledged (see `acknowledgeGate`): a 200 makes
+   * Telegram forget the update, so it is answered only after this; a rejection answers 500.
+   * Default: at once (the commit alone).
+   */
+  readonly acknowledge?: () => Promise<void>;
   /** The arrival time recorded in the inbox (ms epoch); default the store's clock. */
   readonly clock?: () => number;
   /** How long `close()` waits for requests in progress before cutting connections; default 10 000 ms. */
@@ -156,6 +162,8 @@ export function createWebhookReceiver(options: WebhookReceiverOptions): WebhookR
         counters.duplicates += result.duplicates;
         if (result.duplicates > 0) log.debug({ updateId: parsed.update_id }, "re-sent update ignored (already stored)");
         if (result.inserted > 0) notify(result.inserted);
+        // Re-sent updates too: their first copy may have been stored but not flushed yet.
+        await options.acknowledge?.();
       } catch (error) {
         counters.failed++;
         log.error({ err: loggableError(error, clean), updateId: parsed.update_id }, "webhook update could not be stored; answering 500 so Telegram re-sends it");

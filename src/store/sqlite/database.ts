@@ -12,6 +12,7 @@ import { clip } from "../validate.js";
 import type { Clock, SqliteStoreOptions } from "../types.js";
 import { toStoreError } from "./errors.js";
 import { migrate } from "./migrate.js";
+import { WalSync } from "./wal-sync.js";
 
 /** The default database file, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = "./data/unlost.sqlite";
@@ -26,6 +27,8 @@ const CHECKPOINT_INTERVAL_MS = 200;
 
 /** The automatic checkpoint's threshold, in pages (4 KiB): a backstop only, ~64 MiB. */
 const AUTO_CHECKPOINT_PAGES = 16384;
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** A statement prepared once and reused (preparing is the expensive part of a small query). */
 export type Statement = Database.Statement<unknown[], unknown>;
@@ -51,9 +54,12 @@ export class SqliteDatabase {
   private readonly transaction: Database.Transaction<(fn: () => unknown) => unknown>;
   private closed = false;
   private checkpointTimer: NodeJS.Timeout | undefined;
+  /** Flushes the WAL before acknowledgements; none in memory, nor with `synchronous=FULL` (every commit flushes). */
+  private readonly walSync: WalSync | undefined;
 
-  private constructor(db: Database.Database, location: string, clock: Clock, memory: boolean, scrub: Scrub, warnings: readonly FolderWarning[]) {
+  private constructor(db: Database.Database, location: string, clock: Clock, memory: boolean, scrub: Scrub, warnings: readonly FolderWarning[], walSync: WalSync | undefined) {
     this.db = db;
+    this.walSync = walSync;
     this.location = location;
     this.clock = clock;
     this.scrub = scrub;
@@ -86,10 +92,11 @@ export class SqliteDatabase {
    *
    * Durability: WAL journal. With `synchronous=NORMAL` a commit is written to the WAL file (in
    * the OS page cache) before `COMMIT` returns, so a `kill -9` of this process right after an
-   * ingest loses nothing; only an OS crash or power cut can lose the last commits, because
-   * NORMAL skips the fsync per commit (it syncs at checkpoints). `FULL` adds that fsync.
-   * NORMAL is the default because the fsync per commit would cap throughput at the disk's
-   * flush rate, and Telegram keeps unconfirmed updates for 24 h anyway.
+   * ingest loses nothing; an OS crash or power cut could lose the last commits, because NORMAL
+   * skips the fsync per commit (it syncs at checkpoints). What unlost acknowledges is covered
+   * anyway: {@link SqliteDatabase.sync} flushes the WAL asynchronously, once per group of
+   * commits (see wal-sync.ts), before any acknowledgement. `FULL` would fsync inside every
+   * commit, on the event loop's thread.
    *
    * Privacy: a new data folder is created 0700 and the database, WAL and shared-memory files
    * are 0600 whatever the umask (see `shared/private-files.ts` for why per-file modes and not
@@ -136,7 +143,8 @@ export class SqliteDatabase {
       // committed transaction is in the WAL, and readers and recovery read the WAL.
       if (!memory) db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
       migrate(db, location);
-      return new SqliteDatabase(db, location, options.clock ?? Date.now, memory, options.scrub ?? ((text) => redactSecrets(text)), warnings);
+      const walSync = memory || options.synchronous === "full" ? undefined : new WalSync(`${location}-wal`, options.flushFile);
+      return new SqliteDatabase(db, location, options.clock ?? Date.now, memory, options.scrub ?? ((text) => redactSecrets(text)), warnings, walSync);
     } catch (err) {
       db?.close();
       throw toStoreError(err, "open", location);
@@ -169,11 +177,28 @@ export class SqliteDatabase {
    */
   write<T>(operation: string, fn: () => T): T {
     this.assertOpen(operation);
+    let result: T;
     try {
-      return this.transaction.immediate(fn) as T;
+      result = this.transaction.immediate(fn) as T;
     } catch (err) {
       throw toStoreError(err, operation, this.location);
     }
+    this.walSync?.noteCommit();
+    return result;
+  }
+
+  /**
+   * Resolves once every transaction committed before the call is on stable storage (one
+   * asynchronous flush of the WAL shared by every caller meanwhile). Await it before
+   * acknowledging anything to the outside.
+   */
+  sync(): Promise<void> {
+    return this.walSync === undefined ? RESOLVED : this.walSync.sync();
+  }
+
+  /** Flushes what is left, lets a flush in progress finish and closes the WAL's descriptor (before {@link close}). */
+  async releaseWal(): Promise<void> {
+    await this.walSync?.close();
   }
 
   /** Runs `fn` in a read transaction: all its reads see one consistent snapshot. */

@@ -50,8 +50,14 @@ export class SqliteStore implements Store {
     return new SqliteStore(SqliteDatabase.open(options), options);
   }
 
+  /** {@inheritDoc Store.sync} */
+  sync(): Promise<void> {
+    return this.database.sync();
+  }
+
   /** {@inheritDoc Store.close} */
   async close(): Promise<void> {
+    await this.database.releaseWal();
     this.database.close();
   }
 }
