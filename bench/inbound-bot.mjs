@@ -43,7 +43,7 @@ import { memoryInbox } from "./inbound-memory-inbox.mjs";
 
 const args = parseArgs(process.argv.slice(2));
 const kind = args.kind;
-if (!["unlost", "unlost-rows", "unlost-grammy-client", "unlost-baseline", "grammy", "runner"].includes(kind) || !args.url || !args.token || !(Number(args.n) > 0)) {
+if (!["unlost", "unlost-rows", "unlost-grammy-client", "unlost-process", "unlost-baseline", "grammy", "runner"].includes(kind) || !args.url || !args.token || !(Number(args.n) > 0)) {
   throw new Error("usage: inbound-bot.mjs --kind unlost|grammy|runner --url U --token T --n N [--store FILE] [--concurrency C]");
 }
 const N = Number(args.n);
@@ -101,6 +101,7 @@ if (kind.startsWith("unlost")) {
   }
   runtime = createRuntime(bot, {
     store,
+    ...(kind === "unlost-process" ? { durability: "process" } : {}),
     polling: { timeoutSeconds: 30, client: kind === "unlost-grammy-client" ? "grammy" : "lean" },
     inbox: {
       journal: kind !== "unlost-rows",

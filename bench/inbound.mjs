@@ -58,9 +58,11 @@ const BASE_KINDS = ["unlost", "grammy", "runner"];
 /**
  * Diagnosis variants of unlost (`--variants`), measured in the same rounds: `unlost-rows` stores
  * one inbox row per update (`inbox.journal: false`, the path before the journal);
- * `unlost-grammy-client` polls through grammY's client (`polling.client: "grammy"`).
+ * `unlost-grammy-client` polls through grammY's client (`polling.client: "grammy"`);
+ * `unlost-process` acknowledges without waiting for the flush (`durability: "process"`): the
+ * cost of "acknowledged means on disk" is the difference to `unlost`.
  */
-const VARIANTS = ["unlost-rows", "unlost-grammy-client"];
+const VARIANTS = ["unlost-rows", "unlost-grammy-client", "unlost-process"];
 
 const options = parseArgs(process.argv.slice(2), {
   rounds: 5,

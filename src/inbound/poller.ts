@@ -99,15 +99,25 @@ export class Poller {
     this.loop = this.run();
   }
 
-  /** Stops polling: aborts the long poll in flight and releases the poller lease. */
+  /**
+   * Stops polling: aborts the long poll in flight. The poller lease is kept (see
+   * {@link Poller.releaseLease}): another instance that started polling now would fetch newer
+   * updates of chats whose older ones this process still holds in its journal.
+   */
   async stop(): Promise<void> {
     this.running = false;
     this.abort?.abort();
     await this.loop;
-    if (this.fence !== undefined) {
-      await this.options.leases.release(this.fence).catch(() => false);
-      this.fence = undefined;
-    }
+  }
+
+  /**
+   * Gives the poller lease up (after {@link Poller.stop}), once what this process fetched is
+   * finished or handed over as inbox rows: a standby may start polling at once.
+   */
+  async releaseLease(): Promise<void> {
+    if (this.fence === undefined) return;
+    await this.options.leases.release(this.fence).catch(() => false);
+    this.fence = undefined;
   }
 
   /** Counters so far. */

@@ -21,7 +21,8 @@ import { newUpdateScope } from "../outbound/update-scope.js";
 import { outboxTransformer } from "../outbound/transformer.js";
 import { HandlingInfo } from "./handling-info.js";
 import { createLogger, scrubberOf, type Logger } from "./logger.js";
-import { adoptGoneJournals, instanceGone, newInstanceId, recoverDeadInstances, workerLeaseName } from "./liveness.js";
+import { adoptGoneJournals, instanceGone, newInstanceId, recoverDeadInstances } from "./liveness.js";
+import { WorkerLease } from "./worker-lease.js";
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
 
 /** What a handler commits with its completion when it commits nothing (shared, never mutated). */
@@ -122,11 +123,13 @@ class UnlostRuntime implements Runtime {
   private downtime: DowntimeMonitor | undefined;
   private policy: CatchUpPolicy | undefined;
   private timers: NodeJS.Timeout[] = [];
+  /** Renews the worker lease; runs until the very end of a stop (handlers finishing need it). */
+  private heartbeat: NodeJS.Timeout | undefined;
+  private workerLease: WorkerLease | undefined;
   private running = false;
   private stopping: Promise<void> | undefined;
   private skipped = 0;
   private fatalError: UnlostError | undefined;
-  private workerEpoch = 0;
   /** When the first updates after start were stored (what came then had waited at Telegram). */
   private firstIngestAt: number | undefined;
   /** A completion batch will enqueue sends: wake the delivery loop after it is written. */
@@ -214,7 +217,8 @@ class UnlostRuntime implements Runtime {
       // the outbox sends stored jobs): a store of another bot would do both for the wrong bot.
       await this.checkBinding(store);
       const now = this.clock();
-      await this.holdWorkerLease(store, now);
+      this.workerLease = new WorkerLease(store, this.instanceId, options.downtime.heartbeatMs * 3, options.downtime.heartbeatMs, this.clock);
+      await this.workerLease.renew();
       // The outbox first: everything the runtime itself sends (downtime alerts, offline
       // notices) is durable too.
       if (options.outbox.enabled) {
@@ -344,9 +348,10 @@ class UnlostRuntime implements Runtime {
     this.getUpdatesClient?.close();
     await this.receiver?.close();
     const deadline = this.options.shutdown.deadlineMs;
-    const started = Date.now();
-    const fromJournal = await this.journal?.stop(deadline);
-    const fromRows = await this.dispatcher?.stop(Math.max(0, deadline - (Date.now() - started)));
+    // Both stop taking work at once (the row dispatcher must not claim what the journal hands
+    // over below), then finish what runs, up to the deadline.
+    const [fromJournal, fromRows] = await Promise.all([this.journal?.stop(deadline), this.dispatcher?.stop(deadline)]);
+    await this.handOverPolling(fromJournal);
     const result = fromRows === undefined ? undefined : { abandoned: fromRows.abandoned + (fromJournal?.abandoned ?? 0) };
     if (result !== undefined) {
       this.logger.info({ ...this.dispatcherStats(), abandoned: result.abandoned }, result.abandoned > 0 ? "stopped; unfinished updates stay in the inbox and are handled after the next start" : "stopped");
@@ -355,15 +360,40 @@ class UnlostRuntime implements Runtime {
     const sending = await this.outbound?.stop(this.options.shutdown.deadlineMs);
     if (sending !== undefined && sending.abandoned > 0) this.logger.info({ abandoned: sending.abandoned }, "sends still in flight are taken over after the next start");
     await this.downtime?.stop().catch((e: unknown) => this.logger.warn({ err: e }, "final heartbeat failed"));
-    if (this.openedStore !== undefined && result?.abandoned === 0 && (sending?.abandoned ?? 0) === 0) {
-      // Every claim is settled, so nothing needs this instance's lease any more.
-      await this.openedStore.leases.release({ name: workerLeaseName(this.instanceId), owner: this.instanceId, epoch: this.workerEpoch }).catch(() => false);
-    }
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    // Every claim is settled, so nothing needs this instance's lease any more.
+    if (result?.abandoned === 0 && (sending?.abandoned ?? 0) === 0) await this.workerLease?.release();
     if (this.ownsStore) {
       await this.openedStore?.close();
       // An in-memory store's blobs went with it; its temp folder is not left behind.
       await this.outbound?.removeTemporaryBlobs().catch((e: unknown) => this.logger.warn({ err: e }, "removing the temporary blob folder failed"));
     }
+  }
+
+  /**
+   * Gives polling up only once this process's journal is handed over: the updates it fetched
+   * and did not start become inbox rows, in order, so the instance that polls next (a standby,
+   * a deploy's new process) finds those chats blocked by them and handles each chat's older
+   * updates first, one at a time. With handlers still running past the deadline, lease and
+   * journal stay: they are taken over once this process is gone or its leases ran out.
+   */
+  private async handOverPolling(fromJournal: { readonly abandoned: number } | undefined): Promise<void> {
+    const journal = this.openedStore?.inbox.journal;
+    if (this.journal !== undefined && journal !== undefined) {
+      if (fromJournal === undefined || fromJournal.abandoned > 0) {
+        this.logger.warn({ running: fromJournal?.abandoned }, "handlers still running at the deadline: polling is taken over once this process is gone (or its leases run out)");
+        return;
+      }
+      try {
+        const moved = await journal.adopt(this.instanceId, { now: this.clock() });
+        if (moved > 0) this.logger.info({ moved }, "updates fetched but not started are left as inbox rows, in order, for whoever polls next");
+      } catch (error) {
+        this.logger.warn({ err: error }, "could not hand the journal over; polling is taken over once this process is gone (or its leases run out)");
+        return;
+      }
+    }
+    await this.poller?.releaseLease();
   }
 
   private async openTheStore(): Promise<Store> {
@@ -479,22 +509,18 @@ class UnlostRuntime implements Runtime {
     }
   }
 
-  /** Takes or renews the lease that says this instance is alive. */
-  private async holdWorkerLease(store: Store, now: number): Promise<void> {
-    const grant = await store.leases.acquire(workerLeaseName(this.instanceId), this.instanceId, this.options.downtime.heartbeatMs * 3, { now });
-    if (grant.held) this.workerEpoch = grant.epoch;
-  }
-
   /** Heartbeat of the worker lease, recovery of dead instances, pruning. */
   private startHousekeeping(store: Store): void {
     const { options, logger } = this;
-    const beat = setInterval(() => {
+    this.heartbeat = setInterval(() => {
       const now = this.clock();
-      void this.holdWorkerLease(store, now)
-        .then(() => recoverDeadInstances(store, this.instanceId, now, logger))
+      void this.workerLease?.renew()
+        // While stopping, only the lease: taking over others' work is for a running instance.
+        .then(() => (this.running ? recoverDeadInstances(store, this.instanceId, now, logger) : 0))
         .then((n) => { if (n > 0) this.dispatcher?.wake(); })
         .catch((error: unknown) => logger.warn({ err: error }, "heartbeat failed"));
     }, options.downtime.heartbeatMs);
+    this.heartbeat.unref();
     const prune = setInterval(() => {
       const handledBefore = this.clock() - options.inbox.retentionMs;
       void store.inbox
@@ -502,9 +528,8 @@ class UnlostRuntime implements Runtime {
         .then((n) => { if (n > 0) logger.info({ pruned: n }, "pruned handled updates past their retention"); })
         .catch((error: unknown) => logger.warn({ err: error }, "pruning failed"));
     }, options.inbox.pruneIntervalMs);
-    beat.unref();
     prune.unref();
-    this.timers.push(beat, prune);
+    this.timers.push(prune);
     if (this.outbound !== undefined) this.startOutboxHousekeeping(store);
   }
 

@@ -55,6 +55,11 @@ export interface HandledEvent {
   readonly attempt: number;
   readonly recovered: boolean;
   readonly arrivedWhileDown: boolean;
+  /** Wall-clock start and end of the run (ms). */
+  readonly begin: number;
+  readonly end: number;
+  /** The process that ran it. */
+  readonly by: string;
 }
 
 /** Every handled event the processes printed, in order (process by process). */
@@ -67,8 +72,50 @@ export function handledEvents(...procs: readonly BotProcess[]): HandledEvent[] {
       attempt: Number(e["attempt"]),
       recovered: e["recovered"] === true,
       arrivedWhileDown: e["arrivedWhileDown"] === true,
+      begin: Number(e["begin"]),
+      end: Number(e["end"]),
+      by: p.name,
     })),
   );
+}
+
+/**
+ * Order and overlap per chat over every run of every process: `outOfOrder` lists chats whose
+ * updates did not *first* start in update_id order; `overlaps` lists two runs of one chat
+ * whose [begin, end] intervals intersect (two handlers of a chat at once), with the
+ * processes. Runs that began and never ended (a kill) count from their `begin` event on.
+ */
+export function chatOrder(...procs: readonly BotProcess[]): { outOfOrder: string[]; overlaps: string[] } {
+  const runs = new Map<number, Array<{ updateId: number; begin: number; end: number; by: string }>>();
+  for (const p of procs) {
+    const ended = new Map<number, number[]>();
+    for (const e of p.events()) if (isHandled(e)) (ended.get(Number(e["updateId"])) ?? ended.set(Number(e["updateId"]), []).get(Number(e["updateId"]))!).push(Number(e["end"]));
+    for (const e of p.events()) {
+      if (e["event"] !== "begin") continue;
+      const updateId = Number(e["updateId"]);
+      const chat = Number(e["chatId"]);
+      // The run's end: the first `handled` of this update at or after its begin; none: still running at a kill (to the process's end).
+      const begin = Number(e["t"]);
+      const end = (ended.get(updateId) ?? []).find((t) => t >= begin) ?? Number.POSITIVE_INFINITY;
+      (runs.get(chat) ?? runs.set(chat, []).get(chat)!).push({ updateId, begin, end: Number.isFinite(end) ? end : begin, by: p.name });
+    }
+  }
+  const outOfOrder: string[] = [];
+  const overlaps: string[] = [];
+  for (const [chat, list] of runs) {
+    list.sort((a, b) => a.begin - b.begin);
+    const firstStarts: number[] = [];
+    for (const r of list) if (!firstStarts.includes(r.updateId)) firstStarts.push(r.updateId);
+    const sorted = [...firstStarts].sort((a, b) => a - b);
+    if (firstStarts.join() !== sorted.join()) outOfOrder.push(`chat ${chat}: ${firstStarts.join(" ")}`);
+    // Against the run that ends last so far, not only the previous one: a long run may span several.
+    let last = list[0];
+    for (const cur of list.slice(1)) {
+      if (last !== undefined && cur.begin < last.end) overlaps.push(`chat ${chat}: ${last.updateId} (${last.by}) and ${cur.updateId} (${cur.by})`);
+      if (last === undefined || cur.end > last.end) last = cur;
+    }
+  }
+  return { outOfOrder, overlaps };
 }
 
 /** The runtime's own log lines (pino JSON: `msg`, `level`), optionally only those whose message matches. */
