@@ -25,6 +25,8 @@ export type {
   IngestOptions,
   IngestResult,
   PruneOptions,
+  RunningOptions,
+  RunningUpdate,
   SettleAndClaimOptions,
   SettleAndClaimResult,
   SettleOutcome,
@@ -37,6 +39,8 @@ export type {
   JournalAppendResult,
   JournalCompletion,
   JournalMove,
+  JournalOpenOptions,
+  JournalOpenUpdate,
   JournalStats,
 } from "./journal-types.js";
 export type { LeaseFence, LeaseGrant, LeaseInfo, LeaseStore } from "./lease-types.js";
