@@ -31,6 +31,24 @@ export function intOption(values: Record<string, string | boolean | undefined>, 
   return n;
 }
 
+/** Units of {@link durationOption}, in ms. */
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, min: 60_000, h: 3_600_000 };
+
+/**
+ * Reads a duration option ("90s", "5m", "1h", "500ms"; a bare number is ms), or throws a clear
+ * INVALID_ARGUMENT.
+ */
+export function durationOption(values: Record<string, string | boolean | undefined>, name: string, fallbackMs: number): number {
+  const raw = values[name];
+  if (raw === undefined) return fallbackMs;
+  const match = typeof raw === "string" ? /^(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?$/.exec(raw.trim()) : null;
+  const ms = match === null ? Number.NaN : Number(match[1]) * DURATION_UNITS[match[2] ?? "ms"]!;
+  if (!Number.isFinite(ms) || ms > Number.MAX_SAFE_INTEGER) {
+    throw new UnlostError("INVALID_ARGUMENT", `--${name} must be a duration such as 90s, 5m, 1h or 500ms (a bare number is ms), got "${String(raw)}"`);
+  }
+  return Math.round(ms);
+}
+
 /** Parsed options and positional arguments of a command. */
 export interface CommandLine {
   /** Options by name. */

@@ -33,6 +33,8 @@ see docs/configuration.md):
   --host <addr>             interface of the webhook receiver (default 0.0.0.0)
   --concurrency <n>         updates handled at once, each from another chat (default 256)
   --max-attempts <n>        tries of a failing update before it is a dead letter (default 5)
+  --handler-timeout <ms>    a try running longer fails (retry or dead letter) and its
+                            chat goes on (default 300000 = 5 min; 0: no limit)
   --notify-offline          tell users their message is handled late after a downtime
   --admin <ids>             comma-separated chats alerted after long outages
   --shutdown-deadline <ms>  time in-flight handlers get on stop (default 10000)

@@ -4,9 +4,9 @@
  * @module
  */
 import { loadConfig } from "../config/index.js";
-import { parseCommandLine, settingOptions } from "./args.js";
+import { durationOption, parseCommandLine, settingOptions } from "./args.js";
 import { formatDuration, formatTime, table } from "./format.js";
-import { statusReport, type StatusReport } from "./status-report.js";
+import { DEFAULT_STUCK_AFTER_MS, statusReport, type StatusReport } from "./status-report.js";
 import { withStore } from "./store-access.js";
 import { UnlostError } from "../errors/index.js";
 
@@ -15,26 +15,31 @@ export const STATUS_HELP = `Usage: unlost status [options]
 
 Shows the state of a bot's store: inbox and outbox counts by state, the oldest
 waiting update and message, the last heartbeat (is the bot running?), recent
-offline windows, dead letters grouped by error, unreachable chats. Works while
-the bot runs and while it does not.
+offline windows, dead letters grouped by error, unreachable chats, and updates
+whose handling has taken longer than --stuck-after (running handlers, and
+updates still open in the journal). Works while the bot runs and while it
+does not.
 
 Options:
-  --data <dir>      folder of the store (default ./data; or UNLOST_DATA_DIR)
-  --config <file>   config file (default ./unlost.config.json when present)
-  --json            one JSON object instead of text
+  --data <dir>          folder of the store (default ./data; or UNLOST_DATA_DIR)
+  --config <file>       config file (default ./unlost.config.json when present)
+  --stuck-after <time>  list updates running longer than this: 90s, 5m, 1h,
+                        500ms (default 60s)
+  --json                one JSON object instead of text
   -h, --help        show this help`;
 
 /** Runs `unlost status`. */
 export async function runStatusCommand(argv: readonly string[], out: (line: string) => void): Promise<number> {
-  const { values, positionals } = parseCommandLine("status", argv, { ...settingOptions("operate"), json: { type: "boolean" }, help: { type: "boolean", short: "h" } });
+  const { values, positionals } = parseCommandLine("status", argv, { ...settingOptions("operate"), json: { type: "boolean" }, "stuck-after": { type: "string" }, help: { type: "boolean", short: "h" } });
   if (values["help"] === true) {
     out(STATUS_HELP);
     return 0;
   }
   if (positionals.length > 0) throw new UnlostError("INVALID_ARGUMENT", `unexpected argument "${positionals.join(" ")}". Run "unlost status --help" for the options.`);
+  const stuckAfterMs = durationOption(values, "stuck-after", DEFAULT_STUCK_AFTER_MS);
   const config = loadConfig({ flags: values, env: process.env, cwd: process.cwd() });
   const liveness = { heartbeatMs: config.runtime.downtime?.heartbeatMs ?? 5_000, mode: config.runtime.mode ?? "polling" };
-  const report = await withStore(config, "status", (store) => statusReport(store, { now: Date.now(), ...liveness }));
+  const report = await withStore(config, "status", (store) => statusReport(store, { now: Date.now(), stuckAfterMs, ...liveness }));
   if (values["json"] === true) out(JSON.stringify(report));
   else for (const line of formatStatus(report)) out(line);
   return 0;
@@ -52,6 +57,13 @@ export function formatStatus(r: StatusReport): string[] {
   lines.push("", "inbox (updates in)");
   lines.push(...indent(table([["pending", "in flight", "done", "dead"], [i.pending, i.inflight, i.done, i.dead].map(String)])));
   lines.push(`  chats with work: ${i.chatsWithWork}; oldest waiting: ${i.pending + i.inflight === 0 ? "none" : formatDuration(i.oldestWaitingAgeMs)}`);
+  const running = r.running.updates;
+  lines.push(`  running longer than ${formatDuration(r.running.olderThanMs)}: ${running.length === 0 ? "none" : running.length}`);
+  if (running.length > 0) {
+    const rows = running.map((u) => [String(u.updateId), u.chatKey, u.updateType, formatDuration(u.ageMs), String(u.attempt), u.where === "row" ? "running" : "in the journal", u.owner]);
+    lines.push(...indent(indent(table([["id", "chat", "type", "age", "try", "where", "instance"], ...rows]))));
+    if (running.some((u) => u.where === "journal")) lines.push("    (in the journal: age since it was fetched; running, or waiting behind its chat's earlier update)");
+  }
   const o = r.outbox;
   lines.push("", "outbox (messages out)");
   lines.push(...indent(table([["queued", "sending", "delivered", "failed", "cancelled"], [o.byState.queued, o.byState.sending, o.byState.delivered, o.byState.failed, o.byState.cancelled].map(String)])));

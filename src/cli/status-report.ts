@@ -59,7 +59,39 @@ export interface StatusReport {
   readonly deadLetters: { readonly inbox: readonly ErrorGroup[]; readonly outbox: readonly ErrorGroup[] };
   /** Chats marked unreachable (blocked the bot, deactivated, kicked). */
   readonly unreachableChats: number;
+  /** Updates whose handling has taken longer than `olderThanMs`, oldest first. */
+  readonly running: {
+    /** The threshold (`--stuck-after`), ms. */
+    readonly olderThanMs: number;
+    /** At most {@link RUNNING_LIMIT} of them. */
+    readonly updates: readonly RunningEntry[];
+  };
 }
+
+/** An update whose handling has taken long (see {@link StatusReport.running}). */
+export interface RunningEntry {
+  readonly updateId: number;
+  readonly chatKey: string;
+  readonly updateType: string;
+  /**
+   * `row`: claimed, its handler running for `ageMs` (this try). `journal`: in its owner's
+   * journal for `ageMs` since it was fetched, not yet completed: running, or waiting behind its
+   * chat's earlier update (the journal does not record when a handler starts).
+   */
+  readonly where: "row" | "journal";
+  /** How long, ms (see `where`). */
+  readonly ageMs: number;
+  /** The try running (1 for a journal update: the journal runs only first tries). */
+  readonly attempt: number;
+  /** The instance running it. */
+  readonly owner: string;
+}
+
+/** Default of `--stuck-after`: far above a normal handler, well below the default handler timeout (5 min). */
+export const DEFAULT_STUCK_AFTER_MS = 60_000;
+
+/** At most this many running updates are listed. */
+export const RUNNING_LIMIT = 50;
 
 /** Dead letters read to group them; beyond this the groups are a sample (stated in the output). */
 const GROUPING_LIMIT = 10_000;
@@ -86,8 +118,9 @@ export async function isBotRunning(store: Store, now: number, options: LivenessO
 }
 
 /** Gathers the status of `store`. */
-export async function statusReport(store: Store, options: LivenessOptions & { now: number; windows?: number }): Promise<StatusReport> {
+export async function statusReport(store: Store, options: LivenessOptions & { now: number; windows?: number; stuckAfterMs?: number }): Promise<StatusReport> {
   const { now } = options;
+  const olderThanMs = options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS;
   const [inbox, outbox, lastBeat, windows, unreachable, running] = await Promise.all([
     store.inbox.stats({ now }),
     store.outbox.stats({ now }),
@@ -113,7 +146,22 @@ export async function statusReport(store: Store, options: LivenessOptions & { no
     offlineWindows: windows.map((w) => ({ from: w.from, to: w.to, durationMs: w.durationMs })),
     deadLetters: { inbox: await inboxGroups(store), outbox: await outboxGroups(store) },
     unreachableChats: unreachable.length,
+    running: { olderThanMs, updates: await runningUpdates(store, now, olderThanMs) },
   };
+}
+
+/** Rows claimed and journal updates open for longer than `olderThanMs`, oldest first. */
+async function runningUpdates(store: Store, now: number, olderThanMs: number): Promise<RunningEntry[]> {
+  const before = now - olderThanMs;
+  const [rows, journal] = await Promise.all([
+    store.inbox.running({ claimedBefore: before, limit: RUNNING_LIMIT }),
+    store.inbox.journal?.openUpdates({ receivedBefore: before, limit: RUNNING_LIMIT }) ?? [],
+  ]);
+  const entries: RunningEntry[] = [
+    ...rows.map((r) => ({ updateId: r.updateId, chatKey: r.chatKey, updateType: r.updateType, where: "row" as const, ageMs: Math.max(0, now - r.claimedAt), attempt: r.attempt, owner: r.owner })),
+    ...journal.map((j) => ({ updateId: j.updateId, chatKey: j.chatKey, updateType: j.updateType, where: "journal" as const, ageMs: Math.max(0, now - j.receivedAt), attempt: 1, owner: j.owner })),
+  ];
+  return entries.sort((a, b) => b.ageMs - a.ageMs || a.updateId - b.updateId).slice(0, RUNNING_LIMIT);
 }
 
 async function inboxGroups(store: Store): Promise<ErrorGroup[]> {

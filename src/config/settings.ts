@@ -48,6 +48,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: "polling.timeoutSeconds", env: "UNLOST_POLLING_TIMEOUT", kind: "int", defaultText: "30", meaning: "long-poll timeout of getUpdates, seconds (0–50)" },
   { key: "inbox.concurrency", flag: "concurrency", env: "UNLOST_CONCURRENCY", kind: "int", defaultText: "256", meaning: "updates handled at once, each from a different chat" },
   { key: "inbox.maxAttempts", flag: "max-attempts", env: "UNLOST_MAX_ATTEMPTS", kind: "int", defaultText: "5", meaning: "tries of a failing handler before the update becomes a dead letter" },
+  { key: "inbox.handlerTimeoutMs", flag: "handler-timeout", env: "UNLOST_HANDLER_TIMEOUT_MS", kind: "int", defaultText: "300000 (5 min)", meaning: "how long one try of a handler may run before it counts as failed (retried or dead-lettered) and its chat goes on, ms; 0: no limit" },
   { key: "catchUp.notifyOffline", flag: "notify-offline", env: "UNLOST_NOTIFY_OFFLINE", kind: "bool", defaultText: "false", meaning: "tell users once that the bot was offline and their message is handled now" },
   { key: "catchUp.dropOlderThanMs", env: "UNLOST_DROP_OLDER_THAN_MS", kind: "int", defaultText: "never", meaning: "skip updates older than this after a downtime, ms" },
   { key: "downtime.adminChatIds", flag: "admin", env: "UNLOST_ADMIN_CHAT_IDS", kind: "ids", defaultText: "none", meaning: "comma-separated chat ids alerted after a long outage or a burst of failed sends" },

@@ -27,6 +27,11 @@ export type UnlostErrorCode =
   | "STORE_BOT_MISMATCH"
   /** Something that exists only while running was used after `stop()`. */
   | "STOPPED"
+  /**
+   * A handler did not finish within `inbox.handlerTimeoutMs`: its try counts as failed (retry
+   * or dead letter) and whatever it completes later is refused.
+   */
+  | "HANDLER_TIMEOUT"
   /** The emulator could not do what a test asked of it. */
   | "EMULATOR";
 

@@ -167,6 +167,56 @@ describe("Dispatcher", () => {
     expect(d.stats().deadLettered).toBe(0);
   });
 
+  it("fails a handler that passes handlerTimeoutMs: aborts the run, retries then dead-letters it, the chat goes on, late completions commit nothing", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1), message(2, 1)]);
+    const release: Array<() => void> = [];
+    const timedOut: Array<{ attempt: number; code: string }> = [];
+    const handled: number[] = [];
+    let late = 0;
+    const d = start(async (u, run) => {
+      run.onTimeout = { timedOut: (reason) => timedOut.push({ attempt: u.attempt, code: reason.code }) };
+      if (u.updateId === 1) {
+        // Every try hangs; both are still running when the next one starts.
+        await new Promise<void>((r) => release.push(r));
+        late++;
+        return [{ kind: "kv.increment", key: "late" }];
+      }
+      handled.push(u.updateId);
+      return [{ kind: "kv.increment", key: "done" }];
+    }, { maxAttempts: 2, handlerTimeoutMs: 50 });
+    await until(() => d.stats().handled === 1);
+    expect(handled).toEqual([2]);
+    expect(timedOut).toEqual([{ attempt: 1, code: "HANDLER_TIMEOUT" }, { attempt: 2, code: "HANDLER_TIMEOUT" }]);
+    const dead = await store.inbox.get(1);
+    expect(dead).toMatchObject({ state: "dead", attempts: 2 });
+    expect(dead?.lastError).toMatch(/handler did not finish within 50ms/);
+    expect(d.stats()).toMatchObject({ timedOut: 2, failed: 2, deadLettered: 1, handled: 1 });
+    // The stuck tries end after all: neither their completion nor their effects are recorded,
+    // and they disturb nothing (no stale settle, no second completion).
+    for (const r of release) r();
+    await until(() => late === 2);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await store.state.getValue("late")).toBeNull();
+    expect(await store.state.getValue("done")).toBe("1");
+    expect((await store.inbox.get(1))?.state).toBe("dead");
+    expect(d.stats()).toMatchObject({ handled: 1, stale: 0, inFlight: 0 });
+  });
+
+  it("renews the lease of a handler running longer than the lease, up to its deadline", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1)]);
+    let done = false;
+    const d = start(async () => {
+      await new Promise((r) => setTimeout(r, 400));
+      done = true;
+      return [];
+    }, { leaseMs: 150, handlerTimeoutMs: 2_000 });
+    await until(() => d.stats().handled === 1);
+    expect(done).toBe(true);
+    expect(d.stats()).toMatchObject({ timedOut: 0, stale: 0, failed: 0 });
+  });
+
   it("on stop, waits for running handlers within the deadline and settles them", async () => {
     store = await openStore({ path: ":memory:" });
     await store.inbox.ingest([message(1, 1)]);

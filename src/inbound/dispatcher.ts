@@ -4,6 +4,7 @@
  * chat's head); different chats run in parallel up to `concurrency`. Completions are written
  * in batches (one transaction per batch), which is what makes durability cheap.
  */
+import { UnlostError } from "../errors/index.js";
 import type { Logger } from "../runtime/logger.js";
 import type { Claim, ClaimedUpdate, FusedClaimOptions, InboxStore, SettleOutcome, SettleRequest, StoreEffect } from "../store/index.js";
 import { BatchWriter } from "../shared/batch-writer.js";
@@ -19,8 +20,61 @@ export type HandledUpdate = Pick<
   "updateId" | "chatKey" | "updateType" | "messageDate" | "receivedAt" | "update" | "attempt" | "recoveries" | "recovered" | "lastError"
 >;
 
-/** Runs the handlers of one update; returns the writes to commit with its completion. Throws when the handlers failed. */
-export type UpdateHandler = (update: HandledUpdate) => Promise<readonly StoreEffect[]>;
+/** Told once when a handler run passes its deadline (`ctx.unlost` aborts its `signal`). */
+export interface TimeoutListener {
+  /** The run passed its deadline; `reason` is the error its try failed with. */
+  timedOut(reason: UnlostError): void;
+}
+
+/**
+ * One handler run as its dispatcher tracks it, handed to the {@link UpdateHandler} so that the
+ * run can learn of its deadline. It is the dispatcher's own per-run object (the journal's item,
+ * the row dispatcher's running entry): no allocation per update for it.
+ */
+export interface HandlerRun {
+  /** Set by the dispatcher when the run passed its deadline: the error its try failed with. */
+  readonly timedOut: UnlostError | undefined;
+  /** Set by the handler: told when the run passes its deadline (at most once). */
+  onTimeout: TimeoutListener | undefined;
+}
+
+/**
+ * Runs the handlers of one update; returns the writes to commit with its completion. Throws when
+ * the handlers failed. `run` tells of the deadline; a run that passed it is failed by the
+ * dispatcher, and what the promise settles to afterwards is refused.
+ */
+export type UpdateHandler = (update: HandledUpdate, run: HandlerRun) => Promise<readonly StoreEffect[]>;
+
+/** The error a handler run that passed its deadline fails with. */
+export function handlerTimeoutError(update: Pick<HandledUpdate, "updateId" | "chatKey" | "attempt">, timeoutMs: number): UnlostError {
+  const error = new UnlostError(
+    "HANDLER_TIMEOUT",
+    `handler did not finish within ${timeoutMs}ms (inbox.handlerTimeoutMs); this try counts as failed and whatever it completes later is refused`,
+    { details: { updateId: update.updateId, chatKey: update.chatKey, attempt: update.attempt, timeoutMs } },
+  );
+  // Made by the dispatcher's sweep, not where the handler hangs: that stack would mislead a
+  // reader of the dead letter.
+  error.stack = `${error.name}: ${error.message}`;
+  return error;
+}
+
+/**
+ * How often a dispatcher looks for runs past their deadline: a tenth of the timeout (a run is
+ * failed at most 10 % late), between 10 ms and 1 s. One interval per dispatcher, instead of a
+ * timer per update, keeps the per-update cost at a timestamp.
+ */
+export function deadlineSweepMs(timeoutMs: number): number {
+  return Math.min(1_000, Math.max(10, Math.floor(timeoutMs / 10)));
+}
+
+/** Tells `run`'s listener it timed out; a listener's own failure must not stop the sweep. */
+export function notifyTimeout(run: HandlerRun, reason: UnlostError, logger: Logger): void {
+  try {
+    run.onTimeout?.timedOut(reason);
+  } catch (error) {
+    logger.warn({ err: error }, "aborting the signal of a timed-out handler threw");
+  }
+}
 
 /** Options of {@link Dispatcher}. */
 export interface DispatcherOptions {
@@ -40,6 +94,12 @@ export interface DispatcherOptions {
   readonly maxRecoveries: number;
   /** Delay between tries. */
   readonly backoff: BackoffOptions;
+  /**
+   * A handler run longer than this, ms, is failed (retried after the backoff, or a dead letter
+   * after `maxAttempts`) and its chat goes on; its late completion is refused. 0 or absent: no
+   * limit.
+   */
+  readonly handlerTimeoutMs?: number;
   /** How long to sleep when there is nothing to claim, unless woken. */
   readonly idleMs: number;
   /** Called after a batch of completions was written (e.g. to wake the outbox). */
@@ -69,12 +129,21 @@ export interface DispatcherStats {
   readonly deadLettered: number;
   readonly recovered: number;
   readonly stale: number;
+  /** Handler runs failed because they passed `handlerTimeoutMs`. */
+  readonly timedOut: number;
   readonly inFlight: number;
 }
 
-interface Running {
+/** A claimed update being handled: the {@link HandlerRun} of its handler. */
+interface Running extends HandlerRun {
+  readonly update: ClaimedUpdate;
+  /** The claim (renewed by `extendLeases`: same token, later lease end). */
   claim: Claim;
-  startedAt: number;
+  /** When the handler started (Date.now()): its deadline counts from here. */
+  readonly startedAt: number;
+  /** When the lease was last taken or renewed (Date.now()). */
+  renewedAt: number;
+  timedOut: UnlostError | undefined;
 }
 
 /**
@@ -92,7 +161,8 @@ export class Dispatcher implements HandOff {
   private loop: Promise<void> | undefined;
   private readonly waker = new Waker();
   private leaseTimer: NodeJS.Timeout | undefined;
-  private readonly counters = { handled: 0, failed: 0, deadLettered: 0, recovered: 0, stale: 0 };
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private readonly counters = { handled: 0, failed: 0, deadLettered: 0, recovered: 0, stale: 0, timedOut: 0 };
 
   constructor(private readonly options: DispatcherOptions) {}
 
@@ -103,6 +173,11 @@ export class Dispatcher implements HandOff {
     this.loop = this.run();
     this.leaseTimer = setInterval(() => void this.extendLeases(), Math.max(50, Math.floor(this.options.leaseMs / 3)));
     this.leaseTimer.unref();
+    const timeoutMs = this.options.handlerTimeoutMs ?? 0;
+    if (timeoutMs > 0) {
+      this.deadlineTimer = setInterval(() => this.sweepDeadlines(timeoutMs), deadlineSweepMs(timeoutMs));
+      this.deadlineTimer.unref();
+    }
   }
 
   /** Tells the dispatcher there may be new work (after an ingest). */
@@ -157,6 +232,8 @@ export class Dispatcher implements HandOff {
       await this.waker.sleep(Math.min(50, Math.max(1, deadline - Date.now())));
     }
     clearInterval(this.leaseTimer);
+    clearInterval(this.deadlineTimer);
+    this.deadlineTimer = undefined;
     await this.completions.flush();
     return { abandoned: this.active.size };
   }
@@ -191,7 +268,7 @@ export class Dispatcher implements HandOff {
     const { maxRecoveries, logger } = this.options;
     if (this.stopping) {
       // Claimed while stopping (a hand-off or a fused claim in flight): give it back unstarted.
-      this.active.set(c.updateId, { claim: c.claim, startedAt: Date.now() });
+      this.track(c);
       this.finish(c, { kind: "release" }, []);
       return;
     }
@@ -202,14 +279,54 @@ export class Dispatcher implements HandOff {
     if (c.recoveries > maxRecoveries) {
       // It keeps killing its worker (or keeps being abandoned): do not run it again.
       const error = `gave up: the process handling it died ${c.recoveries} time(s) (more than inbox.maxRecoveries = ${maxRecoveries}); it may be what crashes the bot`;
-      this.active.set(c.updateId, { claim: c.claim, startedAt: Date.now() });
+      this.track(c);
       this.finish(c, { kind: "dead", error, stack: null }, []);
       return;
     }
-    this.active.set(c.updateId, { claim: c.claim, startedAt: Date.now() });
-    this.options.handle(c).then(
-      (effects) => this.finish(c, { kind: "done" }, effects),
-      (error: unknown) => this.fail(c, error),
+    const running = this.track(c);
+    this.options.handle(c, running).then(
+      (effects) => {
+        if (running.timedOut === undefined) this.finish(c, { kind: "done" }, effects);
+        else this.lateCompletion(c, "returned");
+      },
+      (error: unknown) => {
+        if (running.timedOut === undefined) this.fail(c, error);
+        else this.lateCompletion(c, "threw");
+      },
+    );
+  }
+
+  /** Records `c` as in flight (until its settle is written). */
+  private track(c: ClaimedUpdate): Running {
+    const now = Date.now();
+    const running: Running = { update: c, claim: c.claim, startedAt: now, renewedAt: now, timedOut: undefined, onTimeout: undefined };
+    this.active.set(c.updateId, running);
+    return running;
+  }
+
+  /**
+   * Fails the runs that passed their deadline: settled like a thrown error (retry or dead
+   * letter), which frees their chat and their slot. Their handlers may still be running; what
+   * they complete later is refused ({@link lateCompletion}), and the store would refuse it
+   * too (the settle ended this claim).
+   */
+  private sweepDeadlines(timeoutMs: number): void {
+    const due = Date.now() - timeoutMs;
+    for (const running of this.active.values()) {
+      if (running.timedOut !== undefined || running.startedAt > due) continue;
+      const error = handlerTimeoutError(running.update, timeoutMs);
+      running.timedOut = error;
+      this.counters.timedOut++;
+      notifyTimeout(running, error, this.options.logger);
+      this.fail(running.update, error);
+    }
+  }
+
+  /** A run failed at its deadline ended after all: nothing of it is recorded. */
+  private lateCompletion(c: ClaimedUpdate, how: "returned" | "threw"): void {
+    this.options.logger.warn(
+      { updateId: c.updateId, chatKey: c.chatKey, attempt: c.attempt, handler: how },
+      "a handler that timed out finished late; its completion and its commitWithCompletion effects were refused (sends it made went out)",
     );
   }
 
@@ -276,11 +393,15 @@ export class Dispatcher implements HandOff {
     const { inbox, leaseMs, clock, logger } = this.options;
     const threshold = Date.now() - leaseMs / 3;
     for (const [id, running] of this.active) {
-      if (running.startedAt > threshold) continue;
+      // A timed-out run's settle is on its way: its claim needs no more time.
+      if (running.renewedAt > threshold || running.timedOut !== undefined) continue;
       try {
         const renewed = await inbox.extendLease(running.claim, leaseMs, { now: clock() });
         if (renewed === null) logger.warn({ updateId: id }, "lost the claim of a running handler (its lease ran out); another worker may run it too");
-        else if (this.active.get(id) === running) this.active.set(id, { claim: renewed, startedAt: Date.now() });
+        else {
+          running.claim = renewed;
+          running.renewedAt = Date.now();
+        }
       } catch (error) {
         logger.warn({ err: error, updateId: id }, "extending a claim failed");
       }

@@ -217,6 +217,57 @@ describe("JournalDispatcher", () => {
     expect(letters.items[0]?.stack).toMatch(/poison/);
   });
 
+  it("fails a handler that passes handlerTimeoutMs: aborts the run, dead-letters it, its chat goes on, and its late completion commits nothing", async () => {
+    store = await openStore({ path: ":memory:" });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const order: number[] = [];
+    const timedOutAt: Array<{ updateId: number; ms: number; code: string }> = [];
+    let lateSettled = false;
+    const started = Date.now();
+    const d = startJournal(async (u, run) => {
+      run.onTimeout = { timedOut: (reason) => timedOutAt.push({ updateId: u.updateId, ms: Date.now() - started, code: reason.code }) };
+      if (u.updateId === 1) {
+        await gate; // stuck far past its deadline
+        lateSettled = true;
+        return [{ kind: "kv.increment", key: "late" }];
+      }
+      order.push(u.updateId);
+      return [{ kind: "kv.increment", key: `done:${u.updateId}` }];
+    }, { maxAttempts: 1, handlerTimeoutMs: 60 });
+    await deliver(d, [message(1, 5), message(2, 5), message(3, 6)]);
+    await until(() => order.length === 2 && d.stats().open === 0);
+    expect(order).toEqual([3, 2]); // chat 5 went on after update 1's deadline
+    expect(timedOutAt).toMatchObject([{ updateId: 1, code: "HANDLER_TIMEOUT" }]);
+    expect(timedOutAt[0]!.ms).toBeGreaterThanOrEqual(60);
+    const letters = await store.inbox.deadLetters.list();
+    expect(letters.items.map((l) => l.updateId)).toEqual([1]);
+    expect(letters.items[0]?.error).toMatch(/handler did not finish within 60ms/);
+    expect(d.stats()).toMatchObject({ timedOut: 1, failed: 1, deadLettered: 1, handled: 2, inFlight: 0 });
+    // The stuck handler ends after all: what it returns is refused.
+    release();
+    await until(() => lateSettled);
+    await sleep(30);
+    expect(await store.state.getValue("late")).toBeNull();
+    expect(await store.state.getValue("done:2")).toBe("1");
+    expect(d.stats()).toMatchObject({ handled: 2, inFlight: 0, open: 0 });
+    expect(await journalOf(store).stats()).toMatchObject({ openBatches: 0, open: 0 });
+  });
+
+  it("moves a timed-out update to the rows for its retry, like a handler that threw", async () => {
+    store = await openStore({ path: ":memory:" });
+    const d = startJournal(async (u) => {
+      if (u.updateId === 1) await new Promise(() => undefined); // hangs forever
+      return [];
+    }, { handlerTimeoutMs: 40 });
+    await deliver(d, [message(1, 5), message(2, 5)]);
+    await until(async () => (await store.inbox.get(1)) !== null);
+    const row = await store.inbox.get(1);
+    expect(row).toMatchObject({ state: "pending", attempts: 1 });
+    expect(row?.lastError).toMatch(/UnlostError: handler did not finish within 40ms/);
+    expect(d.stats()).toMatchObject({ timedOut: 1, failed: 1, blockedChats: 1 });
+  });
+
   it("holds back a chat that already has unfinished rows until they are done", async () => {
     store = await openStore({ path: ":memory:" });
     await store.inbox.ingest([message(1, 9)]); // an older update of chat 9, as a row

@@ -21,16 +21,19 @@
  *   when {@link JournalDispatcher.checkBlocked} is called after the row dispatcher settled).
  * - Chats that already have unfinished rows when a batch arrives are blocked the same way, so a
  *   chat's older updates (retries, adopted backlog) always run before its newer ones.
+ * - A handler still running `handlerTimeoutMs` after it started is failed like one that threw
+ *   (its update moves to the rows), and its chat is released; whatever its promise settles to
+ *   later is refused (nothing of it is recorded).
  *
  * @module
  */
 import type { Logger } from "../runtime/logger.js";
 import type { InboxJournal, JournalAppendOptions, JournalAppendResult, JournalCompletion, JournalMove, RawUpdate, StoreEffect } from "../store/index.js";
 import { chatKeyOfType, deriveUpdateType, messageDateOfType } from "../store/update-meta.js";
-import { isUnlostError } from "../errors/index.js";
+import { isUnlostError, type UnlostError } from "../errors/index.js";
 import { Waker } from "../shared/waker.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
-import { unwrap, type HandledUpdate, type UpdateHandler } from "./dispatcher.js";
+import { deadlineSweepMs, handlerTimeoutError, notifyTimeout, unwrap, type HandledUpdate, type HandlerRun, type TimeoutListener, type UpdateHandler } from "./dispatcher.js";
 
 /** Options of {@link JournalDispatcher}. */
 export interface JournalDispatcherOptions {
@@ -46,6 +49,11 @@ export interface JournalDispatcherOptions {
   readonly maxAttempts: number;
   /** Delay before the retry of a failed update. */
   readonly backoff: BackoffOptions;
+  /**
+   * A handler run longer than this, ms, is failed (moved to the rows for a retry, or a dead
+   * letter) and its chat goes on; its late completion is refused. 0 or absent: no limit.
+   */
+  readonly handlerTimeoutMs?: number;
   /** How often chats blocked by unfinished rows are checked again, ms. */
   readonly blockedCheckMs: number;
   /**
@@ -68,6 +76,8 @@ export interface JournalDispatcherStats {
   readonly failed: number;
   /** Updates that became dead letters here. */
   readonly deadLettered: number;
+  /** Handler runs failed because they passed `handlerTimeoutMs`. */
+  readonly timedOut: number;
   /** Handlers running now. */
   readonly inFlight: number;
   /** Updates accepted and not yet completed (queued, running or being recorded). */
@@ -76,9 +86,18 @@ export interface JournalDispatcherStats {
   readonly blockedChats: number;
 }
 
-/** A journal update; it is also what the handler gets (no second object per run). */
-interface Item extends HandledUpdate {
+/**
+ * A journal update; it is also what the handler gets, and its {@link HandlerRun} (no second
+ * object per run: a journal update runs once here).
+ */
+interface Item extends HandledUpdate, HandlerRun {
   readonly batch: number;
+  /** When its handler started (Date.now()), while it runs with a deadline. */
+  startedAt: number;
+  /** Its index in `runningSlots` while it runs with a deadline, else -1. */
+  slot: number;
+  timedOut: UnlostError | undefined;
+  onTimeout: TimeoutListener | undefined;
 }
 
 interface ChatQueue {
@@ -149,7 +168,14 @@ export class JournalDispatcher {
   /** The pump scheduled by {@link accept}. */
   private pumpImmediate: NodeJS.Immediate | undefined;
   private readonly drained = new Waker();
-  private readonly counters = { handled: 0, failed: 0, deadLettered: 0 };
+  private readonly counters = { handled: 0, failed: 0, deadLettered: 0, timedOut: 0 };
+  /**
+   * The runs that have a deadline, in reusable slots (at most `concurrency` of them): what the
+   * deadline sweep scans. Slots and a free list rather than a Set: no allocation per update.
+   */
+  private readonly runningSlots: Array<Item | undefined> = [];
+  private readonly freeSlots: number[] = [];
+  private deadlineTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: JournalDispatcherOptions) {}
 
@@ -158,6 +184,11 @@ export class JournalDispatcher {
     this.stopping = false;
     this.blockedTimer ??= setInterval(() => void this.checkBlocked(), this.options.blockedCheckMs);
     this.blockedTimer.unref();
+    const timeoutMs = this.options.handlerTimeoutMs ?? 0;
+    if (timeoutMs > 0 && this.deadlineTimer === undefined) {
+      this.deadlineTimer = setInterval(() => this.sweepDeadlines(timeoutMs), deadlineSweepMs(timeoutMs));
+      this.deadlineTimer.unref();
+    }
   }
 
   /**
@@ -211,6 +242,7 @@ export class JournalDispatcher {
       const item: Item = {
         batch, updateId: update.update_id, chatKey: chatKeyOfType(update, updateType), updateType,
         messageDate: messageDateOfType(update, updateType), receivedAt, update, attempt: 1, recoveries: 0, recovered: false, lastError: null,
+        startedAt: 0, slot: -1, timedOut: undefined, onTimeout: undefined,
       };
       let chat = this.chats.get(item.chatKey);
       if (chat === undefined) {
@@ -281,6 +313,8 @@ export class JournalDispatcher {
     this.cancelFlush();
     const deadline = Date.now() + deadlineMs;
     while (this.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, deadline - Date.now()))));
+    clearInterval(this.deadlineTimer);
+    this.deadlineTimer = undefined;
     await this.flush();
     return { abandoned: this.active };
   }
@@ -333,6 +367,7 @@ export class JournalDispatcher {
   private run(chat: ChatQueue, item: Item): void {
     chat.running = true;
     this.active++;
+    if (this.deadlineTimer !== undefined) this.takeSlot(item);
     const generation = this.generation;
     const stale = (): boolean => {
       if (generation === this.generation) return false;
@@ -340,18 +375,69 @@ export class JournalDispatcher {
       return true;
     };
     this.options
-      .handle(item)
+      .handle(item, item)
       .then(
         (effects) => {
+          // Failed at its deadline (its chat went on): the late completion is refused.
+          if (item.timedOut !== undefined) return this.lateCompletion(item, "returned");
+          this.releaseSlot(item);
           if (stale()) return;
           this.pending.done.push({ batch: item.batch, updateId: item.updateId });
           for (const e of effects) this.pending.effects.push(e);
           this.finished(chat, item, false);
         },
         (error: unknown) => {
+          if (item.timedOut !== undefined) return this.lateCompletion(item, "threw");
+          this.releaseSlot(item);
           if (!stale()) this.failed(chat, item, error);
         },
       );
+  }
+
+  /** Puts a run that has a deadline in a slot the sweep scans. */
+  private takeSlot(item: Item): void {
+    item.startedAt = Date.now();
+    const slot = this.freeSlots.pop() ?? this.runningSlots.length;
+    this.runningSlots[slot] = item;
+    item.slot = slot;
+  }
+
+  private releaseSlot(item: Item): void {
+    const slot = item.slot;
+    if (slot < 0) return;
+    item.slot = -1;
+    // Slots are cleared when the journal is taken over: this one may be another run's now.
+    if (this.runningSlots[slot] !== item) return;
+    this.runningSlots[slot] = undefined;
+    this.freeSlots.push(slot);
+  }
+
+  /**
+   * Fails the runs that passed their deadline: like a handler that threw, the update moves to
+   * the rows (retry after the backoff, or dead letter) and the chat is released. The handler
+   * may still be running; what it completes later is refused ({@link lateCompletion}).
+   */
+  private sweepDeadlines(timeoutMs: number): void {
+    const due = Date.now() - timeoutMs;
+    for (const item of this.runningSlots) {
+      if (item === undefined || item.startedAt > due) continue;
+      const chat = this.chats.get(item.chatKey);
+      this.releaseSlot(item);
+      if (chat === undefined) continue; // taken over meanwhile: not this dispatcher's any more
+      const error = handlerTimeoutError(item, timeoutMs);
+      item.timedOut = error;
+      this.counters.timedOut++;
+      notifyTimeout(item, error, this.options.logger);
+      this.failed(chat, item, error);
+    }
+  }
+
+  /** A run failed at its deadline ended after all: nothing of it is recorded. */
+  private lateCompletion(item: Item, how: "returned" | "threw"): void {
+    this.options.logger.warn(
+      { updateId: item.updateId, chatKey: item.chatKey, attempt: item.attempt, handler: how },
+      "a handler that timed out finished late; its completion and its commitWithCompletion effects were refused (sends it made went out)",
+    );
   }
 
   private failed(chat: ChatQueue, item: Item, error: unknown): void {
@@ -519,6 +605,9 @@ export class JournalDispatcher {
     this.openCount = 0;
     this.unfinished = 0;
     this.blockedCount = 0;
+    // Running handlers end unrecorded (see `stale` in run): no deadline to keep for them.
+    this.runningSlots.length = 0;
+    this.freeSlots.length = 0;
     this.generation++;
     this.drained.wake();
   }

@@ -31,6 +31,15 @@ export interface UnlostUpdateInfo {
   /** True when this try took the update over from a process that died while handling it. */
   readonly recovered: boolean;
   /**
+   * Aborted when this try passes `inbox.handlerTimeoutMs` (its `reason` is an UnlostError
+   * `HANDLER_TIMEOUT`): pass it to `fetch` and other cancellable work, or check `aborted`. By
+   * then unlost has failed the try (it is retried or dead-lettered) and its chat has gone on;
+   * whatever the handler completes afterwards is refused: neither its completion nor its
+   * `commitWithCompletion` writes nor its `enqueue`d sends are committed. Sends it makes through
+   * `ctx.api` after the deadline still go to the outbox and are delivered.
+   */
+  readonly signal: AbortSignal;
+  /**
    * Commits a store write atomically with this update's completion: it happens exactly once,
    * if and only if the update is marked done (never on a failed or abandoned try).
    */

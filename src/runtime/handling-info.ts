@@ -8,7 +8,7 @@
  * @module
  */
 import type { UpdateFacts } from "../inbound/catch-up/index.js";
-import type { HandledUpdate } from "../inbound/dispatcher.js";
+import type { HandledUpdate, TimeoutListener } from "../inbound/dispatcher.js";
 import type { UnlostUpdateInfo } from "../inbound/update-info.js";
 import type { Outbox, SendOptions } from "../outbound/outbox.js";
 import type { NewJob } from "../outbound/types.js";
@@ -16,8 +16,8 @@ import type { StoreEffect } from "../store/index.js";
 
 const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
 
-/** {@link UnlostUpdateInfo} of one run, gathering its effects. */
-export class HandlingInfo implements UnlostUpdateInfo {
+/** {@link UnlostUpdateInfo} of one run, gathering its effects; told of the run's deadline. */
+export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
   readonly updateId: number;
   readonly idempotencyKey: string;
   readonly ageMs: number;
@@ -31,6 +31,10 @@ export class HandlingInfo implements UnlostUpdateInfo {
   #queued: Array<Promise<NewJob[]>> | undefined;
   #commit: UnlostUpdateInfo["commitWithCompletion"] | undefined;
   #enqueue: UnlostUpdateInfo["enqueue"] | undefined;
+  /** Made when a handler first reads `signal`: most never do, and most runs never time out. */
+  #abort: AbortController | undefined;
+  /** Why the run was aborted (its deadline passed), once it was. */
+  #abortReason: Error | undefined;
 
   /**
    * @param claimed the update as the dispatcher hands it over
@@ -67,6 +71,22 @@ export class HandlingInfo implements UnlostUpdateInfo {
       (this.#queued ??= []).push(prepared.jobs);
       return prepared.ids;
     });
+  }
+
+  /** {@inheritDoc UnlostUpdateInfo.signal} */
+  get signal(): AbortSignal {
+    if (this.#abort === undefined) {
+      this.#abort = new AbortController();
+      if (this.#abortReason !== undefined) this.#abort.abort(this.#abortReason);
+    }
+    return this.#abort.signal;
+  }
+
+  /** The run passed its deadline: aborts `signal` (now, or when it is first read). */
+  timedOut(reason: Error): void {
+    if (this.#abortReason !== undefined) return;
+    this.#abortReason = reason;
+    this.#abort?.abort(reason);
   }
 
   /** Sends were enqueued with `enqueue` (their jobs are committed with the completion). */

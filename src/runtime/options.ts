@@ -89,6 +89,14 @@ export interface RuntimeOptions {
     backoff?: { baseMs?: number; maxMs?: number; jitter?: number };
     /** Claim lease, ms; a dead process's updates are taken over after it. Default 30 000. */
     leaseMs?: number;
+    /**
+     * How long one try of a handler may run, ms. At the deadline `ctx.unlost.signal` is
+     * aborted, the try counts as failed (retried after the backoff, or a dead letter after
+     * `maxAttempts`), the chat's next update may start, and whatever the handler completes
+     * later is refused. Default 300 000 (5 minutes); 0 turns it off. Independent of `leaseMs`:
+     * the lease is renewed while a handler runs, so a long handler keeps its claim until then.
+     */
+    handlerTimeoutMs?: number;
     /** How long handled updates are kept before pruning, ms. Default 3 days. */
     retentionMs?: number;
     /** How often pruning runs, ms. Default 10 minutes. */
@@ -210,6 +218,7 @@ const schema = z.strictObject({
         .strictObject({ baseMs: ms(0).default(1_000), maxMs: ms(0).default(60_000), jitter: z.number().min(0).max(1).default(0.2) })
         .prefault({}),
       leaseMs: ms(100).default(30_000),
+      handlerTimeoutMs: ms(0).default(300_000),
       retentionMs: ms(0).default(3 * 24 * 3600_000),
       pruneIntervalMs: ms(1_000).default(10 * 60_000),
       idleMs: ms(1).default(250),

@@ -7,7 +7,7 @@ import { GrammyError, HttpError, type Bot, type Context } from "grammy";
 import type { Update, WebhookInfo } from "grammy/types";
 import { Scrubber, UnlostError } from "../errors/index.js";
 import { createCatchUpPolicy, describeUpdate, type CatchUpAction, type CatchUpPolicy, type UpdateFacts } from "../inbound/catch-up/index.js";
-import { Dispatcher, type HandledUpdate, type UpdateHandler } from "../inbound/dispatcher.js";
+import { Dispatcher, type HandledUpdate, type HandlerRun, type UpdateHandler } from "../inbound/dispatcher.js";
 import { GetUpdatesClient } from "../inbound/intake/get-updates-client.js";
 import { JournalDispatcher } from "../inbound/journal-dispatcher.js";
 import { createDowntimeMonitor, type DowntimeMonitor } from "../inbound/downtime/index.js";
@@ -46,7 +46,7 @@ export interface InboxDeadLetters {
 export interface RuntimeStats {
   /** Counts of the durable inbox. */
   readonly inbox: InboxStats;
-  /** Updates handled, failed tries, dead letters, recoveries, in flight since start. */
+  /** Updates handled, failed tries (timed-out ones among them), dead letters, recoveries, in flight since start. */
   readonly dispatcher: ReturnType<Dispatcher["stats"]>;
   /** Updates skipped by catch-up policies since start. */
   readonly skipped: number;
@@ -194,7 +194,7 @@ class UnlostRuntime implements Runtime {
 
   /** The row dispatcher's counters plus the journal dispatcher's. */
   private dispatcherStats(): RuntimeStats["dispatcher"] {
-    const rows = this.dispatcher?.stats() ?? { handled: 0, failed: 0, deadLettered: 0, recovered: 0, stale: 0, inFlight: 0 };
+    const rows = this.dispatcher?.stats() ?? { handled: 0, failed: 0, deadLettered: 0, recovered: 0, stale: 0, timedOut: 0, inFlight: 0 };
     const journal = this.journal?.stats();
     if (journal === undefined) return rows;
     return {
@@ -202,6 +202,7 @@ class UnlostRuntime implements Runtime {
       handled: rows.handled + journal.handled,
       failed: rows.failed + journal.failed,
       deadLettered: rows.deadLettered + journal.deadLettered,
+      timedOut: rows.timedOut + journal.timedOut,
       inFlight: rows.inFlight + journal.inFlight,
     };
   }
@@ -279,6 +280,7 @@ class UnlostRuntime implements Runtime {
         maxAttempts: options.inbox.maxAttempts,
         maxRecoveries: options.inbox.maxRecoveries,
         backoff: options.inbox.backoff,
+        handlerTimeoutMs: options.inbox.handlerTimeoutMs,
         idleMs: options.inbox.idleMs,
         // Only completions that enqueued sends give the delivery loop new work.
         onSettled: () => {
@@ -299,6 +301,7 @@ class UnlostRuntime implements Runtime {
           concurrency: options.inbox.concurrency,
           maxAttempts: options.inbox.maxAttempts,
           backoff: options.inbox.backoff,
+          handlerTimeoutMs: options.inbox.handlerTimeoutMs,
           blockedCheckMs: options.inbox.idleMs,
           onCommitted: ({ moved }) => {
             if (moved > 0) this.dispatcher?.wake();
@@ -574,16 +577,16 @@ class UnlostRuntime implements Runtime {
     this.timers.push(prune, watch);
   }
 
-  private readonly handleUpdate: UpdateHandler = (claimed) => {
+  private readonly handleUpdate: UpdateHandler = (claimed, run) => {
     try {
-      return this.handle(claimed);
+      return this.handle(claimed, run);
     } catch (error) {
       // Not async (see `handle`), so a synchronous throw must still reach the dispatcher as a rejection.
       return Promise.reject(error);
     }
   };
 
-  private handle(claimed: HandledUpdate): Promise<readonly StoreEffect[]> {
+  private handle(claimed: HandledUpdate, run: HandlerRun): Promise<readonly StoreEffect[]> {
     const update = claimed.update as unknown as Update;
     const facts = describeUpdate({
       update,
@@ -596,12 +599,12 @@ class UnlostRuntime implements Runtime {
     const action = this.policy?.decide(facts) ?? HANDLE;
     const remembering = action.kind === "skip" ? undefined : this.rememberUser(facts.chatId, update);
     // The common case runs without an async frame of its own: one less allocation per update.
-    if (action.kind === "skip" || action.notice !== undefined || remembering !== undefined) return this.handleSlowly(claimed, facts, action, remembering);
-    return this.runHandlers(claimed, facts);
+    if (action.kind === "skip" || action.notice !== undefined || remembering !== undefined) return this.handleSlowly(claimed, run, facts, action, remembering);
+    return this.runHandlers(claimed, run, facts);
   }
 
   /** {@link handleUpdate} when the catch-up policy acts or a user must be remembered first. */
-  private async handleSlowly(claimed: HandledUpdate, facts: UpdateFacts, action: CatchUpAction, remembering: Promise<void> | undefined): Promise<readonly StoreEffect[]> {
+  private async handleSlowly(claimed: HandledUpdate, run: HandlerRun, facts: UpdateFacts, action: CatchUpAction, remembering: Promise<void> | undefined): Promise<readonly StoreEffect[]> {
     if (action.kind === "skip") {
       this.skipped++;
       this.logger.info({ updateId: claimed.updateId, reason: action.reason, ageMs: facts.ageMs }, "update skipped by the catch-up policy");
@@ -617,12 +620,16 @@ class UnlostRuntime implements Runtime {
       await this.bot.api.sendMessage(action.notice.chatId, action.notice.text).catch((e: unknown) => this.logger.warn({ err: e }, "the offline notice could not be sent"));
     }
     if (remembering !== undefined) await remembering;
-    return this.runHandlers(claimed, facts);
+    return this.runHandlers(claimed, run, facts);
   }
 
   /** Runs the bot's middleware on the update with `ctx.unlost`; resolves with what to commit with its completion. */
-  private runHandlers(claimed: HandledUpdate, facts: UpdateFacts): Promise<readonly StoreEffect[]> {
+  private runHandlers(claimed: HandledUpdate, run: HandlerRun, facts: UpdateFacts): Promise<readonly StoreEffect[]> {
     const info = new HandlingInfo(claimed, facts, `${this.bot.botInfo.id}:${claimed.updateId}`, this.outboxOrThrow);
+    // The dispatcher aborts `ctx.unlost.signal` through `info` at the deadline (the catch-up
+    // steps before may already have used the time up).
+    run.onTimeout = info;
+    if (run.timedOut !== undefined) info.timedOut(run.timedOut);
     const handling = handleWithInfo(this.bot, claimed.update as unknown as Update, info, this.outbound === undefined ? undefined : this.installUpdateTransformer);
     return handling.then(() => {
       if (!info.enqueued) return info.committedEffects;

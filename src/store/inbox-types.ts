@@ -215,6 +215,34 @@ export interface InboxStats {
   readonly oldestOpenAgeMs: number;
 }
 
+/** Options of {@link InboxStore.running}. */
+export interface RunningOptions {
+  /** Only claims taken at or before this time (ms epoch). */
+  readonly claimedBefore: EpochMs;
+  /** At most this many, oldest claim first; default 100, at most 1000. */
+  readonly limit?: number;
+}
+
+/** An update in flight and how long its current try has been running. */
+export interface RunningUpdate {
+  /** Telegram's `update_id`. */
+  readonly updateId: number;
+  /** Its chat's queue. */
+  readonly chatKey: string;
+  /** The payload field name, e.g. `message`. */
+  readonly updateType: string;
+  /** When unlost stored it (ms epoch). */
+  readonly receivedAt: EpochMs;
+  /** When its current claim was taken: when this try started (ms epoch). */
+  readonly claimedAt: EpochMs;
+  /** Who holds the claim (the instance running the handler). */
+  readonly owner: string;
+  /** The try running (claims so far, this one included). */
+  readonly attempt: number;
+  /** When the claim runs out unless renewed (ms epoch); past means its worker is likely gone. */
+  readonly leaseUntil: EpochMs;
+}
+
 /** Options of {@link InboxStore.prune}. */
 export interface PruneOptions {
   /** Done updates settled before this time are deleted. */
@@ -287,6 +315,13 @@ export interface InboxStore {
    * each against its liveness lease and expires the claims of owners that are gone.
    */
   inflightOwners(): Promise<string[]>;
+
+  /**
+   * The updates in flight whose current claim was taken at or before `claimedBefore`, oldest
+   * claim first, at most `limit`: handlers running at least that long (or claims of a worker
+   * that died, until they are recovered). Read-only; for `unlost status`.
+   */
+  running(options: RunningOptions): Promise<RunningUpdate[]>;
 
   /** The stored record of one update, or null. */
   get(updateId: number): Promise<InboxRecord | null>;

@@ -26,6 +26,8 @@ export type {
   IngestOptions,
   IngestResult,
   PruneOptions,
+  RunningOptions,
+  RunningUpdate,
   SettleAndClaimOptions,
   SettleAndClaimResult,
   SettleOutcome,
@@ -38,6 +40,8 @@ export type {
   JournalAppendResult,
   JournalCompletion,
   JournalMove,
+  JournalOpenOptions,
+  JournalOpenUpdate,
   JournalStats,
 } from "./journal-types.js";
 export type { LeaseFence, LeaseGrant, LeaseInfo, LeaseStore } from "./lease-types.js";

@@ -107,6 +107,28 @@ export interface JournalStats {
   readonly oldestOpenReceivedAt: EpochMs | null;
 }
 
+/** Options of {@link InboxJournal.openUpdates}. */
+export interface JournalOpenOptions {
+  /** Only updates of batches recorded at or before this time (ms epoch). */
+  readonly receivedBefore: EpochMs;
+  /** At most this many, in `update_id` order; default 100, at most 1000. */
+  readonly limit?: number;
+}
+
+/** A journal update not yet done or moved. */
+export interface JournalOpenUpdate {
+  /** Telegram's `update_id`. */
+  readonly updateId: number;
+  /** Its chat's queue. */
+  readonly chatKey: string;
+  /** The payload field name, e.g. `message`. */
+  readonly updateType: string;
+  /** When its batch was recorded (ms epoch). */
+  readonly receivedAt: EpochMs;
+  /** The instance whose journal holds it (and runs it). */
+  readonly owner: string;
+}
+
 /** The journal operations. Each call is one atomic transaction. */
 export interface InboxJournal {
   /**
@@ -145,4 +167,13 @@ export interface InboxJournal {
 
   /** Counts of open journal entries. */
   stats(): Promise<JournalStats>;
+
+  /**
+   * The journal updates not yet done or moved of batches recorded at or before
+   * `receivedBefore`, in `update_id` order, at most `limit`: each is running, waiting for its
+   * chat's earlier update, or waiting for its owner to record its completion. The journal does
+   * not record when a handler started (its owner schedules in memory), so the age it gives is
+   * the batch's. Read-only; for `unlost status`.
+   */
+  openUpdates(options: JournalOpenOptions): Promise<JournalOpenUpdate[]>;
 }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { Api } from "grammy";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type EmulatorServer, type SimBot, type SimUser } from "../../src/emulator/index.js";
+import { openStore } from "../../src/store/index.js";
 import { baseEnv, cli, startCli, type CliResult } from "./fixtures/cli-process.js";
 
 const TOKEN = "5000001:cli-test-secret-token";
@@ -124,6 +125,53 @@ describe("unlost status", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/Unknown option '--colour'.*unlost status --help/);
     expect((await run(["status", "extra"])).code).toBe(2);
+  });
+});
+
+describe("unlost status: updates running for long", () => {
+  it("lists claimed rows and open journal updates older than --stuck-after (default 60s), as text and JSON", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "unlost-cli-stuck-"));
+    const at = (args: string[]) => cli(args, { cwd: dir, env: baseEnv() }).then((r) => (printed.push(r.stdout, r.stderr), r));
+    try {
+      const now = Date.now();
+      const store = await openStore({ path: join(dir, "data", "unlost.sqlite") });
+      const message = (id: number, chat: number) => ({ update_id: id, message: { message_id: id, date: 1_700_000_000, chat: { id: chat, type: "private" }, text: `m${id}` } });
+      await store.inbox.ingest([message(1, 10), message(2, 20)], { now: now - 300_000 });
+      // A retried update whose handler hangs: claimed 3 minutes ago (its second try), lease renewed.
+      const [first] = await store.inbox.claim({ owner: "host/1/a", limit: 1, leaseMs: 1_000, now: now - 300_000 });
+      await store.inbox.settle(first!.claim, { kind: "retry", at: now - 180_000, error: "timed out" }, { now: now - 200_000 });
+      await store.inbox.claim({ owner: "host/1/a", limit: 1, leaseMs: 600_000, now: now - 180_000 });
+      await store.inbox.claim({ owner: "host/1/a", limit: 1, leaseMs: 600_000, now: now - 10_000 }); // update 2: 10 s, fine
+      await store.inbox.journal!.append([message(3, 30)], { owner: "host/2/b", nextOffset: 4, now: now - 120_000 });
+      await store.close();
+
+      const json = await at(["status", "--json"]);
+      expect(json.code, json.stderr).toBe(0);
+      const report = JSON.parse(json.stdout) as { running: { olderThanMs: number; updates: Array<Record<string, unknown>> } };
+      expect(report.running.olderThanMs).toBe(60_000);
+      expect(report.running.updates).toMatchObject([
+        { updateId: 1, chatKey: "10", updateType: "message", where: "row", attempt: 2, owner: "host/1/a" },
+        { updateId: 3, chatKey: "30", updateType: "message", where: "journal", attempt: 1, owner: "host/2/b" },
+      ]);
+      expect(report.running.updates[0]!["ageMs"]).toBeGreaterThanOrEqual(180_000);
+      expect(report.running.updates[1]!["ageMs"]).toBeGreaterThanOrEqual(120_000);
+      const lower = JSON.parse((await at(["status", "--json", "--stuck-after", "5s"])).stdout) as typeof report;
+      expect(lower.running.olderThanMs).toBe(5_000);
+      expect(lower.running.updates.map((u) => u["updateId"])).toEqual([1, 3, 2]);
+
+      const text = await at(["status"]);
+      expect(text.code).toBe(0);
+      expect(text.stdout).toMatch(/running longer than 1 min: 2/);
+      expect(text.stdout).toMatch(/id\s+chat\s+type\s+age\s+try\s+where\s+instance/);
+      expect(text.stdout).toMatch(/1\s+10\s+message\s+3 min\s+2\s+running\s+host\/1\/a/);
+      expect(text.stdout).toMatch(/3\s+30\s+message\s+2 min\s+1\s+in the journal\s+host\/2\/b/);
+      expect((await at(["status", "--stuck-after", "1h"])).stdout).toMatch(/running longer than 1 h: none/);
+      const bad = await at(["status", "--stuck-after", "soon"]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--stuck-after must be a duration such as 90s/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

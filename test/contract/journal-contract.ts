@@ -296,6 +296,28 @@ export function defineJournalContract(name: string, factory: StoreFactory): void
       });
     });
 
+    it("lists the open updates of batches recorded before a time, in update_id order, with their owner", async () => {
+      const store = await fresh();
+      const journal = journalOf(store);
+      const first = await journal.append([message(1, 10), message(2, 11), message(3, 10)], { owner: A, nextOffset: 4, now: T0 });
+      await journal.append([message(4, 12)], { owner: B, nextOffset: 5, now: T0 + 1000 });
+      await journal.complete({ owner: A, done: [{ batch: first.batch, updateId: 2 }], now: T0 + 10 });
+      expect(await journal.openUpdates({ receivedBefore: T0 - 1 })).toEqual([]);
+      expect(await journal.openUpdates({ receivedBefore: T0 + 999 })).toEqual([
+        { updateId: 1, chatKey: "10", updateType: "message", receivedAt: T0, owner: A },
+        { updateId: 3, chatKey: "10", updateType: "message", receivedAt: T0, owner: A },
+      ]);
+      expect((await journal.openUpdates({ receivedBefore: T0 + 1000 })).map((u) => [u.updateId, u.owner])).toEqual([[1, A], [3, A], [4, B]]);
+      expect((await journal.openUpdates({ receivedBefore: T0 + 1000, limit: 2 })).map((u) => u.updateId)).toEqual([1, 3]);
+      // Moved to the rows (a failed or timed-out handler) or done: no longer open in the journal.
+      await journal.complete({
+        owner: A, done: [{ batch: first.batch, updateId: 1 }], closed: [first.batch], now: T0 + 20,
+        moved: [{ batch: first.batch, update: message(3, 10), receivedAt: T0, attempts: 1, outcome: { kind: "retry", at: T0 + 100, error: "timed out" } }],
+      });
+      expect((await journal.openUpdates({ receivedBefore: T0 + 1000 })).map((u) => u.updateId)).toEqual([4]);
+      await expectCode(journal.openUpdates({ receivedBefore: T0, limit: 0 }), "INVALID_ARGUMENT");
+    });
+
     it("prune forgets the done counts of minutes that ended before handledBefore", async () => {
       const store = await fresh();
       const journal = journalOf(store);

@@ -285,6 +285,37 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
       });
     });
 
+    describe("running updates", () => {
+      it("lists in-flight updates by when their current claim was taken, oldest first, fused claims included", async () => {
+        const store = await fresh();
+        await store.inbox.ingest([message(1, 10), message(2, 20), message(3, 30), message(4, 10)], { now: T0 });
+        const [first] = await store.inbox.claim({ ...lease, limit: 1, now: T0 + 100 });
+        await store.inbox.claim({ owner: "worker-b", limit: 1, leaseMs: 1000, now: T0 + 200 });
+        const fused = await store.inbox.ingest([message(5, 50)], { now: T0 + 300, claim: { owner: "worker-c", limit: 1, leaseMs: 1000 } });
+        expect(fused.claimed?.map((c) => c.updateId)).toEqual([3]); // the oldest ready head
+        expect(await store.inbox.running({ claimedBefore: T0 + 99 })).toEqual([]);
+        expect(await store.inbox.running({ claimedBefore: T0 + 250 })).toEqual([
+          { updateId: 1, chatKey: "10", updateType: "message", receivedAt: T0, claimedAt: T0 + 100, owner: lease.owner, attempt: 1, leaseUntil: T0 + 100 + lease.leaseMs },
+          { updateId: 2, chatKey: "20", updateType: "message", receivedAt: T0, claimedAt: T0 + 200, owner: "worker-b", attempt: 1, leaseUntil: T0 + 1200 },
+        ]);
+        expect((await store.inbox.running({ claimedBefore: T0 + 300 })).map((r) => r.updateId)).toEqual([1, 2, 3]);
+        expect((await store.inbox.running({ claimedBefore: T0 + 300, limit: 1 })).map((r) => r.updateId)).toEqual([1]);
+        // A renewed lease is the same try: its claim time stays. A settled one is not running.
+        await store.inbox.extendLease(first!.claim, 5000, { now: T0 + 400 });
+        expect(await store.inbox.running({ claimedBefore: T0 + 150 })).toMatchObject([{ updateId: 1, claimedAt: T0 + 100, leaseUntil: T0 + 5400 }]);
+        await store.inbox.settle(first!.claim, { kind: "retry", at: T0 + 500, error: "timed out" }, { now: T0 + 450 });
+        expect((await store.inbox.running({ claimedBefore: T0 + 1000 })).map((r) => r.updateId)).toEqual([2, 3]);
+        // The retry is a new try: claimed again, with its own claim time and attempt.
+        const [retry] = await store.inbox.claim({ ...lease, limit: 1, now: T0 + 600 });
+        expect(retry?.updateId).toBe(1);
+        expect(await store.inbox.running({ claimedBefore: T0 + 1000 })).toMatchObject([
+          { updateId: 2 }, { updateId: 3 }, { updateId: 1, claimedAt: T0 + 600, attempt: 2 },
+        ]);
+        await expectCode(store.inbox.running({ claimedBefore: Number.NaN }), "INVALID_ARGUMENT");
+        await expectCode(store.inbox.running({ claimedBefore: T0, limit: 0 }), "INVALID_ARGUMENT");
+      });
+    });
+
     describe("claims fused with ingest and settle", () => {
       it("ingest with claim takes the oldest ready heads, new and stored, one per chat, up to the limit", async () => {
         const store = await fresh();

@@ -72,6 +72,60 @@ describe("createRuntime (polling, in-process)", () => {
     expect((await runtime.deadLetters.list()).items).toHaveLength(0);
   });
 
+  it("fails a handler stuck past inbox.handlerTimeoutMs: signal aborted at the deadline, retried then dead-lettered, the chat goes on, the late completion commits nothing", async () => {
+    const emulator = createEmulator({ limits: false });
+    const sim = emulator.createBot();
+    server = await startEmulatorServer(emulator);
+    const bot = new Bot<Context & UnlostFlavor>(sim.token, { client: { apiRoot: server.url } });
+    const release: Array<() => void> = [];
+    const aborted: Array<{ attempt: number; afterMs: number; code: unknown }> = [];
+    let lateReturns = 0;
+    bot.on("message:text", async (ctx) => {
+      if (ctx.message.text === "hang") {
+        const started = Date.now();
+        const { signal, attempt } = ctx.unlost;
+        signal.addEventListener("abort", () => aborted.push({ attempt, afterMs: Date.now() - started, code: (signal.reason as { code?: unknown }).code }));
+        await new Promise<void>((r) => release.push(r)); // ignores the signal: stuck until the test lets go
+        ctx.unlost.commitWithCompletion({ kind: "kv.increment", key: "late" });
+        lateReturns++;
+        return;
+      }
+      ctx.unlost.commitWithCompletion({ kind: "kv.increment", key: "after" });
+      await ctx.reply(`re: ${ctx.message.text}`);
+    });
+    const store = await openStore({ path: ":memory:" });
+    runtime = createRuntime(bot, {
+      store, logger: silentLogger(), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false },
+      inbox: { idleMs: 20, maxAttempts: 2, backoff: { baseMs: 10, maxMs: 20 }, handlerTimeoutMs: 200 },
+    });
+    await runtime.start();
+    const alice = emulator.createUser();
+    alice.sendText(sim, "hang");
+    alice.sendText(sim, "after");
+    await until(() => sim.record.size === 1);
+    expect(sim.record.to(alice.id).map((m) => m.text)).toEqual(["re: after"]);
+    // The first try ran from the journal, the retry from the rows: both were aborted at their deadline.
+    expect(aborted.map((a) => [a.attempt, a.code])).toEqual([[1, "HANDLER_TIMEOUT"], [2, "HANDLER_TIMEOUT"]]);
+    for (const a of aborted) {
+      expect(a.afterMs).toBeGreaterThanOrEqual(200);
+      expect(a.afterMs).toBeLessThan(1_500);
+    }
+    const dead = await runtime.deadLetters.list();
+    expect(dead.items).toHaveLength(1);
+    expect(dead.items[0]).toMatchObject({ attempts: 2 });
+    expect(dead.items[0]!.error).toMatch(/handler did not finish within 200ms/);
+    expect((await runtime.stats()).dispatcher).toMatchObject({ timedOut: 2, deadLettered: 1, failed: 2 });
+    // Both stuck tries end after all: their completions and commitWithCompletion writes are refused.
+    for (const r of release) r();
+    await until(() => lateReturns === 2);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await runtime.store.state.getValue("late")).toBeNull();
+    expect(await runtime.store.state.getValue("after")).toBe("1");
+    expect((await runtime.deadLetters.list()).items.map((d) => d.updateId)).toEqual([dead.items[0]!.updateId]);
+    expect((await runtime.stats()).dispatcher).toMatchObject({ handled: 1, inFlight: 0 });
+    expect(sim.record.size).toBe(1);
+  });
+
   it("a stop leaves queued updates in the journal; the next runtime on the store handles them once, in order", async () => {
     const emulator = createEmulator({ limits: false });
     const sim = emulator.createBot();

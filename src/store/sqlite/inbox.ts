@@ -17,6 +17,8 @@ import type {
   InboxStats,
   InboxStore,
   PruneOptions,
+  RunningOptions,
+  RunningUpdate,
   SettleAndClaimOptions,
   SettleAndClaimResult,
   SettleOutcome,
@@ -185,8 +187,8 @@ export class SqliteInbox implements InboxStore {
     const claimed: ClaimedUpdate[] = [];
     const insert = db.statement(
       `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at,
-                          attempts, lease_owner, lease_until, lease_token)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (update_id) DO NOTHING`,
+                          attempts, lease_owner, lease_until, lease_token, claimed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (update_id) DO NOTHING`,
     );
     const newHead = db.statement("INSERT INTO chat_queue (chat_key, head_id, ready_at) VALUES (?, ?, ?)");
     let inserted = 0;
@@ -198,8 +200,8 @@ export class SqliteInbox implements InboxStore {
         take = existingBelow + newHeads < limit;
       }
       const { changes } = take
-        ? insert.run(u.updateId, u.chatKey, u.updateType, u.messageDate, now, u.raw, "inflight", now, 1, claim!.owner, leaseUntil, 1)
-        : insert.run(u.updateId, u.chatKey, u.updateType, u.messageDate, now, u.raw, "pending", now, 0, null, null, 0);
+        ? insert.run(u.updateId, u.chatKey, u.updateType, u.messageDate, now, u.raw, "inflight", now, 1, claim!.owner, leaseUntil, 1, now)
+        : insert.run(u.updateId, u.chatKey, u.updateType, u.messageDate, now, u.raw, "pending", now, 0, null, null, 0, null);
       if (changes === 0) continue; // already stored
       inserted += 1;
       if (!isHead) {
@@ -307,14 +309,14 @@ export class SqliteInbox implements InboxStore {
       `UPDATE inbox SET
          recoveries = recoveries + (state = 'inflight'),
          state = 'inflight', lease_owner = ?, lease_until = ?, lease_token = lease_token + 1,
-         attempts = attempts + 1
+         attempts = attempts + 1, claimed_at = ?
        WHERE update_id = ? AND state IN ('pending', 'inflight')
        RETURNING update_id, chat_key, update_type, message_date, received_at, attempts, recoveries,
                  lease_token, last_error`,
     );
     const claimed: ClaimedUpdate[] = [];
     for (const head of heads) {
-      const row = take.get(owner, leaseUntil, head.head_id) as ClaimedRow | undefined;
+      const row = take.get(owner, leaseUntil, now, head.head_id) as ClaimedRow | undefined;
       if (row === undefined) {
         // The queue pointed at a finished item: repair it rather than stall the chat.
         refreshHead(db, head.chat_key);
@@ -466,6 +468,31 @@ export class SqliteInbox implements InboxStore {
       this.db.statement(`SELECT DISTINCT lease_owner AS owner FROM inbox WHERE state = 'inflight' AND lease_owner IS NOT NULL`).all(),
     ) as { owner: string }[];
     return rows.map((r) => r.owner);
+  }
+
+  /** {@inheritDoc InboxStore.running} */
+  async running(options: RunningOptions): Promise<RunningUpdate[]> {
+    const before = requireTime("claimedBefore", options?.claimedBefore);
+    const limit = requireInt("limit", options.limit ?? 100, 1, 1_000);
+    const rows = this.db.read("list running updates", () =>
+      // In-flight rows are few (at most the handlers running): the state index finds them.
+      this.db
+        .statement(
+          `SELECT update_id, chat_key, update_type, received_at, claimed_at, lease_owner, attempts, lease_until
+           FROM inbox WHERE state = 'inflight' AND claimed_at <= ? ORDER BY claimed_at, update_id LIMIT ?`,
+        )
+        .all(before, limit),
+    ) as { update_id: number; chat_key: string; update_type: string; received_at: number; claimed_at: number; lease_owner: string; attempts: number; lease_until: number }[];
+    return rows.map((r) => ({
+      updateId: r.update_id,
+      chatKey: r.chat_key,
+      updateType: r.update_type,
+      receivedAt: r.received_at,
+      claimedAt: r.claimed_at,
+      owner: r.lease_owner,
+      attempt: r.attempts,
+      leaseUntil: r.lease_until,
+    }));
   }
 
   /** {@inheritDoc InboxStore.get} */

@@ -15,6 +15,8 @@ import type {
   JournalAppendResult,
   JournalCompletion,
   JournalMove,
+  JournalOpenOptions,
+  JournalOpenUpdate,
   JournalStats,
 } from "../journal-types.js";
 import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "../update-meta.js";
@@ -363,6 +365,37 @@ export class SqliteJournal implements InboxJournal {
   /** {@inheritDoc InboxJournal.stats} */
   async stats(): Promise<JournalStats> {
     return this.db.read("journal stats", () => this.countOpen());
+  }
+
+  /** {@inheritDoc InboxJournal.openUpdates} */
+  async openUpdates(options: JournalOpenOptions): Promise<JournalOpenUpdate[]> {
+    const before = requireTime("receivedBefore", options?.receivedBefore);
+    const limit = requireInt("limit", options.limit ?? 100, 1, 1_000);
+    const db = this.db;
+    return db.read("list open journal updates", () => {
+      // Open batches are few and short-lived; only old ones are parsed (usually none).
+      const batches = db
+        .statement(
+          `SELECT j.batch, j.owner, j.received_at, u.updates FROM inbox_journal j
+           JOIN inbox_journal_updates u ON u.batch = j.batch
+           WHERE j.received_at <= ? AND j.count > j.settled ORDER BY j.batch`,
+        )
+        .all(before) as { batch: number; owner: string; received_at: number; updates: string }[];
+      const open: JournalOpenUpdate[] = [];
+      for (const b of batches) {
+        const done = new Set<number>();
+        for (const row of db.statement("SELECT ids FROM inbox_journal_done WHERE batch = ?").all(b.batch) as { ids: string }[]) {
+          for (const id of JSON.parse(row.ids) as number[]) done.add(id);
+        }
+        for (const update of parseBatch(b.updates, b.batch)) {
+          if (done.has(update.update_id)) continue;
+          const meta = deriveUpdateMeta(update);
+          open.push({ updateId: update.update_id, chatKey: meta.chatKey, updateType: meta.updateType, receivedAt: b.received_at, owner: b.owner });
+        }
+      }
+      // Batches hold increasing ids, but a re-fetch may interleave: sort before cutting.
+      return open.sort((a, b) => a.updateId - b.updateId).slice(0, limit);
+    });
   }
 
   /**

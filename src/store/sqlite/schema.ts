@@ -25,6 +25,9 @@
  * Migration 4 adds each job's send fingerprint (see outbound/fingerprint.ts): a known
  * idempotency key is the same send only when the fingerprint matches too.
  *
+ * Migration 5 records when each update's current claim was taken (`inbox.claimed_at`), so that
+ * `unlost status` can list handlers that have been running for long (`InboxStore.running`).
+ *
  * @module
  */
 import { OUTBOX_SCHEMA_SQL } from "./outbox-schema.js";
@@ -160,6 +163,14 @@ export const MIGRATIONS: readonly Migration[] = [
       -- cannot tell, so it sends).
       ALTER TABLE outbox_jobs ADD COLUMN fingerprint TEXT;
       INSERT INTO outbox_counters (name, n) VALUES ('diverged', 0);
+    `,
+  },
+  {
+    version: 5,
+    description: "inbox: when each update's current claim was taken (running updates in status)",
+    sql: `
+      -- NULL for claims taken before: such an in-flight update is not listed as running.
+      ALTER TABLE inbox ADD COLUMN claimed_at INTEGER;
     `,
   },
 ];
