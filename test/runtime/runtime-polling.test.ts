@@ -3,10 +3,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type EmulatorServer } from "../../src/emulator/index.js";
 import { PassThrough } from "node:stream";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger, createRuntime, silentLogger, type Runtime, type UnlostFlavor } from "../../src/index.js";
 import { openStore } from "../../src/store/index.js";
+import { localPidSpace, newInstanceId, workerLeaseName } from "../../src/runtime/liveness.js";
 import { until } from "../helpers/until.js";
 
 let server: EmulatorServer | undefined;
@@ -148,6 +149,53 @@ describe("createRuntime (polling, in-process)", () => {
     emulator.createUser().sendText(sim, "anyone?");
     await until(() => sim.record.size === 1, 3_000);
     expect((await store.leases.get("poller"))?.owner).toBe(runtime.instanceId);
+  });
+
+  it.runIf(localPidSpace().scope !== undefined)("takes over at once from an instance of this pid namespace whose process is gone, though its worker lease still holds", async () => {
+    const emulator = createEmulator({ limits: false });
+    const sim = emulator.createBot();
+    server = await startEmulatorServer(emulator);
+    const store = await openStore({ path: ":memory:" });
+    // kill -9 of the previous run in this container: its leases hold for a while, its pid is gone.
+    const dead = newInstanceId({ ...localPidSpace(), pid: 2147483646 });
+    expect(await store.leases.acquire(workerLeaseName(dead), dead, 60_000)).toMatchObject({ held: true });
+    expect(await store.leases.acquire("poller", dead, 60_000)).toMatchObject({ held: true });
+    const bot = new Bot(sim.token, { client: { apiRoot: server.url } });
+    bot.on("message:text", (ctx) => ctx.reply("here"));
+    runtime = createRuntime(bot, { store, logger: silentLogger(), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false }, inbox: { idleMs: 20 } });
+    await runtime.start();
+    emulator.createUser().sendText(sim, "anyone?");
+    await until(() => sim.record.size === 1, 3_000);
+    expect((await store.leases.get("poller"))?.owner).toBe(runtime.instanceId);
+  });
+
+  it("does not take over from a live instance in another pid namespace with the same hostname", async () => {
+    const emulator = createEmulator({ limits: false });
+    const sim = emulator.createBot();
+    server = await startEmulatorServer(emulator);
+    const store = await openStore({ path: ":memory:" });
+    // Another container with this host name (the same --hostname, a restarted pod) sharing the
+    // store: its pid does not exist in this pid namespace, yet it is alive and renews its
+    // worker lease. It polls, and has a chat's update claimed.
+    const other = `${hostname()}/2147483646/cafebabe/0123456789abcdef`;
+    const now = Date.now();
+    expect(await store.leases.acquire(workerLeaseName(other), other, 60_000, { now })).toMatchObject({ held: true });
+    expect(await store.leases.acquire("poller", other, 60_000, { now })).toMatchObject({ held: true });
+    await store.inbox.ingest([{ update_id: 1, message: { message_id: 1, date: Math.floor(now / 1000), chat: { id: 5, type: "private" }, text: "mine" } }], { nextOffset: 2, now });
+    expect(await store.inbox.claim({ owner: other, limit: 1, leaseMs: 60_000, now })).toHaveLength(1);
+    const bot = new Bot(sim.token, { client: { apiRoot: server.url } });
+    const handled: number[] = [];
+    bot.on("message", (ctx) => { handled.push(ctx.update.update_id); });
+    runtime = createRuntime(bot, { store, logger: silentLogger(), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false }, inbox: { idleMs: 20 }, downtime: { heartbeatMs: 100 } });
+    await runtime.start();
+    emulator.createUser().sendText(sim, "for the poller");
+    // Several heartbeats (each looks for gone instances) and standby polls pass.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await store.leases.get("poller"))?.owner).toBe(other);
+    expect((await store.inbox.get(1))?.state).toBe("inflight");
+    expect(await store.inbox.inflightOwners()).toEqual([other]);
+    expect(handled).toEqual([]);
+    expect(await store.state.offset()).toBe(2);
   });
 
   it("wait() rejects when Telegram rejects the token while polling", async () => {
