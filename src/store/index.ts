@@ -26,6 +26,7 @@ export type {
   IngestResult,
   PruneOptions,
   SettleAndClaimOptions,
+  UnstorableUpdate,
   SettleAndClaimResult,
   SettleOutcome,
   SettleRequest,
@@ -60,6 +61,7 @@ export type {
   Page,
   RemovedJobs,
 } from "./outbox-types.js";
+export { UNSTORABLE } from "./inbox-types.js";
 export { chatKeyOf } from "./outbox-validate.js";
 export {
   deriveChatKey,
@@ -67,6 +69,7 @@ export {
   deriveUpdateMeta,
   deriveUpdateType,
   requireUpdateId,
+  unstorableReason,
   type RawUpdate,
   type UpdateMeta,
 } from "./update-meta.js";
