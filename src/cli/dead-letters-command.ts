@@ -32,7 +32,9 @@ Options:
   --outbox          messages Telegram did not accept
   --chat <id>       only this chat
   --error <text>    only errors containing this text
-  --type <type>     only this update type, e.g. message, callback_query (inbox)
+  --type <type>     only this update type, e.g. message, callback_query (inbox);
+                    "unstorable": updates received without a valid update_id, kept
+                    with their text under negative ids (shown and purged, not retried)
   --reason <r>      only this failure reason: permanent, attempts, deadline,
                     unreachable, unauthorized (outbox)
   --limit <n>       list at most this many (default 50, at most 1000)
@@ -48,7 +50,10 @@ const REASONS: readonly FailureReason[] = ["permanent", "attempts", "deadline", 
 
 /** Runs `unlost dead-letters`. */
 export async function runDeadLettersCommand(argv: readonly string[], out: (line: string) => void): Promise<number> {
-  const { values, positionals } = parseCommandLine("dead-letters", argv, {
+  // An unstorable update's id is negative ("show -3"): an id, not an option.
+  const negative = (a: string): boolean => /^-\d+$/.test(a);
+  const args = argv.includes("--") || !argv.some(negative) ? argv : [...argv.filter((a) => !negative(a)), "--", ...argv.filter(negative)];
+  const { values, positionals } = parseCommandLine("dead-letters", args, {
     ...settingOptions("operate"),
     inbox: { type: "boolean" }, outbox: { type: "boolean" }, chat: { type: "string" }, error: { type: "string" },
     type: { type: "string" }, reason: { type: "string" }, limit: { type: "string" }, all: { type: "boolean" },
@@ -88,7 +93,10 @@ function validate(r: Request): void {
   if (typeof v["reason"] === "string" && !REASONS.includes(v["reason"] as FailureReason)) throw usage(`--reason must be one of ${REASONS.join(", ")}, got "${v["reason"]}"`);
   if (r.action === "show" && r.id === undefined) throw usage(`show needs the id of a dead letter, e.g. "unlost dead-letters show 123" (ids are in "unlost dead-letters list${r.side === "outbox" ? " --outbox" : ""}")`);
   if (r.action === "list" && r.id !== undefined) throw usage(`list takes no id; to see one, use "unlost dead-letters show ${r.id}"`);
-  if (r.side === "inbox" && r.id !== undefined && !/^\d+$/.test(r.id)) throw usage(`an inbox dead letter's id is its update_id (a number), got "${r.id}"`);
+  if (r.side === "inbox" && r.id !== undefined && !/^-?\d+$/.test(r.id)) throw usage(`an inbox dead letter's id is its update_id (a number; negative for an unstorable update), got "${r.id}"`);
+  if (r.side === "inbox" && r.action === "retry" && r.id?.startsWith("-") === true) {
+    throw usage(`dead letter ${r.id} is an unstorable update (received without a valid update_id): there is no update to give a handler, so it cannot be retried; look at it with "unlost dead-letters show ${r.id}", delete it with "unlost dead-letters purge ${r.id}"`);
+  }
   if (r.action === "retry" || r.action === "purge") {
     const hasFilter = ["chat", "error", "type", "reason"].some((k) => v[k] !== undefined);
     const ways = [r.id !== undefined, v["all"] === true, hasFilter].filter(Boolean).length;

@@ -16,6 +16,7 @@ export function formatInboxList(items: readonly DeadLetter[], more: boolean, now
 
 /** One inbox dead letter with its error, stack and update. */
 export function formatInboxShow(d: DeadLetter): string[] {
+  if (d.updateId < 0) return formatUnstorableShow(d);
   return [
     `inbox dead letter ${d.updateId} (update_id)`,
     `chat:        ${d.chatKey}`,
@@ -29,6 +30,20 @@ export function formatInboxShow(d: DeadLetter): string[] {
     ...JSON.stringify(d.update, null, 2).split("\n").map((l) => `  ${l}`),
     "",
     `retry it: unlost dead-letters retry ${d.updateId}    delete it: unlost dead-letters purge ${d.updateId}`,
+  ];
+}
+
+/** An unstorable update (negative id): its error and its text as received. */
+function formatUnstorableShow(d: DeadLetter): string[] {
+  const raw = d.update["unstorable"];
+  return [
+    `inbox dead letter ${d.updateId} (an unstorable update: received without a valid update_id)`,
+    `received:    ${new Date(d.receivedAt).toISOString()}`,
+    `error:       ${d.error}`,
+    "as received:",
+    ...(typeof raw === "string" ? raw : JSON.stringify(d.update)).split("\n").map((l) => `  ${l}`),
+    "",
+    `It cannot be retried (there is no update to give a handler). Delete it: unlost dead-letters purge ${d.updateId}`,
   ];
 }
 

@@ -25,6 +25,11 @@ export type UnlostErrorCode =
   | "STORE_VERSION_UNSUPPORTED"
   /** The store belongs to another bot than the token's (its offset, inbox and outbox are that bot's). */
   | "STORE_BOT_MISMATCH"
+  /**
+   * An answer that is not what the Bot API promises (a getUpdates answer that is not JSON, or
+   * without a list of updates): a proxy, a local Bot API server's bug or a cut body.
+   */
+  | "BAD_ANSWER"
   /** Something that exists only while running was used after `stop()`. */
   | "STOPPED"
   /**

@@ -6,15 +6,23 @@
  *
  * Only one process polls: the poller holds the store's `poller` lease and writes only while
  * it holds it (fenced), so two instances on one store never both poll.
+ *
+ * An update the store cannot take (no valid `update_id`: never from Telegram, but a proxy or a
+ * local Bot API server can send one) does not stall polling: it is kept as an unstorable dead
+ * letter with its text, in the transaction that stores the rest of its batch and moves the
+ * offset past the batch (see {@link nextOffsetOf}). An answer that is not a list of updates at
+ * all is logged as an error and polling backs off, the offset unchanged: nothing in it can be
+ * stored or confirmed.
  */
 import { GrammyError, HttpError, type Api } from "grammy";
 import type { Update } from "grammy/types";
 import { UnlostError } from "../errors/index.js";
 import type { Logger } from "../runtime/logger.js";
-import type { AcknowledgeGate, InboxStore, IngestResult, LeaseFence, LeaseStore, RawUpdate, StateStore } from "../store/index.js";
+import { unstorableReason, type AcknowledgeGate, type InboxStore, type IngestResult, type LeaseFence, type LeaseStore, type RawUpdate, type StateStore, type UnstorableUpdate } from "../store/index.js";
 import { backoffDelay } from "./backoff.js";
 import type { HandOff } from "./dispatcher.js";
 import type { FetchUpdates } from "./intake/get-updates-client.js";
+import { splitJsonArray } from "./intake/json-array.js";
 import type { JournalDispatcher } from "./journal-dispatcher.js";
 
 /** Options of {@link Poller}. */
@@ -76,6 +84,45 @@ export interface PollerOptions {
 
 const LEASE_NAME = "poller";
 
+/** A fetched batch split into what the store can take and what it cannot. */
+interface SplitBatch {
+  readonly valid: RawUpdate[];
+  readonly unstorable: UnstorableUpdate[];
+}
+
+/** Splits `updates` (parsed from `json` when given) into storable updates and unstorable ones with their text. */
+function splitBatch(updates: readonly unknown[], json: string | undefined): SplitBatch {
+  const valid: RawUpdate[] = [];
+  const unstorable: UnstorableUpdate[] = [];
+  let texts: string[] | undefined;
+  for (let i = 0; i < updates.length; i++) {
+    const update = updates[i];
+    const error = unstorableReason(update);
+    if (error === undefined) {
+      valid.push(update as RawUpdate);
+      continue;
+    }
+    // Its text as received when the answer's text is at hand; re-serialised otherwise.
+    if (texts === undefined && json !== undefined) texts = splitJsonArray(json);
+    const raw = texts?.length === updates.length ? texts[i]! : (JSON.stringify(update) ?? String(update));
+    unstorable.push({ raw, error });
+  }
+  return { valid, unstorable };
+}
+
+/**
+ * The offset that confirms a batch fetched with `offset`: past its highest valid `update_id`.
+ * With unstorable updates (no id of their own) it is at least `offset + batch length`, which
+ * confirms only updates of this batch: Telegram answers with the lowest pending ids at or above
+ * `offset`, in order, so the n-th has an id ≥ offset + n − 1. So a batch of nothing but
+ * unstorable updates still moves on (when ids are consecutive, as Telegram makes them, past
+ * all of them at once).
+ */
+export function nextOffsetOf(offset: number, batchLength: number, valid: readonly RawUpdate[], unstorable: number): number {
+  const highest = valid.reduce((max, u) => Math.max(max, u.update_id + 1), 0);
+  return unstorable > 0 ? Math.max(highest, offset + batchLength) : highest;
+}
+
 /** The long-polling source of updates. */
 export class Poller {
   private running = false;
@@ -88,7 +135,7 @@ export class Poller {
   private durableOffset = 0;
   private failures = 0;
   private standbyLogged = false;
-  private readonly counters = { fetched: 0, inserted: 0, duplicates: 0, conflicts: 0 };
+  private readonly counters = { fetched: 0, inserted: 0, duplicates: 0, conflicts: 0, unstorable: 0 };
 
   constructor(private readonly options: PollerOptions) {}
 
@@ -121,7 +168,7 @@ export class Poller {
   }
 
   /** Counters so far. */
-  stats(): { fetched: number; inserted: number; duplicates: number; conflicts: number; polling: boolean } {
+  stats(): { fetched: number; inserted: number; duplicates: number; conflicts: number; unstorable: number; polling: boolean } {
     return { ...this.counters, polling: this.fence !== undefined };
   }
 
@@ -138,8 +185,13 @@ export class Poller {
           await journal.dispatcher.whenOpenBelow(journal.maxOpen, this.options.leaseTtlMs / 3);
           continue;
         }
-        await this.pollOnce();
-        this.failures = 0;
+        if (await this.pollOnce()) {
+          this.failures = 0;
+        } else {
+          // Only unstorable updates already kept came back (ids with a gap): do not spin.
+          this.failures++;
+          await this.pause(backoffDelay(this.failures, { baseMs: 1_000, maxMs: 30_000, jitter: 0.2 }));
+        }
       } catch (error) {
         if (!this.running) break;
         await this.onError(error);
@@ -182,7 +234,8 @@ export class Poller {
     return true;
   }
 
-  private async pollOnce(): Promise<void> {
+  /** One getUpdates and its storing; false when the batch brought nothing new (see run). */
+  private async pollOnce(): Promise<boolean> {
     const { api, inbox, limit, timeoutSeconds, allowedUpdates, clock, onIngested } = this.options;
     if (this.offset > this.durableOffset) {
       // This request confirms every update below `offset`: they must be on disk first (the
@@ -191,7 +244,7 @@ export class Poller {
       const offset = this.offset;
       await this.options.acknowledge();
       this.durableOffset = offset;
-      if (!this.running) return;
+      if (!this.running) return true;
     }
     this.abort = new AbortController();
     const payload = {
@@ -208,24 +261,31 @@ export class Poller {
       // grammY types its signal with a polyfill's AbortSignal; Node's is what it uses at run time.
       updates = await api.getUpdates(payload, this.abort.signal as unknown as Parameters<Api["getUpdates"]>[1]);
     }
-    if (updates.length === 0) return;
-    const nextOffset = updates.reduce((max, u) => Math.max(max, u.update_id), 0) + 1;
+    // grammY's client hands `result` over whatever it is.
+    if (!Array.isArray(updates)) throw new UnlostError("BAD_ANSWER", "getUpdates answered ok without a list of updates (result is not an array); nothing was stored and the offset stays.");
+    if (updates.length === 0) return true;
+    const { valid, unstorable } = splitBatch(updates, json);
+    const nextOffset = nextOffsetOf(this.offset, updates.length, valid, unstorable.length);
+    const rejected = unstorable.length === 0 ? {} : { unstorable };
     const journal = this.options.journal;
     if (journal !== undefined) {
       // One journal record and the offset, in one transaction, before the next getUpdates
       // confirms the batch; the dispatcher gets the updates without reading them back.
-      const appended = await journal.dispatcher.append(updates as unknown as readonly RawUpdate[], {
+      const appended = await journal.dispatcher.append(valid, {
         nextOffset,
         ...(this.fence === undefined ? {} : { fence: this.fence }),
-        ...(json === undefined ? {} : { json }),
+        // The answer's text is the text of `valid` only when nothing was set aside.
+        ...(json === undefined || unstorable.length > 0 ? {} : { json }),
+        ...rejected,
         now: clock(),
       }, updates.length >= limit);
       this.offset = nextOffset;
       this.counters.fetched += updates.length;
       this.counters.inserted += appended.updates.length;
-      this.counters.duplicates += updates.length - appended.updates.length;
+      this.counters.duplicates += valid.length - appended.updates.length;
+      this.reportUnstorable(unstorable, appended.unstorable ?? 0, nextOffset);
       if (appended.updates.length > 0) onIngested(appended.updates.length);
-      return;
+      return valid.length > 0 || unstorable.length === 0 || (appended.unstorable ?? 0) > 0;
     }
     // Stored before the next getUpdates confirms them, with the offset, in one transaction,
     // which also claims what the dispatcher has room for.
@@ -233,9 +293,10 @@ export class Poller {
     const reservation = handOff?.reserve();
     let result: IngestResult;
     try {
-      result = await inbox.ingest(updates as unknown as readonly RawUpdate[], {
+      result = await inbox.ingest(valid, {
         nextOffset,
         fence: this.fence,
+        ...rejected,
         now: clock(),
         ...(reservation === undefined || reservation.limit === 0 ? {} : { claim: reservation }),
       });
@@ -248,13 +309,30 @@ export class Poller {
     this.counters.fetched += updates.length;
     this.counters.inserted += result.inserted;
     this.counters.duplicates += result.duplicates;
+    this.reportUnstorable(unstorable, result.unstorable ?? 0, nextOffset);
     if (result.inserted > 0) onIngested(result.inserted);
+    return valid.length > 0 || unstorable.length === 0 || (result.unstorable ?? 0) > 0;
+  }
+
+  /** Logs the unstorable updates of a batch just stored (their text is in the dead letters, not the log). */
+  private reportUnstorable(unstorable: readonly UnstorableUpdate[], kept: number, nextOffset: number): void {
+    if (unstorable.length === 0) return;
+    this.counters.unstorable += kept;
+    this.options.logger.error(
+      { unstorable: unstorable.length, newDeadLetters: kept, errors: [...new Set(unstorable.map((u) => u.error))], offset: nextOffset },
+      'getUpdates returned updates that cannot be stored (no valid update_id); they are kept as dead letters ("unlost dead-letters list --type unstorable") and polling goes on past them',
+    );
   }
 
   private async onError(error: unknown): Promise<void> {
     const { logger, onFatal, api } = this.options;
     this.failures++;
     const wait = backoffDelay(this.failures, { baseMs: 1_000, maxMs: 30_000, jitter: 0.2 });
+    if (error instanceof UnlostError && error.code === "BAD_ANSWER") {
+      logger.error({ err: error, retryInMs: wait }, `${error.message} Is a proxy or a local Bot API server in the way? Retrying`);
+      await this.pause(wait);
+      return;
+    }
     if (error instanceof UnlostError && error.code === "CONFLICT") {
       // Our fence no longer holds: another instance took the lease over; nothing was written.
       logger.warn("another instance took over polling; standing by");

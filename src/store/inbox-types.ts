@@ -46,7 +46,37 @@ export interface IngestOptions {
    * back: their `update` is the object given here). Rejected ingests claim nothing.
    */
   readonly claim?: FusedClaimOptions;
+  /**
+   * Received updates that cannot be stored as updates (no valid `update_id`): each is kept, in
+   * the same transaction, as an *unstorable* dead letter with its text and error (see
+   * {@link UnstorableUpdate}), so that the offset stored with the batch can move past it
+   * without losing it. Text already kept as an unstorable dead letter is not kept twice (a
+   * batch fetched again, a webhook body sent again).
+   */
+  readonly unstorable?: readonly UnstorableUpdate[];
 }
+
+/**
+ * An update received but not storable as one: no valid `update_id` (not a JSON object, or its
+ * `update_id` missing, negative, fractional, a string...). Telegram never sends one; a proxy, a
+ * local Bot API server's bug or a cut body can. Kept as a dead letter whose `updateId` is
+ * negative (its own, allocated by the store: -1, -2, ...), `chatKey` and `updateType`
+ * `"unstorable"`, and whose `update` is `{ update_id: <that id>, unstorable: <the text> }`.
+ * Such dead letters can be listed, shown and purged, not retried (there is nothing a handler
+ * could be given).
+ */
+export interface UnstorableUpdate {
+  /**
+   * Its text as received (its JSON, or the body). Stored scrubbed of secrets like other text
+   * unlost writes (it is not an update that must come back byte for byte) and cut at 64 KiB.
+   */
+  readonly raw: string;
+  /** Why it cannot be stored, e.g. `update has no valid update_id: it has none (...)`. */
+  readonly error: string;
+}
+
+/** The `chatKey` and `updateType` of unstorable dead letters (see {@link UnstorableUpdate}). */
+export const UNSTORABLE = "unstorable";
 
 /** A claim made in the transaction of an ingest or a settle: {@link ClaimOptions} without `now`. */
 export interface FusedClaimOptions {
@@ -66,6 +96,8 @@ export interface IngestResult {
   readonly duplicates: number;
   /** Present when the ingest was asked to `claim`: what it claimed, oldest first. */
   readonly claimed?: ClaimedUpdate[];
+  /** Present when it was given `unstorable` updates: how many were kept (not known before). */
+  readonly unstorable?: number;
 }
 
 /** Options of {@link InboxStore.settleAndClaim}. */
@@ -348,7 +380,10 @@ export interface InboxStore {
   readonly journal?: InboxJournal;
 }
 
-/** A dead letter: an update given up on, with the error that killed it. */
+/**
+ * A dead letter: an update given up on, with the error that killed it. An `updateId` below 0
+ * is an unstorable update (see {@link UnstorableUpdate}): its text is `update.unstorable`.
+ */
 export interface DeadLetter extends InboxUpdate {
   /** Times it was claimed. */
   readonly attempts: number;
@@ -401,11 +436,12 @@ export type DeadLetterSelector =
 export interface DeadLetterStore {
   /** A page of dead letters matching the filter. */
   list(options?: DeadLetterListOptions): Promise<DeadLetterPage>;
-  /** One dead letter, or null when that update is not (or no longer) dead. */
+  /** One dead letter (a negative id: an unstorable one), or null when that update is not (or no longer) dead. */
   get(updateId: number): Promise<DeadLetter | null>;
   /**
    * Puts the selected dead letters back in their chats' queues, due at once, with their attempt
    * count reset; each goes before its chat's later pending updates. Returns how many.
+   * Unstorable dead letters (negative ids) are never retried: there is no update to handle.
    */
   retry(selector: DeadLetterSelector, options?: { readonly now?: EpochMs }): Promise<number>;
   /** Deletes the selected dead letters for good. Returns how many. */

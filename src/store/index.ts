@@ -29,6 +29,7 @@ export type {
   RunningOptions,
   RunningUpdate,
   SettleAndClaimOptions,
+  UnstorableUpdate,
   SettleAndClaimResult,
   SettleOutcome,
   SettleRequest,
@@ -65,6 +66,7 @@ export type {
   Page,
   RemovedJobs,
 } from "./outbox-types.js";
+export { UNSTORABLE } from "./inbox-types.js";
 export { chatKeyOf } from "./outbox-validate.js";
 export {
   deriveChatKey,
@@ -72,6 +74,7 @@ export {
   deriveUpdateMeta,
   deriveUpdateType,
   requireUpdateId,
+  unstorableReason,
   type RawUpdate,
   type UpdateMeta,
 } from "./update-meta.js";

@@ -21,7 +21,7 @@
  * @module
  */
 import type { StoreEffect } from "./effects.js";
-import type { EpochMs } from "./inbox-types.js";
+import type { EpochMs, UnstorableUpdate } from "./inbox-types.js";
 import type { LeaseFence } from "./lease-types.js";
 import type { RawUpdate } from "./update-meta.js";
 
@@ -48,6 +48,12 @@ export interface JournalAppendOptions {
    * If it is refused (`CONFLICT` with `details.journalTakenOver`), nothing is written.
    */
   readonly completion?: Omit<JournalCompletion, "owner" | "now">;
+  /**
+   * Fetched updates that cannot be stored as updates, kept as unstorable dead letters in the
+   * same transaction (as `IngestOptions.unstorable`). `json`, when given, must then be the
+   * text of `updates` alone, or be left out.
+   */
+  readonly unstorable?: readonly UnstorableUpdate[];
 }
 
 /** What {@link InboxJournal.append} did. */
@@ -63,6 +69,8 @@ export interface JournalAppendResult {
   readonly updates: readonly RawUpdate[];
   /** Chats of this batch that have unfinished inbox rows right now (blocked for the journal). */
   readonly blockedChats: readonly string[];
+  /** Present when it was given `unstorable` updates: how many were kept (not known before). */
+  readonly unstorable?: number;
 }
 
 /** A journal update handed to the rows by {@link InboxJournal.complete}. */

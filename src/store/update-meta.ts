@@ -46,6 +46,24 @@ function idOf(value: unknown): string | undefined {
 }
 
 /**
+ * Why `value` cannot be stored as an update (it is not a JSON object with a non-negative
+ * integer `update_id`), or undefined when it can. The message starts with
+ * `update has no valid update_id:`; callers keep such a value as an unstorable dead letter
+ * (see `IngestOptions.unstorable`) instead of failing its whole batch.
+ */
+export function unstorableReason(value: unknown): string | undefined {
+  const object = asObject(value);
+  if (object === undefined) {
+    const kind = value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`;
+    return `update has no valid update_id: it is ${kind}, not a JSON object`;
+  }
+  const id = object["update_id"];
+  if (typeof id === "number" && Number.isSafeInteger(id) && id >= 0) return undefined;
+  const got = id === undefined ? "it has none" : `got ${typeof id === "bigint" ? id.toString() : (JSON.stringify(id) ?? String(id))}`;
+  return `update has no valid update_id: ${got} (a non-negative integer is required)`;
+}
+
+/**
  * Checks that `update` has a usable `update_id` (a non-negative safe integer) and returns it.
  *
  * @throws UnlostError `INVALID_ARGUMENT` when it has not.

@@ -11,6 +11,8 @@ import type { Claim, DeadLetterSelector, SettleOutcome } from "./inbox-types.js"
 export const MAX_ERROR_LENGTH = 4_000;
 /** Longest stack kept with a dead letter. */
 export const MAX_STACK_LENGTH = 16_000;
+/** Longest text of an unstorable update kept with its dead letter. */
+export const MAX_UNSTORABLE_LENGTH = 64 * 1024;
 
 function invalid(message: string): never {
   throw new UnlostError("INVALID_ARGUMENT", message);
@@ -76,7 +78,8 @@ export function validateOutcome(outcome: SettleOutcome): void {
 export function validateSelector(selector: DeadLetterSelector): void {
   if (typeof selector !== "object" || selector === null) invalid("A dead-letter selector is required.");
   if ("updateId" in selector) {
-    requireInt("updateId", selector.updateId, 0);
+    // Negative: an unstorable update's dead letter.
+    requireInt("updateId", selector.updateId, Number.MIN_SAFE_INTEGER);
   } else if ("all" in selector) {
     if (selector.all !== true) invalid("Selector { all } must be { all: true }.");
   } else if ("filter" in selector) {

@@ -112,6 +112,41 @@ export function defineJournalContract(name: string, factory: StoreFactory): void
       });
     });
 
+    describe("append with unstorable updates", () => {
+      it("stores the valid updates and keeps the unstorable ones as dead letters, with the offset, in one step", async () => {
+        const store = await fresh();
+        const journal = journalOf(store);
+        const raw = '{"update_id":"2","message":{"text":"hi"}}';
+        const result = await journal.append([message(1, 10), message(3, 11)], {
+          owner: A, nextOffset: 4, now: T0, unstorable: [{ raw, error: 'update has no valid update_id: got "2"' }],
+        });
+        expect(ids(result.updates)).toEqual([1, 3]);
+        expect(result.unstorable).toBe(1);
+        expect(await store.state.offset()).toBe(4);
+        expect(await journal.stats()).toMatchObject({ openBatches: 1, open: 2 });
+        const dead = await store.inbox.deadLetters.get(-1);
+        expect(dead).toMatchObject({ updateId: -1, chatKey: "unstorable", updateType: "unstorable", error: 'update has no valid update_id: got "2"' });
+        expect(dead?.update).toEqual({ update_id: -1, unstorable: raw });
+        // A batch of nothing but a known unstorable update still moves the offset, keeps nothing new.
+        const only = await journal.append([], { owner: A, nextOffset: 5, now: T0, unstorable: [{ raw, error: "again" }] });
+        expect(only).toMatchObject({ batch: 0, updates: [], unstorable: 0 });
+        expect(await store.state.offset()).toBe(5);
+        expect((await store.inbox.stats({ now: T0 })).dead).toBe(1);
+      });
+
+      it("a fenced append that is refused keeps no unstorable update either", async () => {
+        const store = await fresh();
+        const journal = journalOf(store);
+        const a = await store.leases.acquire("poller", A, 1000, { now: T0 });
+        if (!a.held) throw new Error("lease not granted");
+        expect((await store.leases.acquire("poller", B, 1000, { now: T0 + 1000 })).held).toBe(true);
+        const fence = { name: "poller", owner: A, epoch: a.epoch };
+        await expectCode(journal.append([message(2, 10)], { owner: A, nextOffset: 3, fence, now: T0 + 1001, unstorable: [{ raw: "{}", error: "e" }] }), "CONFLICT");
+        expect(await store.state.offset()).toBeNull();
+        expect((await store.inbox.stats({ now: T0 })).dead).toBe(0);
+      });
+    });
+
     describe("complete", () => {
       it("counts done updates, and deletes closed batches", async () => {
         const store = await fresh();

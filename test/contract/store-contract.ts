@@ -6,7 +6,7 @@
  * machine's speed.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { isUnlostError } from "../../src/errors/index.js";
+import { isUnlostError, redactSecrets } from "../../src/errors/index.js";
 import type { Claim, ClaimedUpdate, RawUpdate, Store } from "../../src/store/index.js";
 import { defineOutboxContract } from "./outbox-contract.js";
 
@@ -106,6 +106,45 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         await expectCode(store.inbox.ingest(bad, { nextOffset: 3, now: T0 }), "INVALID_ARGUMENT");
         expect(await store.state.offset()).toBe(2);
         expect(await store.inbox.get(2)).toBeNull();
+      });
+
+      it("keeps unstorable updates as dead letters with their text and error, with the offset, once each", async () => {
+        const store = await fresh();
+        const raw = '{"no_id":true,"message":{"text":"see 123456789:AAHsecretsecretsecret"}}';
+        const unstorable = [{ raw, error: "update has no valid update_id: it has none" }, { raw: "[1,2", error: "update has no valid update_id: not JSON" }];
+        expect(await store.inbox.ingest([message(1, 10), message(3, 10)], { nextOffset: 4, now: T0, unstorable })).toEqual({
+          inserted: 2, duplicates: 0, unstorable: 2,
+        });
+        expect(await store.state.offset()).toBe(4);
+        const page = await store.inbox.deadLetters.list();
+        expect(page.items.map((d) => [d.updateId, d.chatKey, d.updateType, d.error])).toEqual([
+          [-2, "unstorable", "unstorable", "update has no valid update_id: not JSON"],
+          [-1, "unstorable", "unstorable", "update has no valid update_id: it has none"],
+        ]);
+        const first = await store.inbox.deadLetters.get(-1);
+        // Its text as received, scrubbed like every text unlost writes.
+        expect(first?.update).toEqual({ update_id: -1, unstorable: redactSecrets(raw) });
+        expect(JSON.stringify(first?.update)).not.toContain("AAHsecretsecretsecret");
+        expect(first?.update["unstorable"]).toContain('"no_id":true');
+        expect(first).toMatchObject({ receivedAt: T0, diedAt: T0, attempts: 0, stack: null });
+        expect((await store.inbox.stats({ now: T0 })).dead).toBe(2);
+        // The same text again (a re-fetch, a webhook re-send) is not kept twice; new text is.
+        expect(await store.inbox.ingest([], { nextOffset: 5, now: T0, unstorable: [unstorable[0]!, { raw: "7", error: "e" }] })).toEqual({
+          inserted: 0, duplicates: 0, unstorable: 1,
+        });
+        expect(await store.state.offset()).toBe(5);
+        expect((await store.inbox.deadLetters.list()).items.map((d) => d.updateId)).toEqual([-3, -2, -1]);
+        // They cannot be retried (no update to handle), but can be purged; a refused ingest keeps none.
+        expect(await store.inbox.deadLetters.retry({ all: true })).toBe(0);
+        expect(await store.inbox.deadLetters.retry({ updateId: -1 })).toBe(0);
+        expect(await store.inbox.deadLetters.purge({ updateId: -2 })).toBe(1);
+        expect(await store.inbox.deadLetters.get(-2)).toBeNull();
+        await expectCode(store.inbox.ingest([{ nope: true } as unknown as RawUpdate], { nextOffset: 9, now: T0, unstorable: [{ raw: "x", error: "e" }] }), "INVALID_ARGUMENT");
+        await expectCode(store.inbox.ingest([], { unstorable: [{ raw: 5 } as unknown as { raw: string; error: string }] }), "INVALID_ARGUMENT");
+        expect(await store.state.offset()).toBe(5);
+        expect((await store.inbox.deadLetters.list()).items.map((d) => d.updateId)).toEqual([-3, -1]);
+        const again = await reopen(store);
+        expect((await again.inbox.deadLetters.get(-3))?.update).toEqual({ update_id: -3, unstorable: "7" });
       });
 
       it("an empty batch can still advance the offset", async () => {

@@ -1,6 +1,9 @@
 import { Bot, GrammyError, HttpError } from "grammy";
 import { afterEach, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type EmulatorServer } from "../../emulator/index.js";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { isUnlostError } from "../../errors/index.js";
 import { GetUpdatesClient } from "./get-updates-client.js";
 
 let server: EmulatorServer | undefined;
@@ -49,6 +52,32 @@ describe("GetUpdatesClient", () => {
     const unauthorized = await wrong.fetch({ offset: 0, limit: 1, timeout: 0 }, signal()).catch((e: unknown) => e);
     wrong.close();
     expect(unauthorized).toMatchObject({ name: "GrammyError", error_code: 401 });
+  });
+
+  it("throws BAD_ANSWER for a 200 that is not JSON or has no list of updates (a proxy, a cut body); an error page stays an HttpError", async () => {
+    const answers = [[200, '{"ok":true,"result":[{"update_id":1'], [200, '{"ok":true,"result":{"update_id":1}}'], [502, "<html>bad gateway</html>"]] as const;
+    let i = 0;
+    const scripted = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        const [status, body] = answers[i++]!;
+        res.writeHead(status, { "content-type": "application/json" }).end(body);
+      });
+    });
+    await new Promise<void>((resolve) => scripted.listen(0, "127.0.0.1", resolve));
+    const lean = GetUpdatesClient.forBot(new Bot("123:secretsecretsecret", { client: { apiRoot: `http://127.0.0.1:${(scripted.address() as AddressInfo).port}` } }))!;
+    try {
+      const errors = [];
+      for (let n = 0; n < answers.length; n++) errors.push(await lean.fetch({ offset: 0, limit: 100, timeout: 0 }, signal()).catch((e: unknown) => e));
+      expect(errors.slice(0, 2).map((e) => (isUnlostError(e) ? e.code : String(e)))).toEqual(["BAD_ANSWER", "BAD_ANSWER"]);
+      expect((errors[0] as Error).message).toMatch(/not JSON/);
+      expect((errors[1] as Error).message).toMatch(/not an array/);
+      expect(errors[2]).toBeInstanceOf(HttpError);
+      for (const e of errors) expect((e as Error).message).not.toContain("secretsecretsecret");
+    } finally {
+      lean.close();
+      await new Promise<void>((resolve) => scripted.close(() => resolve()));
+    }
   });
 
   it("throws HttpError for network faults and server errors without JSON, never showing the token", async () => {

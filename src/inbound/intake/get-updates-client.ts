@@ -22,7 +22,7 @@
  */
 import { GrammyError, HttpError, type Bot, type Context } from "grammy";
 import type { Update } from "grammy/types";
-import { redactSecrets } from "../../errors/index.js";
+import { redactSecrets, UnlostError } from "../../errors/index.js";
 import { isUnlostTransformer } from "../../outbound/transformer.js";
 import { Http1Connection, type Http1Answer } from "./http1-connection.js";
 
@@ -93,6 +93,11 @@ export class GetUpdatesClient {
     try {
       data = JSON.parse(answer.text) as typeof data;
     } catch (error) {
+      // A 2xx that is not JSON is a broken answer (a proxy, a local Bot API server, a cut
+      // body), not a network hiccup; an error page of a proxy (502 HTML) is the latter.
+      if (answer.status >= 200 && answer.status < 300) {
+        throw new UnlostError("BAD_ANSWER", `getUpdates answered ${answer.status} with a body that is not JSON (${answer.text.length} characters); nothing was stored and the offset stays.`, { cause: error });
+      }
       throw new HttpError(`Network request for 'getUpdates' failed! (${answer.status}: ${answer.statusText})`, error);
     }
     if (data.ok !== true) {
@@ -104,7 +109,7 @@ export class GetUpdatesClient {
       };
       throw new GrammyError("Call to 'getUpdates' failed!", err, "getUpdates", { ...payload });
     }
-    if (!Array.isArray(data.result)) throw new HttpError("Network request for 'getUpdates' failed! (the answer has no list of updates)", data);
+    if (!Array.isArray(data.result)) throw new UnlostError("BAD_ANSWER", "getUpdates answered ok without a list of updates (result is not an array); nothing was stored and the offset stays.");
     const updates = data.result as Update[];
     const text = answer.text;
     // `{"ok":true,"result":[...]}` and nothing else: the array's text is exactly `result`.

@@ -52,7 +52,7 @@ describe("webhook receiver", () => {
     expect(stored).toMatchObject({ updateId: 10, state: "pending", receivedAt: 1234, chatKey: "7" });
     expect(stored?.update).toEqual(update(10, "hello"));
     expect(woken).toEqual([1]);
-    expect(receiver.stats()).toEqual({ received: 1, inserted: 1, duplicates: 0, rejected: 0, failed: 0 });
+    expect(receiver.stats()).toEqual({ received: 1, inserted: 1, duplicates: 0, rejected: 0, unstorable: 0, failed: 0 });
   });
 
   it("refuses a wrong or missing secret with 401, stores nothing, and logs without the secret", async () => {
@@ -98,22 +98,34 @@ describe("webhook receiver", () => {
     expect(receiver.stats()).toMatchObject({ rejected: 2, inserted: 1 });
   });
 
-  it("answers 400 with a clear message for malformed JSON, a non-object and a missing or bad update_id", async () => {
-    const cases: Array<[string, string]> = [
-      ["{not json", "not valid JSON"],
-      ["[1,2]", "JSON object"],
-      [JSON.stringify({ message: { text: "no id" } }), '"update_id"'],
-      [JSON.stringify({ update_id: "5" }), '"update_id"'],
-      [JSON.stringify({ update_id: 1.5 }), '"update_id"'],
-      [JSON.stringify({ update_id: -1 }), '"update_id"'],
-    ];
-    for (const [body, says] of cases) {
+  it("answers 400 with a clear message for a body that is not JSON", async () => {
+    for (const body of ["{not json", ""]) {
       const res = await receiver.app.request(URL_PATH, post(body));
       expect(res.status, body).toBe(400);
-      expect(await res.text(), body).toContain(says);
+      expect(await res.text(), body).toContain("not valid JSON");
     }
+    expect((await store.inbox.stats()).dead).toBe(0);
+    expect(receiver.stats()).toMatchObject({ received: 0, rejected: 2, unstorable: 0 });
+  });
+
+  it("keeps JSON without a valid update_id as a dead letter with its text and answers 200 (no endless re-sends), once per body", async () => {
+    const cases: Array<[string, string]> = [
+      ["[1,2]", "it is an array"],
+      [JSON.stringify({ message: { text: "no id" } }), "it has none"],
+      [JSON.stringify({ update_id: "5" }), 'got "5"'],
+      [JSON.stringify({ update_id: 1.5 }), "got 1.5"],
+      [JSON.stringify({ update_id: -1 }), "got -1"],
+    ];
+    for (const [body] of cases) expect((await receiver.app.request(URL_PATH, post(body))).status, body).toBe(200);
+    expect((await receiver.app.request(URL_PATH, post(cases[1]![0]))).status).toBe(200); // re-sent
+    const dead = (await store.inbox.deadLetters.list()).items.reverse();
+    expect(dead.map((d) => d.update["unstorable"])).toEqual(cases.map(([body]) => body));
+    dead.forEach((d, i) => {
+      expect(d.error).toMatch(/^update has no valid update_id: /);
+      expect(d.error).toContain(cases[i]![1]);
+    });
     expect((await store.inbox.stats()).pending).toBe(0);
-    expect(receiver.stats()).toMatchObject({ received: 0, rejected: cases.length });
+    expect(receiver.stats()).toMatchObject({ received: 0, rejected: 0, unstorable: cases.length });
   });
 
   it("answers 200 to a re-sent update_id and stores it once", async () => {
@@ -124,7 +136,7 @@ describe("webhook receiver", () => {
     }
     expect((await store.inbox.stats()).pending).toBe(1);
     expect(woken).toEqual([1]);
-    expect(receiver.stats()).toEqual({ received: 3, inserted: 1, duplicates: 2, rejected: 0, failed: 0 });
+    expect(receiver.stats()).toEqual({ received: 3, inserted: 1, duplicates: 2, rejected: 0, unstorable: 0, failed: 0 });
   });
 
   it("answers 500 when the store fails (Telegram re-sends), logging the error with secrets redacted", async () => {

@@ -8,13 +8,19 @@
  * else makes it retry later. So a store failure answers 500 (the update is not stored: retry),
  * and a closing receiver 503 (the next process or getUpdates gets it).
  *
+ * An authenticated body that is JSON but not a storable update (no valid `update_id`) is kept
+ * as an unstorable dead letter with its text and answered 200: Telegram never sends one, and
+ * answering 400 would make whatever sent it (a local Bot API server's bug, a proxy) re-send it
+ * forever, holding up the updates behind it. A body that is not JSON at all is answered 400:
+ * it is no update, from Telegram or anyone (a cut body never reaches here: HTTP framing).
+ *
  * @module
  */
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { redactSecrets, UnlostError } from "../../errors/index.js";
 import type { Logger } from "../../runtime/logger.js";
-import type { InboxStore, RawUpdate } from "../../store/index.js";
+import { unstorableReason, type InboxStore, type RawUpdate } from "../../store/index.js";
 import { gracefulServer, type ListenOptions, type Listening } from "./listener.js";
 import { secretsMatch, validateSecretToken } from "./secret.js";
 import { createWarningThrottle, loggableError } from "./logging.js";
@@ -62,8 +68,10 @@ export interface WebhookReceiverStats {
   readonly inserted: number;
   /** Re-sent updates whose `update_id` was already stored (answered 200, ignored). */
   readonly duplicates: number;
-  /** Requests refused: bad secret (401), malformed (400), too large (413), wrong method (405), closing (503). */
+  /** Requests refused: bad secret (401), not JSON (400), too large (413), wrong method (405), closing (503). */
   readonly rejected: number;
+  /** Authenticated JSON bodies without a valid `update_id`, kept as unstorable dead letters (answered 200). */
+  readonly unstorable: number;
   /** Updates that could not be stored (answered 500; Telegram re-sends them). */
   readonly failed: number;
 }
@@ -110,7 +118,7 @@ export function createWebhookReceiver(options: WebhookReceiverOptions): WebhookR
   const { inbox, logger } = options;
   const log = logger.child({ component: "webhook" });
   const clean = (text: string): string => redactSecrets(text, [secretToken]);
-  const counters: Counters = { received: 0, inserted: 0, duplicates: 0, rejected: 0, failed: 0 };
+  const counters: Counters = { received: 0, inserted: 0, duplicates: 0, rejected: 0, unstorable: 0, failed: 0 };
   const authWarning = createWarningThrottle(log, 60_000);
 
   // The update is stored by the time this runs: a failing wake-up must not turn into a 500.
@@ -153,8 +161,13 @@ export function createWebhookReceiver(options: WebhookReceiverOptions): WebhookR
     },
     bodyLimit({ maxSize: maxBodyBytes, onError: (c) => reject(c, 413, `Payload Too Large: the limit is ${maxBodyBytes} bytes.`) }),
     async (c) => {
-      const parsed = parseUpdate(await c.req.text());
-      if (typeof parsed === "string") return reject(c, 400, `Bad Request: ${parsed}`);
+      const body = await c.req.text();
+      const parsed = parseUpdate(body);
+      if (typeof parsed === "string") {
+        const error = parsed === NOT_JSON ? undefined : unstorableReason(JSON.parse(body));
+        if (error === undefined) return reject(c, 400, `Bad Request: ${parsed}`);
+        return keepUnstorable(c, body, error);
+      }
       counters.received++;
       try {
         const result = await inbox.ingest([parsed], options.clock === undefined ? {} : { now: options.clock() });
@@ -172,6 +185,20 @@ export function createWebhookReceiver(options: WebhookReceiverOptions): WebhookR
       return c.text("OK", 200);
     },
   );
+  /** Keeps an authenticated JSON body that is no storable update as a dead letter; 200 unless the store fails. */
+  async function keepUnstorable(c: Context, body: string, error: string): Promise<Response> {
+    try {
+      const result = await inbox.ingest([], { unstorable: [{ raw: body, error }], ...(options.clock === undefined ? {} : { now: options.clock() }) });
+      counters.unstorable += result.unstorable ?? 0;
+      log.error({ error, newDeadLetter: (result.unstorable ?? 0) > 0 }, 'a webhook body that is no storable update was kept as a dead letter ("unlost dead-letters list --type unstorable") and answered 200 so that it is not re-sent');
+    } catch (storeError) {
+      counters.failed++;
+      log.error({ err: loggableError(storeError, clean) }, "an unstorable webhook body could not be kept; answering 500 so it is re-sent");
+      return c.text("Internal Server Error: the update could not be stored.", 500);
+    }
+    return c.text("OK", 200);
+  }
+
   app.all(path, (c) => {
     c.header("Allow", "POST");
     return reject(c, 405, "Method Not Allowed: the webhook accepts POST only.");
@@ -192,13 +219,15 @@ export function createWebhookReceiver(options: WebhookReceiverOptions): WebhookR
   };
 }
 
-/** The update in `body`, or why it is not one (a message for the 400 answer). */
+const NOT_JSON = "the body is not valid JSON.";
+
+/** The update in `body`, or why it is not one (a message for a 400 answer, or a dead letter's). */
 export function parseUpdate(body: string): RawUpdate | string {
   let value: unknown;
   try {
     value = JSON.parse(body);
   } catch {
-    return "the body is not valid JSON.";
+    return NOT_JSON;
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) return "the body must be a JSON object (one Telegram update).";
   const id: unknown = (value as Record<string, unknown>)["update_id"];

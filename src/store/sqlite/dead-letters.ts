@@ -1,5 +1,7 @@
 /**
- * Dead letters on SQLite: rows of `inbox` in state `dead`.
+ * Dead letters on SQLite: rows of `inbox` in state `dead`. Unstorable updates (no valid
+ * `update_id`) are dead rows too, under negative ids (Telegram's are never negative), so that
+ * listing, showing, counting and purging treat them like the others.
  *
  * @module
  */
@@ -12,8 +14,10 @@ import type {
   DeadLetterSelector,
   DeadLetterStore,
   EpochMs,
+  UnstorableUpdate,
 } from "../inbox-types.js";
-import { requireInt, requireTime, validateSelector } from "../validate.js";
+import { UNSTORABLE } from "../inbox-types.js";
+import { MAX_ERROR_LENGTH, MAX_UNSTORABLE_LENGTH, requireInt, requireTime, validateSelector } from "../validate.js";
 import { enqueuePending } from "./chat-queue.js";
 import type { SqliteDatabase } from "./database.js";
 import { INBOX_COLUMNS, toDeadLetter, type InboxRow } from "./rows.js";
@@ -50,9 +54,51 @@ function selectorWhere(selector: DeadLetterSelector): Where {
   return filterWhere(selector.filter);
 }
 
+/** Unstorable updates, checked and scrubbed before the transaction. */
+export interface PreparedUnstorable {
+  readonly raw: string;
+  readonly error: string;
+}
+
+/** Checks and scrubs `unstorable` (see `IngestOptions.unstorable`); empty when none. */
+export function prepareUnstorable(db: SqliteDatabase, unstorable: readonly UnstorableUpdate[] | undefined): PreparedUnstorable[] {
+  if (unstorable === undefined) return [];
+  if (!Array.isArray(unstorable)) throw new UnlostError("INVALID_ARGUMENT", "unstorable must be an array of { raw, error }.");
+  return unstorable.map((u) => {
+    if (typeof u?.raw !== "string" || typeof u.error !== "string") {
+      throw new UnlostError("INVALID_ARGUMENT", "unstorable[] must be objects { raw: string, error: string }.");
+    }
+    return { raw: db.freeText(u.raw, MAX_UNSTORABLE_LENGTH), error: db.freeText(u.error, MAX_ERROR_LENGTH) };
+  });
+}
+
+/**
+ * Keeps unstorable updates as dead rows under new negative ids, skipping text already kept
+ * (a re-fetched batch, a re-sent webhook body). Inside the caller's write transaction.
+ * Returns how many were kept.
+ */
+export function keepUnstorable(db: SqliteDatabase, unstorable: readonly PreparedUnstorable[], now: number): number {
+  if (unstorable.length === 0) return 0;
+  const known = db.statement("SELECT 1 FROM inbox WHERE update_id < 0 AND json_extract(raw, '$.unstorable') = ? LIMIT 1");
+  const lowest = db.statement("SELECT MIN(update_id) AS id FROM inbox");
+  const insert = db.statement(
+    `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at, attempts,
+                        last_error, settled_at)
+     VALUES (?, ?, ?, NULL, ?, ?, 'dead', ?, 0, ?, ?)`,
+  );
+  let kept = 0;
+  for (const u of unstorable) {
+    if (known.get(u.raw) !== undefined) continue;
+    const id = Math.min(0, (lowest.get() as { id: number | null }).id ?? 0) - 1;
+    insert.run(id, UNSTORABLE, UNSTORABLE, now, JSON.stringify({ update_id: id, unstorable: u.raw }), now, u.error, now);
+    kept++;
+  }
+  return kept;
+}
+
 function parseCursor(cursor: string | undefined): number | undefined {
   if (cursor === undefined) return undefined;
-  if (!/^\d{1,16}$/.test(cursor)) {
+  if (!/^-?\d{1,16}$/.test(cursor)) {
     throw new UnlostError("INVALID_ARGUMENT", `Not a dead-letter cursor: ${JSON.stringify(cursor)}; pass a nextCursor back unchanged.`);
   }
   return Number(cursor);
@@ -85,7 +131,7 @@ export class SqliteDeadLetters implements DeadLetterStore {
 
   /** {@inheritDoc DeadLetterStore.get} */
   async get(updateId: number): Promise<DeadLetter | null> {
-    requireInt("updateId", updateId, 0);
+    requireInt("updateId", updateId, Number.MIN_SAFE_INTEGER);
     const row = this.db.read("get dead letter", () =>
       this.db.statement(`SELECT ${INBOX_COLUMNS} FROM inbox WHERE update_id = ? AND state = 'dead'`).get(updateId),
     ) as InboxRow | undefined;
@@ -101,7 +147,7 @@ export class SqliteDeadLetters implements DeadLetterStore {
       const rows = db
         .statement(
           `UPDATE inbox SET state = 'pending', due_at = ?, attempts = 0, settled_at = NULL, lease_until = NULL
-           WHERE ${where.sql} RETURNING update_id, chat_key`,
+           WHERE ${where.sql} AND update_id >= 0 RETURNING update_id, chat_key`,
         )
         .all(now, ...where.params) as { update_id: number; chat_key: string }[];
       for (const row of rows) enqueuePending(db, row.chat_key, row.update_id, now);

@@ -37,7 +37,7 @@ import {
 } from "../validate.js";
 import { enqueuePending, refreshHead, setHeadReady } from "./chat-queue.js";
 import type { SqliteDatabase } from "./database.js";
-import { SqliteDeadLetters } from "./dead-letters.js";
+import { keepUnstorable, prepareUnstorable, SqliteDeadLetters } from "./dead-letters.js";
 import { applyEffects, validateEffects } from "./effects.js";
 import { SqliteJournal } from "./journal.js";
 import { assertFence } from "./lease.js";
@@ -145,12 +145,15 @@ export class SqliteInbox implements InboxStore {
       options.nextOffset === undefined ? undefined : requireInt("nextOffset", options.nextOffset, Number.MIN_SAFE_INTEGER);
     const now = requireTime("now", options.now ?? this.db.clock());
     const claim = options.claim === undefined ? undefined : validateFusedClaim(options.claim);
+    const unstorable = options.unstorable === undefined ? undefined : prepareUnstorable(this.db, options.unstorable);
     const db = this.db;
     return db.write("ingest", () => {
       if (options.fence !== undefined) assertFence(db, options.fence, "ingest");
       const stored = this.store(prepared, now, claim);
+      // With the offset: it moves past them only if they are kept.
+      const kept = unstorable === undefined ? undefined : keepUnstorable(db, unstorable, now);
       if (nextOffset !== undefined) db.statement("UPDATE runtime SET poll_offset = ? WHERE id = 1").run(nextOffset);
-      const counts = { inserted: stored.inserted, duplicates: prepared.length - stored.inserted };
+      const counts = { inserted: stored.inserted, duplicates: prepared.length - stored.inserted, ...(kept === undefined ? {} : { unstorable: kept }) };
       return claim === undefined ? counts : { ...counts, claimed: stored.claimed };
     });
   }

@@ -24,6 +24,7 @@ import { MAX_ERROR_LENGTH, MAX_STACK_LENGTH, requireInt, requireText, requireTim
 import { enqueuePending } from "./chat-queue.js";
 import type { SqliteDatabase } from "./database.js";
 import { applyEffects, validateEffects } from "./effects.js";
+import { keepUnstorable, prepareUnstorable } from "./dead-letters.js";
 import { assertFence } from "./lease.js";
 
 /** Length of a done-count bucket (`inbox_done_counts.minute`), ms. */
@@ -153,6 +154,7 @@ export class SqliteJournal implements InboxJournal {
       }
     }
     const completion = options.completion === undefined ? undefined : prepareCompletion(this.db, options.completion, now);
+    const unstorable = options.unstorable === undefined ? undefined : prepareUnstorable(this.db, options.unstorable);
     const db = this.db;
     return db.write("append to the journal", (): JournalAppendResult => {
       if (options.fence !== undefined) assertFence(db, options.fence, "journal append");
@@ -181,8 +183,10 @@ export class SqliteJournal implements InboxJournal {
           keptIds = keptIds.filter((id) => !exists.has(id));
         }
       }
+      // With the offset: it moves past them only if they are kept.
+      const unstored = unstorable === undefined ? {} : { unstorable: keepUnstorable(db, unstorable, now) };
       db.statement("UPDATE runtime SET poll_offset = ? WHERE id = 1").run(nextOffset);
-      if (kept.length === 0) return { batch: 0, receivedAt: now, updates: kept, blockedChats: [] };
+      if (kept.length === 0) return { batch: 0, receivedAt: now, updates: kept, blockedChats: [], ...unstored };
       const { lastInsertRowid } = db
         .statement("INSERT INTO inbox_journal (owner, received_at, first_id, last_id, count) VALUES (?, ?, ?, ?, ?)")
         .run(owner, now, keptIds[0], keptIds[keptIds.length - 1], kept.length);
@@ -190,7 +194,7 @@ export class SqliteJournal implements InboxJournal {
       // The text as received, when it is exactly what is kept (the common case): no re-serialising.
       const json = options.json !== undefined && kept.length === updates.length && sorted === updates ? options.json : JSON.stringify(kept);
       db.statement("INSERT INTO inbox_journal_updates (batch, updates) VALUES (?, ?)").run(batch, json);
-      return { batch, receivedAt: now, updates: kept, blockedChats: this.blocked(kept) };
+      return { batch, receivedAt: now, updates: kept, blockedChats: this.blocked(kept), ...unstored };
     });
   }
 
