@@ -219,7 +219,7 @@ describe("unlost dead-letters", () => {
       [["dead-letters", "list", "--outbox", "--reason", "tired"], /--reason must be one of permanent, attempts/],
       [["dead-letters", "purge", "12", "--all"], /one of: an id, --all, or filters/],
       [["dead-letters", "list", "--limit", "0"], /--limit must be a whole number from 1 to 1000/],
-      [["dead-letters", "show", "abc"], /update_id \(a number\)/],
+      [["dead-letters", "show", "abc"], /its update_id \(a number; negative for an unstorable update\), got "abc"/],
     ];
     for (const [args, message] of cases) {
       const r = await run(args);

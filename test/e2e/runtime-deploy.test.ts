@@ -66,12 +66,13 @@ describe("graceful stops and deploys keep per-chat order", () => {
     for (let i = 6; i <= 7; i++) sent.push(send(sim, user, `m${i}`));
     expect(await stopping).toEqual({ code: 0, signal: null });
     await waitFor(() => tallyReplies(sim.record, sent).answered === sent.length, { timeoutMs: 30_000, what: "all seven answered" });
+    // A handler prints its end just after its reply is delivered.
+    const ids = updateIdsOf(sim, sent);
+    await waitFor(() => ids.every((id) => handledEvents(a, b).some((h) => h.updateId === id)), { timeoutMs: 5_000, what: "every run's end printed" });
     const order = chatOrder(a, b);
     expect(order.outOfOrder).toEqual([]);
     expect(order.overlaps).toEqual([]);
-    const ids = updateIdsOf(sim, sent);
     expect([...countBy(handledEvents(a, b).map((h) => h.updateId)).entries()].filter(([, n]) => n > 1)).toEqual([]);
-    expect(ids.every((id) => handledEvents(a, b).some((h) => h.updateId === id))).toBe(true);
     expect(tallyReplies(sim.record, sent)).toMatchObject({ lost: 0, duplicates: 0 });
     await stopGracefully(b);
   }, 45_000);
@@ -102,6 +103,8 @@ describe("graceful stops and deploys keep per-chat order", () => {
       clearInterval(load);
     }
     await waitFor(() => tallyReplies(sim.record, sent).answered === sent.length, { timeoutMs: 30_000, what: "every message answered" });
+    const ids = updateIdsOf(sim, sent);
+    await waitFor(() => ids.every((id) => handledEvents(...procs).some((h) => h.updateId === id)), { timeoutMs: 5_000, what: "every run's end printed" });
     const order = chatOrder(...procs);
     expect(order.outOfOrder).toEqual([]);
     expect(order.overlaps).toEqual([]);
