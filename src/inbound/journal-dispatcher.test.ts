@@ -380,4 +380,28 @@ describe("JournalDispatcher", () => {
     for (const ids of seen.values()) expect(ids).toEqual([...ids].sort((a, b) => a - b));
     expect([...seen.values()].flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
   });
+
+  it("starts no handler while its ownership is not fresh: runs on once confirmed, drops the journal when it was taken over", async () => {
+    store = await openStore({ path: ":memory:" });
+    let fresh = false;
+    let owned = true;
+    let confirms = 0;
+    const seen: number[] = [];
+    const ownership = { fresh: () => fresh, confirm: async () => { confirms++; await sleep(20); if (owned) fresh = true; return owned; } };
+    const d = startJournal(async (u) => { seen.push(u.updateId); return []; }, { ownership });
+    await deliver(d, [message(1, 10), message(2, 20)]);
+    // Stale: nothing starts until the confirmation says the journal is still this process's.
+    await sleep(5);
+    expect(seen).toEqual([]);
+    await until(() => seen.length === 2);
+    expect(confirms).toBe(1);
+    // A pause later: the store says someone adopted the journal; the queued updates never start here.
+    fresh = false;
+    owned = false;
+    await deliver(d, [message(3, 10), message(4, 30)]);
+    await until(() => confirms === 2);
+    await sleep(50);
+    expect(seen).toEqual([1, 2]);
+    expect(d.stats()).toMatchObject({ open: 0, inFlight: 0 });
+  });
 });

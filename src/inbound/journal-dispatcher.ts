@@ -30,7 +30,7 @@
 import type { Logger } from "../runtime/logger.js";
 import type { InboxJournal, JournalAppendOptions, JournalAppendResult, JournalCompletion, JournalMove, RawUpdate, StoreEffect } from "../store/index.js";
 import { chatKeyOfType, deriveUpdateType, messageDateOfType } from "../store/update-meta.js";
-import { isUnlostError, type UnlostError } from "../errors/index.js";
+import { isUnlostError, UnlostError } from "../errors/index.js";
 import { Waker } from "../shared/waker.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { deadlineSweepMs, handlerTimeoutError, notifyTimeout, unwrap, type HandledUpdate, type HandlerRun, type TimeoutListener, type UpdateHandler } from "./dispatcher.js";
@@ -66,6 +66,14 @@ export interface JournalDispatcherOptions {
   readonly flushDelayMs?: number;
   /** After a flush that committed handlers' effects or moved updates to the rows. */
   readonly onCommitted?: (info: { readonly moved: number }) => void;
+  /**
+   * Whether the journal is still this process's to run. Others adopt the journal of an
+   * instance they think gone (its liveness lease ran out: dead, or paused by SIGSTOP, a frozen
+   * VM, a long GC); a handler started after that would run an update the adopter runs too.
+   * So no handler starts unless `fresh()`; otherwise `confirm()` (renew the liveness, check
+   * the store still has this journal) decides: true goes on, false drops the journal here.
+   */
+  readonly ownership?: { fresh(): boolean; confirm(): Promise<boolean> };
 }
 
 /** Counters of the journal dispatcher. */
@@ -168,6 +176,8 @@ export class JournalDispatcher {
   /** The pump scheduled by {@link accept}. */
   private pumpImmediate: NodeJS.Immediate | undefined;
   private readonly drained = new Waker();
+  /** An ownership confirmation is running (see `confirmOwnership`). */
+  private confirming = false;
   private readonly counters = { handled: 0, failed: 0, deadLettered: 0, timedOut: 0 };
   /**
    * The runs that have a deadline, in reusable slots (at most `concurrency` of them): what the
@@ -351,7 +361,11 @@ export class JournalDispatcher {
   }
 
   private pump(): void {
-    const { concurrency } = this.options;
+    const { concurrency, ownership } = this.options;
+    if (ownership !== undefined && this.readyAt < this.ready.length && !ownership.fresh()) {
+      this.confirmOwnership(ownership);
+      return;
+    }
     while (this.active < concurrency && this.readyAt < this.ready.length && !this.stopping) {
       const key = this.ready[this.readyAt++]!;
       const chat = this.chats.get(key);
@@ -362,6 +376,26 @@ export class JournalDispatcher {
       this.ready = this.ready.slice(this.readyAt);
       this.readyAt = 0;
     }
+  }
+
+  /** Confirms ownership (see `JournalDispatcherOptions.ownership`) before handlers start again. */
+  private confirmOwnership(ownership: NonNullable<JournalDispatcherOptions["ownership"]>): void {
+    if (this.confirming) return;
+    this.confirming = true;
+    const generation = this.generation;
+    ownership.confirm().then(
+      (owned) => {
+        this.confirming = false;
+        if (generation !== this.generation) return;
+        if (owned) this.pump();
+        else this.takenOver(new UnlostError("CONFLICT", "this instance's liveness lease ran out (was the process paused?) and another instance adopted its journal", { details: { journalTakenOver: true } }));
+      },
+      (error: unknown) => {
+        this.confirming = false;
+        this.options.logger.warn({ err: error }, "cannot confirm that this instance still owns its journal; its handlers wait");
+        setTimeout(() => this.pump(), this.options.blockedCheckMs).unref();
+      },
+    );
   }
 
   private run(chat: ChatQueue, item: Item): void {

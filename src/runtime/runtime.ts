@@ -307,6 +307,7 @@ class UnlostRuntime implements Runtime {
             if (moved > 0) this.dispatcher?.wake();
             this.wakeDelivery();
           },
+          ownership: (this.workerLease as WorkerLease).journalOwnership(journal),
         });
         this.journal.start();
       }

@@ -8,6 +8,8 @@
  * - A rolling deploy: the replacement starts (and stands by) before the old process gets its
  *   SIGTERM, several times in a row, under load with slow handlers: nothing lost, nothing out of
  *   order, no chat in two handlers at once.
+ * - A poller paused (SIGSTOP) long enough to be taken for dead: the standby adopts its journal;
+ *   once resumed, the paused process starts none of the handlers it had queued.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type Emulator, type EmulatorServer, type SimBot, type SimUser } from "../../src/emulator/index.js";
@@ -79,14 +81,15 @@ describe("graceful stops and deploys keep per-chat order", () => {
 
   it("rolling deploys under load (the replacement stands by before the old one stops): 0 lost, 0 out of order, 0 same-chat overlaps", async () => {
     const env = { DB_PATH: tmp.file("shared.sqlite"), POLLER_LEASE_MS: "2000", HANDLER_DELAY_MS: "120" };
-    const users = Array.from({ length: 8 }, (_, i) => emulator.createUser({ firstName: `U${i}` }));
+    // Each chat writes every 2 s: replies are paced to Telegram's ~1 message/s per chat.
+    const users = Array.from({ length: 40 }, (_, i) => emulator.createUser({ firstName: `U${i}` }));
     const sent: SentMessage[] = [];
     let i = 0;
     const load = setInterval(() => {
       const user = users[i % users.length] as SimUser;
       i++;
       sent.push(send(sim, user, `msg ${i}`));
-    }, 25);
+    }, 50);
     const procs: BotProcess[] = [];
     try {
       let current = await startPoller(env, "gen 0");
@@ -110,5 +113,39 @@ describe("graceful stops and deploys keep per-chat order", () => {
     expect(order.overlaps).toEqual([]);
     expect(tallyReplies(sim.record, sent)).toMatchObject({ lost: 0 });
     console.log(JSON.stringify({ e2e: "runtime-deploy", deploys: 3, messages: sent.length, handled: handledEvents(...procs).length }));
+  }, 60_000);
+
+  it("a poller paused (SIGSTOP) past its liveness lease is taken over; resumed, it starts none of the handlers it had queued", async () => {
+    // One handler at a time: when A freezes, the update it runs is the one whose start it printed
+    // (with more, another may be past its dispatch but before the handler's first line).
+    const env = { DB_PATH: tmp.file("shared.sqlite"), POLLER_LEASE_MS: "2000", HANDLER_DELAY_MS: "400", CONCURRENCY: "1" };
+    const a = await startPoller(env, "A");
+    await a.waitForEvent((e) => e["msg"] === "polling for updates");
+    const b = await startStandby(env, "B");
+    const users = [emulator.createUser({ firstName: "P1" }), emulator.createUser({ firstName: "P2" })];
+    const sent: SentMessage[] = [];
+    for (let i = 1; i <= 5; i++) for (const user of users) sent.push(send(sim, user, `p${i}`));
+    await a.waitForEvent((e) => e["event"] === "begin");
+    a.child.kill("SIGSTOP");
+    const begun = (p: BotProcess, after = 0): number[] => p.events().filter((e) => e["event"] === "begin" && Number(e["t"]) >= after).map((e) => Number(e["updateId"]));
+    // What A was running when it froze: it goes on when A resumes, nothing can stop that.
+    const runningAtPause = begun(a).filter((id) => !handledEvents(a).some((h) => h.updateId === id));
+    // The fixture's liveness lease lasts 600 ms, B retries the poller lease every second: 2.5 s
+    // is enough for B to take polling and A's journal over. (A fixed pause, not "until B
+    // begins": the pause may freeze A inside a SQLite write, and then B waits for the lock.)
+    await sleep(2_500);
+    const resumedAt = Date.now();
+    a.child.kill("SIGCONT");
+    await waitFor(() => tallyReplies(sim.record, sent).answered === sent.length, { timeoutMs: 30_000, what: "every message answered" });
+    await sleep(1_000);
+    // Resumed, A may claim inbox rows like any live instance, but it starts nothing B ran too
+    // (before the fix: the updates it had queued, which B had adopted and was running).
+    const ranByB = new Set(begun(b));
+    expect(begun(a, resumedAt).filter((id) => ranByB.has(id))).toEqual([]);
+    const overlaps = chatOrder(a, b).overlaps.filter((o) => !runningAtPause.some((id) => o.includes(String(id))));
+    expect(overlaps).toEqual([]);
+    expect(tallyReplies(sim.record, sent)).toMatchObject({ lost: 0 });
+    expect(a.hasExited()).toBe(false);
+    await Promise.all([stopGracefully(a), stopGracefully(b)]);
   }, 60_000);
 });
