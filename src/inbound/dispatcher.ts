@@ -104,6 +104,12 @@ export interface DispatcherOptions {
   readonly idleMs: number;
   /** Called after a batch of completions was written (e.g. to wake the outbox). */
   readonly onSettled?: () => void;
+  /**
+   * False while this process must leave inbox rows to another (the poller, whose journal may
+   * hold the same chats' later updates: only it can run a row and its chat's journal updates
+   * one after the other). Default: always may.
+   */
+  readonly mayClaim?: () => boolean;
 }
 
 /**
@@ -242,6 +248,10 @@ export class Dispatcher implements HandOff {
     const { inbox, owner, leaseMs, concurrency, logger } = this.options;
     while (!this.stopping) {
       this.waker.reset();
+      if (this.options.mayClaim?.() === false) {
+        await this.waker.sleep(this.options.idleMs);
+        continue;
+      }
       const free = this.free();
       let claimed: ClaimedUpdate[] = [];
       if (free > 0) {

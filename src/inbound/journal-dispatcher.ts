@@ -130,6 +130,8 @@ interface Pending {
 
 const emptyPending = (): Pending => ({ done: [], moved: [], effects: [], movedChats: [] });
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** Longest wait between retries of a flush that failed. */
 const MAX_FLUSH_RETRY_MS = 5_000;
 
@@ -178,6 +180,8 @@ export class JournalDispatcher {
   private readonly drained = new Waker();
   /** An ownership confirmation is running (see `confirmOwnership`). */
   private confirming = false;
+  /** Rows waiting for a chat's running journal handler to end (see `holdChat`); usually empty. */
+  private readonly idleWaiters = new Map<string, Array<() => void>>();
   private readonly counters = { handled: 0, failed: 0, deadLettered: 0, timedOut: 0 };
   /**
    * The runs that have a deadline, in reusable slots (at most `concurrency` of them): what the
@@ -289,6 +293,25 @@ export class JournalDispatcher {
    * Asks the store which blocked chats still have unfinished rows, and lets the others go on.
    * Called on a timer, and by the runtime after the row dispatcher settled updates.
    */
+  /**
+   * Before an inbox row of chat `key` runs in this process (a retried dead letter, an adopted
+   * update, a retry): keeps the chat's journal updates from starting — blocked as for any
+   * unfinished row, until {@link checkBlocked} finds none left — and resolves once none of
+   * them runs, so the row runs alone in its chat. A chat the journal holds nothing of
+   * resolves at once (a batch appended meanwhile sees the row and blocks the chat itself).
+   */
+  holdChat(key: string): Promise<void> {
+    const chat = this.chats.get(key);
+    if (chat === undefined) return RESOLVED;
+    this.block(key, false);
+    if (!chat.running) return RESOLVED;
+    return new Promise((resolve) => {
+      const waiting = this.idleWaiters.get(key);
+      if (waiting === undefined) this.idleWaiters.set(key, [resolve]);
+      else waiting.push(resolve);
+    });
+  }
+
   async checkBlocked(): Promise<void> {
     if (this.blockedCount === 0) return;
     const keys: string[] = [];
@@ -306,7 +329,13 @@ export class JournalDispatcher {
       if (chat === undefined || !chat.blocked || chat.moveUncommitted || still.has(key)) continue;
       chat.blocked = false;
       this.blockedCount--;
-      if (chat.next < chat.items.length && !chat.running) this.ready.push(key);
+      if (chat.next < chat.items.length) {
+        if (!chat.running) this.ready.push(key);
+      } else if (!chat.running) {
+        // Nothing of it left here (it was only held for its rows): forget it.
+        this.chats.delete(key);
+        this.recycle(chat);
+      }
     }
     this.pump();
   }
@@ -499,6 +528,7 @@ export class JournalDispatcher {
     if (--this.unfinished < this.waitLimit) this.drained.wake();
     chat.running = false;
     chat.next++;
+    if (this.idleWaiters.size > 0) this.releaseIdle(item.chatKey);
     if (blocks) this.block(item.chatKey, true);
     if (chat.next >= chat.items.length) {
       if (!chat.blocked) {
@@ -519,6 +549,14 @@ export class JournalDispatcher {
     }
     this.scheduleFlush();
     this.pump();
+  }
+
+  /** Lets the rows waiting for chat `key` run (see `holdChat`). */
+  private releaseIdle(key: string): void {
+    const waiting = this.idleWaiters.get(key);
+    if (waiting === undefined) return;
+    this.idleWaiters.delete(key);
+    for (const resolve of waiting) resolve();
   }
 
   /** Completions wait for the next append, at most `flushDelayMs` (or until many are waiting). */
@@ -643,6 +681,8 @@ export class JournalDispatcher {
     this.runningSlots.length = 0;
     this.freeSlots.length = 0;
     this.generation++;
+    // The journal is not this process's any more: nothing of it runs here to wait for.
+    for (const key of [...this.idleWaiters.keys()]) this.releaseIdle(key);
     this.drained.wake();
   }
 }

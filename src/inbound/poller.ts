@@ -167,6 +167,11 @@ export class Poller {
     this.fence = undefined;
   }
 
+  /** True while this instance holds the poller lease (it polls). */
+  get polling(): boolean {
+    return this.fence !== undefined;
+  }
+
   /** Counters so far. */
   stats(): { fetched: number; inserted: number; duplicates: number; conflicts: number; unstorable: number; polling: boolean } {
     return { ...this.counters, polling: this.fence !== undefined };

@@ -269,10 +269,14 @@ class UnlostRuntime implements Runtime {
 
       this.policy = createCatchUpPolicy(options.catchUp);
       installUpdateInfo(this.bot);
+      const journalPolling = options.mode === "polling" && options.inbox.journal && store.inbox.journal !== undefined;
       this.dispatcher = new Dispatcher({
         inbox: store.inbox,
         owner: this.instanceId,
-        handle: this.handleUpdate,
+        handle: this.handleRow,
+        // With a journal, inbox rows are the poller's: it alone can order a chat's row between
+        // the chat's journal updates (see `handleRow`).
+        ...(journalPolling ? { mayClaim: () => this.poller?.polling === true } : {}),
         logger,
         clock: this.clock,
         concurrency: options.inbox.concurrency,
@@ -291,7 +295,7 @@ class UnlostRuntime implements Runtime {
       });
       this.dispatcher.start();
       const journal = store.inbox.journal;
-      if (options.mode === "polling" && options.inbox.journal && journal !== undefined) {
+      if (journalPolling && journal !== undefined) {
         this.journal = new JournalDispatcher({
           journal,
           owner: this.instanceId,
@@ -577,6 +581,17 @@ class UnlostRuntime implements Runtime {
     watch.unref();
     this.timers.push(prune, watch);
   }
+
+  /**
+   * An inbox row's run: alone in its chat. The journal may hold the chat's later updates (a
+   * retried dead letter's chat goes on meanwhile) and may be running one: the row waits for it
+   * to end, and the chat's journal updates wait for the row.
+   */
+  private readonly handleRow: UpdateHandler = (claimed, run) => {
+    const journal = this.journal;
+    if (journal === undefined) return this.handleUpdate(claimed, run);
+    return journal.holdChat(claimed.chatKey).then(() => this.handleUpdate(claimed, run));
+  };
 
   private readonly handleUpdate: UpdateHandler = (claimed, run) => {
     try {
