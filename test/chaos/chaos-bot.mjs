@@ -13,7 +13,8 @@
 //   SENDS_STOP_FILE                  once this file exists, no more sends outside handlers (the
 //                                    chaos run's drain: the outbox must be able to run empty)
 //   MAX_ATTEMPTS, MAX_RECOVERIES     the inbox's (default: the runtime's defaults)
-//   POLLER_LEASE_MS                  the poller lease (how soon a standby takes over from a hung one)
+//   POLLER_LEASE_MS, HEARTBEAT_MS    the poller lease and the heartbeat (the worker lease is three
+//                                    heartbeats); default the runtime's
 // Prints JSON lines: started; begin / handled / failed (each handler run, with wall-clock
 // times, for order and overlap checks across processes); send / sent / send-error and
 // broadcast / broadcasted / broadcast-error (made, acknowledged, refused). The runtime's own
@@ -71,7 +72,7 @@ const runtime = createRuntime(bot, {
     // 20 % of sends fail: enough attempts that none gives up, short backoffs, hangs end in 3 s.
     defaults: { attempts: 100, backoff: { baseMs: 100, maxMs: 2_000, jitter: 0.2 }, timeoutMs: 3_000 },
   },
-  downtime: { heartbeatMs: 200 },
+  ...(env.HEARTBEAT_MS ? { downtime: { heartbeatMs: Number(env.HEARTBEAT_MS) } } : {}),
   shutdown: { deadlineMs: 5_000 },
 });
 await runtime.start();

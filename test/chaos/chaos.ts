@@ -70,12 +70,23 @@ export interface ChaosOptions {
   readonly handlerDelayMs?: readonly [number, number];
   /** How long the drain may take before the run is counted anyway, ms. Default 120 000. */
   readonly drainTimeoutMs?: number;
+  /**
+   * The bot's `polling.leaseTtlMs` and `downtime.heartbeatMs` (its worker lease is three
+   * heartbeats); default the runtime's (60 s, 5 s). Shorter leases make a live process that is
+   * slow for a moment (a poller backing off after network errors, a stop past its deadline) look
+   * gone to the other one.
+   */
+  readonly pollerLeaseMs?: number;
+  readonly heartbeatMs?: number;
   /** The inbox's `maxAttempts` / `maxRecoveries` in the bot; default the runtime's defaults. */
   readonly maxAttempts?: number;
   readonly maxRecoveries?: number;
   /** Progress lines (the CLI prints them to stderr); default none. */
   readonly progress?: (line: string) => void;
-  /** Keep the temp folder (store, for a post-mortem with `unlost status`); default false. */
+  /**
+   * Keep the temp folder: the store (for a post-mortem with `unlost status`) and each process's
+   * output (`<name>.out`); default false.
+   */
   readonly keepData?: boolean;
 }
 
@@ -277,8 +288,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     HANDLER_DELAY_MIN_MS: String(minDelay), HANDLER_DELAY_MAX_MS: String(maxDelay),
     NOTE_EVERY_MS: String(options.noteEveryMs ?? 250), NOTE_CHATS: writers.map((u) => u.id).join(","),
     BROADCAST_EVERY_MS: String(options.broadcastEveryMs ?? 2_000), BROADCAST_FILE: tmp.file("recipients.json"),
-    // Short, so that a standby takes polling over soon from a process that hangs (not dies).
-    POLLER_LEASE_MS: "3000",
+    ...(options.pollerLeaseMs === undefined ? {} : { POLLER_LEASE_MS: String(options.pollerLeaseMs) }),
+    ...(options.heartbeatMs === undefined ? {} : { HEARTBEAT_MS: String(options.heartbeatMs) }),
     SENDS_STOP_FILE: tmp.file("sends.stop"),
     ...(options.maxAttempts === undefined ? {} : { MAX_ATTEMPTS: String(options.maxAttempts) }),
     ...(options.maxRecoveries === undefined ? {} : { MAX_RECOVERIES: String(options.maxRecoveries) }),
@@ -348,10 +359,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const begins = (proc: Proc): number => proc.p.lines.reduce((n, l) => n + (l.includes(BEGIN) ? 1 : 0), 0);
   /** Resolves with the first process (of those given) that begins a new handler run, or undefined after `timeoutMs`. */
   const nextBegin = async (candidates: Proc[], timeoutMs: number): Promise<Proc | undefined> => {
-    const seen = candidates.map(begins);
+    // Only lines printed from now on: scanning whole outputs every few ms would cost the CPU the bots need.
+    const seen = candidates.map((c) => c.p.lines.length);
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      for (const [i, c] of candidates.entries()) if (!c.p.hasExited() && begins(c) > (seen[i] ?? 0)) return c;
+      for (const [i, c] of candidates.entries()) {
+        const lines = c.p.lines;
+        for (let j = seen[i] ?? 0; j < lines.length; j++) if (!c.p.hasExited() && (lines[j] as string).includes(BEGIN)) return c;
+        seen[i] = lines.length;
+      }
       await sleep(2);
     }
     return undefined;
@@ -443,7 +459,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     drained = await drain(dbPath, sim, slots, options.drainTimeoutMs ?? 120_000, log);
     finished = true;
     // Stop gracefully: the standby first, so the poller's hand-over has nobody racing it.
-    for (const proc of [...slots].reverse()) {
+    for (const proc of [...slots].sort((a, b) => Number(a !== undefined && roleOf(a) === "poller") - Number(b !== undefined && roleOf(b) === "poller"))) {
       if (proc === undefined || proc.p.hasExited()) continue;
       proc.fate = "stopping";
       proc.p.child.kill("SIGTERM");
@@ -523,6 +539,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       crashes,
       kills,
     };
+    if (options.keepData === true) for (const p of procs) writeFileSync(tmp.file(`${p.name}.out`), `${p.p.lines.join("\n")}\n${p.p.stderr()}`);
     const ok = summary.lost_updates === 0 && summary.lost_messages === 0 && summary.order_violations === 0 && summary.duplicates <= summary.ambiguous_counted;
     return { summary, evidence, ok, dataDir: options.keepData === true ? tmp.path : undefined };
   } finally {

@@ -4,7 +4,8 @@
  * 0 order violations, duplicates ≤ ambiguous counted), 1 otherwise (with the evidence printed).
  *
  *   npm run chaos -- [--seed N] [--kills N] [--deploys N] [--duration SECONDS] [--rate MSG_PER_S]
- *                    [--max-recoveries N] [--keep-data] [--evidence FILE]
+ *                    [--max-recoveries N] [--poller-lease-ms N] [--heartbeat-ms N] [--keep-data]
+ *                    [--evidence FILE]
  */
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -18,13 +19,15 @@ const { values } = parseArgs({
     duration: { type: "string", default: "360" },
     rate: { type: "string" },
     "max-recoveries": { type: "string" },
+    "poller-lease-ms": { type: "string" },
+    "heartbeat-ms": { type: "string" },
     "keep-data": { type: "boolean", default: false },
     evidence: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
-  console.log("npm run chaos -- [--seed N] [--kills N] [--deploys N] [--duration SECONDS] [--rate MSG_PER_S] [--max-recoveries N] [--keep-data] [--evidence FILE]");
+  console.log("npm run chaos -- [--seed N] [--kills N] [--deploys N] [--duration SECONDS] [--rate MSG_PER_S] [--max-recoveries N] [--poller-lease-ms N] [--heartbeat-ms N] [--keep-data] [--evidence FILE]");
   process.exit(0);
 }
 const int = (name: string, text: string | undefined): number | undefined => {
@@ -45,6 +48,8 @@ const result = await runChaos({
   durationMs: (int("duration", values.duration) ?? 360) * 1_000,
   ...(values.rate === undefined ? {} : { messagesPerSecond: int("rate", values.rate) as number }),
   ...(values["max-recoveries"] === undefined ? {} : { maxRecoveries: int("max-recoveries", values["max-recoveries"]) as number }),
+  ...(values["poller-lease-ms"] === undefined ? {} : { pollerLeaseMs: int("poller-lease-ms", values["poller-lease-ms"]) as number }),
+  ...(values["heartbeat-ms"] === undefined ? {} : { heartbeatMs: int("heartbeat-ms", values["heartbeat-ms"]) as number }),
   keepData: values["keep-data"],
   progress: (line) => console.error(`[chaos ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}`),
 });
