@@ -86,36 +86,97 @@ export function handledEvents(...procs: readonly BotProcess[]): HandledEvent[] {
  * processes. Runs that began and never ended (a kill) count from their `begin` event on.
  */
 export function chatOrder(...procs: readonly BotProcess[]): { outOfOrder: string[]; overlaps: string[] } {
-  const runs = new Map<number, Array<{ updateId: number; begin: number; end: number; by: string }>>();
+  const { outOfOrder, overlaps } = chatOrderOf(procs.map((p) => ({ name: p.name, events: p.events() })));
+  return { outOfOrder, overlaps };
+}
+
+/** One process's printed events for {@link chatOrderOf}, and when it died, if the caller knows. */
+export interface ProcessRuns {
+  readonly name: string;
+  readonly events: ReadonlyArray<Record<string, unknown>>;
+  /**
+   * When the process could no longer run code (wall clock, ms): the moment its SIGKILL was
+   * sent, or its exit was seen. A run that began and never printed its end lasted until then.
+   * Unknown: such a run counts as a point at its `begin` (it cannot overlap anything after it).
+   */
+  readonly diedAt?: number;
+}
+
+/** An update whose first run started after the first run of a newer update of its chat. */
+export interface OrderInversion {
+  readonly chatId: number;
+  readonly updateId: number;
+  /** The process that first started it. */
+  readonly by: string;
+  /** The newer update that had started before it, and the process that started that one. */
+  readonly after: number;
+  readonly afterBy: string;
+}
+
+/** Two runs of one chat at once. */
+export interface RunOverlap {
+  readonly chatId: number;
+  readonly first: { readonly updateId: number; readonly by: string; readonly begin: number; readonly end: number };
+  readonly second: { readonly updateId: number; readonly by: string; readonly begin: number; readonly end: number };
+}
+
+/**
+ * {@link chatOrder} over printed events (`begin` with `t`; `handled` with `end`, or `failed` with
+ * `t`, ends a run), with every violation itemised: `inversions` counts updates (not chats) that
+ * first started after a newer update of their chat, `overlapPairs` each pair of runs of one chat
+ * at once. With `diedAt`, a run cut short by its process's death lasts until the death, so a run
+ * another process started meanwhile in the same chat is caught as an overlap.
+ */
+export function chatOrderOf(procs: readonly ProcessRuns[]): {
+  outOfOrder: string[];
+  overlaps: string[];
+  inversions: OrderInversion[];
+  overlapPairs: RunOverlap[];
+} {
+  type Run = { updateId: number; begin: number; end: number; by: string };
+  const runs = new Map<number, Run[]>();
   for (const p of procs) {
     const ended = new Map<number, number[]>();
-    for (const e of p.events()) if (isHandled(e)) (ended.get(Number(e["updateId"])) ?? ended.set(Number(e["updateId"]), []).get(Number(e["updateId"]))!).push(Number(e["end"]));
-    for (const e of p.events()) {
+    for (const e of p.events) {
+      const end = e["event"] === "handled" ? Number(e["end"]) : e["event"] === "failed" ? Number(e["t"]) : undefined;
+      if (end !== undefined) (ended.get(Number(e["updateId"])) ?? ended.set(Number(e["updateId"]), []).get(Number(e["updateId"]))!).push(end);
+    }
+    for (const e of p.events) {
       if (e["event"] !== "begin") continue;
       const updateId = Number(e["updateId"]);
       const chat = Number(e["chatId"]);
-      // The run's end: the first `handled` of this update at or after its begin; none: still running at a kill (to the process's end).
+      // The run's end: the first end of this update at or after its begin; none: still running
+      // when the process died (until then, if known).
       const begin = Number(e["t"]);
-      const end = (ended.get(updateId) ?? []).find((t) => t >= begin) ?? Number.POSITIVE_INFINITY;
-      (runs.get(chat) ?? runs.set(chat, []).get(chat)!).push({ updateId, begin, end: Number.isFinite(end) ? end : begin, by: p.name });
+      const end = (ended.get(updateId) ?? []).find((t) => t >= begin) ?? p.diedAt ?? begin;
+      (runs.get(chat) ?? runs.set(chat, []).get(chat)!).push({ updateId, begin, end: Math.max(begin, end), by: p.name });
     }
   }
   const outOfOrder: string[] = [];
   const overlaps: string[] = [];
+  const inversions: OrderInversion[] = [];
+  const overlapPairs: RunOverlap[] = [];
   for (const [chat, list] of runs) {
     list.sort((a, b) => a.begin - b.begin);
-    const firstStarts: number[] = [];
-    for (const r of list) if (!firstStarts.includes(r.updateId)) firstStarts.push(r.updateId);
-    const sorted = [...firstStarts].sort((a, b) => a - b);
-    if (firstStarts.join() !== sorted.join()) outOfOrder.push(`chat ${chat}: ${firstStarts.join(" ")}`);
+    const firstStarts: Run[] = [];
+    for (const r of list) if (!firstStarts.some((f) => f.updateId === r.updateId)) firstStarts.push(r);
+    const ids = firstStarts.map((r) => r.updateId);
+    if (ids.join() !== [...ids].sort((a, b) => a - b).join()) outOfOrder.push(`chat ${chat}: ${ids.join(" ")}`);
+    for (const [i, r] of firstStarts.entries()) {
+      const newer = firstStarts.slice(0, i).find((f) => f.updateId > r.updateId);
+      if (newer !== undefined) inversions.push({ chatId: chat, updateId: r.updateId, by: r.by, after: newer.updateId, afterBy: newer.by });
+    }
     // Against the run that ends last so far, not only the previous one: a long run may span several.
     let last = list[0];
     for (const cur of list.slice(1)) {
-      if (last !== undefined && cur.begin < last.end) overlaps.push(`chat ${chat}: ${last.updateId} (${last.by}) and ${cur.updateId} (${cur.by})`);
+      if (last !== undefined && cur.begin < last.end) {
+        overlaps.push(`chat ${chat}: ${last.updateId} (${last.by}) and ${cur.updateId} (${cur.by})`);
+        overlapPairs.push({ chatId: chat, first: last, second: cur });
+      }
       if (last === undefined || cur.end > last.end) last = cur;
     }
   }
-  return { outOfOrder, overlaps };
+  return { outOfOrder, overlaps, inversions, overlapPairs };
 }
 
 /** The runtime's own log lines (pino JSON: `msg`, `level`), optionally only those whose message matches. */
