@@ -634,6 +634,12 @@ export class JournalDispatcher {
       // Keep them: written with the next write (a later write must not overtake this one).
       this.pending = merge(batch, this.pending);
       if (updates !== undefined) throw error;
+      if (isUnlostError(error, "STOPPED")) {
+        // The store is closed (a stop whose deadline passed while handlers ran): nothing can be
+        // recorded any more; the updates stay in the journal and are taken over as after a kill.
+        logger.warn({ count: batch.done.length + batch.moved.length }, "the store closed before these completions could be recorded; their updates are handled again after the next start");
+        return undefined;
+      }
       this.flushFailures++;
       const retryInMs = Math.min(MAX_FLUSH_RETRY_MS, 50 * 2 ** this.flushFailures);
       logger.error({ err: error, count: batch.done.length + batch.moved.length, retryInMs }, "recording completions failed; retrying (the updates stay in the journal meanwhile)");

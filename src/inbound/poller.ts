@@ -131,6 +131,7 @@ export class Poller {
   private fence: LeaseFence | undefined;
   private renewedAt = 0;
   private offset = 0;
+  private keepAlive: NodeJS.Timeout | undefined;
   /** The highest offset Telegram may be told: every update below it is on disk. */
   private durableOffset = 0;
   private failures = 0;
@@ -144,6 +145,11 @@ export class Poller {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
+    // The lease is renewed on its own too: while polling backs off after failures, and while
+    // a stop hands the journal over, nobody else may start polling (they would fetch the newer
+    // updates of chats whose older ones this process still holds).
+    this.keepAlive ??= setInterval(() => void this.renewHeldLease(), Math.max(100, this.options.leaseTtlMs / 3));
+    this.keepAlive.unref();
   }
 
   /**
@@ -162,9 +168,40 @@ export class Poller {
    * finished or handed over as inbox rows: a standby may start polling at once.
    */
   async releaseLease(): Promise<void> {
+    this.abandonLease();
     if (this.fence === undefined) return;
     await this.options.leases.release(this.fence).catch(() => false);
     this.fence = undefined;
+  }
+
+  /**
+   * Stops renewing the poller lease without releasing it (after {@link Poller.stop}, when the
+   * journal could not be handed over): it runs out, and whoever takes polling over then adopts
+   * this process's journal first, once this process is gone or its liveness lease ran out.
+   */
+  abandonLease(): void {
+    clearInterval(this.keepAlive);
+    this.keepAlive = undefined;
+  }
+
+  /** Renews the held lease when due (the keep-alive timer); a lease lost meanwhile is dropped. */
+  private async renewHeldLease(): Promise<void> {
+    const fence = this.fence;
+    const now = this.options.clock();
+    if (fence === undefined || now - this.renewedAt < this.options.leaseTtlMs / 3) return;
+    try {
+      const grant = await this.options.leases.renew(fence, this.options.leaseTtlMs, { now });
+      if (this.fence !== fence) return;
+      if (grant.held) {
+        this.fence = { ...fence, epoch: grant.epoch };
+        this.renewedAt = now;
+      } else {
+        this.options.logger.warn({ holder: grant.holder }, "lost the poller lease to another instance; standing by");
+        this.fence = undefined;
+      }
+    } catch (error) {
+      this.options.logger.warn({ err: error }, "renewing the poller lease failed; retrying");
+    }
   }
 
   /** True while this instance holds the poller lease (it polls). */

@@ -370,6 +370,8 @@ class UnlostRuntime implements Runtime {
     await this.downtime?.stop().catch((e: unknown) => this.logger.warn({ err: e }, "final heartbeat failed"));
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
+    // Not handed over (handlers still ran at the deadline): the poller lease runs out by itself.
+    this.poller?.abandonLease();
     // Every claim is settled, so nothing needs this instance's lease any more.
     if (result?.abandoned === 0 && (sending?.abandoned ?? 0) === 0) await this.workerLease?.release();
     if (this.ownsStore) {

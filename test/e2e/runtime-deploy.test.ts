@@ -53,8 +53,9 @@ async function startStandby(env: Record<string, string>, name: string): Promise<
 
 describe("graceful stops and deploys keep per-chat order", () => {
   it("a graceful stop of the poller hands its fetched updates over: the standby runs each chat's older updates first, one at a time", async () => {
-    // Handlers slower than the standby's lease retry (1 s): A is still finishing m1 when B could poll.
-    const env = { DB_PATH: tmp.file("shared.sqlite"), POLLER_LEASE_MS: "2000", HANDLER_DELAY_MS: "1500" };
+    // Handlers slower than the poller lease (1 s; B retries it every 0.5 s): A is still finishing
+    // m1 when B could poll, and must keep renewing the lease until it handed the rest over.
+    const env = { DB_PATH: tmp.file("shared.sqlite"), POLLER_LEASE_MS: "1000", HANDLER_DELAY_MS: "1500" };
     const a = await startPoller(env, "A");
     await a.waitForEvent((e) => e["msg"] === "polling for updates");
     const b = await startStandby(env, "B");
