@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { UnlostError } from "../../errors/index.js";
 import type { StoreEffect } from "../effects.js";
 import type {
   Claim,
@@ -67,6 +68,8 @@ interface ClaimedRow {
   received_at: number;
   attempts: number;
   recoveries: number;
+  recovered_isolation: number | null;
+  isolated_deaths: number;
   lease_token: number;
   last_error: string | null;
 }
@@ -231,6 +234,8 @@ export class SqliteInbox implements InboxStore {
         attempt: 1,
         recoveries: 0,
         recovered: false,
+        recoveredIsolation: null,
+        isolatedDeaths: 0,
         lastError: null,
       });
     }
@@ -308,14 +313,21 @@ export class SqliteInbox implements InboxStore {
     const db = this.db;
     const { owner } = claim;
     const leaseUntil = now + claim.leaseMs;
+    // A head still in flight is a recovery (its lease ran out). The right-hand sides see the
+    // row before the update: how the lost claim ran (its isolation) is handed to this claim, and
+    // a lost claim that ran alone counts as evidence against the update. The new claim starts
+    // out not isolated: marking it costs a write only for the few runs that need it.
     const take = db.statement(
       `UPDATE inbox SET
          recoveries = recoveries + (state = 'inflight'),
+         isolated_deaths = isolated_deaths + (state = 'inflight' AND isolation IS 1),
+         recovered_isolation = CASE WHEN state = 'inflight' THEN coalesce(isolation, 0) END,
+         isolation = NULL,
          state = 'inflight', lease_owner = ?, lease_until = ?, lease_token = lease_token + 1,
          attempts = attempts + 1, claimed_at = ?
        WHERE update_id = ? AND state IN ('pending', 'inflight')
        RETURNING update_id, chat_key, update_type, message_date, received_at, attempts, recoveries,
-                 lease_token, last_error`,
+                 recovered_isolation, isolated_deaths, lease_token, last_error`,
     );
     const claimed: ClaimedUpdate[] = [];
     for (const head of heads) {
@@ -345,6 +357,8 @@ export class SqliteInbox implements InboxStore {
         attempt: row.attempts,
         recoveries: row.recoveries,
         recovered: head.state === "inflight",
+        recoveredIsolation: row.recovered_isolation,
+        isolatedDeaths: row.isolated_deaths,
         lastError: row.last_error,
       });
     }
@@ -444,6 +458,20 @@ export class SqliteInbox implements InboxStore {
       if (row === undefined) return null;
       setHeadReady(db, row.chat_key, claim.updateId, leaseUntil);
       return { ...claim, leaseUntil };
+    });
+  }
+
+  /** {@inheritDoc InboxStore.isolate} */
+  async isolate(claims: readonly Claim[]): Promise<boolean[]> {
+    if (!Array.isArray(claims)) throw new UnlostError("INVALID_ARGUMENT", "claims must be an array of claims.");
+    for (const claim of claims) validateClaim(claim);
+    if (claims.length === 0) return [];
+    const db = this.db;
+    return db.write("isolate claims", () => {
+      const mark = db.statement(
+        "UPDATE inbox SET isolation = ? WHERE update_id = ? AND state = 'inflight' AND lease_owner = ? AND lease_token = ?",
+      );
+      return claims.map((c) => mark.run(claims.length, c.updateId, c.owner, c.token).changes === 1);
     });
   }
 
