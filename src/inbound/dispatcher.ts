@@ -470,6 +470,10 @@ export class Dispatcher implements HandOff {
           if (this.groupLeft === 0) break;
           await this.isolationWaker.sleep(1_000);
         }
+        // The group is over only once its settles are committed: until then its claims are
+        // still marked isolated in the store, and a death during the next group would count
+        // against an update that had already finished.
+        await this.completions.flush();
       }
     } finally {
       for (const g of this.suspects.splice(0)) this.finish(g.running.update, { kind: "release" }, []);
