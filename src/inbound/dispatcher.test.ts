@@ -257,6 +257,35 @@ describe("Dispatcher", () => {
     expect(again).toMatchObject({ updateId: 1, recoveredIsolation: 1, isolatedDeaths: 2, recoveries: 2 });
   });
 
+  it("starts the next isolated group only once the previous group's completions are committed", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1), message(2, 2)]);
+    // Both died alone before: each runs alone, 1 then 2.
+    await crash("dead", { isolated: true });
+    // Completions take a while to commit.
+    const inbox = new Proxy(store.inbox, {
+      get(target, key, receiver) {
+        if (key === "settleAndClaim") {
+          return async (...args: Parameters<typeof target.settleAndClaim>) => {
+            await new Promise((r) => setTimeout(r, 100));
+            return target.settleAndClaim(...args);
+          };
+        }
+        const value: unknown = Reflect.get(target, key, receiver);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const stateOf1: string[] = [];
+    const d = start(async (u) => {
+      // Until 1's completion is committed its claim is still marked as running alone: a death
+      // while 2 runs alone would count against 1 too.
+      if (u.updateId === 2) stateOf1.push((await store.inbox.get(1))?.state ?? "none");
+      return [];
+    }, { inbox });
+    await until(() => d.stats().handled === 2);
+    expect(stateOf1).toEqual(["done"]);
+  });
+
   it("on stop during an isolation phase, gives back the suspects and ordinary claims that did not start", async () => {
     store = await openStore({ path: ":memory:" });
     await store.inbox.ingest([message(1, 1), message(2, 2), message(3, 3)]);

@@ -314,9 +314,17 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(await store.inbox.settle(fourth[0]!.claim, { kind: "retry", at: now, error: "boom" }, { now })).toBe("settled");
         const fifth = await store.inbox.claim({ owner: "p5", limit: 5, leaseMs: 60_000, now });
         expect(fifth.map((c) => [c.updateId, c.recovered, c.recoveredIsolation, c.isolatedDeaths])).toEqual([[1, false, null, 1]]);
+        // Nor does a released one. The isolation ended with its claim: a death of the next
+        // (ordinary) claim is no evidence.
+        expect(await store.inbox.isolate([fifth[0]!.claim])).toEqual([true]);
+        expect(await store.inbox.settle(fifth[0]!.claim, { kind: "release" }, { now })).toBe("settled");
+        await store.inbox.claim({ owner: "p6", limit: 5, leaseMs: 60_000, now });
+        await crash("p6");
+        const seventh = await store.inbox.claim({ owner: "p7", limit: 5, leaseMs: 60_000, now });
+        expect(seventh.map((c) => [c.updateId, c.recovered, c.recoveredIsolation, c.isolatedDeaths])).toEqual([[1, true, 0, 1]]);
         // The evidence stays with a dead letter, and is cleared when the operator retries it.
-        expect(await store.inbox.settle(fifth[0]!.claim, { kind: "dead", error: "gave up" }, { now })).toBe("settled");
-        expect(await store.inbox.deadLetters.get(1)).toMatchObject({ recoveries: 3, isolatedDeaths: 1 });
+        expect(await store.inbox.settle(seventh[0]!.claim, { kind: "dead", error: "gave up" }, { now })).toBe("settled");
+        expect(await store.inbox.deadLetters.get(1)).toMatchObject({ recoveries: 4, isolatedDeaths: 1 });
         expect(await store.inbox.deadLetters.retry({ updateId: 1 }, { now })).toBe(1);
         expect(await store.inbox.get(1)).toMatchObject({ state: "pending", isolatedDeaths: 0 });
         expect(await store.inbox.isolate([])).toEqual([]);

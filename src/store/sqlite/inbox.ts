@@ -68,7 +68,8 @@ interface ClaimedRow {
   received_at: number;
   attempts: number;
   recoveries: number;
-  recovered_isolation: number | null;
+  /** Returned by recoveries only. */
+  recovered_isolation?: number | null;
   isolated_deaths: number;
   lease_token: number;
   last_error: string | null;
@@ -313,24 +314,36 @@ export class SqliteInbox implements InboxStore {
     const db = this.db;
     const { owner } = claim;
     const leaseUntil = now + claim.leaseMs;
-    // A head still in flight is a recovery (its lease ran out). The right-hand sides see the
-    // row before the update: how the lost claim ran (its isolation) is handed to this claim, and
-    // a lost claim that ran alone counts as evidence against the update. The new claim starts
-    // out not isolated: marking it costs a write only for the few runs that need it.
-    const take = db.statement(
+    // Two statements: a head still in flight is a recovery (its lease ran out), and only a
+    // recovery needs the isolation bookkeeping; the common claim (a pending head) stays as cheap
+    // as before. In a recovery the right-hand sides see the row before the update: how the lost
+    // claim ran (its isolation) is handed to this claim, and a lost claim that ran alone counts
+    // as evidence against the update. A new claim starts out not isolated (a pending row never
+    // carries an isolation: settles back to pending clear it); marking it costs a write only for
+    // the few runs that need it.
+    const returning = `RETURNING update_id, chat_key, update_type, message_date, received_at, attempts, recoveries,
+                 isolated_deaths, lease_token, last_error`;
+    const takePending = db.statement(
       `UPDATE inbox SET
-         recoveries = recoveries + (state = 'inflight'),
-         isolated_deaths = isolated_deaths + (state = 'inflight' AND isolation IS 1),
-         recovered_isolation = CASE WHEN state = 'inflight' THEN coalesce(isolation, 0) END,
-         isolation = NULL,
          state = 'inflight', lease_owner = ?, lease_until = ?, lease_token = lease_token + 1,
          attempts = attempts + 1, claimed_at = ?
-       WHERE update_id = ? AND state IN ('pending', 'inflight')
-       RETURNING update_id, chat_key, update_type, message_date, received_at, attempts, recoveries,
-                 recovered_isolation, isolated_deaths, lease_token, last_error`,
+       WHERE update_id = ? AND state = 'pending'
+       ${returning}`,
+    );
+    const takeRecovered = db.statement(
+      `UPDATE inbox SET
+         recoveries = recoveries + 1,
+         isolated_deaths = isolated_deaths + (isolation IS 1),
+         recovered_isolation = coalesce(isolation, 0),
+         isolation = NULL,
+         lease_owner = ?, lease_until = ?, lease_token = lease_token + 1,
+         attempts = attempts + 1, claimed_at = ?
+       WHERE update_id = ? AND state = 'inflight'
+       ${returning}, recovered_isolation`,
     );
     const claimed: ClaimedUpdate[] = [];
     for (const head of heads) {
+      const take = head.state === "inflight" ? takeRecovered : takePending;
       const row = take.get(owner, leaseUntil, now, head.head_id) as ClaimedRow | undefined;
       if (row === undefined) {
         // The queue pointed at a finished item: repair it rather than stall the chat.
@@ -357,7 +370,8 @@ export class SqliteInbox implements InboxStore {
         attempt: row.attempts,
         recoveries: row.recoveries,
         recovered: head.state === "inflight",
-        recoveredIsolation: row.recovered_isolation,
+        // Only a recovery returns it (the column keeps the last recovery's value).
+        recoveredIsolation: row.recovered_isolation ?? null,
         isolatedDeaths: row.isolated_deaths,
         lastError: row.last_error,
       });
@@ -413,7 +427,7 @@ export class SqliteInbox implements InboxStore {
         break;
       case "retry":
         row = db
-          .statement(`UPDATE inbox SET state = 'pending', due_at = ?, last_error = ?, lease_until = NULL ${current}`)
+          .statement(`UPDATE inbox SET state = 'pending', due_at = ?, last_error = ?, lease_until = NULL, isolation = NULL ${current}`)
           .get(Math.floor(outcome.at), db.freeText(outcome.error, MAX_ERROR_LENGTH), ...key) as { chat_key: string } | undefined;
         break;
       case "dead":
@@ -431,7 +445,7 @@ export class SqliteInbox implements InboxStore {
       case "release":
         // Due time unchanged: a released item keeps its place, as if it had never been claimed.
         row = db
-          .statement(`UPDATE inbox SET state = 'pending', attempts = max(attempts - 1, 0), lease_until = NULL ${current}`)
+          .statement(`UPDATE inbox SET state = 'pending', attempts = max(attempts - 1, 0), lease_until = NULL, isolation = NULL ${current}`)
           .get(...key) as { chat_key: string } | undefined;
         break;
     }
