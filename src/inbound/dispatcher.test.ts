@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../runtime/logger.js";
-import { openStore, type Store } from "../store/index.js";
+import { openStore, type ClaimedUpdate, type Store } from "../store/index.js";
 import { Dispatcher, type HandledUpdate, type UpdateHandler } from "./dispatcher.js";
 
 let store: Store;
@@ -20,6 +20,20 @@ function start(handle: UpdateHandler, overrides: Partial<ConstructorParameters<t
   });
   dispatcher.start();
   return dispatcher;
+}
+
+/**
+ * Claims the ready heads (up to `limit`) as `owner`, optionally marks them isolated (`true`:
+ * each alone; a number: together, in groups of that size), and lets `owner` die: its claims
+ * expire, as when the runtime finds its process gone.
+ */
+async function crash(owner: string, options: { isolated: boolean | number; limit?: number }): Promise<void> {
+  const claimed = await store.inbox.claim({ owner, limit: options.limit ?? 10, leaseMs: 60_000 });
+  if (options.isolated === true) for (const c of claimed) await store.inbox.isolate([c.claim]);
+  else if (typeof options.isolated === "number") {
+    for (let i = 0; i < claimed.length; i += options.isolated) await store.inbox.isolate(claimed.slice(i, i + options.isolated).map((c) => c.claim));
+  }
+  await store.inbox.expireClaims({ owner });
 }
 
 async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
@@ -131,13 +145,12 @@ describe("Dispatcher", () => {
     expect(d.stats().recovered).toBe(1);
   });
 
-  it("gives up on an update that keeps killing its worker, without running it again", async () => {
+  it("gives up on an update that killed its process every time it ran alone, without running it again", async () => {
     store = await openStore({ path: ":memory:" });
     await store.inbox.ingest([message(1, 1), message(2, 1)]);
-    for (let i = 0; i < 3; i++) {
-      await store.inbox.claim({ owner: `crashing-${i}`, limit: 1, leaseMs: 60_000 });
-      await store.inbox.expireClaims({ owner: `crashing-${i}` });
-    }
+    // Three processes each ran it alone (isolated claim) and died.
+    await crash("crashing-0", { isolated: false });
+    for (let i = 1; i <= 3; i++) await crash(`crashing-${i}`, { isolated: true });
     const ran: number[] = [];
     const d = start(async (u) => {
       ran.push(u.updateId);
@@ -145,7 +158,156 @@ describe("Dispatcher", () => {
     });
     await until(() => d.stats().handled === 1 && d.stats().deadLettered === 1);
     expect(ran).toEqual([2]);
-    expect((await store.inbox.deadLetters.get(1))?.error).toMatch(/the process handling it died 3 time\(s\) \(more than inbox.maxRecoveries = 2\)/);
+    const dead = await store.inbox.deadLetters.get(1);
+    expect(dead?.error).toMatch(/its process died 3 time\(s\) while it ran alone \(more than inbox.maxRecoveries = 2\)/);
+    expect(dead).toMatchObject({ recoveries: 4, isolatedDeaths: 3 });
+  });
+
+  it("never gives up on an update for deaths while it ran beside others, however many", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1), message(2, 2)]);
+    // Twenty kills while they ran among other updates, or together in a group of two: no
+    // evidence against either.
+    for (let i = 0; i < 20; i++) await crash(`killed-${i}`, { isolated: i % 2 === 0 ? false : 2 });
+    const d = start(async () => []);
+    await until(() => d.stats().handled === 2);
+    expect(await store.inbox.get(1)).toMatchObject({ state: "done", recoveries: 20, isolatedDeaths: 0 });
+    expect(d.stats()).toMatchObject({ deadLettered: 0, recovered: 2, isolated: 2 });
+  });
+
+  it("runs a recovered update alone: ordinary claims and running handlers wait, then go on", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1), message(2, 2), message(3, 3)]);
+    await crash("dead", { isolated: false, limit: 1 });
+    const log: string[] = [];
+    let now = 0;
+    let maxAt1 = 0;
+    const d = start(async (u) => {
+      now++;
+      log.push(`+${u.updateId}`);
+      if (u.updateId === 1) maxAt1 = Math.max(maxAt1, now);
+      await new Promise((r) => setTimeout(r, 30));
+      if (u.updateId === 1) maxAt1 = Math.max(maxAt1, now);
+      now--;
+      log.push(`-${u.updateId}`);
+      return [];
+    });
+    await until(() => d.stats().handled === 3);
+    // 1 alone (nothing else started before it ended), then 2 and 3 together.
+    expect(log.slice(0, 2)).toEqual(["+1", "-1"]);
+    expect(maxAt1).toBe(1);
+    expect(d.stats()).toMatchObject({ recovered: 1, isolated: 1, handled: 3 });
+  });
+
+  it("a death during an isolated group's run proves nothing against its members and halves their next group (bisection)", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1), message(2, 2), message(3, 3), message(4, 4), message(5, 5)]);
+    await crash("dead", { isolated: false });
+    // This dispatcher's run of the five suspects hangs (as if the process died during it).
+    const started: number[] = [];
+    const d = start(async (u) => {
+      started.push(u.updateId);
+      return new Promise(() => undefined);
+    }, { owner: "hanging" });
+    await until(() => started.length === 5);
+    await d.stop(10);
+    dispatcher = undefined;
+    await store.inbox.expireClaims({ owner: "hanging" });
+    // The five ran together in one group (they came from an ordinary run), and died: no
+    // evidence against any; next they run in groups of at most ⌈5/2⌉ = 3, each group alone.
+    const groups: number[][] = [];
+    let current: number[] = [];
+    const lost: Array<[number, number | null, number]> = [];
+    const release: Array<() => void> = [];
+    const d2 = start(async (u) => {
+      const c = u as ClaimedUpdate;
+      lost.push([c.updateId, c.recoveredIsolation, c.isolatedDeaths]);
+      current.push(u.updateId);
+      await new Promise<void>((r) => release.push(r));
+      return [];
+    });
+    for (const expected of [[1, 2, 3], [4, 5]]) {
+      await until(() => current.length === expected.length);
+      await new Promise((r) => setTimeout(r, 30));
+      expect(current).toEqual(expected);
+      groups.push(current);
+      current = [];
+      for (const r of release.splice(0)) r();
+    }
+    await until(() => d2.stats().handled === 5);
+    expect(groups).toEqual([[1, 2, 3], [4, 5]]);
+    expect(lost).toEqual([1, 2, 3, 4, 5].map((id) => [id, 5, 0]));
+    expect(d2.stats()).toMatchObject({ isolated: 5, recovered: 5 });
+  });
+
+  it("a lone suspect whose process dies is recovered with the evidence counted", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1)]);
+    await crash("dead", { isolated: 1 });
+    let started = false;
+    const d = start(async () => {
+      started = true;
+      return new Promise(() => undefined);
+    }, { owner: "hanging" });
+    await until(() => started);
+    await d.stop(10);
+    dispatcher = undefined;
+    await store.inbox.expireClaims({ owner: "hanging" });
+    const [again] = await store.inbox.claim({ owner: "next", limit: 1, leaseMs: 60_000 });
+    expect(again).toMatchObject({ updateId: 1, recoveredIsolation: 1, isolatedDeaths: 2, recoveries: 2 });
+  });
+
+  it("starts the next isolated group only once the previous group's completions are committed", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1), message(2, 2)]);
+    // Both died alone before: each runs alone, 1 then 2.
+    await crash("dead", { isolated: true });
+    // Completions take a while to commit.
+    const inbox = new Proxy(store.inbox, {
+      get(target, key, receiver) {
+        if (key === "settleAndClaim") {
+          return async (...args: Parameters<typeof target.settleAndClaim>) => {
+            await new Promise((r) => setTimeout(r, 100));
+            return target.settleAndClaim(...args);
+          };
+        }
+        const value: unknown = Reflect.get(target, key, receiver);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const stateOf1: string[] = [];
+    const d = start(async (u) => {
+      // Until 1's completion is committed its claim is still marked as running alone: a death
+      // while 2 runs alone would count against 1 too.
+      if (u.updateId === 2) stateOf1.push((await store.inbox.get(1))?.state ?? "none");
+      return [];
+    }, { inbox });
+    await until(() => d.stats().handled === 2);
+    expect(stateOf1).toEqual(["done"]);
+  });
+
+  it("on stop during an isolation phase, gives back the suspects and ordinary claims that did not start", async () => {
+    store = await openStore({ path: ":memory:" });
+    await store.inbox.ingest([message(1, 1), message(2, 2), message(3, 3)]);
+    await crash("dead", { isolated: 1, limit: 2 });
+    const release: Array<() => void> = [];
+    const started: number[] = [];
+    const d = start(async (u) => {
+      started.push(u.updateId);
+      await new Promise<void>((r) => release.push(r));
+      return [];
+    });
+    // 1 and 2 are suspects, lost while alone: they run one at a time; 3 waits.
+    await until(() => started.length === 1);
+    const stopping = d.stop(2_000);
+    dispatcher = undefined;
+    await new Promise((r) => setTimeout(r, 20));
+    for (const r of release.splice(0)) r();
+    expect((await stopping).abandoned).toBe(0);
+    expect(started).toEqual([1]);
+    expect((await store.inbox.get(1))?.state).toBe("done");
+    expect(await store.inbox.get(2)).toMatchObject({ state: "pending", isolatedDeaths: 1 });
+    expect(await store.inbox.get(3)).toMatchObject({ state: "pending", attempts: 0 });
   });
 
   it("does not count take-overs from dead processes as failed tries", async () => {

@@ -3,6 +3,18 @@
  * Each chat's updates run one at a time in `update_id` order (the inbox only hands out a
  * chat's head); different chats run in parallel up to `concurrency`. Completions are written
  * in batches (one transaction per batch), which is what makes durability cheap.
+ *
+ * Updates taken over from a process that died (*recovered*) are *suspects*: any of them may be
+ * what killed it, or none (an unrelated `kill -9`). A suspect's next run is isolated (see
+ * {@link IsolationGate}): no ordinary handler of this process starts, the running ones are
+ * waited for, then the suspects run in a group with nothing else, marked in the store as
+ * isolated. The group is as large as the suspects' claims allow: a suspect lost from an
+ * ordinary run may run with up to `concurrency` others; one lost from an isolated group of k
+ * runs in a group of at most ⌈k/2⌉ (bisection: a poison update is alone after log₂ k more
+ * deaths, while the healthy ones of its group complete); one lost while alone runs alone. Only a
+ * death while alone counts against an update (`isolatedDeaths`); more than `maxRecoveries` of
+ * them make it a dead letter without running it again. A suspect that completes or throws is
+ * cleared: its next claim is an ordinary one.
  */
 import { UnlostError } from "../errors/index.js";
 import type { Logger } from "../runtime/logger.js";
@@ -10,6 +22,7 @@ import type { Claim, ClaimedUpdate, FusedClaimOptions, InboxStore, SettleOutcome
 import { BatchWriter } from "../shared/batch-writer.js";
 import { Waker } from "../shared/waker.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
+import { IsolationGate } from "./isolation-gate.js";
 
 /**
  * An update to handle and what is known of its delivery: a claimed inbox row
@@ -90,7 +103,10 @@ export interface DispatcherOptions {
   readonly leaseMs: number;
   /** Failed tries (the handler threw) before an update becomes a dead letter. */
   readonly maxAttempts: number;
-  /** Take-overs from dead processes before an update is given up (it may be what kills them). */
+  /**
+   * Deaths of its process while the update ran alone (isolated) that it may cause and still be
+   * run again; one more makes it a dead letter (it is what kills the process).
+   */
   readonly maxRecoveries: number;
   /** Delay between tries. */
   readonly backoff: BackoffOptions;
@@ -110,6 +126,11 @@ export interface DispatcherOptions {
    * one after the other). Default: always may.
    */
   readonly mayClaim?: () => boolean;
+  /**
+   * The process's isolation gate, shared with its other dispatcher (the journal's), so that a
+   * suspect runs with nothing else of the process. Default: one of its own.
+   */
+  readonly gate?: IsolationGate;
 }
 
 /**
@@ -137,19 +158,44 @@ export interface DispatcherStats {
   readonly stale: number;
   /** Handler runs failed because they passed `handlerTimeoutMs`. */
   readonly timedOut: number;
+  /** Runs of recovered updates (suspects) isolated from the rest of the process. */
+  readonly isolated: number;
   readonly inFlight: number;
 }
+
+/**
+ * Where a claimed update's run is: waiting for the gate (not started), running as an ordinary
+ * run (counted in the gate) or isolated (a suspect's), or over (ended, or past its deadline).
+ */
+type RunMode = "waiting" | "ordinary" | "isolated" | "over";
 
 /** A claimed update being handled: the {@link HandlerRun} of its handler. */
 interface Running extends HandlerRun {
   readonly update: ClaimedUpdate;
   /** The claim (renewed by `extendLeases`: same token, later lease end). */
   claim: Claim;
-  /** When the handler started (Date.now()): its deadline counts from here. */
-  readonly startedAt: number;
+  /** When the handler started (Date.now()): its deadline counts from here. +Infinity until then. */
+  startedAt: number;
   /** When the lease was last taken or renewed (Date.now()). */
   renewedAt: number;
   timedOut: UnlostError | undefined;
+  mode: RunMode;
+}
+
+/** A recovered update waiting for its isolated run, and the largest group it may run in. */
+interface Suspect {
+  readonly running: Running;
+  readonly bound: number;
+}
+
+/**
+ * The largest isolation group for an update recovered from a claim that ran as `lost` (see
+ * `ClaimedUpdate.recoveredIsolation`): a group as large as the dispatcher's concurrency after an
+ * ordinary run, half the lost group after a group's death, alone after a death alone.
+ */
+export function isolationBound(lost: number | null): number {
+  if (lost === null || lost <= 0) return Number.POSITIVE_INFINITY;
+  return lost === 1 ? 1 : Math.ceil(lost / 2);
 }
 
 /**
@@ -168,14 +214,29 @@ export class Dispatcher implements HandOff {
   private readonly waker = new Waker();
   private leaseTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
-  private readonly counters = { handled: 0, failed: 0, deadLettered: 0, recovered: 0, stale: 0, timedOut: 0 };
+  private readonly counters = { handled: 0, failed: 0, deadLettered: 0, recovered: 0, stale: 0, timedOut: 0, isolated: 0 };
+  private readonly gate: IsolationGate;
+  /** Recovered updates waiting for their isolated run, in claim order. */
+  private suspects: Suspect[] = [];
+  /** Ordinary claims that arrived while the gate was held: they start when it opens. */
+  private deferred: Running[] = [];
+  /** The isolation phase in progress (it holds the gate), if any. */
+  private isolating: Promise<void> | undefined;
+  /** Wakes the isolation phase: ordinary runs ended, a group's run ended, stopping. */
+  private readonly isolationWaker = new Waker();
+  /** Runs of the current isolated group still going. */
+  private groupLeft = 0;
+  private unsubscribe: (() => void) | undefined;
 
-  constructor(private readonly options: DispatcherOptions) {}
+  constructor(private readonly options: DispatcherOptions) {
+    this.gate = options.gate ?? new IsolationGate();
+  }
 
   /** Starts claiming. */
   start(): void {
     if (this.loop !== undefined) return;
     this.stopping = false;
+    this.unsubscribe ??= this.gate.subscribe(() => this.isolationWaker.wake());
     this.loop = this.run();
     this.leaseTimer = setInterval(() => void this.extendLeases(), Math.max(50, Math.floor(this.options.leaseMs / 3)));
     this.leaseTimer.unref();
@@ -215,6 +276,9 @@ export class Dispatcher implements HandOff {
   }
 
   private free(): number {
+    // While suspects run isolated, claiming more would only make claims that wait (and that a
+    // crash meanwhile would turn into suspects without their having run).
+    if (this.gate.held) return 0;
     return Math.max(0, this.options.concurrency - this.active.size - this.reserved);
   }
 
@@ -231,8 +295,13 @@ export class Dispatcher implements HandOff {
   async stop(deadlineMs: number): Promise<{ abandoned: number }> {
     this.stopping = true;
     this.wake();
+    this.isolationWaker.wake();
     await this.loop;
     this.loop = undefined;
+    // Gives back the suspects and deferred claims that did not start.
+    await this.isolating;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     const deadline = Date.now() + deadlineMs;
     while (this.active.size > 0 && Date.now() < deadline) {
       await this.waker.sleep(Math.min(50, Math.max(1, deadline - Date.now())));
@@ -268,7 +337,7 @@ export class Dispatcher implements HandOff {
         for (const c of claimed) this.begin(c);
       }
       // Sleep unless more work may be waiting right away.
-      if ((claimed.length < free || this.active.size + this.reserved >= concurrency) && !this.waker.woken && !this.stopping) {
+      if ((free === 0 || claimed.length < free || this.active.size + this.reserved >= concurrency) && !this.waker.woken && !this.stopping) {
         await this.waker.sleep(this.options.idleMs);
       }
     }
@@ -282,36 +351,169 @@ export class Dispatcher implements HandOff {
       this.finish(c, { kind: "release" }, []);
       return;
     }
-    if (c.recovered) {
-      this.counters.recovered++;
-      logger.warn({ updateId: c.updateId, chatKey: c.chatKey, attempt: c.attempt, recoveries: c.recoveries }, "recovered an update whose worker died while handling it");
-    }
-    if (c.recoveries > maxRecoveries) {
-      // It keeps killing its worker (or keeps being abandoned): do not run it again.
-      const error = `gave up: the process handling it died ${c.recoveries} time(s) (more than inbox.maxRecoveries = ${maxRecoveries}); it may be what crashes the bot`;
+    if (c.isolatedDeaths > maxRecoveries) {
+      // Its process died every time it ran alone: it is what kills it. Do not run it again.
+      const error = `gave up: its process died ${c.isolatedDeaths} time(s) while it ran alone (more than inbox.maxRecoveries = ${maxRecoveries}); it is probably what crashes the bot`;
+      logger.error({ updateId: c.updateId, chatKey: c.chatKey, isolatedDeaths: c.isolatedDeaths, recoveries: c.recoveries }, "an update killed its process every time it ran alone; it becomes a dead letter without running again");
       this.track(c);
       this.finish(c, { kind: "dead", error, stack: null }, []);
       return;
     }
     const running = this.track(c);
+    if (c.recovered) {
+      this.counters.recovered++;
+      logger.warn(
+        { updateId: c.updateId, chatKey: c.chatKey, attempt: c.attempt, recoveries: c.recoveries, lostRunIsolation: c.recoveredIsolation, isolatedDeaths: c.isolatedDeaths },
+        "recovered an update whose worker died while handling it; it runs next isolated from the rest of this process",
+      );
+      this.suspect(running);
+      return;
+    }
+    if (this.gate.held) {
+      this.deferred.push(running);
+      return;
+    }
+    this.launch(running, "ordinary");
+  }
+
+  /** Starts the handler of a tracked update. */
+  private launch(running: Running, mode: "ordinary" | "isolated"): void {
+    const c = running.update;
+    running.mode = mode;
+    running.startedAt = Date.now();
+    if (mode === "ordinary") this.gate.began();
     this.options.handle(c, running).then(
       (effects) => {
-        if (running.timedOut === undefined) this.finish(c, { kind: "done" }, effects);
-        else this.lateCompletion(c, "returned");
+        if (running.timedOut !== undefined) return this.lateCompletion(c, "returned");
+        this.ended(running);
+        this.finish(c, { kind: "done" }, effects);
       },
       (error: unknown) => {
-        if (running.timedOut === undefined) this.fail(c, error);
-        else this.lateCompletion(c, "threw");
+        if (running.timedOut !== undefined) return this.lateCompletion(c, "threw");
+        this.ended(running);
+        this.fail(c, error);
       },
     );
   }
 
-  /** Records `c` as in flight (until its settle is written). */
+  /** A run ended or passed its deadline: tells the gate, or the isolation phase (once). */
+  private ended(running: Running): void {
+    if (running.mode === "ordinary") this.gate.ended();
+    else if (running.mode === "isolated" && --this.groupLeft === 0) this.isolationWaker.wake();
+    running.mode = "over";
+  }
+
+  /** Records `c` as in flight (until its settle is written); not started yet. */
   private track(c: ClaimedUpdate): Running {
-    const now = Date.now();
-    const running: Running = { update: c, claim: c.claim, startedAt: now, renewedAt: now, timedOut: undefined, onTimeout: undefined };
+    const running: Running = {
+      update: c, claim: c.claim, startedAt: Number.POSITIVE_INFINITY, renewedAt: Date.now(), timedOut: undefined, onTimeout: undefined, mode: "waiting",
+    };
     this.active.set(c.updateId, running);
     return running;
+  }
+
+  /** Queues a recovered update for an isolated run; the first suspect starts an isolation phase. */
+  private suspect(running: Running): void {
+    this.suspects.push({ running, bound: isolationBound(running.update.recoveredIsolation) });
+    if (this.isolating !== undefined) return;
+    // Held at once: ordinary claims of this same batch must not start before the suspects.
+    this.gate.hold();
+    this.isolating = this.isolate().finally(() => {
+      this.isolating = undefined;
+    });
+  }
+
+  /**
+   * The isolation phase: waits until no ordinary handler of the process runs, then runs the
+   * suspects group by group, each group with nothing else; then opens the gate again and starts
+   * what was deferred. On stop, the suspects and deferred claims not started are given back.
+   */
+  private async isolate(): Promise<void> {
+    const { inbox, logger, idleMs } = this.options;
+    try {
+      // The rest of the claim that brought the first suspect is begun in this same turn: let
+      // its other suspects join the first group.
+      await new Promise((resolve) => setImmediate(resolve));
+      while (this.suspects.length > 0 && !this.stopping) {
+        // Wait for the ordinary runs of both dispatchers (the gate wakes us when they end).
+        for (;;) {
+          this.isolationWaker.reset();
+          if (this.gate.running === 0 || this.stopping) break;
+          await this.isolationWaker.sleep(idleMs);
+        }
+        if (this.stopping) break;
+        const group = this.takeGroup();
+        let marked: readonly boolean[];
+        try {
+          marked = await inbox.isolate(group.map((g) => g.running.claim));
+        } catch (error) {
+          // Run them anyway: unmarked, a crash during the run only keeps them suspects.
+          logger.warn({ err: error, count: group.length }, "marking isolated claims failed; the suspects run anyway (a crash now counts against none of them)");
+          marked = group.map(() => true);
+        }
+        if (this.stopping) {
+          this.suspects.unshift(...group);
+          break;
+        }
+        const runs: Running[] = [];
+        group.forEach((g, i) => {
+          if (marked[i] === true) runs.push(g.running);
+          else {
+            // Its lease ran out and another worker claimed it: not ours to run.
+            this.active.delete(g.running.update.updateId);
+            this.counters.stale++;
+            logger.warn({ updateId: g.running.update.updateId }, "lost the claim of a recovered update before its isolated run; another worker has it");
+          }
+        });
+        if (runs.length === 0) continue;
+        logger.warn(
+          { updateIds: runs.map((r) => r.update.updateId), group: runs.length, waiting: this.suspects.length },
+          runs.length === 1
+            ? "running a recovered update alone (nothing else of this process runs): if the process dies now, this update counts as what killed it"
+            : "running recovered updates isolated from the rest of this process, to find out whether one of them kills it",
+        );
+        this.counters.isolated += runs.length;
+        this.groupLeft = runs.length;
+        for (const r of runs) this.launch(r, "isolated");
+        while (this.groupLeft > 0 && !this.stopping) {
+          this.isolationWaker.reset();
+          if (this.groupLeft === 0) break;
+          await this.isolationWaker.sleep(1_000);
+        }
+        // The group is over only once its settles are committed: until then its claims are
+        // still marked isolated in the store, and a death during the next group would count
+        // against an update that had already finished.
+        await this.completions.flush();
+      }
+    } finally {
+      for (const g of this.suspects.splice(0)) this.finish(g.running.update, { kind: "release" }, []);
+      this.gate.release();
+      for (const r of this.deferred.splice(0)) {
+        if (this.stopping) this.finish(r.update, { kind: "release" }, []);
+        else this.launch(r, "ordinary");
+      }
+      this.waker.wake();
+    }
+  }
+
+  /**
+   * The next isolated group, in claim order: as many suspects as fit the smallest bound among
+   * them (and `concurrency`); the others wait for a later group.
+   */
+  private takeGroup(): Suspect[] {
+    const group: Suspect[] = [];
+    const rest: Suspect[] = [];
+    let limit = this.options.concurrency;
+    for (const g of this.suspects) {
+      if (group.length < Math.min(limit, g.bound)) {
+        group.push(g);
+        limit = Math.min(limit, g.bound);
+      } else {
+        rest.push(g);
+      }
+    }
+    this.suspects = rest;
+    return group;
   }
 
   /**
@@ -327,6 +529,8 @@ export class Dispatcher implements HandOff {
       const error = handlerTimeoutError(running.update, timeoutMs);
       running.timedOut = error;
       this.counters.timedOut++;
+      // JavaScript cannot stop it: it no longer keeps suspects (or the next group) waiting.
+      this.ended(running);
       notifyTimeout(running, error, this.options.logger);
       this.fail(running.update, error);
     }
@@ -367,7 +571,7 @@ export class Dispatcher implements HandOff {
     let results: readonly string[];
     let claimed: readonly ClaimedUpdate[] = [];
     // The slots this batch frees (and any others free) are filled in the same transaction.
-    const limit = this.stopping ? 0 : Math.max(0, this.options.concurrency - (this.active.size - batch.length) - this.reserved);
+    const limit = this.stopping || this.gate.held ? 0 : Math.max(0, this.options.concurrency - (this.active.size - batch.length) - this.reserved);
     this.reserved += limit;
     try {
       ({ results, claimed } = await inbox.settleAndClaim(batch, { now: clock(), claim: { owner, limit, leaseMs } }));

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../runtime/logger.js";
 import { openStore, type InboxJournal, type RawUpdate, type Store } from "../store/index.js";
 import { Dispatcher, type HandledUpdate, type UpdateHandler } from "./dispatcher.js";
+import { IsolationGate } from "./isolation-gate.js";
 import { JournalDispatcher, type JournalDispatcherOptions } from "./journal-dispatcher.js";
 
 let store: Store;
@@ -29,11 +30,12 @@ function startJournal(handle: UpdateHandler, overrides: Partial<JournalDispatche
   return d;
 }
 
-function startRows(handle: UpdateHandler, onSettled?: () => void): Dispatcher {
+function startRows(handle: UpdateHandler, onSettled?: () => void, gate?: IsolationGate): Dispatcher {
   const d = new Dispatcher({
     inbox: store.inbox, owner: "me", handle, logger: silentLogger(), clock: Date.now,
     concurrency: 8, leaseMs: 5_000, maxAttempts: 3, maxRecoveries: 2, backoff: { baseMs: 10, maxMs: 50, jitter: 0 }, idleMs: 10,
     ...(onSettled === undefined ? {} : { onSettled }),
+    ...(gate === undefined ? {} : { gate }),
   });
   d.start();
   running.push(d);
@@ -403,5 +405,80 @@ describe("JournalDispatcher", () => {
     await sleep(50);
     expect(seen).toEqual([1, 2]);
     expect(d.stats()).toMatchObject({ open: 0, inFlight: 0 });
+  });
+
+  describe("with the isolation gate shared with the row dispatcher", () => {
+    /** A handler that logs `+id` / `-id` and ends when released. */
+    function gated(): { handle: UpdateHandler; log: string[]; running: Set<number>; release(id: number): void; maxBeside: Map<number, number> } {
+      const log: string[] = [];
+      const running = new Set<number>();
+      const waiting = new Map<number, () => void>();
+      const maxBeside = new Map<number, number>();
+      const handle: UpdateHandler = async (u) => {
+        running.add(u.updateId);
+        for (const id of running) maxBeside.set(id, Math.max(maxBeside.get(id) ?? 0, running.size - 1));
+        log.push(`+${u.updateId}`);
+        await new Promise<void>((r) => waiting.set(u.updateId, r));
+        running.delete(u.updateId);
+        log.push(`-${u.updateId}`);
+        return [];
+      };
+      return { handle, log, running, maxBeside, release: (id) => waiting.get(id)?.() };
+    }
+
+    /** Update `id` of `chat` as a row recovered from a process that died while it ran among others. */
+    async function recoveredRow(id: number, chat: number): Promise<void> {
+      await store.inbox.ingest([message(id, chat)]);
+      await store.inbox.claim({ owner: "dead", limit: 1, leaseMs: 60_000 });
+      await store.inbox.expireClaims({ owner: "dead" });
+    }
+
+    it("a recovered update waits for the journal's running handlers, runs alone, and no journal handler starts meanwhile", async () => {
+      store = await openStore({ path: ":memory:" });
+      const gate = new IsolationGate();
+      const h = gated();
+      const d = startJournal(h.handle, { gate });
+      await deliver(d, [message(10, 1)]);
+      await until(() => h.running.has(10));
+      await recoveredRow(5, 2);
+      const rows = startRows(h.handle, undefined, gate);
+      await until(() => gate.held);
+      await deliver(d, [message(11, 3)]);
+      await sleep(50);
+      // The suspect waits for 10 (already running); 11 waits for the gate.
+      expect(h.log).toEqual(["+10"]);
+      expect(gate.running).toBe(1);
+      h.release(10);
+      await until(() => h.running.has(5));
+      await sleep(50);
+      expect(h.log).toEqual(["+10", "-10", "+5"]);
+      h.release(5);
+      await until(() => h.running.has(11));
+      h.release(11);
+      await until(() => d.stats().handled === 2 && rows.stats().handled === 1);
+      expect(h.log).toEqual(["+10", "-10", "+5", "-5", "+11", "-11"]);
+      expect(h.maxBeside.get(5)).toBe(0);
+      expect(gate).toMatchObject({ held: false, running: 0 });
+      expect(rows.stats()).toMatchObject({ recovered: 1, isolated: 1 });
+    });
+
+    it("a journal handler past its deadline does not keep the suspects waiting", async () => {
+      store = await openStore({ path: ":memory:" });
+      const gate = new IsolationGate();
+      const h = gated();
+      const d = startJournal(h.handle, { gate, handlerTimeoutMs: 100 });
+      await deliver(d, [message(10, 1)]);
+      await until(() => h.running.has(10));
+      await recoveredRow(5, 2);
+      const started = Date.now();
+      const rows = startRows(h.handle, undefined, gate);
+      await until(() => h.running.has(5));
+      // 10 never returns: the suspect started once 10 was failed at its deadline.
+      expect(d.stats().timedOut).toBe(1);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(50);
+      h.release(5);
+      await until(() => rows.stats().handled === 1);
+      expect(gate.held).toBe(false);
+    });
   });
 });

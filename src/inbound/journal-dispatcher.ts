@@ -24,6 +24,9 @@
  * - A handler still running `handlerTimeoutMs` after it started is failed like one that threw
  *   (its update moves to the rows), and its chat is released; whatever its promise settles to
  *   later is refused (nothing of it is recorded).
+ * - While the row dispatcher runs updates recovered from a dead process isolated (the shared
+ *   {@link IsolationGate} is held), no handler starts here; each run here counts in the gate
+ *   until it ends (or passes its deadline), so that the suspects wait for them.
  *
  * @module
  */
@@ -33,6 +36,7 @@ import { chatKeyOfType, deriveUpdateType, messageDateOfType } from "../store/upd
 import { isUnlostError, UnlostError } from "../errors/index.js";
 import { Waker } from "../shared/waker.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
+import type { IsolationGate } from "./isolation-gate.js";
 import { deadlineSweepMs, handlerTimeoutError, notifyTimeout, unwrap, type HandledUpdate, type HandlerRun, type TimeoutListener, type UpdateHandler } from "./dispatcher.js";
 
 /** Options of {@link JournalDispatcher}. */
@@ -74,6 +78,11 @@ export interface JournalDispatcherOptions {
    * the store still has this journal) decides: true goes on, false drops the journal here.
    */
   readonly ownership?: { fresh(): boolean; confirm(): Promise<boolean> };
+  /**
+   * The process's isolation gate, shared with the row dispatcher: no handler starts here while
+   * it is held (suspects run isolated). Default: none (nothing ever holds it).
+   */
+  readonly gate?: IsolationGate;
 }
 
 /** Counters of the journal dispatcher. */
@@ -190,12 +199,17 @@ export class JournalDispatcher {
   private readonly runningSlots: Array<Item | undefined> = [];
   private readonly freeSlots: number[] = [];
   private deadlineTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly options: JournalDispatcherOptions) {}
 
   /** Starts the periodic check of blocked chats. */
   start(): void {
     this.stopping = false;
+    // The gate opened again: start what waited for it.
+    this.unsubscribe ??= this.options.gate?.subscribe(() => {
+      if (!this.options.gate!.held) this.pump();
+    });
     this.blockedTimer ??= setInterval(() => void this.checkBlocked(), this.options.blockedCheckMs);
     this.blockedTimer.unref();
     const timeoutMs = this.options.handlerTimeoutMs ?? 0;
@@ -346,6 +360,8 @@ export class JournalDispatcher {
    */
   async stop(deadlineMs: number): Promise<{ abandoned: number }> {
     this.stopping = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     this.drained.wake();
     clearInterval(this.blockedTimer);
     this.blockedTimer = undefined;
@@ -390,7 +406,8 @@ export class JournalDispatcher {
   }
 
   private pump(): void {
-    const { concurrency, ownership } = this.options;
+    const { concurrency, ownership, gate } = this.options;
+    if (gate?.held === true) return;
     if (ownership !== undefined && this.readyAt < this.ready.length && !ownership.fresh()) {
       this.confirmOwnership(ownership);
       return;
@@ -430,6 +447,8 @@ export class JournalDispatcher {
   private run(chat: ChatQueue, item: Item): void {
     chat.running = true;
     this.active++;
+    const gate = this.options.gate;
+    gate?.began();
     if (this.deadlineTimer !== undefined) this.takeSlot(item);
     const generation = this.generation;
     const stale = (): boolean => {
@@ -443,6 +462,7 @@ export class JournalDispatcher {
         (effects) => {
           // Failed at its deadline (its chat went on): the late completion is refused.
           if (item.timedOut !== undefined) return this.lateCompletion(item, "returned");
+          gate?.ended();
           this.releaseSlot(item);
           if (stale()) return;
           this.pending.done.push({ batch: item.batch, updateId: item.updateId });
@@ -451,6 +471,7 @@ export class JournalDispatcher {
         },
         (error: unknown) => {
           if (item.timedOut !== undefined) return this.lateCompletion(item, "threw");
+          gate?.ended();
           this.releaseSlot(item);
           if (!stale()) this.failed(chat, item, error);
         },
@@ -490,6 +511,8 @@ export class JournalDispatcher {
       const error = handlerTimeoutError(item, timeoutMs);
       item.timedOut = error;
       this.counters.timedOut++;
+      // It may never return: it must not keep the suspects of an isolation phase waiting.
+      this.options.gate?.ended();
       notifyTimeout(item, error, this.options.logger);
       this.failed(chat, item, error);
     }

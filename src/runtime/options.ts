@@ -80,9 +80,14 @@ export interface RuntimeOptions {
     /** Failed tries (the handler threw) before an update becomes a dead letter. Default 5. */
     maxAttempts?: number;
     /**
-     * Times an update may be taken over from a process that died while handling it before it
-     * is given up as a dead letter (it may be what kills the process). Default 10. Kept apart
-     * from `maxAttempts` so that deploys and crashes do not dead-letter innocent updates.
+     * Times an update may kill its process and still be run again; one more and it is a dead
+     * letter without running again. "Killed its process" needs evidence: the process died while
+     * the update ran *alone* (an update taken over from a dead process runs next isolated from
+     * the rest of its process; see docs/guarantees.md, "Poison updates"). Deaths while it ran
+     * beside other updates never count, so crashes, deploys and `kill -9` do not dead-letter
+     * innocent updates. Default 3: an external kill landing exactly in the moment one update
+     * runs alone, four times for the same update, is not a realistic accident. 0 gives up at the
+     * first death alone. Kept apart from `maxAttempts` (handlers that throw).
      */
     maxRecoveries?: number;
     /** Delay between tries: `baseMs · 2^(try-1)`, capped at `maxMs`, ± `jitter`. Default 1 000 / 60 000 / 0.2. */
@@ -213,7 +218,7 @@ const schema = z.strictObject({
     .strictObject({
       concurrency: int(1, 10_000).default(256),
       maxAttempts: int(1, 1_000).default(5),
-      maxRecoveries: int(0, 1_000).default(10),
+      maxRecoveries: int(0, 1_000).default(3),
       backoff: z
         .strictObject({ baseMs: ms(0).default(1_000), maxMs: ms(0).default(60_000), jitter: z.number().min(0).max(1).default(0.2) })
         .prefault({}),

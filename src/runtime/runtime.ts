@@ -9,6 +9,7 @@ import { Scrubber, UnlostError } from "../errors/index.js";
 import { createCatchUpPolicy, describeUpdate, type CatchUpAction, type CatchUpPolicy, type UpdateFacts } from "../inbound/catch-up/index.js";
 import { Dispatcher, type HandledUpdate, type HandlerRun, type UpdateHandler } from "../inbound/dispatcher.js";
 import { GetUpdatesClient } from "../inbound/intake/get-updates-client.js";
+import { IsolationGate } from "../inbound/isolation-gate.js";
 import { JournalDispatcher } from "../inbound/journal-dispatcher.js";
 import { createDowntimeMonitor, type DowntimeMonitor } from "../inbound/downtime/index.js";
 import { Poller } from "../inbound/poller.js";
@@ -194,7 +195,7 @@ class UnlostRuntime implements Runtime {
 
   /** The row dispatcher's counters plus the journal dispatcher's. */
   private dispatcherStats(): RuntimeStats["dispatcher"] {
-    const rows = this.dispatcher?.stats() ?? { handled: 0, failed: 0, deadLettered: 0, recovered: 0, stale: 0, timedOut: 0, inFlight: 0 };
+    const rows = this.dispatcher?.stats() ?? { handled: 0, failed: 0, deadLettered: 0, recovered: 0, stale: 0, timedOut: 0, isolated: 0, inFlight: 0 };
     const journal = this.journal?.stats();
     if (journal === undefined) return rows;
     return {
@@ -270,7 +271,11 @@ class UnlostRuntime implements Runtime {
       this.policy = createCatchUpPolicy(options.catchUp);
       installUpdateInfo(this.bot);
       const journalPolling = options.mode === "polling" && options.inbox.journal && store.inbox.journal !== undefined;
+      // One gate for both dispatchers: a suspect (an update recovered from a dead process) runs
+      // with nothing else of this process, journal handlers included.
+      const gate = new IsolationGate();
       this.dispatcher = new Dispatcher({
+        gate,
         inbox: store.inbox,
         owner: this.instanceId,
         handle: this.handleRow,
@@ -298,6 +303,7 @@ class UnlostRuntime implements Runtime {
       if (journalPolling && journal !== undefined) {
         this.journal = new JournalDispatcher({
           journal,
+          gate,
           owner: this.instanceId,
           handle: this.handleUpdate,
           logger,

@@ -6,6 +6,14 @@
  * **pending** for a later retry, or makes it a **dead** letter. A lease that runs out (the
  * worker crashed) makes the item claimable again; that is a *recovery*.
  *
+ * Evidence of a poison update: a recovery says only that the update was in flight when its
+ * process died, which is true of every update running at an unrelated kill. So a worker can
+ * mark a claim *isolated* ({@link InboxStore.isolate}): its handler runs with nothing else of
+ * its process running (alone, or in a small group of suspects). A recovery from a claim that
+ * ran alone is evidence that the update killed its process and is counted in
+ * `isolatedDeaths`; the claim that recovers an update says how the lost claim ran
+ * (`recoveredIsolation`), so the worker can isolate it further.
+ *
  * Ordering: each chat (see `deriveChatKey`) is a FIFO in `update_id` order with at most one
  * item in flight. Only the chat's head can be claimed; a head waiting for its retry time, or in
  * flight, blocks the chat's later updates until it is done or dead.
@@ -171,6 +179,17 @@ export interface ClaimedUpdate extends InboxUpdate {
   readonly recoveries: number;
   /** True when this claim recovered it from an expired lease. */
   readonly recovered: boolean;
+  /**
+   * When `recovered`: how the claim it was recovered from ran (see {@link InboxStore.isolate}):
+   * 0 not isolated (among other handlers of its process, or never started), k ≥ 1 isolated in a
+   * group of k (1: alone). Null when this claim is not a recovery.
+   */
+  readonly recoveredIsolation: number | null;
+  /**
+   * How many times it was recovered from a claim that ran alone: its process died while
+   * nothing else of it ran, which is evidence that the update kills it. This recovery included.
+   */
+  readonly isolatedDeaths: number;
   /** The error of the previous attempt, when it was retried. */
   readonly lastError: string | null;
 }
@@ -183,6 +202,8 @@ export interface InboxRecord extends InboxUpdate {
   readonly attempts: number;
   /** Times recovered from an expired lease. */
   readonly recoveries: number;
+  /** Times recovered from a claim that ran alone (see {@link ClaimedUpdate.isolatedDeaths}). */
+  readonly isolatedDeaths: number;
   /** When a pending item may be claimed (ms epoch). */
   readonly dueAt: EpochMs;
   /** The current or last claim's owner. */
@@ -335,6 +356,16 @@ export interface InboxStore {
   extendLease(claim: Claim, leaseMs: number, options?: { readonly now?: EpochMs }): Promise<Claim | null>;
 
   /**
+   * Marks claims as running *isolated*, together: their handlers are about to run with nothing
+   * else of their process running (`claims.length` 1: alone). The group's size is kept with each
+   * claim until it is settled or recovered; a recovery reports it (`recoveredIsolation`) and, for
+   * a group of 1, counts it in `isolatedDeaths`. Only the current claim of an item (in flight,
+   * same owner and token) can be marked; the result says, per claim in order, whether it was.
+   * Meant for the rare runs after a crash: an ordinary claim needs no call.
+   */
+  isolate(claims: readonly Claim[]): Promise<boolean[]>;
+
+  /**
    * Makes in-flight claims (of `owner`, or all when omitted) expire now, so the next `claim`
    * recovers them at once instead of waiting for their leases. For a process that knows the
    * previous holder is gone, e.g. on start while holding the single-runtime lease.
@@ -389,6 +420,8 @@ export interface DeadLetter extends InboxUpdate {
   readonly attempts: number;
   /** Times it was recovered from an expired lease. */
   readonly recoveries: number;
+  /** Times it was recovered from a claim that ran alone (see {@link ClaimedUpdate.isolatedDeaths}). */
+  readonly isolatedDeaths: number;
   /** The error message. */
   readonly error: string;
   /** The stack, when one was recorded. */
@@ -440,7 +473,8 @@ export interface DeadLetterStore {
   get(updateId: number): Promise<DeadLetter | null>;
   /**
    * Puts the selected dead letters back in their chats' queues, due at once, with their attempt
-   * count reset; each goes before its chat's later pending updates. Returns how many.
+   * count and `isolatedDeaths` reset; each goes before its chat's later pending updates.
+   * Returns how many.
    * Unstorable dead letters (negative ids) are never retried: there is no update to handle.
    */
   retry(selector: DeadLetterSelector, options?: { readonly now?: EpochMs }): Promise<number>;

@@ -272,6 +272,64 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(await store.inbox.expireClaims({ now: T0 + 2 })).toBe(2);
       });
 
+      it("counts a recovery as evidence (isolatedDeaths) only when the lost claim ran alone, and tells every recovery how the lost claim ran", async () => {
+        const store = await fresh();
+        await store.inbox.ingest([message(1, 10), message(2, 20), message(3, 10)], { now: T0 });
+        let now = T0;
+        const crash = async (owner: string): Promise<void> => {
+          await store.inbox.expireClaims({ owner, now: ++now });
+        };
+        // Claimed with other work and killed: recovered, but no evidence against either.
+        const first = await store.inbox.claim({ owner: "p1", limit: 5, leaseMs: 60_000, now });
+        expect(first.map((c) => [c.updateId, c.recoveredIsolation, c.isolatedDeaths])).toEqual([[1, null, 0], [2, null, 0]]);
+        await crash("p1");
+        const second = await store.inbox.claim({ owner: "p2", limit: 5, leaseMs: 60_000, now });
+        expect(second.map((c) => [c.updateId, c.recovered, c.recoveries, c.recoveredIsolation, c.isolatedDeaths])).toEqual([
+          [1, true, 1, 0, 0],
+          [2, true, 1, 0, 0],
+        ]);
+        // Isolated together (a group of two) and killed: still no evidence against either.
+        expect(await store.inbox.isolate(second.map((c) => c.claim))).toEqual([true, true]);
+        await crash("p2");
+        const third = await store.inbox.claim({ owner: "p3", limit: 5, leaseMs: 60_000, now });
+        expect(third.map((c) => [c.updateId, c.recoveries, c.recoveredIsolation, c.isolatedDeaths])).toEqual([
+          [1, 2, 2, 0],
+          [2, 2, 2, 0],
+        ]);
+        // Update 1 runs alone and its process dies: evidence. Update 2's claim was not isolated this time.
+        expect(await store.inbox.isolate([third[0]!.claim])).toEqual([true]);
+        await crash("p3");
+        const fourth = await store.inbox.claim({ owner: "p4", limit: 5, leaseMs: 60_000, now });
+        expect(fourth.map((c) => [c.updateId, c.attempt, c.recoveries, c.recoveredIsolation, c.isolatedDeaths])).toEqual([
+          [1, 4, 3, 1, 1],
+          [2, 4, 3, 0, 0],
+        ]);
+        expect(await store.inbox.get(1)).toMatchObject({ recoveries: 3, isolatedDeaths: 1 });
+        // Only current claims are marked: a lost claim, a settled one, a wrong token are not.
+        expect(await store.inbox.isolate([third[1]!.claim, { ...fourth[1]!.claim, token: 999 }, fourth[1]!.claim])).toEqual([false, false, true]);
+        expect(await store.inbox.settle(fourth[1]!.claim, { kind: "done" }, { now })).toBe("settled");
+        expect(await store.inbox.isolate([fourth[1]!.claim])).toEqual([false]);
+        // An isolated claim that ends normally (here: retried) proves nothing: its next claim is no recovery.
+        expect(await store.inbox.isolate([fourth[0]!.claim])).toEqual([true]);
+        expect(await store.inbox.settle(fourth[0]!.claim, { kind: "retry", at: now, error: "boom" }, { now })).toBe("settled");
+        const fifth = await store.inbox.claim({ owner: "p5", limit: 5, leaseMs: 60_000, now });
+        expect(fifth.map((c) => [c.updateId, c.recovered, c.recoveredIsolation, c.isolatedDeaths])).toEqual([[1, false, null, 1]]);
+        // Nor does a released one. The isolation ended with its claim: a death of the next
+        // (ordinary) claim is no evidence.
+        expect(await store.inbox.isolate([fifth[0]!.claim])).toEqual([true]);
+        expect(await store.inbox.settle(fifth[0]!.claim, { kind: "release" }, { now })).toBe("settled");
+        await store.inbox.claim({ owner: "p6", limit: 5, leaseMs: 60_000, now });
+        await crash("p6");
+        const seventh = await store.inbox.claim({ owner: "p7", limit: 5, leaseMs: 60_000, now });
+        expect(seventh.map((c) => [c.updateId, c.recovered, c.recoveredIsolation, c.isolatedDeaths])).toEqual([[1, true, 0, 1]]);
+        // The evidence stays with a dead letter, and is cleared when the operator retries it.
+        expect(await store.inbox.settle(seventh[0]!.claim, { kind: "dead", error: "gave up" }, { now })).toBe("settled");
+        expect(await store.inbox.deadLetters.get(1)).toMatchObject({ recoveries: 4, isolatedDeaths: 1 });
+        expect(await store.inbox.deadLetters.retry({ updateId: 1 }, { now })).toBe(1);
+        expect(await store.inbox.get(1)).toMatchObject({ state: "pending", isolatedDeaths: 0 });
+        expect(await store.inbox.isolate([])).toEqual([]);
+      });
+
       it("inflightOwners lists who holds claims, and forgets owners whose claims settled", async () => {
         const store = await fresh();
         await store.inbox.ingest([message(1, 10), message(2, 20), message(3, 30)], { now: T0 });
@@ -320,6 +378,8 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         const noToken = { updateId: 1, owner } as unknown as Claim;
         await expectCode(store.inbox.settle(noToken, { kind: "done" }), "INVALID_ARGUMENT");
         await expectCode(store.inbox.extendLease(c!.claim, 0), "INVALID_ARGUMENT");
+        await expectCode(store.inbox.isolate([noToken]), "INVALID_ARGUMENT");
+        await expectCode(store.inbox.isolate(c!.claim as unknown as Claim[]), "INVALID_ARGUMENT");
         expect((await store.inbox.get(1))?.state).toBe("inflight");
       });
     });
@@ -462,7 +522,7 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
           return seed / 0x7fffffff;
         };
         const shape = (items: readonly ClaimedUpdate[]) =>
-          items.map((c) => ({ id: c.updateId, chat: c.chatKey, token: c.claim.token, lease: c.claim.leaseUntil, attempt: c.attempt, rec: c.recoveries, recovered: c.recovered, err: c.lastError, update: c.update, raw: JSON.parse(c.raw) as unknown }));
+          items.map((c) => ({ id: c.updateId, chat: c.chatKey, token: c.claim.token, lease: c.claim.leaseUntil, attempt: c.attempt, rec: c.recoveries, recovered: c.recovered, iso: c.recoveredIsolation, deaths: c.isolatedDeaths, err: c.lastError, update: c.update, raw: JSON.parse(c.raw) as unknown }));
         let now = T0;
         let nextId = 100;
         let held: ClaimedUpdate[] = [];
@@ -486,6 +546,11 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
             held.push(...a.claimed!);
             claimedTotal += a.claimed!.length;
           } else if (r < 0.9 && held.length > 0) {
+            if (rand() < 0.3) {
+              // Some claims run isolated: what a recovery from them reports must match too.
+              const group = held.slice(0, 1 + Math.floor(rand() * Math.min(3, held.length))).map((c) => c.claim);
+              expect(await fused.inbox.isolate(group)).toEqual(await plain.inbox.isolate(group));
+            }
             const n = 1 + Math.floor(rand() * Math.min(4, held.length));
             const requests = held.splice(0, n).map((c) => {
               const k = rand();
@@ -814,7 +879,7 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
     });
 
     describe("model check", () => {
-      it("random workers, crashes and retries keep per-chat order and complete each update once", async () => {
+      it("random workers, crashes, retries and isolated claims keep per-chat order, complete each update once, and count deaths alone exactly", async () => {
         const store = await fresh();
         let seed = 12345;
         const rand = (): number => {
@@ -831,7 +896,29 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         type Held = { item: ClaimedUpdate; owner: string };
         let held: Held[] = [];
         const failuresLeft = new Map<number, number>();
-        const seen = { stale: 0, recovered: 0, retried: 0 };
+        const seen = { stale: 0, recovered: 0, retried: 0, isolated: 0, isolatedDeaths: 0 };
+        // The model of isolation: each item's current claim (token), the group its claim was
+        // isolated in (by token), and its deaths while alone.
+        const current = new Map<number, number>();
+        const isolation = new Map<number, { token: number; group: number }>();
+        const deaths = new Map<number, number>();
+        const checkClaim = (item: ClaimedUpdate): void => {
+          const id = item.updateId;
+          if (item.recovered) {
+            const lost = isolation.get(id);
+            const group = lost !== undefined && lost.token === item.claim.token - 1 ? lost.group : 0;
+            expect(item.recoveredIsolation, `update ${id}`).toBe(group);
+            if (group === 1) {
+              deaths.set(id, (deaths.get(id) ?? 0) + 1);
+              seen.isolatedDeaths += 1;
+            }
+          } else {
+            expect(item.recoveredIsolation, `update ${id}`).toBeNull();
+          }
+          expect(item.isolatedDeaths, `update ${id}`).toBe(deaths.get(id) ?? 0);
+          isolation.delete(id);
+          current.set(id, item.claim.token);
+        };
 
         for (let step = 0; step < 2000 && (nextId <= total || held.length > 0 || (await store.inbox.stats({ now })).pending > 0); step++) {
           now += Math.floor(rand() * 200);
@@ -856,6 +943,17 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
               inFlightChats.set(item.chatKey, item.updateId);
               // The previous holder (if any) keeps its stale claim: its settle must be refused.
               held.push({ item, owner });
+              checkClaim(item);
+            }
+            if (rand() < 0.4) {
+              // This worker runs some of its claims isolated (stale ones among them are refused).
+              const mine = held.filter((h) => h.owner === owner).slice(0, 1 + Math.floor(rand() * 3));
+              const marked = await store.inbox.isolate(mine.map((h) => h.item.claim));
+              expect(marked).toEqual(mine.map((h) => current.get(h.item.updateId) === h.item.claim.token));
+              mine.forEach((h, i) => {
+                if (marked[i] === true) isolation.set(h.item.updateId, { token: h.item.claim.token, group: mine.length });
+              });
+              seen.isolated += marked.filter(Boolean).length;
             }
           } else if (r < 0.9 && held.length > 0) {
             const index = Math.floor(rand() * held.length);
@@ -876,6 +974,7 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
             if (result === "stale") seen.stale += 1;
             if (result === "settled" && outcome.kind === "retry") seen.retried += 1;
             if (result === "settled") {
+              current.delete(item.updateId);
               if (inFlightChats.get(item.chatKey) === item.updateId) inFlightChats.delete(item.chatKey);
               if (outcome.kind !== "retry") {
                 const list = completed.get(item.chatKey) ?? [];
@@ -896,6 +995,7 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
           const got = await store.inbox.claim({ owner: "drain", limit: 50, leaseMs: 1000, now });
           if (got.length === 0 && (await store.inbox.stats({ now })).pending === 0) break;
           for (const item of got) {
+            checkClaim(item);
             const result = await store.inbox.settle(item.claim, { kind: "done" }, {
               now,
               effects: [{ kind: "kv.increment", key: `done:${item.updateId}` }],
@@ -915,6 +1015,8 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(seen.stale).toBeGreaterThan(0);
         expect(seen.recovered).toBeGreaterThan(0);
         expect(seen.retried).toBeGreaterThan(0);
+        expect(seen.isolated).toBeGreaterThan(0);
+        expect(seen.isolatedDeaths).toBeGreaterThan(0);
         for (const [chat, list] of completed) {
           expect(list, `order of chat ${chat}`).toEqual([...list].sort((a, b) => a - b));
         }

@@ -146,7 +146,7 @@ export class SqliteDeadLetters implements DeadLetterStore {
     return db.write("retry dead letters", () => {
       const rows = db
         .statement(
-          `UPDATE inbox SET state = 'pending', due_at = ?, attempts = 0, settled_at = NULL, lease_until = NULL
+          `UPDATE inbox SET state = 'pending', due_at = ?, attempts = 0, isolated_deaths = 0, isolation = NULL, settled_at = NULL, lease_until = NULL
            WHERE ${where.sql} AND update_id >= 0 RETURNING update_id, chat_key`,
         )
         .all(now, ...where.params) as { update_id: number; chat_key: string }[];

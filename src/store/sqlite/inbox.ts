@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { UnlostError } from "../../errors/index.js";
 import type { StoreEffect } from "../effects.js";
 import type {
   Claim,
@@ -67,6 +68,9 @@ interface ClaimedRow {
   received_at: number;
   attempts: number;
   recoveries: number;
+  /** Returned by recoveries only. */
+  recovered_isolation?: number | null;
+  isolated_deaths: number;
   lease_token: number;
   last_error: string | null;
 }
@@ -231,6 +235,8 @@ export class SqliteInbox implements InboxStore {
         attempt: 1,
         recoveries: 0,
         recovered: false,
+        recoveredIsolation: null,
+        isolatedDeaths: 0,
         lastError: null,
       });
     }
@@ -308,17 +314,36 @@ export class SqliteInbox implements InboxStore {
     const db = this.db;
     const { owner } = claim;
     const leaseUntil = now + claim.leaseMs;
-    const take = db.statement(
+    // Two statements: a head still in flight is a recovery (its lease ran out), and only a
+    // recovery needs the isolation bookkeeping; the common claim (a pending head) stays as cheap
+    // as before. In a recovery the right-hand sides see the row before the update: how the lost
+    // claim ran (its isolation) is handed to this claim, and a lost claim that ran alone counts
+    // as evidence against the update. A new claim starts out not isolated (a pending row never
+    // carries an isolation: settles back to pending clear it); marking it costs a write only for
+    // the few runs that need it.
+    const returning = `RETURNING update_id, chat_key, update_type, message_date, received_at, attempts, recoveries,
+                 isolated_deaths, lease_token, last_error`;
+    const takePending = db.statement(
       `UPDATE inbox SET
-         recoveries = recoveries + (state = 'inflight'),
          state = 'inflight', lease_owner = ?, lease_until = ?, lease_token = lease_token + 1,
          attempts = attempts + 1, claimed_at = ?
-       WHERE update_id = ? AND state IN ('pending', 'inflight')
-       RETURNING update_id, chat_key, update_type, message_date, received_at, attempts, recoveries,
-                 lease_token, last_error`,
+       WHERE update_id = ? AND state = 'pending'
+       ${returning}`,
+    );
+    const takeRecovered = db.statement(
+      `UPDATE inbox SET
+         recoveries = recoveries + 1,
+         isolated_deaths = isolated_deaths + (isolation IS 1),
+         recovered_isolation = coalesce(isolation, 0),
+         isolation = NULL,
+         lease_owner = ?, lease_until = ?, lease_token = lease_token + 1,
+         attempts = attempts + 1, claimed_at = ?
+       WHERE update_id = ? AND state = 'inflight'
+       ${returning}, recovered_isolation`,
     );
     const claimed: ClaimedUpdate[] = [];
     for (const head of heads) {
+      const take = head.state === "inflight" ? takeRecovered : takePending;
       const row = take.get(owner, leaseUntil, now, head.head_id) as ClaimedRow | undefined;
       if (row === undefined) {
         // The queue pointed at a finished item: repair it rather than stall the chat.
@@ -345,6 +370,9 @@ export class SqliteInbox implements InboxStore {
         attempt: row.attempts,
         recoveries: row.recoveries,
         recovered: head.state === "inflight",
+        // Only a recovery returns it (the column keeps the last recovery's value).
+        recoveredIsolation: row.recovered_isolation ?? null,
+        isolatedDeaths: row.isolated_deaths,
         lastError: row.last_error,
       });
     }
@@ -399,7 +427,7 @@ export class SqliteInbox implements InboxStore {
         break;
       case "retry":
         row = db
-          .statement(`UPDATE inbox SET state = 'pending', due_at = ?, last_error = ?, lease_until = NULL ${current}`)
+          .statement(`UPDATE inbox SET state = 'pending', due_at = ?, last_error = ?, lease_until = NULL, isolation = NULL ${current}`)
           .get(Math.floor(outcome.at), db.freeText(outcome.error, MAX_ERROR_LENGTH), ...key) as { chat_key: string } | undefined;
         break;
       case "dead":
@@ -417,7 +445,7 @@ export class SqliteInbox implements InboxStore {
       case "release":
         // Due time unchanged: a released item keeps its place, as if it had never been claimed.
         row = db
-          .statement(`UPDATE inbox SET state = 'pending', attempts = max(attempts - 1, 0), lease_until = NULL ${current}`)
+          .statement(`UPDATE inbox SET state = 'pending', attempts = max(attempts - 1, 0), lease_until = NULL, isolation = NULL ${current}`)
           .get(...key) as { chat_key: string } | undefined;
         break;
     }
@@ -444,6 +472,20 @@ export class SqliteInbox implements InboxStore {
       if (row === undefined) return null;
       setHeadReady(db, row.chat_key, claim.updateId, leaseUntil);
       return { ...claim, leaseUntil };
+    });
+  }
+
+  /** {@inheritDoc InboxStore.isolate} */
+  async isolate(claims: readonly Claim[]): Promise<boolean[]> {
+    if (!Array.isArray(claims)) throw new UnlostError("INVALID_ARGUMENT", "claims must be an array of claims.");
+    for (const claim of claims) validateClaim(claim);
+    if (claims.length === 0) return [];
+    const db = this.db;
+    return db.write("isolate claims", () => {
+      const mark = db.statement(
+        "UPDATE inbox SET isolation = ? WHERE update_id = ? AND state = 'inflight' AND lease_owner = ? AND lease_token = ?",
+      );
+      return claims.map((c) => mark.run(claims.length, c.updateId, c.owner, c.token).changes === 1);
     });
   }
 

@@ -9,7 +9,7 @@ import type { RawUpdate } from "../update-meta.js";
 
 /** The columns every inbox read selects. */
 export const INBOX_COLUMNS =
-  "update_id, chat_key, update_type, message_date, received_at, raw, state, due_at, attempts, recoveries, " +
+  "update_id, chat_key, update_type, message_date, received_at, raw, state, due_at, attempts, recoveries, isolated_deaths, " +
   "lease_owner, lease_until, lease_token, last_error, last_stack, settled_at";
 
 /** One row of `inbox` as better-sqlite3 returns it. */
@@ -24,6 +24,7 @@ export interface InboxRow {
   due_at: number;
   attempts: number;
   recoveries: number;
+  isolated_deaths: number;
   lease_owner: string | null;
   lease_until: number | null;
   lease_token: number;
@@ -63,6 +64,7 @@ export function toInboxRecord(row: InboxRow): InboxRecord {
     state: row.state,
     attempts: row.attempts,
     recoveries: row.recoveries,
+    isolatedDeaths: row.isolated_deaths,
     dueAt: row.due_at,
     leaseOwner: row.lease_owner,
     leaseUntil: row.lease_until,
@@ -78,6 +80,7 @@ export function toDeadLetter(row: InboxRow): DeadLetter {
     ...toInboxUpdate(row),
     attempts: row.attempts,
     recoveries: row.recoveries,
+    isolatedDeaths: row.isolated_deaths,
     error: row.last_error ?? "",
     stack: row.last_stack,
     diedAt: row.settled_at ?? row.due_at,

@@ -28,6 +28,11 @@
  * Migration 5 records when each update's current claim was taken (`inbox.claimed_at`), so that
  * `unlost status` can list handlers that have been running for long (`InboxStore.running`).
  *
+ * Migration 6 records how each claim runs and what a recovery proves (`InboxStore.isolate`):
+ * `isolation` (the current claim's isolation group: NULL not isolated, k a group of k, 1
+ * alone), `recovered_isolation` (the isolation of the claim the current one recovered from)
+ * and `isolated_deaths` (recoveries from claims that ran alone: evidence of a poison update).
+ *
  * @module
  */
 import { OUTBOX_SCHEMA_SQL } from "./outbox-schema.js";
@@ -171,6 +176,16 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       -- NULL for claims taken before: such an in-flight update is not listed as running.
       ALTER TABLE inbox ADD COLUMN claimed_at INTEGER;
+    `,
+  },
+  {
+    version: 6,
+    description: "inbox: isolated claims and the recoveries from claims that ran alone (poison evidence)",
+    sql: `
+      -- NULL for every claim taken before, as for every ordinary claim: not isolated.
+      ALTER TABLE inbox ADD COLUMN isolation INTEGER;
+      ALTER TABLE inbox ADD COLUMN recovered_isolation INTEGER;
+      ALTER TABLE inbox ADD COLUMN isolated_deaths INTEGER NOT NULL DEFAULT 0;
     `,
   },
 ];
