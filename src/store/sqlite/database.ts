@@ -30,6 +30,18 @@ const AUTO_CHECKPOINT_PAGES = 16384;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/** Options of {@link SqliteDatabase.write}. */
+export interface WriteOptions {
+  /**
+   * The commit is about to be acknowledged to the outside (a fetched batch, a webhook update,
+   * an enqueue): its flush starts at once, ahead of the `sync()` that will wait for it.
+   */
+  readonly acknowledgedSoon?: boolean;
+}
+
+/** For writes that are acknowledged right after they commit (see {@link WriteOptions}). */
+export const ACKNOWLEDGED_SOON: WriteOptions = Object.freeze({ acknowledgedSoon: true });
+
 /** A statement prepared once and reused (preparing is the expensive part of a small query). */
 export type Statement = Database.Statement<unknown[], unknown>;
 
@@ -175,7 +187,7 @@ export class SqliteDatabase {
    * processes sharing the file wait for each other (busy timeout) instead of failing with a
    * lock upgrade deadlock halfway through.
    */
-  write<T>(operation: string, fn: () => T): T {
+  write<T>(operation: string, fn: () => T, options?: WriteOptions): T {
     this.assertOpen(operation);
     let result: T;
     try {
@@ -184,6 +196,7 @@ export class SqliteDatabase {
       throw toStoreError(err, operation, this.location);
     }
     this.walSync?.noteCommit();
+    if (options?.acknowledgedSoon === true) this.walSync?.flushAhead();
     return result;
   }
 

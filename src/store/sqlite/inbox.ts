@@ -37,7 +37,7 @@ import {
   validateOutcome,
 } from "../validate.js";
 import { enqueuePending, refreshHead, setHeadReady } from "./chat-queue.js";
-import type { SqliteDatabase } from "./database.js";
+import { ACKNOWLEDGED_SOON, type SqliteDatabase } from "./database.js";
 import { keepUnstorable, prepareUnstorable, SqliteDeadLetters } from "./dead-letters.js";
 import { applyEffects, validateEffects } from "./effects.js";
 import { SqliteJournal } from "./journal.js";
@@ -159,7 +159,7 @@ export class SqliteInbox implements InboxStore {
       if (nextOffset !== undefined) db.statement("UPDATE runtime SET poll_offset = ? WHERE id = 1").run(nextOffset);
       const counts = { inserted: stored.inserted, duplicates: prepared.length - stored.inserted, ...(kept === undefined ? {} : { unstorable: kept }) };
       return claim === undefined ? counts : { ...counts, claimed: stored.claimed };
-    });
+    }, ACKNOWLEDGED_SOON);
   }
 
   /**

@@ -22,7 +22,7 @@ import type {
 import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "../update-meta.js";
 import { MAX_ERROR_LENGTH, MAX_STACK_LENGTH, requireInt, requireText, requireTime } from "../validate.js";
 import { enqueuePending } from "./chat-queue.js";
-import type { SqliteDatabase } from "./database.js";
+import { ACKNOWLEDGED_SOON, type SqliteDatabase } from "./database.js";
 import { applyEffects, validateEffects } from "./effects.js";
 import { keepUnstorable, prepareUnstorable } from "./dead-letters.js";
 import { assertFence } from "./lease.js";
@@ -195,7 +195,7 @@ export class SqliteJournal implements InboxJournal {
       const json = options.json !== undefined && kept.length === updates.length && sorted === updates ? options.json : JSON.stringify(kept);
       db.statement("INSERT INTO inbox_journal_updates (batch, updates) VALUES (?, ?)").run(batch, json);
       return { batch, receivedAt: now, updates: kept, blockedChats: this.blocked(kept), ...unstored };
-    });
+    }, ACKNOWLEDGED_SOON);
   }
 
   /** Chats of `updates` with unfinished rows; derives chat keys only when some chat has rows. */

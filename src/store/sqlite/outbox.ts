@@ -30,7 +30,7 @@ import type {
   RemovedJobs,
 } from "../outbox-types.js";
 import { requireInt, requireText, requireTime } from "../validate.js";
-import type { SqliteDatabase } from "./database.js";
+import { ACKNOWLEDGED_SOON, type SqliteDatabase } from "./database.js";
 import { SqliteOutboxAudit } from "./outbox-audit.js";
 import * as broadcasts from "./outbox-broadcasts.js";
 import * as chats from "./outbox-chats.js";
@@ -80,7 +80,7 @@ export class SqliteOutbox implements OutboxStore {
     for (const job of jobs) validateNewJob(job);
     const now = this.now(options.now);
     if (jobs.length === 0) return [];
-    return this.db.write("enqueue jobs", () => enqueueJobs(this.db, jobs, now));
+    return this.db.write("enqueue jobs", () => enqueueJobs(this.db, jobs, now), ACKNOWLEDGED_SOON);
   }
 
   /** {@inheritDoc OutboxStore.claim} */

@@ -107,4 +107,34 @@ describe("WalSync", () => {
     sync.noteCommit();
     await expect(sync.sync()).rejects.toThrow(/closed/);
   });
+
+  it("flushAhead starts a flush with nobody waiting yet; a sync right after shares it", async () => {
+    const manual = manualFlush();
+    const sync = new WalSync(walFile("e-wal"), manual.flush);
+    sync.noteCommit();
+    sync.flushAhead();
+    await tick();
+    expect(manual.calls()).toBe(1);
+    let synced = false;
+    const waiting = sync.sync().then(() => { synced = true; });
+    await tick();
+    expect(manual.calls()).toBe(1);
+    manual.release();
+    await waiting;
+    expect(synced).toBe(true);
+    // Ahead of need again while a flush runs: one more flush follows it, covering the new commit.
+    sync.noteCommit();
+    sync.flushAhead();
+    await tick();
+    sync.noteCommit();
+    sync.flushAhead();
+    manual.release();
+    await tick();
+    expect(manual.calls()).toBe(3);
+    manual.release();
+    await tick();
+    await sync.sync();
+    expect(manual.calls()).toBe(3);
+    await sync.close();
+  });
 });

@@ -50,6 +50,8 @@ export class WalSync {
   private synced = 0;
   private flushing: Promise<void> | undefined;
   private waiters: Waiter[] = [];
+  /** A flush was asked for ahead of need while one ran: start another when it ends. */
+  private aheadPending = false;
   private fd: number | undefined;
   private closed = false;
 
@@ -82,6 +84,17 @@ export class WalSync {
     });
   }
 
+  /**
+   * Starts a flush now, ahead of need, for a commit that is about to be acknowledged (a fetched
+   * batch, a webhook update, an enqueue): its flush then overlaps the work done between the
+   * commit and the acknowledgement, and `sync()` finds it running or done.
+   */
+  flushAhead(): void {
+    if (this.closed) return;
+    if (this.flushing !== undefined) this.aheadPending = true;
+    else this.start(true);
+  }
+
   /** Closes the descriptor; waiting callers are released by a last flush first. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -93,8 +106,9 @@ export class WalSync {
     this.fd = undefined;
   }
 
-  private start(): void {
-    if (this.flushing !== undefined || this.waiters.length === 0) return;
+  private start(ahead = false): void {
+    if (this.flushing !== undefined || (!ahead && this.waiters.length === 0) || this.committed <= this.synced) return;
+    this.aheadPending = false;
     // Everything committed before the flush starts is covered by it.
     const upTo = this.committed;
     this.flushing = this.flushOnce()
@@ -108,7 +122,7 @@ export class WalSync {
       })
       .finally(() => {
         this.flushing = undefined;
-        this.start();
+        this.start(this.aheadPending);
       });
   }
 
