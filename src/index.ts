@@ -20,6 +20,8 @@ export type { BotSetup, BotSetupContext, UnlostContext } from "./cli/bot-module.
 export { UnlostError, isUnlostError, redactSecrets, Scrubber } from "./errors/index.js";
 export type { Scrub } from "./errors/index.js";
 export type { UnlostErrorCode, UnlostErrorOptions } from "./errors/index.js";
+export { UnlostGrammyError } from "./outbound/send-error.js";
+export type { SendFailure } from "./outbound/send-error.js";
 
 // For experts
 export { openStore, DEFAULT_SQLITE_PATH } from "./store/index.js";

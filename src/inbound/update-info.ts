@@ -31,6 +31,13 @@ export interface UnlostUpdateInfo {
   /** True when this try took the update over from a process that died while handling it. */
   readonly recovered: boolean;
   /**
+   * True when a failure of this try would be retried; false on the last try (a failure makes
+   * the update a dead letter). In `bot.catch`, which unlost calls on every failed try, reply
+   * to the user only when it is false, or reply every time: the error handler's sends are
+   * keyed like the handler's, so the same reply is delivered once across tries.
+   */
+  readonly willRetry: boolean;
+  /**
    * Aborted when this try passes `inbox.handlerTimeoutMs` (its `reason` is an UnlostError
    * `HANDLER_TIMEOUT`): pass it to `fetch` and other cancellable work, or check `aborted`. By
    * then unlost has failed the try (it is retried or dead-lettered) and its chat has gone on;

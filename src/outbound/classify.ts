@@ -102,10 +102,28 @@ export function classifySendError(error: unknown, context: ClassifyContext = {})
   return classifyNetwork(facts, context);
 }
 
+/**
+ * How a verdict's reason quotes Telegram (`Telegram answered 403 "Forbidden: …"`); parsed back
+ * by {@link telegramAnswerIn} where only the reason was kept (a chat marked unreachable).
+ */
+function telegramSaid(code: number, description: string): string {
+  return `Telegram answered ${code} "${description}"`;
+}
+
+/**
+ * Telegram's code and description as quoted in a reason written by this module, or undefined.
+ * A job failed fast on an unreachable chat made no request: the answer that marked the chat
+ * is known only from the chat's reason, which quotes it.
+ */
+export function telegramAnswerIn(reason: string): { readonly code: number; readonly description: string } | undefined {
+  const m = /Telegram answered (\d{3}) "(.*?)": /.exec(reason);
+  return m === null ? undefined : { code: Number(m[1]), description: m[2] as string };
+}
+
 function classifyAnswer(error: GrammyError): SendVerdict {
   const code = error.error_code;
   const description = error.description;
-  const said = `Telegram answered ${code} "${description}"`;
+  const said = telegramSaid(code, description);
   if (code === 429) {
     const retryAfterMs = retryAfterOf(error);
     return {

@@ -5,7 +5,7 @@
  * is taken over when its claim expires, and only a request already on the wire may have been
  * delivered twice (counted as ambiguous).
  */
-import type { Api } from "grammy";
+import { GrammyError, type Api } from "grammy";
 import { UnlostError } from "../errors/index.js";
 import { BatchWriter } from "../shared/batch-writer.js";
 import { Waker } from "../shared/waker.js";
@@ -16,7 +16,7 @@ import { classifySendError } from "./classify.js";
 import type { Pacer } from "./pacing.js";
 import { decodePayload } from "./payload.js";
 import { findMethod } from "./validate.js";
-import type { ClaimedJob, Job, JobClaim, JobOutcome } from "./types.js";
+import type { ClaimedJob, Job, JobClaim, JobOutcome, TelegramAnswer } from "./types.js";
 import { markDirect } from "./update-scope.js";
 
 /** Options of {@link DeliveryLoop}. */
@@ -191,30 +191,30 @@ export class DeliveryLoop {
             pacer.penalize(verdict.scope === "chat" ? job.chatId : "global", verdict.retryAfterMs);
           }
           if (attempt >= job.maxAttempts) {
-            outcome = { kind: "failed", reason: "attempts", error: `${verdict.reason} (gave up after ${attempt} attempts)`, code: codeOf(error), ambiguous: verdict.ambiguous };
+            outcome = { kind: "failed", reason: "attempts", error: `${verdict.reason} (gave up after ${attempt} attempts)`, code: codeOf(error), ambiguous: verdict.ambiguous, ...answerOf(error) };
           } else {
             const backoff = backoffMs(job, attempt);
-            outcome = { kind: "retry", at: now + Math.max(backoff, verdict.retryAfterMs ?? 0), error: verdict.reason, code: codeOf(error), ambiguous: verdict.ambiguous };
+            outcome = { kind: "retry", at: now + Math.max(backoff, verdict.retryAfterMs ?? 0), error: verdict.reason, code: codeOf(error), ambiguous: verdict.ambiguous, ...answerOf(error) };
           }
           break;
         }
         case "migrate":
           // A group migrates once; a chain of migrations means something is wrong: stop.
           outcome = job.history.filter((h) => h.outcome === "retarget").length >= 3
-            ? { kind: "failed", reason: "permanent", error: `the chat kept answering "migrated" (last to ${verdict.toChatId}); giving up after 3 moves`, code: codeOf(error) }
-            : { kind: "retarget", chatId: verdict.toChatId, at: now, error: `the group became supergroup ${verdict.toChatId}; sending there` };
+            ? { kind: "failed", reason: "permanent", error: `the chat kept answering "migrated" (last to ${verdict.toChatId}); giving up after 3 moves`, code: codeOf(error), ...answerOf(error) }
+            : { kind: "retarget", chatId: verdict.toChatId, at: now, error: `the group became supergroup ${verdict.toChatId}; sending there`, ...answerOf(error) };
           break;
         case "unreachable":
           await this.options.store.markUnreachable(job.chatId, verdict.reason, now).catch((e: unknown) => logger.warn({ err: e }, "marking a chat unreachable failed"));
           this.options.onUnreachable?.(job.chatId);
-          outcome = { kind: "failed", reason: "unreachable", error: verdict.reason, code: codeOf(error) };
+          outcome = { kind: "failed", reason: "unreachable", error: verdict.reason, code: codeOf(error), ...answerOf(error) };
           break;
         case "unauthorized":
           logger.fatal({ jobId: job.id }, "Telegram rejected the bot token (401) while sending; check BOT_TOKEN");
-          outcome = { kind: "failed", reason: "unauthorized", error: verdict.reason, code: 401 };
+          outcome = { kind: "failed", reason: "unauthorized", error: verdict.reason, code: 401, ...answerOf(error) };
           break;
         case "permanent":
-          outcome = { kind: "failed", reason: "permanent", error: verdict.reason, code: codeOf(error) };
+          outcome = { kind: "failed", reason: "permanent", error: verdict.reason, code: codeOf(error), ...answerOf(error) };
           break;
       }
     }
@@ -281,6 +281,17 @@ function backoffMs(job: Job, attempt: number): number {
 function codeOf(error: unknown): number | null {
   const code = (error as { error_code?: unknown })?.error_code;
   return typeof code === "number" ? code : null;
+}
+
+/**
+ * Telegram's own words when it refused the call: kept beside unlost's explanation so a
+ * handler awaiting the send gets the `GrammyError` Telegram's answer makes (see transformer.ts).
+ */
+function answerOf(error: unknown): { answer?: TelegramAnswer } {
+  if (!(error instanceof GrammyError)) return {};
+  const { migrate_to_chat_id, retry_after } = error.parameters;
+  const parameters = { ...(migrate_to_chat_id === undefined ? {} : { migrate_to_chat_id }), ...(retry_after === undefined ? {} : { retry_after }) };
+  return { answer: Object.keys(parameters).length === 0 ? { description: error.description } : { description: error.description, parameters } };
 }
 
 function messageIdOf(result: unknown): number | null {

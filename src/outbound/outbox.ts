@@ -15,6 +15,16 @@ import { encodePayload } from "./payload.js";
 import type { BroadcastProgress, Job, JobBackoff, NewJob, OutboxStats, Priority } from "./types.js";
 import { fileLimit, findMethod, validateSend } from "./validate.js";
 
+/**
+ * {@link Outbox.handles}, before an outbox exists: a runtime decides which of `bot.api`'s calls
+ * before `start()` wait for the outbox.
+ */
+export function outboxHandles(method: string, payload: Record<string, unknown> | undefined): boolean {
+  // A chat action is a momentary hint: durable and late is worse than lost.
+  if (method.toLowerCase() === "sendchataction") return false;
+  return findMethod(method) !== undefined && payload !== undefined && payload["chat_id"] !== undefined && payload["chat_id"] !== null;
+}
+
 /** Options of one send. Every field is optional. */
 export interface SendOptions {
   /** Default `normal` (`high` for sends made inside handlers and for `notify`). */
@@ -106,9 +116,7 @@ export class Outbox {
    * seconds or not at all, so they go straight to Telegram.
    */
   handles(method: string, payload: Record<string, unknown> | undefined): boolean {
-    // A chat action is a momentary hint: durable and late is worse than lost.
-    if (method.toLowerCase() === "sendchataction") return false;
-    return findMethod(method) !== undefined && payload !== undefined && payload["chat_id"] !== undefined && payload["chat_id"] !== null;
+    return outboxHandles(method, payload);
   }
 
   /**

@@ -37,6 +37,11 @@ export interface OutboundOptions {
   readonly acknowledge?: () => Promise<void>;
   /** Called after a chat was marked unreachable. */
   readonly onUnreachable?: (chatId: number | string) => void;
+  /**
+   * Installs the outbox transformer on `api` (default true). A runtime installs its own when
+   * it is created, so that `bot.api` sends made before `start()` wait for the outbox.
+   */
+  readonly installTransformer?: boolean;
 }
 
 /** The running outbound side. */
@@ -95,7 +100,7 @@ export async function startOutbound(options: OutboundOptions): Promise<Outbound>
     onFinal: (job) => outbox.jobFinished(job.id),
     ...(options.onUnreachable === undefined ? {} : { onUnreachable: options.onUnreachable }),
   });
-  api.config.use(outboxTransformer(outbox));
+  if (options.installTransformer !== false) api.config.use(outboxTransformer(outbox));
   delivery.start();
   return {
     outbox, delivery, blobs,

@@ -7,38 +7,81 @@
  * (getUpdates, getMe, getFile, …) pass straight through.
  */
 import type { Transformer } from "grammy";
-import type { Outbox } from "./outbox.js";
-import type { FailureReason } from "./types.js";
+import { isUnlostError } from "../errors/index.js";
+import { telegramAnswerIn } from "./classify.js";
+import { outboxHandles, type Outbox } from "./outbox.js";
+import { UnlostGrammyError } from "./send-error.js";
+import type { FailureReason, Job, TelegramAnswer } from "./types.js";
 import { isDirect, type UpdateScope } from "./update-scope.js";
+
+/**
+ * The outbox, or how to get it once it exists: `bot.api`'s transformer is installed when the
+ * runtime is created, and a send made before `start()` waits for the outbox to be opened.
+ */
+export type OutboxSource = Outbox | (() => Promise<Outbox>);
 
 /**
  * Builds the transformer. Installed on `bot.api` without a scope (sends made outside handlers
  * are durable, without a key), and on each update's `ctx.api` with that update's scope (its
  * sends get deterministic keys). The per-update one is the outermost, so it handles the
  * context's sends and the bot-wide one only sees what it passes through.
+ *
+ * A send that is not delivered rejects with an {@link UnlostGrammyError}: grammY's
+ * `GrammyError` with Telegram's code, description and parameters. It is thrown here rather
+ * than answered as `{ ok: false }` (which grammY would turn into a plain `GrammyError`) so
+ * that unlost's own account travels with it.
  */
-export function outboxTransformer(outbox: Outbox, scope?: UpdateScope): Transformer {
+export function outboxTransformer(source: OutboxSource, scope?: UpdateScope): Transformer {
   const transformer: Transformer = async (prev, method, payload, signal) => {
-    if (isDirect(payload) || !outbox.handles(method, payload as Record<string, unknown> | undefined)) return prev(method, payload, signal);
+    const p = payload as Record<string, unknown> | undefined;
+    if (isDirect(payload) || !outboxHandles(method, p)) return prev(method, payload, signal);
+    const outbox = typeof source === "function" ? await source() : source;
+    const fields = p as Record<string, unknown>;
     // Outside handlers (e.g. a scheduled job) a send is still durable, just without a key.
     const idempotencyKey = scope === undefined ? undefined : `${scope.updateKey}:${scope.calls++}:${method}`;
     const options = { priority: "high", ...(idempotencyKey === undefined ? {} : { idempotencyKey }) } as const;
-    // A handler's send is protected by its update (see `sendFromHandler`); one outside
-    // handlers is acknowledged like any `outbox.send`.
-    const ids = await (scope === undefined ? outbox.send(method, payload as Record<string, unknown>, options) : outbox.sendFromHandler(method, payload as Record<string, unknown>, options));
+    let ids: string[];
+    try {
+      // A handler's send is protected by its update (see `sendFromHandler`); one outside
+      // handlers is acknowledged like any `outbox.send`.
+      ids = await (scope === undefined ? outbox.send(method, fields, options) : outbox.sendFromHandler(method, fields, options));
+    } catch (error) {
+      // Refused before it was enqueued: grammY users catch Telegram's 400 for the same mistake.
+      if (!isUnlostError(error, "INVALID_ARGUMENT")) throw error;
+      const telegram = error.details["telegram"];
+      const field = error.details["field"];
+      const code = field === "method" ? 404 : 400;
+      const description = code === 404 ? "Not Found" : `Bad Request: ${typeof telegram === "string" ? telegram : `${typeof field === "string" ? field : "request"} is invalid`}`;
+      throw new UnlostGrammyError(method, fields, code, { description }, { reason: error.message, failureReason: "invalid", jobId: null, answeredByTelegram: false, validationError: error });
+    }
     // grammY types its signal with a polyfill's AbortSignal; at run time it is Node's.
     const job = await outbox.waitForFinal(ids[0] as string, (signal ?? undefined) as AbortSignal | undefined);
     if (job.state === "delivered") return { ok: true, result: JSON.parse(job.result ?? "null") as never };
-    // Answer as Telegram would, so grammY throws its usual GrammyError to the handler.
-    return {
-      ok: false,
-      error_code: job.history.at(-1)?.code ?? codeWithoutAnswer(job.failureReason),
-      description: job.lastError ?? "not delivered",
-    } as never;
+    throw notDelivered(method, fields, job);
   };
   // Only the bot-wide one is ever looked up (per-update ones live on `ctx.api`, not `bot.api`).
   if (scope === undefined) ownTransformers.add(transformer);
   return transformer;
+}
+
+/**
+ * The error for a job that ended undelivered: Telegram's last answer when there was one (kept
+ * in the job's history), else the answer that marked its chat unreachable, else what Telegram
+ * would have said.
+ */
+function notDelivered(method: string, payload: Record<string, unknown>, job: Job): UnlostGrammyError {
+  const reason = job.lastError ?? "not delivered";
+  const last = job.history.at(-1);
+  const failure = { reason, failureReason: job.failureReason ?? "permanent", jobId: job.id } as const;
+  if (last?.outcome === "failed" && last.answer !== undefined && last.code !== null) {
+    return new UnlostGrammyError(method, payload, last.code, last.answer, { ...failure, answeredByTelegram: true });
+  }
+  // A chat marked unreachable fails its later jobs without a request: the answer that marked
+  // it is quoted in the reason.
+  const quoted = job.failureReason === "unreachable" ? telegramAnswerIn(reason) : undefined;
+  if (quoted !== undefined) return new UnlostGrammyError(method, payload, quoted.code, { description: quoted.description }, { ...failure, answeredByTelegram: false });
+  const answer: TelegramAnswer = { description: reason };
+  return new UnlostGrammyError(method, payload, (last?.outcome === "failed" ? last.code : null) ?? codeWithoutAnswer(job.failureReason), answer, { ...failure, answeredByTelegram: false });
 }
 
 /**

@@ -92,6 +92,20 @@ export interface AttemptRecord {
   readonly error: string | null;
   /** The request may have reached Telegram although no answer came (timeout, reset). */
   readonly ambiguous: boolean;
+  /**
+   * Telegram's own answer, word for word, when it refused the call (absent for network
+   * errors, success, and records written before unlost kept it): `error` is unlost's
+   * explanation, this is what a grammY `GrammyError` carries, handed back to the handler.
+   */
+  readonly answer?: TelegramAnswer;
+}
+
+/** What Telegram answered to a refused call: its `description` and `parameters`, as given. */
+export interface TelegramAnswer {
+  /** E.g. `Forbidden: bot was blocked by the user`. */
+  readonly description: string;
+  /** E.g. `{ retry_after: 5 }` or `{ migrate_to_chat_id: -100… }`; absent when Telegram gave none. */
+  readonly parameters?: { readonly migrate_to_chat_id?: number; readonly retry_after?: number };
 }
 
 /** A job as stored. */
@@ -141,7 +155,7 @@ export type JobOutcome =
   /** Telegram accepted it. `result` is the JSON of its answer. */
   | { readonly kind: "delivered"; readonly result: string; readonly messageId: number | null; readonly ambiguous?: boolean }
   /** Try again at `at` (counts as an attempt). */
-  | { readonly kind: "retry"; readonly at: EpochMs; readonly error: string; readonly code: number | null; readonly ambiguous: boolean }
+  | { readonly kind: "retry"; readonly at: EpochMs; readonly error: string; readonly code: number | null; readonly ambiguous: boolean; readonly answer?: TelegramAnswer }
   /** Give up (a dead letter). */
   | {
       readonly kind: "failed";
@@ -149,6 +163,8 @@ export type JobOutcome =
       readonly error: string;
       readonly code: number | null;
       readonly ambiguous?: boolean;
+      /** Telegram's answer, when it refused the call (kept in the history record). */
+      readonly answer?: TelegramAnswer;
       /**
        * False when no request was made (deadline already passed, chat unreachable): no attempt
        * is counted nor added to the history. Default true.
@@ -158,7 +174,7 @@ export type JobOutcome =
   /** Not attempted (pacing or shutdown): back to queued, due at `at`, not an attempt. */
   | { readonly kind: "defer"; readonly at: EpochMs }
   /** The group became a supergroup: move the job (and its chat's later jobs) to `chatId`, due at `at`. */
-  | { readonly kind: "retarget"; readonly chatId: number; readonly at: EpochMs; readonly error: string };
+  | { readonly kind: "retarget"; readonly chatId: number; readonly at: EpochMs; readonly error: string; readonly answer?: TelegramAnswer };
 
 /** Counts of the outbox. */
 export interface OutboxStats {

@@ -8,8 +8,11 @@
 
 /** The scope of one handler run. */
 export interface UpdateScope {
-  /** Bot id and update id: stable across retries and restarts. */
-  readonly updateKey: string;
+  /**
+   * Bot id and update id: stable across retries and restarts (`:catch` appended while the
+   * bot's error handler runs, see `HandlingInfo.enterErrorHandler`).
+   */
+  updateKey: string;
   /** How many outbox calls this run has made so far (the next call's position). */
   calls: number;
 }

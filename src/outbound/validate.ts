@@ -70,7 +70,7 @@ export function validateSend(method: string, payload: unknown, options: Validate
   const chatId = checkChat(spec, p);
   if (chatId !== null) p.chat_id = chatId;
   for (const field of spec.required) {
-    if (p[field] === undefined || p[field] === null) throw invalid(name, field, `${field} is required; pass it in the payload`);
+    if (p[field] === undefined || p[field] === null) throw invalid(name, field, `${field} is required; pass it in the payload`, `${field} is empty`);
   }
   for (const field of spec.messageIds) {
     const value = p[field];
@@ -158,7 +158,7 @@ function checkFields(spec: MethodSpec, p: Record<string, unknown>): void {
 
 function checkText(method: string, p: Record<string, unknown>, split: boolean): Record<string, unknown>[] {
   const text = p.text;
-  if (text === undefined || text === null || text === "") throw invalid(method, "text", "the text is empty; pass a non-empty text");
+  if (text === undefined || text === null || text === "") throw invalid(method, "text", "the text is empty; pass a non-empty text", "message text is empty");
   if (typeof text !== "string") throw invalid(method, "text", `text must be a string (got ${describe(text)})`);
   const parseMode = parseModeOf(method, p);
   try {
@@ -169,10 +169,10 @@ function checkText(method: string, p: Record<string, unknown>, split: boolean): 
     if (error.problem !== "too-long") throw textProblem(method, "text", error.description, error.problem, parseMode);
     const visible = visibleText(text, entitiesGiven(p) ? undefined : parseMode).length;
     if (!split || method !== "sendMessage") {
-      throw invalid(method, "text", `the text has ${visible} characters after formatting, over Telegram's ${MAX_TEXT_LENGTH}; shorten it${method === "sendMessage" ? " or send with { split: true }" : ""}`);
+      throw invalid(method, "text", `the text has ${visible} characters after formatting, over Telegram's ${MAX_TEXT_LENGTH}; shorten it${method === "sendMessage" ? " or send with { split: true }" : ""}`, error.description);
     }
     if (parseMode !== undefined || entitiesGiven(p)) {
-      throw invalid(method, "text", `the text has ${visible} characters, over Telegram's ${MAX_TEXT_LENGTH}, and formatted text (parse_mode or entities) cannot be split safely; split it yourself or send plain text`);
+      throw invalid(method, "text", `the text has ${visible} characters, over Telegram's ${MAX_TEXT_LENGTH}, and formatted text (parse_mode or entities) cannot be split safely; split it yourself or send plain text`, error.description);
     }
     return splitParts(p, text);
   }
@@ -203,7 +203,7 @@ function checkCaptionField(method: string, p: Record<string, unknown>, key: stri
     if (!isTextRejection(error)) throw error;
     if (error.problem === "too-long") {
       const visible = visibleText(caption, parseMode).length;
-      throw invalid(method, field, `the caption has ${visible} characters after formatting, over Telegram's ${MAX_CAPTION_LENGTH}; shorten it or send the text as a separate message`);
+      throw invalid(method, field, `the caption has ${visible} characters after formatting, over Telegram's ${MAX_CAPTION_LENGTH}; shorten it or send the text as a separate message`, error.description);
     }
     throw textProblem(method, field, error.description, error.problem, parseMode);
   }
@@ -221,9 +221,9 @@ function entitiesGiven(p: Record<string, unknown>, field = "entities"): boolean 
 }
 
 function textProblem(method: string, field: string, description: string, problem: string, parseMode: string | undefined): UnlostError {
-  if (problem === "parse-mode") return invalid(method, "parse_mode", `parse_mode "${parseMode ?? ""}" is not supported; use "HTML", "MarkdownV2" or "Markdown"`);
-  if (problem === "empty") return invalid(method, field, `the ${field} is empty after formatting; pass visible text`);
-  return invalid(method, field, `Telegram cannot parse the ${field} as ${parseMode ?? "plain text"} (${description}); escape reserved characters or fix the markup`);
+  if (problem === "parse-mode") return invalid(method, "parse_mode", `parse_mode "${parseMode ?? ""}" is not supported; use "HTML", "MarkdownV2" or "Markdown"`, description);
+  if (problem === "empty") return invalid(method, field, `the ${field} is empty after formatting; pass visible text`, description);
+  return invalid(method, field, `Telegram cannot parse the ${field} as ${parseMode ?? "plain text"} (${description}); escape reserved characters or fix the markup`, description);
 }
 
 function checkMediaGroup(method: string, media: unknown): void {
@@ -327,8 +327,13 @@ function unknownMethod(method: string): UnlostError {
   return new UnlostError("INVALID_ARGUMENT", `unknown method "${method}": ${hint}`, { details: { method, field: "method" } });
 }
 
-function invalid(method: string, field: string, what: string): UnlostError {
-  return new UnlostError("INVALID_ARGUMENT", `${method}: ${what}`, { details: { method, field } });
+/**
+ * @param telegram Telegram's description of the same mistake without `Bad Request: `, when
+ * known (the text checks share Telegram's wording with the emulator): a send refused here
+ * through grammY is answered as Telegram would have (see transformer.ts).
+ */
+function invalid(method: string, field: string, what: string, telegram?: string): UnlostError {
+  return new UnlostError("INVALID_ARGUMENT", `${method}: ${what}`, { details: telegram === undefined ? { method, field } : { method, field, telegram } });
 }
 
 function describe(value: unknown): string {

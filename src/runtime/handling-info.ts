@@ -12,6 +12,7 @@ import type { HandledUpdate, TimeoutListener } from "../inbound/dispatcher.js";
 import type { UnlostUpdateInfo } from "../inbound/update-info.js";
 import type { Outbox, SendOptions } from "../outbound/outbox.js";
 import type { NewJob } from "../outbound/types.js";
+import { newUpdateScope, type UpdateScope } from "../outbound/update-scope.js";
 import type { StoreEffect } from "../store/index.js";
 
 const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
@@ -26,6 +27,11 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
   readonly arrivedWhileDown: boolean;
   readonly attempt: number;
   readonly recovered: boolean;
+  readonly willRetry: boolean;
+  /** The keys of this run's sends through `ctx.api` (see UpdateScope); made on the first send. */
+  #scope: UpdateScope | undefined;
+  /** The bot's error handler runs: its sends are keyed apart from the handler's. */
+  #catching = false;
   /** Made on first use: most handlers commit nothing with their completion. */
   #effects: StoreEffect[] | undefined;
   #queued: Array<Promise<NewJob[]>> | undefined;
@@ -41,8 +47,9 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
    * @param facts its catch-up facts (age, arrived while down)
    * @param idempotencyKey `<bot id>:<update_id>`
    * @param outbox the outbox for `enqueue` (throws when it is switched off)
+   * @param maxAttempts `inbox.maxAttempts`: whether a failure of this try is retried
    */
-  constructor(claimed: HandledUpdate, facts: Pick<UpdateFacts, "ageMs" | "arrivedWhileDown">, idempotencyKey: string, private readonly outbox: () => Outbox) {
+  constructor(claimed: HandledUpdate, facts: Pick<UpdateFacts, "ageMs" | "arrivedWhileDown">, idempotencyKey: string, private readonly outbox: () => Outbox, maxAttempts: number) {
     this.updateId = claimed.updateId;
     this.idempotencyKey = idempotencyKey;
     this.ageMs = facts.ageMs;
@@ -51,6 +58,28 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
     this.arrivedWhileDown = facts.arrivedWhileDown;
     this.attempt = claimed.attempt;
     this.recovered = claimed.recovered;
+    // As the dispatchers count: deaths of the process are not failures of the handler.
+    this.willRetry = claimed.attempt - claimed.recoveries < maxAttempts;
+  }
+
+  /**
+   * The scope keying this run's sends through `ctx.api`. The error handler's sends get a scope
+   * of their own (`<update key>:catch`), so their keys do not depend on how many sends the
+   * handler made before it failed: a retried update whose handler fails at another point still
+   * replays the same "sorry" at the same key, and it is delivered once.
+   */
+  sendScope(): UpdateScope {
+    return (this.#scope ??= newUpdateScope(this.#catching ? `${this.idempotencyKey}:catch` : this.idempotencyKey));
+  }
+
+  /** The bot's error handler is about to run for this try: its sends start a scope of their own. */
+  enterErrorHandler(): void {
+    this.#catching = true;
+    const scope = this.#scope;
+    if (scope !== undefined) {
+      scope.updateKey = `${this.idempotencyKey}:catch`;
+      scope.calls = 0;
+    }
   }
 
   // The two methods are getters of functions made on first use: nothing per update for a

@@ -3,7 +3,7 @@
  * the source of updates (long polling or a webhook), the dispatcher that runs the bot's
  * handlers, catch-up policies, downtime tracking, pruning and graceful shutdown.
  */
-import { GrammyError, HttpError, type Bot, type Context } from "grammy";
+import { BotError, GrammyError, HttpError, type Bot, type Context } from "grammy";
 import type { Update, WebhookInfo } from "grammy/types";
 import { Scrubber, UnlostError } from "../errors/index.js";
 import { createCatchUpPolicy, describeUpdate, type CatchUpAction, type CatchUpPolicy, type UpdateFacts } from "../inbound/catch-up/index.js";
@@ -18,13 +18,29 @@ import { createWebhookReceiver, registerWebhook, webhookSecret, type RegisterWeb
 import { acknowledgeGate, openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
 import { startOutbound, type Outbound } from "../outbound/service.js";
 import type { Outbox } from "../outbound/outbox.js";
-import { newUpdateScope } from "../outbound/update-scope.js";
 import { outboxTransformer } from "../outbound/transformer.js";
 import { HandlingInfo } from "./handling-info.js";
 import { createLogger, scrubberOf, type Logger } from "./logger.js";
 import { adoptGoneJournals, instanceGone, newInstanceId, recoverDeadInstances } from "./liveness.js";
 import { WorkerLease } from "./worker-lease.js";
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
+
+/**
+ * True when the bot's error handler is the user's (`bot.catch(...)`), not grammY's default,
+ * which prints "No error handler was set!" and rethrows: calling that on every failed try
+ * would only add console noise beside unlost's own logs. grammY keeps no flag for it, so the
+ * default is recognised by its text (checked once per handler function).
+ */
+function hasOwnErrorHandler(bot: Bot<Context>): boolean {
+  const handler = bot.errorHandler;
+  let own = ownHandlers.get(handler);
+  if (own === undefined) {
+    own = !String(handler).includes("No error handler was set");
+    ownHandlers.set(handler, own);
+  }
+  return own;
+}
+const ownHandlers = new WeakMap<object, boolean>();
 
 /** What a handler commits with its completion when it commits nothing (shared, never mutated). */
 const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
@@ -128,6 +144,8 @@ class UnlostRuntime implements Runtime {
   private heartbeat: NodeJS.Timeout | undefined;
   private workerLease: WorkerLease | undefined;
   private running = false;
+  /** The store, bot identity, worker lease and outbox: up once (see `prepare`). */
+  private prepared: Promise<Store> | undefined;
   private stopping: Promise<void> | undefined;
   private skipped = 0;
   private fatalError: UnlostError | undefined;
@@ -151,6 +169,9 @@ class UnlostRuntime implements Runtime {
       this.settle = { resolve, reject };
     });
     this.finished.catch(() => undefined); // observed through wait()
+    // Now, not at start: a `bot.api` send before `start()` (a startup notice) goes through the
+    // outbox like one after it, instead of straight to Telegram (see `prepare`).
+    if (options.outbox.enabled) bot.api.config.use(outboxTransformer(this.outboxForSend));
   }
 
   get isRunning(): boolean {
@@ -211,27 +232,11 @@ class UnlostRuntime implements Runtime {
   async start(): Promise<void> {
     if (this.running) return;
     const { options, logger } = this;
-    const store = await this.openTheStore();
-    for (const warning of store.warnings ?? []) logger.warn({ fix: warning.fix }, `${warning.message} ${warning.fix}`);
     try {
-      await this.initBot();
-      // Before anything talks to Telegram for the store (getUpdates confirms the stored offset,
-      // the outbox sends stored jobs): a store of another bot would do both for the wrong bot.
-      await this.checkBinding(store);
+      // The store, the bot's identity and the outbox may be up already: a `bot.api` send made
+      // before `start()` brings them up (see `prepare`).
+      const store = await this.prepare();
       const now = this.clock();
-      this.workerLease = new WorkerLease(store, this.instanceId, options.downtime.heartbeatMs * 3, options.downtime.heartbeatMs, this.clock);
-      await this.workerLease.renew();
-      // The outbox first: everything the runtime itself sends (downtime alerts, offline
-      // notices) is durable too.
-      if (options.outbox.enabled) {
-        this.outbound = await startOutbound({
-          store, api: this.bot.api, owner: this.instanceId, clock: this.clock, logger,
-          concurrency: options.outbox.concurrency, leaseMs: options.outbox.leaseMs, idleMs: options.outbox.idleMs,
-          limits: options.outbox.limits, defaults: options.outbox.defaults, acknowledge: acknowledgeGate(store, options.durability),
-          onUnreachable: (chatId) => { if (typeof chatId === "number") this.unreachable.add(chatId); },
-        });
-        for (const chat of await store.outbox.listUnreachable()) if (typeof chat.chatId === "number") this.unreachable.add(chat.chatId);
-      }
       this.downtime = createDowntimeMonitor({
         state: store.state,
         clock: this.clock,
@@ -333,6 +338,54 @@ class UnlostRuntime implements Runtime {
     }
   }
 
+  /**
+   * The first half of `start()`: opens the store, identifies the bot (getMe), checks the
+   * store's binding, takes the worker lease (renewed from here on) and starts the outbox. Run
+   * once, by `start()` or by the first `bot.api` send before it: such a send is then durable,
+   * paced and answered like one after `start()`, and awaiting it before `start()` cannot hang.
+   * No update is fetched before `start()`. A failure lets the next call try again.
+   */
+  private prepare(): Promise<Store> {
+    if (this.prepared !== undefined) return this.prepared;
+    const prepared = this.prepareOnce();
+    this.prepared = prepared;
+    prepared.catch(() => { if (this.prepared === prepared) this.prepared = undefined; });
+    return prepared;
+  }
+
+  private async prepareOnce(): Promise<Store> {
+    const { options, logger } = this;
+    const store = await this.openTheStore();
+    for (const warning of store.warnings ?? []) logger.warn({ fix: warning.fix }, `${warning.message} ${warning.fix}`);
+    await this.initBot();
+    // Before anything talks to Telegram for the store (getUpdates confirms the stored offset,
+    // the outbox sends stored jobs): a store of another bot would do both for the wrong bot.
+    await this.checkBinding(store);
+    this.workerLease = new WorkerLease(store, this.instanceId, options.downtime.heartbeatMs * 3, options.downtime.heartbeatMs, this.clock);
+    await this.workerLease.renew();
+    this.startHeartbeat(store);
+    // The outbox first: everything the runtime itself sends (downtime alerts, offline
+    // notices) is durable too.
+    if (options.outbox.enabled) {
+      this.outbound = await startOutbound({
+        store, api: this.bot.api, owner: this.instanceId, clock: this.clock, logger,
+        concurrency: options.outbox.concurrency, leaseMs: options.outbox.leaseMs, idleMs: options.outbox.idleMs,
+        limits: options.outbox.limits, defaults: options.outbox.defaults, acknowledge: acknowledgeGate(store, options.durability),
+        onUnreachable: (chatId) => { if (typeof chatId === "number") this.unreachable.add(chatId); },
+        installTransformer: false,
+      });
+      for (const chat of await store.outbox.listUnreachable()) if (typeof chat.chatId === "number") this.unreachable.add(chat.chatId);
+    }
+    return store;
+  }
+
+  /** The outbox for a `bot.api` send: now, or once `prepare` brought it up. */
+  private readonly outboxForSend = async (): Promise<Outbox> => {
+    if (this.stopping !== undefined) throw new UnlostError("STOPPED", "the runtime was stopped: bot.api sends go through its outbox, which is closed");
+    await this.prepare();
+    return this.outboxOrThrow();
+  };
+
   async stop(): Promise<void> {
     if (this.stopping !== undefined) return this.stopping;
     this.stopping = (async () => {
@@ -354,6 +407,8 @@ class UnlostRuntime implements Runtime {
 
   private async teardown(): Promise<void> {
     this.running = false;
+    // What `prepare` brought up is closed below: a later start (after a failed one) prepares anew.
+    this.prepared = undefined;
     for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
     this.signalHandlers = [];
     for (const t of this.timers) clearInterval(t);
@@ -528,15 +583,6 @@ class UnlostRuntime implements Runtime {
   /** Heartbeat of the worker lease, recovery of dead instances, pruning. */
   private startHousekeeping(store: Store): void {
     const { options, logger } = this;
-    this.heartbeat = setInterval(() => {
-      const now = this.clock();
-      void this.workerLease?.renew()
-        // While stopping, only the lease: taking over others' work is for a running instance.
-        .then(() => (this.running ? recoverDeadInstances(store, this.instanceId, now, logger) : 0))
-        .then((n) => { if (n > 0) this.dispatcher?.wake(); })
-        .catch((error: unknown) => logger.warn({ err: error }, "heartbeat failed"));
-    }, options.downtime.heartbeatMs);
-    this.heartbeat.unref();
     const prune = setInterval(() => {
       const handledBefore = this.clock() - options.inbox.retentionMs;
       void store.inbox
@@ -547,6 +593,20 @@ class UnlostRuntime implements Runtime {
     prune.unref();
     this.timers.push(prune);
     if (this.outbound !== undefined) this.startOutboxHousekeeping(store);
+  }
+
+  /** Renews the worker lease (from `prepare` on: the outbox's claims need it) and, once running, recovers dead instances. */
+  private startHeartbeat(store: Store): void {
+    const { options, logger } = this;
+    this.heartbeat = setInterval(() => {
+      const now = this.clock();
+      void this.workerLease?.renew()
+        // While stopping, only the lease: taking over others' work is for a running instance.
+        .then(() => (this.running ? recoverDeadInstances(store, this.instanceId, now, logger) : 0))
+        .then((n) => { if (n > 0) this.dispatcher?.wake(); })
+        .catch((error: unknown) => logger.warn({ err: error }, "heartbeat failed"));
+    }, options.downtime.heartbeatMs);
+    this.heartbeat.unref();
   }
 
   /** Prunes delivered jobs, old audit entries and orphan blobs; alerts on bursts of failures. */
@@ -649,12 +709,14 @@ class UnlostRuntime implements Runtime {
 
   /** Runs the bot's middleware on the update with `ctx.unlost`; resolves with what to commit with its completion. */
   private runHandlers(claimed: HandledUpdate, run: HandlerRun, facts: UpdateFacts): Promise<readonly StoreEffect[]> {
-    const info = new HandlingInfo(claimed, facts, `${this.bot.botInfo.id}:${claimed.updateId}`, this.outboxOrThrow);
+    const info = new HandlingInfo(claimed, facts, `${this.bot.botInfo.id}:${claimed.updateId}`, this.outboxOrThrow, this.options.inbox.maxAttempts);
     // The dispatcher aborts `ctx.unlost.signal` through `info` at the deadline (the catch-up
     // steps before may already have used the time up).
     run.onTimeout = info;
     if (run.timedOut !== undefined) info.timedOut(run.timedOut);
-    const handling = handleWithInfo(this.bot, claimed.update as unknown as Update, info, this.outbound === undefined ? undefined : this.installUpdateTransformer);
+    const handled = handleWithInfo(this.bot, claimed.update as unknown as Update, info, this.outbound === undefined ? undefined : this.installUpdateTransformer);
+    // Without an error handler of the user's, no extra promise per update.
+    const handling = hasOwnErrorHandler(this.bot) ? handled.catch((error: unknown) => this.callErrorHandler(error, info)) : handled;
     return handling.then(() => {
       if (!info.enqueued) return info.committedEffects;
       return info.effects().then((effects) => {
@@ -670,8 +732,27 @@ class UnlostRuntime implements Runtime {
    */
   private readonly installUpdateTransformer: ApiHook = (api, info) => {
     const outbox = this.outbound?.outbox;
-    if (outbox !== undefined) api.config.use(outboxTransformer(outbox, newUpdateScope(info.idempotencyKey)));
+    if (outbox !== undefined) api.config.use(outboxTransformer(outbox, (info as HandlingInfo).sendScope()));
   };
+
+  /**
+   * A try failed: runs the bot's error handler (`bot.catch`) as grammY would, with the same
+   * `BotError` and its `ctx` (whose `ctx.unlost.attempt` and `willRetry` say which try this is
+   * and whether another follows), then fails the try all the same: a resolved error handler
+   * does not make the update handled, unlost retries it (or dead-letters it) as without one.
+   * An error handler that throws is logged; the try's own error is what the dispatcher records.
+   */
+  private async callErrorHandler(error: unknown, info: HandlingInfo): Promise<never> {
+    if (error instanceof BotError) {
+      info.enterErrorHandler();
+      try {
+        await this.bot.errorHandler(error as BotError<Context>);
+      } catch (thrown) {
+        if (thrown !== error) this.logger.warn({ err: thrown, updateId: info.updateId, attempt: info.attempt }, "the bot's error handler (bot.catch) threw; the try counts as failed");
+      }
+    }
+    throw error;
+  }
 
   /** After updates were stored: note the first batch's time, wake the dispatcher. */
   private ingested(): void {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { AttemptRecord } from "../../outbound/types.js";
+import type { AttemptRecord, TelegramAnswer } from "../../outbound/types.js";
 import { chatKeyOf } from "../outbox-validate.js";
 import type { JobSettleRequest, JobSettleResult } from "../outbox-types.js";
 import { MAX_ERROR_LENGTH } from "../validate.js";
@@ -24,8 +24,8 @@ interface CurrentRow {
 /** Appends one JSON record to the history column (SQLite's JSON functions, no read-modify-write in JS). */
 const APPEND = "history = json_insert(history, '$[#]', json(?))";
 
-function record(at: number, outcome: AttemptRecord["outcome"], code: number | null, error: string | null, ambiguous: boolean): string {
-  const entry: AttemptRecord = { at, outcome, code, error, ambiguous };
+function record(at: number, outcome: AttemptRecord["outcome"], code: number | null, error: string | null, ambiguous: boolean, answer?: TelegramAnswer): string {
+  const entry: AttemptRecord = answer === undefined ? { at, outcome, code, error, ambiguous } : { at, outcome, code, error, ambiguous, answer };
   return JSON.stringify(entry);
 }
 
@@ -50,6 +50,8 @@ function writeAudit(
  */
 export function settleJob(db: SqliteDatabase, request: JobSettleRequest, now: number, redactAudit: boolean): JobSettleResult {
   const { claim, outcome } = request;
+  // Telegram's description enters the store like any error text: scrubbed and bounded.
+  const answer = "answer" in outcome && outcome.answer !== undefined ? { ...outcome.answer, description: db.freeText(outcome.answer.description, MAX_ERROR_LENGTH) } : undefined;
   // The fence: only the current claim of a job in flight may settle it.
   const job = db
     .statement(
@@ -78,7 +80,7 @@ export function settleJob(db: SqliteDatabase, request: JobSettleRequest, now: nu
         Math.floor(outcome.at),
         error,
         outcome.ambiguous ? 1 : 0,
-        record(now, "retry", outcome.code, error, outcome.ambiguous),
+        record(now, "retry", outcome.code, error, outcome.ambiguous, answer),
         now,
         job.seq,
       );
@@ -94,7 +96,7 @@ export function settleJob(db: SqliteDatabase, request: JobSettleRequest, now: nu
       } else {
         db.statement(
           `UPDATE outbox_jobs SET ${set}, attempts = attempts + 1, ambiguous = ambiguous + ?, ${APPEND} WHERE seq = ?`,
-        ).run(outcome.reason, error, now, now, ambiguous ? 1 : 0, record(now, "failed", outcome.code, error, ambiguous), job.seq);
+        ).run(outcome.reason, error, now, now, ambiguous ? 1 : 0, record(now, "failed", outcome.code, error, ambiguous, answer), job.seq);
       }
       writeAudit(db, job, "failed", null, error, now, redactAudit);
       break;
@@ -109,7 +111,7 @@ export function settleJob(db: SqliteDatabase, request: JobSettleRequest, now: nu
       db.statement(
         `UPDATE outbox_jobs SET state = 'queued', due_at = ?, chat_key = ?, chat_id = ?, last_error = ?,
            attempts = attempts + 1, ${APPEND}, ${common} WHERE seq = ?`,
-      ).run(Math.floor(outcome.at), newKey, outcome.chatId, error, record(now, "retarget", 400, error, false), now, job.seq);
+      ).run(Math.floor(outcome.at), newKey, outcome.chatId, error, record(now, "retarget", 400, error, false, answer), now, job.seq);
       // The old group is gone for good: every job still queued for it follows, keeping its seq
       // (enqueue order), so the chats' order is kept in the supergroup.
       db.statement(`UPDATE outbox_jobs SET chat_key = ?, chat_id = ?, updated_at = ? WHERE chat_key = ? AND state = 'queued'`).run(
