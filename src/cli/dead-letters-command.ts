@@ -30,7 +30,7 @@ The updates (inbox, default) or outgoing messages (outbox) unlost gave up on.
 Options:
   --inbox           updates that failed in your handlers (default)
   --outbox          messages Telegram did not accept
-  --chat <id>       only this chat
+  --chat <id>       only this chat (an integer id, or an @username)
   --error <text>    only errors containing this text
   --type <type>     only this update type, e.g. message, callback_query (inbox);
                     "unstorable": updates received without a valid update_id, kept
@@ -90,6 +90,12 @@ function validate(r: Request): void {
   const v = r.values;
   if (r.side === "inbox" && v["reason"] !== undefined) throw usage("--reason applies to --outbox dead letters; for the inbox filter by --type, --chat or --error");
   if (r.side === "outbox" && v["type"] !== undefined) throw usage("--type applies to inbox dead letters; for the outbox filter by --reason, --chat or --error");
+  // A typo ("--chat abc") would match nothing and look like "no dead letters": refused instead.
+  // An inbox list also shows "update:<id>" for updates without a chat, so that key is accepted there.
+  const chat = v["chat"];
+  if (typeof chat === "string" && !/^-?\d+$/.test(chat) && !/^@[A-Za-z0-9_]{1,64}$/.test(chat) && !(r.side === "inbox" && /^update:-?\d+$/.test(chat))) {
+    throw usage(`--chat must be a chat id (an integer such as 123456789 or -1001234567890) or an @username, got "${chat}"`);
+  }
   if (typeof v["reason"] === "string" && !REASONS.includes(v["reason"] as FailureReason)) throw usage(`--reason must be one of ${REASONS.join(", ")}, got "${v["reason"]}"`);
   if (r.action === "show" && r.id === undefined) throw usage(`show needs the id of a dead letter, e.g. "unlost dead-letters show 123" (ids are in "unlost dead-letters list${r.side === "outbox" ? " --outbox" : ""}")`);
   if (r.action === "list" && r.id !== undefined) throw usage(`list takes no id; to see one, use "unlost dead-letters show ${r.id}"`);

@@ -20,7 +20,8 @@ Options:
 
 Control API (JSON): GET /_emulator/health, POST /_emulator/faults,
 POST /_emulator/clock/advance, POST /_emulator/users, POST /_emulator/users/<id>/messages,
-GET /_emulator/bots, GET /_emulator/bots/<id>/record`;
+POST /_emulator/users/<id>/press|edits|block|unblock, GET /_emulator/bots,
+GET /_emulator/bots/<id>/record|edits|callback-answers (docs/emulator.md)`;
 
 /** Runs `unlost emulator` until SIGINT/SIGTERM. */
 export async function runEmulatorCommand(argv: readonly string[], out: (line: string) => void): Promise<number> {

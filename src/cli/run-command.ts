@@ -5,21 +5,22 @@
  *
  * @module
  */
+import { mkdirSync } from "node:fs";
 import { Bot, type Context } from "grammy";
 import { loadConfig } from "../config/index.js";
 import { UnlostError, isUnlostError } from "../errors/index.js";
 import { createLogger } from "../runtime/logger.js";
 import { createRuntime } from "../runtime/runtime.js";
 import { parseCommandLine, settingOptions } from "./args.js";
-import { loadBotModule, retargetBot, type UnlostContext } from "./bot-module.js";
+import { loadBotModule, retargetBot, runSetup, type UnlostContext } from "./bot-module.js";
 import { requireToken } from "./token.js";
 
 /** Help text of `unlost run`. */
 export const RUN_HELP = `Usage: unlost run <bot-module> [options]
 
 Runs your grammY bot under unlost. The module (.ts or .js) default-exports either
-a grammY Bot, or a function (bot, { runtime, onStop }) that registers handlers on
-the Bot unlost creates with BOT_TOKEN. Stops gracefully on SIGINT/SIGTERM.
+a grammY Bot, or a function (bot, { runtime, onStop, dataDir }) that registers
+handlers on the Bot unlost creates with BOT_TOKEN. Stops gracefully on SIGINT/SIGTERM.
 
 Environment:
   BOT_TOKEN                 the bot's token from @BotFather (required)
@@ -42,8 +43,9 @@ see docs/configuration.md):
   --config <file>           config file (default ./unlost.config.json when present)
   -h, --help                show this help
 
-Exit codes: 0 stopped cleanly, 1 fatal error, 2 bad usage, a missing/rejected token, or
-a store that belongs to another bot.`;
+Exit codes: 0 stopped cleanly, 1 fatal error, 2 bad usage, a missing/rejected token, a
+store that belongs to another bot, or a bot module that does not load (syntax error,
+missing package, an error thrown by it or its setup: one line with file and line).`;
 
 /** Runs `unlost run`; resolves with the exit code once the bot stopped. */
 export async function runRunCommand(argv: readonly string[], out: (line: string) => void, err: (line: string) => void = console.error): Promise<number> {
@@ -73,7 +75,17 @@ export async function runRunCommand(argv: readonly string[], out: (line: string)
   const logger = createLogger({ secrets, ...(config.logLevel === undefined ? {} : { level: config.logLevel }) });
   const runtime = createRuntime(bot, { ...config.runtime, logger });
   const cleanups: Array<() => void | Promise<void>> = [];
-  if (loaded.kind === "setup" && own !== undefined) await loaded.setup(own, { runtime, onStop: (cleanup) => cleanups.push(cleanup) });
+  if (loaded.kind === "setup" && own !== undefined) {
+    // The folder exists before setup, so a setup may keep its own files there at once.
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    try {
+      await runSetup(loaded, own, { runtime, dataDir: config.dataDir, onStop: (cleanup) => cleanups.push(cleanup) });
+    } catch (error) {
+      // What the setup opened before it threw (timers, servers) must not keep the process up.
+      for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch(() => undefined);
+      throw error;
+    }
+  }
 
   let code = 0;
   try {

@@ -34,7 +34,7 @@ export type { CallbackAnswer, StoredFile, WebhookSettings } from "./sim-bot.js";
 export { SimUser, SimChat } from "./sim-actors.js";
 export type { Destination, UserFileOptions, UserMessageOptions } from "./sim-actors.js";
 export { DeliveryRecord } from "./record.js";
-export type { DeliveredMessage, DuplicateGroup } from "./record.js";
+export type { DeliveredMessage, DuplicateGroup, MessageEdit } from "./record.js";
 export { FaultPlan } from "./faults.js";
 export type { ActiveFaultRule, Fault, FaultCounters, FaultRule } from "./faults.js";
 export { DEFAULT_RATE_LIMITS } from "./rate-limits.js";

@@ -1,8 +1,10 @@
 /**
  * What the emulator saw bots deliver: every message a bot put into a chat, in order, with the
  * emulator time. Tests assert on it: "each user got exactly one reply per message, in order",
- * and count duplicates.
+ * and count duplicates. Edits the bot made are kept beside them, so a menu that edits its own
+ * message can be followed too.
  */
+import type { InlineKeyboardMarkup, MessageEntity } from "grammy/types";
 
 /** One message a bot delivered. */
 export interface DeliveredMessage {
@@ -24,6 +26,30 @@ export interface DeliveredMessage {
   readonly at: number;
   /** True when the call that delivered it lost its answer (the ambiguous fault). */
   readonly ambiguous: boolean;
+  /** Entities the bot gave explicitly (`entities` or `caption_entities`), if any. */
+  readonly entities?: readonly MessageEntity[] | undefined;
+  /** The `parse_mode` it was sent with, if any (`text` is the visible text, after parsing). */
+  readonly parseMode?: string | undefined;
+  /** Its inline keyboard as delivered, if any (later changes are in {@link DeliveryRecord.edits}). */
+  readonly replyMarkup?: InlineKeyboardMarkup | undefined;
+}
+
+/** One edit a bot made to a message it had delivered (editMessageText, editMessageReplyMarkup). */
+export interface MessageEdit {
+  /** Order of edits across all chats of the bot, from 1. */
+  readonly seq: number;
+  /** The chat of the message. */
+  readonly chatId: number;
+  /** The edited message. */
+  readonly messageId: number;
+  /** The Bot API method. */
+  readonly method: string;
+  /** The visible text after the edit (unchanged text for a markup-only edit). */
+  readonly text: string | undefined;
+  /** The inline keyboard after the edit (undefined: removed or none). */
+  readonly replyMarkup: InlineKeyboardMarkup | undefined;
+  /** Emulator time of the edit, epoch ms. */
+  readonly at: number;
 }
 
 /** A group of deliveries that look the same (see {@link DeliveryRecord.duplicates}). */
@@ -38,6 +64,19 @@ export interface DuplicateGroup {
 export class DeliveryRecord {
   private readonly all: DeliveredMessage[] = [];
   private readonly byChat = new Map<number, DeliveredMessage[]>();
+  private readonly allEdits: MessageEdit[] = [];
+
+  /** Appends an edit. */
+  addEdit(entry: Omit<MessageEdit, "seq">): MessageEdit {
+    const full: MessageEdit = { ...entry, seq: this.allEdits.length + 1 };
+    this.allEdits.push(full);
+    return full;
+  }
+
+  /** Every edit, in order; or those in one chat. */
+  edits(chatId?: number): readonly MessageEdit[] {
+    return chatId === undefined ? this.allEdits : this.allEdits.filter((e) => e.chatId === chatId);
+  }
 
   /** Appends a delivery. */
   add(entry: Omit<DeliveredMessage, "seq">): DeliveredMessage {

@@ -38,7 +38,13 @@ export type UnlostErrorCode =
    */
   | "HANDLER_TIMEOUT"
   /** The emulator could not do what a test asked of it. */
-  | "EMULATOR";
+  | "EMULATOR"
+  /**
+   * The bot module given to `unlost run` could not be used: a syntax error, a package it
+   * imports is not installed, or it (or its setup function) threw. The message names the file
+   * and line.
+   */
+  | "BOT_MODULE";
 
 /** Options of {@link UnlostError}. */
 export interface UnlostErrorOptions {

@@ -3,7 +3,7 @@
  * exported Bot in JavaScript), a clean exit 0 on SIGTERM, and exit 2 with a clear message for
  * a missing, malformed or rejected token, a bad module and bad configuration.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -63,6 +63,20 @@ describe("unlost run", () => {
       bot.child.kill("SIGTERM");
     }
     expect(await bot.exited).toBe(0);
+  });
+
+  it("runs a setup typed BotSetup<MyContext> (no cast) that keeps a file in the dataDir it is given", async () => {
+    const modulePath = new URL("./fixtures/typed-bot.ts", import.meta.url).pathname;
+    const bot = startCli(["run", modulePath, "--api-root", server.url, "--data", "typed-data"], { cwd, env: baseEnv({ BOT_TOKEN: TOKEN }) });
+    try {
+      await bot.waitFor(/is running/);
+      user.sendText(sim, "from typed");
+      await until(() => sim.record.to(user.id).some((m) => /^typed: from typed \(update \d+\)$/.test(m.text ?? "")), "the reply");
+    } finally {
+      bot.child.kill("SIGTERM");
+    }
+    expect(await bot.exited).toBe(0);
+    expect(readFileSync(join(cwd, "typed-data", "setup-was-here.txt"), "utf8")).toBe("ok");
   });
 
   it("explains a missing, malformed or rejected token with exit code 2, never printing it", async () => {

@@ -1,7 +1,7 @@
 /**
  * Text messages and what bots do to messages: send, edit, delete, copy, forward.
  */
-import type { Message } from "grammy/types";
+import type { InlineKeyboardMarkup, Message } from "grammy/types";
 import { asBadRequest, badRequest } from "../api-error.js";
 import { checkCaption, checkMessageText } from "../../telegram/formatted-text.js";
 import type { Params } from "../params.js";
@@ -44,8 +44,15 @@ const editMessageText: MethodHandler = (ctx, params) => {
   else delete edited.reply_markup;
   stored.message = edited;
   stored.replyMarkup = markup;
+  recordEdit(ctx, "editMessageText", edited, markup);
   return edited;
 };
+
+/** Keeps an edit in the bot's record, so tests can follow a menu that edits itself. */
+function recordEdit(ctx: MethodContext, method: string, edited: Message, markup: InlineKeyboardMarkup | undefined): void {
+  const text = (edited as { text?: string; caption?: string }).text ?? (edited as { caption?: string }).caption;
+  ctx.bot.record.addEdit({ chatId: edited.chat.id, messageId: edited.message_id, method, text, replyMarkup: markup, at: ctx.clock.now() });
+}
 
 const editMessageReplyMarkup: MethodHandler = (ctx, params) => {
   const stored = messageToEdit(ctx, params);
@@ -56,6 +63,7 @@ const editMessageReplyMarkup: MethodHandler = (ctx, params) => {
   else delete edited.reply_markup;
   stored.message = edited;
   stored.replyMarkup = markup;
+  recordEdit(ctx, "editMessageReplyMarkup", edited, markup);
   return edited;
 };
 

@@ -3,7 +3,7 @@
  * the way Telegram checks it (unknown chat, blocked, kicked, migrated), flood control is
  * applied, and the message is stored and recorded.
  */
-import type { InlineKeyboardMarkup, Message } from "grammy/types";
+import type { InlineKeyboardMarkup, Message, MessageEntity } from "grammy/types";
 import { badRequest, forbidden } from "../api-error.js";
 import type { Params } from "../params.js";
 import type { DeliveredMessage } from "../record.js";
@@ -104,6 +104,9 @@ export function deliver(ctx: MethodContext, target: SendTarget, params: Params, 
     isGroup: target.isGroup,
     paidBroadcast: params.bool("allow_paid_broadcast") === true,
   });
+  // Kept for the record as given (what the bot meant to format); not validated further.
+  const given = params.json("entities") ?? params.json("caption_entities");
+  const entities = Array.isArray(given) ? (given as MessageEntity[]) : undefined;
   const mediaGroupId = deliveries.length > 1 ? String(ctx.random.int(1e12, 9e12)) : undefined;
   return deliveries.map((d) => {
     const message = {
@@ -126,6 +129,9 @@ export function deliver(ctx: MethodContext, target: SendTarget, params: Params, 
       replyToMessageId: replyTo?.message.message_id,
       at: ctx.clock.now(),
       ambiguous: ctx.bot.answerWillBeLost,
+      entities,
+      parseMode: params.string("parse_mode"),
+      replyMarkup: markup,
     });
     return message;
   });
