@@ -41,11 +41,13 @@ export interface Store {
    */
   readonly warnings?: readonly StoreWarning[];
   /**
-   * Resolves once every operation that completed before the call is on stable storage, so
-   * that it survives an OS crash or a power cut, not only a killed process. unlost awaits it
-   * before acknowledging anything to the outside (the getUpdates that confirms a batch, a
-   * webhook's 200, a resolved `outbox.send`). Backends group it: one flush covers every
-   * caller meanwhile. Rejects with `STORE_FAILURE` when the flush failed.
+   * Resolves once every operation whose result unlost acknowledges to the outside — ingests
+   * and journal appends (the getUpdates that confirms a batch, a webhook's 200) and outbox
+   * enqueues (a resolved `outbox.send`) — that completed before the call is on stable storage,
+   * so that it survives an OS crash or a power cut, not only a killed process. Other writes
+   * (completions, settles, leases) are not waited for: lost to a power cut, they are redone.
+   * Backends group it: one flush covers every caller meanwhile. Rejects with `STORE_FAILURE`
+   * when the flush failed.
    */
   sync(): Promise<void>;
   /** Closes the store. Idempotent; any later operation fails with `STOPPED`. */

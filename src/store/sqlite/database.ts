@@ -195,15 +195,14 @@ export class SqliteDatabase {
     } catch (err) {
       throw toStoreError(err, operation, this.location);
     }
-    this.walSync?.noteCommit();
-    if (options?.acknowledgedSoon === true) this.walSync?.flushAhead();
+    this.walSync?.noteCommit(options?.acknowledgedSoon === true);
     return result;
   }
 
   /**
-   * Resolves once every transaction committed before the call is on stable storage (one
-   * asynchronous flush of the WAL shared by every caller meanwhile). Await it before
-   * acknowledging anything to the outside.
+   * Resolves once every write marked {@link ACKNOWLEDGED_SOON} committed before the call is on
+   * stable storage (one asynchronous flush of the WAL shared by every caller meanwhile). Await
+   * it before acknowledging anything to the outside.
    */
   sync(): Promise<void> {
     return this.walSync === undefined ? RESOLVED : this.walSync.sync();

@@ -36,16 +36,24 @@ function walFile(name: string): string {
 }
 
 describe("WalSync", () => {
-  it("flushes once at first (an earlier process may have left commits unflushed), then only after new commits", async () => {
+  it("flushes once at first (an earlier process may have left commits unflushed), then only for new acknowledged commits", async () => {
     let calls = 0;
     const sync = new WalSync(walFile("a-wal"), async (fd) => { calls++; await fdatasyncAsync(fd); });
     await sync.sync();
     expect(calls).toBe(1);
     await sync.sync();
     expect(calls).toBe(1);
+    // A completion or a lease: nobody is told it is safe, so nobody waits for its flush.
     sync.noteCommit();
     await sync.sync();
+    expect(calls).toBe(1);
+    // An ingest or an enqueue: flushed (it starts at once, ahead of the sync).
+    sync.noteCommit(true);
+    await sync.sync();
     expect(calls).toBe(2);
+    sync.noteCommit();
+    await sync.syncAll();
+    expect(calls).toBe(3);
     await sync.close();
   });
 
@@ -53,12 +61,12 @@ describe("WalSync", () => {
     const manual = manualFlush();
     const sync = new WalSync(walFile("b-wal"), manual.flush);
     const resolved: string[] = [];
-    sync.noteCommit();
+    sync.noteCommit(true);
     const first = sync.sync().then(() => resolved.push("first"));
     await tick();
     // Committed while the first flush runs: not covered by it.
     for (let i = 0; i < 50; i++) {
-      sync.noteCommit();
+      sync.noteCommit(true);
       void sync.sync().then(() => resolved.push(`later-${i}`));
     }
     await tick();
@@ -104,15 +112,14 @@ describe("WalSync", () => {
     await closing;
     expect(closed).toBe(true);
     await expect(sync.sync()).resolves.toBeUndefined();
-    sync.noteCommit();
+    sync.noteCommit(true);
     await expect(sync.sync()).rejects.toThrow(/closed/);
   });
 
-  it("flushAhead starts a flush with nobody waiting yet; a sync right after shares it", async () => {
+  it("an acknowledged commit starts its flush with nobody waiting yet; a sync right after shares it", async () => {
     const manual = manualFlush();
     const sync = new WalSync(walFile("e-wal"), manual.flush);
-    sync.noteCommit();
-    sync.flushAhead();
+    sync.noteCommit(true);
     await tick();
     expect(manual.calls()).toBe(1);
     let synced = false;
@@ -123,11 +130,9 @@ describe("WalSync", () => {
     await waiting;
     expect(synced).toBe(true);
     // Ahead of need again while a flush runs: one more flush follows it, covering the new commit.
-    sync.noteCommit();
-    sync.flushAhead();
+    sync.noteCommit(true);
     await tick();
-    sync.noteCommit();
-    sync.flushAhead();
+    sync.noteCommit(true);
     manual.release();
     await tick();
     expect(manual.calls()).toBe(3);

@@ -46,6 +46,13 @@ export class WalSync {
    * its flush, and the next start must not confirm on the strength of it).
    */
   private committed = 1;
+  /**
+   * The number of the last commit that is acknowledged to the outside (a fetched batch, a
+   * webhook update, an enqueue): what {@link WalSync.sync} waits for. Commits nobody
+   * acknowledges (completions, settles, leases) are covered by whichever flush comes next, but
+   * nobody waits for them: they may be redone after a power cut, never lost to the outside.
+   */
+  private acknowledged = 1;
   /** Commits known to be on stable storage. */
   private synced = 0;
   private flushing: Promise<void> | undefined;
@@ -64,18 +71,34 @@ export class WalSync {
     private readonly flush: FlushFile = fdatasyncAsync,
   ) {}
 
-  /** Records a commit (called after each successful write transaction). */
-  noteCommit(): void {
+  /**
+   * Records a commit (called after each successful write transaction). `acknowledgedSoon`: it
+   * is about to be acknowledged to the outside; its flush starts at once, ahead of the `sync()`
+   * that will wait for it, so the flush overlaps the work done in between.
+   */
+  noteCommit(acknowledgedSoon = false): void {
     this.committed++;
+    if (!acknowledgedSoon) return;
+    this.acknowledged = this.committed;
+    this.flushAhead();
   }
 
   /**
-   * Resolves once every commit made before this call is on stable storage: at once when there
-   * is none left to flush, else with the next flush (shared with every caller meanwhile).
-   * Rejects with `STORE_FAILURE` when the flush failed: nothing may be acknowledged then.
+   * Resolves once every acknowledged commit (see `noteCommit`) made before this call is on
+   * stable storage: at once when there is none left to flush, else with the flush running (if
+   * it started after that commit) or the next one, shared with every caller meanwhile. Rejects
+   * with `STORE_FAILURE` when the flush failed: nothing may be acknowledged then.
    */
   sync(): Promise<void> {
-    const target = this.committed;
+    return this.syncUpTo(this.acknowledged);
+  }
+
+  /** Like {@link sync}, for every commit made so far (acknowledged or not). */
+  syncAll(): Promise<void> {
+    return this.syncUpTo(this.committed);
+  }
+
+  private syncUpTo(target: number): Promise<void> {
     if (target <= this.synced) return RESOLVED;
     if (this.closed) return Promise.reject(new UnlostError("STOPPED", `The store's WAL file ${this.walPath} is closed; cannot flush it.`));
     return new Promise<void>((resolve, reject) => {
@@ -85,11 +108,11 @@ export class WalSync {
   }
 
   /**
-   * Starts a flush now, ahead of need, for a commit that is about to be acknowledged (a fetched
-   * batch, a webhook update, an enqueue): its flush then overlaps the work done between the
-   * commit and the acknowledgement, and `sync()` finds it running or done.
+   * Starts a flush now, ahead of need, for a commit that is about to be acknowledged: its
+   * flush then overlaps the work done between the commit and the acknowledgement, and `sync()`
+   * finds it running or done.
    */
-  flushAhead(): void {
+  private flushAhead(): void {
     if (this.closed) return;
     if (this.flushing !== undefined) this.aheadPending = true;
     else this.start(true);
@@ -98,7 +121,7 @@ export class WalSync {
   /** Closes the descriptor; waiting callers are released by a last flush first. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.sync().catch(() => undefined);
+    await this.syncAll().catch(() => undefined);
     // A flush of nothing new may still be running on the descriptor.
     await this.flushing;
     this.closed = true;
