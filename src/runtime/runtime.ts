@@ -3,7 +3,7 @@
  * the source of updates (long polling or a webhook), the dispatcher that runs the bot's
  * handlers, catch-up policies, downtime tracking, pruning and graceful shutdown.
  */
-import { BotError, GrammyError, HttpError, type Bot, type Context } from "grammy";
+import { GrammyError, HttpError, type Bot, type Context } from "grammy";
 import type { Update, WebhookInfo } from "grammy/types";
 import { Scrubber, UnlostError } from "../errors/index.js";
 import { createCatchUpPolicy, describeUpdate, type CatchUpAction, type CatchUpPolicy, type UpdateFacts } from "../inbound/catch-up/index.js";
@@ -23,24 +23,9 @@ import { HandlingInfo } from "./handling-info.js";
 import { createLogger, scrubberOf, type Logger } from "./logger.js";
 import { adoptGoneJournals, instanceGone, newInstanceId, recoverDeadInstances } from "./liveness.js";
 import { WorkerLease } from "./worker-lease.js";
+import { callErrorHandler, hasOwnErrorHandler } from "./error-handler.js";
+import { handOverPolling } from "./hand-over.js";
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
-
-/**
- * True when the bot's error handler is the user's (`bot.catch(...)`), not grammY's default,
- * which prints "No error handler was set!" and rethrows: calling that on every failed try
- * would only add console noise beside unlost's own logs. grammY keeps no flag for it, so the
- * default is recognised by its text (checked once per handler function).
- */
-function hasOwnErrorHandler(bot: Bot<Context>): boolean {
-  const handler = bot.errorHandler;
-  let own = ownHandlers.get(handler);
-  if (own === undefined) {
-    own = !String(handler).includes("No error handler was set");
-    ownHandlers.set(handler, own);
-  }
-  return own;
-}
-const ownHandlers = new WeakMap<object, boolean>();
 
 /** What a handler commits with its completion when it commits nothing (shared, never mutated). */
 const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
@@ -420,7 +405,7 @@ class UnlostRuntime implements Runtime {
     // Both stop taking work at once (the row dispatcher must not claim what the journal hands
     // over below), then finish what runs, up to the deadline.
     const [fromJournal, fromRows] = await Promise.all([this.journal?.stop(deadline), this.dispatcher?.stop(deadline)]);
-    await this.handOverPolling(fromJournal);
+    await handOverPolling({ journal: this.journal === undefined ? undefined : this.openedStore?.inbox.journal, poller: this.poller, instanceId: this.instanceId, clock: this.clock, logger: this.logger }, fromJournal);
     const result = fromRows === undefined ? undefined : { abandoned: fromRows.abandoned + (fromJournal?.abandoned ?? 0) };
     if (result !== undefined) {
       this.logger.info({ ...this.dispatcherStats(), abandoned: result.abandoned }, result.abandoned > 0 ? "stopped; unfinished updates stay in the inbox and are handled after the next start" : "stopped");
@@ -440,31 +425,6 @@ class UnlostRuntime implements Runtime {
       // An in-memory store's blobs went with it; its temp folder is not left behind.
       await this.outbound?.removeTemporaryBlobs().catch((e: unknown) => this.logger.warn({ err: e }, "removing the temporary blob folder failed"));
     }
-  }
-
-  /**
-   * Gives polling up only once this process's journal is handed over: the updates it fetched
-   * and did not start become inbox rows, in order, so the instance that polls next (a standby,
-   * a deploy's new process) finds those chats blocked by them and handles each chat's older
-   * updates first, one at a time. With handlers still running past the deadline, lease and
-   * journal stay: they are taken over once this process is gone or its leases ran out.
-   */
-  private async handOverPolling(fromJournal: { readonly abandoned: number } | undefined): Promise<void> {
-    const journal = this.openedStore?.inbox.journal;
-    if (this.journal !== undefined && journal !== undefined) {
-      if (fromJournal === undefined || fromJournal.abandoned > 0) {
-        this.logger.warn({ running: fromJournal?.abandoned }, "handlers still running at the deadline: polling is taken over once this process is gone (or its leases run out)");
-        return;
-      }
-      try {
-        const moved = await journal.adopt(this.instanceId, { now: this.clock() });
-        if (moved > 0) this.logger.info({ moved }, "updates fetched but not started are left as inbox rows, in order, for whoever polls next");
-      } catch (error) {
-        this.logger.warn({ err: error }, "could not hand the journal over; polling is taken over once this process is gone (or its leases run out)");
-        return;
-      }
-    }
-    await this.poller?.releaseLease();
   }
 
   private async openTheStore(): Promise<Store> {
@@ -716,7 +676,7 @@ class UnlostRuntime implements Runtime {
     if (run.timedOut !== undefined) info.timedOut(run.timedOut);
     const handled = handleWithInfo(this.bot, claimed.update as unknown as Update, info, this.outbound === undefined ? undefined : this.installUpdateTransformer);
     // Without an error handler of the user's, no extra promise per update.
-    const handling = hasOwnErrorHandler(this.bot) ? handled.catch((error: unknown) => this.callErrorHandler(error, info)) : handled;
+    const handling = hasOwnErrorHandler(this.bot) ? handled.catch((error: unknown) => callErrorHandler(this.bot, error, info, this.logger)) : handled;
     return handling.then(() => {
       if (!info.enqueued) return info.committedEffects;
       return info.effects().then((effects) => {
@@ -734,25 +694,6 @@ class UnlostRuntime implements Runtime {
     const outbox = this.outbound?.outbox;
     if (outbox !== undefined) api.config.use(outboxTransformer(outbox, (info as HandlingInfo).sendScope()));
   };
-
-  /**
-   * A try failed: runs the bot's error handler (`bot.catch`) as grammY would, with the same
-   * `BotError` and its `ctx` (whose `ctx.unlost.attempt` and `willRetry` say which try this is
-   * and whether another follows), then fails the try all the same: a resolved error handler
-   * does not make the update handled, unlost retries it (or dead-letters it) as without one.
-   * An error handler that throws is logged; the try's own error is what the dispatcher records.
-   */
-  private async callErrorHandler(error: unknown, info: HandlingInfo): Promise<never> {
-    if (error instanceof BotError) {
-      info.enterErrorHandler();
-      try {
-        await this.bot.errorHandler(error as BotError<Context>);
-      } catch (thrown) {
-        if (thrown !== error) this.logger.warn({ err: thrown, updateId: info.updateId, attempt: info.attempt }, "the bot's error handler (bot.catch) threw; the try counts as failed");
-      }
-    }
-    throw error;
-  }
 
   /** After updates were stored: note the first batch's time, wake the dispatcher. */
   private ingested(): void {
