@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type EmulatorServer, type SimBot, type SimUser } from "../../src/emulator/index.js";
+import { until } from "../helpers/until.js";
 import { baseEnv, cli, startCli } from "./fixtures/cli-process.js";
 
 const TOKEN_A = "5300001:binding-a-secret-token";
@@ -34,20 +35,12 @@ afterAll(async () => {
   if (cwd !== undefined) rmSync(cwd, { recursive: true, force: true });
 });
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** Runs the echo bot with `token` on `data` until `replies` echoes reached the user, then stops it. */
 async function runUntilEchoed(token: string, sim: SimBot, data: string, replies: number): Promise<void> {
   const bot = startCli(["run", ECHO, "--api-root", server.url, "--data", data], { cwd, env: baseEnv({ BOT_TOKEN: token }) });
   try {
     await bot.waitFor(/is running/);
-    await until(() => sim.record.to(user.id).length >= replies, `${replies} replies of @${sim.info.username}`);
+    await until(() => sim.record.to(user.id).length >= replies, 15_000, `${replies} replies of @${sim.info.username}`);
   } finally {
     bot.child.kill("SIGTERM");
   }
