@@ -16,6 +16,8 @@ export { createRuntime } from "./runtime/runtime.js";
 export type { Runtime, RuntimeStats, InboxDeadLetters } from "./runtime/runtime.js";
 export type { RuntimeOptions } from "./runtime/options.js";
 export type { UnlostFlavor, UnlostUpdateInfo } from "./inbound/update-info.js";
+export { floodGuard } from "./inbound/catch-up/flood-guard.js";
+export type { FloodGuard, FloodGuardOptions } from "./inbound/catch-up/flood-guard.js";
 export type { BotSetup, BotSetupContext, UnlostContext } from "./cli/bot-module.js";
 export { UnlostError, isUnlostError, redactSecrets, Scrubber } from "./errors/index.js";
 export type { Scrub } from "./errors/index.js";

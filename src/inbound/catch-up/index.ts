@@ -12,3 +12,5 @@ export { resolveCatchUpOptions, DEFAULT_STALE_CALLBACK_MS } from "./options.js";
 export type { CatchUpOptions, NotifyOfflineOptions, ResolvedCatchUpOptions, ResolvedTexts, StaleCallbackOptions } from "./options.js";
 export { DEFAULT_LANGUAGE, OFFLINE_NOTICE_TEXTS, STALE_CALLBACK_TEXTS, normalizeLanguage, pickText } from "./texts.js";
 export type { LocalizedTexts } from "./texts.js";
+export { floodGuard } from "./flood-guard.js";
+export type { FloodGuard, FloodGuardOptions } from "./flood-guard.js";
