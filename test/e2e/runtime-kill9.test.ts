@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type Emulator, type EmulatorServer, type SimBot, type SimUser } from "../../src/emulator/index.js";
 import { killAllBotProcesses, type BotProcess } from "./helpers/bot-process.js";
 import { tallyReplies, waitFor, type SentMessage } from "./helpers/emulator-probes.js";
+import { prng } from "./helpers/outbox-probes.js";
 import {
   countBy, firstOccurrences, handledEvents, isHandled, isStarted, makeTempDir, readCompletions, readExecLog, replyTargets, send,
   startUnlostBot, stopGracefully, updateIdsOf, type TempDir,
@@ -22,18 +23,6 @@ const KILLS = 22;
 const LOAD_INTERVAL_MS = 16;
 /** Handlers at once (different chats). */
 const CONCURRENCY = 8;
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let tmp: TempDir;
 let emulator: Emulator;

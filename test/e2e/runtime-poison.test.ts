@@ -19,24 +19,13 @@ import { createEmulator, startEmulatorServer, type Emulator, type EmulatorServer
 import { openStore, type DeadLetter } from "../../src/store/index.js";
 import { killAllBotProcesses, type BotProcess } from "./helpers/bot-process.js";
 import { tallyReplies, waitFor, type SentMessage } from "./helpers/emulator-probes.js";
+import { prng } from "./helpers/outbox-probes.js";
 import {
   firstOccurrences, handledEvents, isHandled, isStarted, logLines, makeTempDir, readCompletions, replyTargets, send, startUnlostBot,
   stopGracefully, updateIdsOf, type TempDir,
 } from "./helpers/unlost-bot.js";
 
 const MAX_RECOVERIES = 3;
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
