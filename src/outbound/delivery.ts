@@ -38,7 +38,7 @@ export interface DeliveryOptions {
   /** Called after a chat was marked unreachable (so the inbound side can clear it when the user writes). */
   readonly onUnreachable?: (chatId: number | string) => void;
   /** Called after a job reached a final state (delivered or failed). */
-  readonly onFinal: (job: { id: string; state: "delivered" | "failed" }) => void;
+  readonly onFinal: (job: { id: string; state: "delivered"; result: string | null } | { id: string; state: "failed" }) => void;
 }
 
 /** Counters of the delivery loop since start. */
@@ -250,7 +250,7 @@ export class DeliveryLoop {
           logger.warn({ jobId: s.job.id, chatId: s.job.chatId, method: s.job.method, reason: o.reason, error: o.error }, "message not delivered; it is in the outbox dead letters");
         }
         if (o.kind === "delivered" && s.job.blobs.length > 0) void this.removeBlobsOf(s.job).catch(() => undefined);
-        onFinal({ id: s.job.id, state: o.kind });
+        onFinal(o.kind === "delivered" ? { id: s.job.id, state: "delivered", result: o.result } : { id: s.job.id, state: "failed" });
       } else if (o.kind === "retry") {
         this.counters.retried++;
       }

@@ -7,7 +7,8 @@
 import { EventEmitter } from "node:events";
 import { UnlostError } from "../errors/index.js";
 import type { Logger } from "../runtime/logger.js";
-import type { OutboxDeadLetterListOptions, OutboxDeadLetterSelector, OutboxStore, Page } from "../store/index.js";
+import { BatchWriter } from "../shared/batch-writer.js";
+import type { EnqueueResult, OutboxDeadLetterListOptions, OutboxDeadLetterSelector, OutboxStore, Page } from "../store/index.js";
 import type { BlobStore } from "./blobs.js";
 import { newBroadcastId, newJobId } from "./ids.js";
 import { sendFingerprint } from "./fingerprint.js";
@@ -84,6 +85,16 @@ export interface OutboxDeadLetters {
   purge(selector: OutboxDeadLetterSelector): Promise<number>;
 }
 
+/** @internal A final state as the delivery loop reports it (the result of a delivered job). */
+export type FinalState = { readonly state: "delivered"; readonly result: string | null } | { readonly state: "failed" };
+
+/** Handler sends waiting to be stored with the rest of their turn's. */
+interface PendingEnqueue {
+  readonly jobs: NewJob[];
+  readonly resolve: (results: EnqueueResult[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /** Options of {@link Outbox}. */
 export interface OutboxOptions {
   readonly store: OutboxStore;
@@ -104,6 +115,8 @@ export interface OutboxOptions {
 export class Outbox {
   private readonly events = new EventEmitter();
   private readonly defaults: OutboxDefaults;
+
+  private readonly handlerSends = new BatchWriter<PendingEnqueue>((batch) => this.storeHandlerSends(batch));
 
   constructor(private readonly options: OutboxOptions) {
     this.defaults = { ...DEFAULT_OUTBOX_DEFAULTS, ...options.defaults };
@@ -139,8 +152,11 @@ export class Outbox {
    * handled again if the job is lost with a power cut, so the send is made again then; and
    * the handler's `await` ends with the delivery, not with this.
    */
-  sendFromHandler(method: string, payload: Record<string, unknown>, options: SendOptions): Promise<string[]> {
-    return this.store(this.prepare(method, payload, options, null).jobs, false);
+  async sendFromHandler(method: string, payload: Record<string, unknown>, options: SendOptions): Promise<EnqueueResult[]> {
+    const jobs = await this.prepare(method, payload, options, null).jobs;
+    // Handlers send concurrently (one per chat in flight): their jobs are stored together, one
+    // transaction per turn of the event loop instead of one per reply.
+    return new Promise((resolve, reject) => this.handlerSends.add({ jobs, resolve, reject }));
   }
 
   /** Sends a text message. */
@@ -319,9 +335,43 @@ export class Outbox {
     }
   }
 
+  /**
+   * @internal Resolves once the job is delivered (with its result, from memory when this
+   * process delivered it) or ended undelivered (with the stored job, which says why). `fresh`:
+   * the job was just created by this process, so it cannot be final yet and the store is not
+   * read first (a reply costs no reads; the 1 s safety net still reads).
+   */
+  async waitForOutcome(jobId: string, signal: AbortSignal | undefined, fresh: boolean): Promise<{ state: "delivered"; result: string | null } | { state: "failed" | "cancelled"; job: Job }> {
+    if (fresh) {
+      const final = await this.nextFinal(jobId, signal);
+      if (final?.state === "delivered") return { state: "delivered", result: final.result };
+    }
+    const job = await this.waitForFinal(jobId, signal);
+    return job.state === "delivered" ? { state: "delivered", result: job.result } : { state: job.state as "failed" | "cancelled", job };
+  }
+
+  /** The next final state this process reports for the job, or undefined after 1 s (another process may settle it). */
+  private nextFinal(jobId: string, signal: AbortSignal | undefined): Promise<FinalState | undefined> {
+    return new Promise<FinalState | undefined>((resolve, reject) => {
+      const onFinal = (final: FinalState): void => finish(undefined, final);
+      const timer = setTimeout(() => finish(), 1_000);
+      const onAbort = (): void => finish(new UnlostError("STOPPED", `stopped waiting for outbox job ${jobId}`, { cause: signal?.reason }));
+      const finish = (error?: Error, final?: FinalState): void => {
+        clearTimeout(timer);
+        this.events.off(jobId, onFinal);
+        signal?.removeEventListener("abort", onAbort);
+        if (error === undefined) resolve(final);
+        else reject(error);
+      };
+      this.events.once(jobId, onFinal);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      if (signal?.aborted) onAbort();
+    });
+  }
+
   /** @internal The delivery loop reports final states here (wakes `waitForFinal`). */
-  jobFinished(jobId: string): void {
-    this.events.emit(jobId);
+  jobFinished(jobId: string, final?: FinalState): void {
+    this.events.emit(jobId, final);
   }
 
   /**
@@ -361,8 +411,41 @@ export class Outbox {
     return { ids, jobs };
   }
 
+  /**
+   * Stores the jobs of a turn's handler sends in one transaction. If that fails, each send is
+   * stored on its own, so one bad job (refused by the store's checks) fails only its sender.
+   */
+  private async storeHandlerSends(batch: PendingEnqueue[]): Promise<void> {
+    if (batch.length > 1) {
+      const all = batch.flatMap((b) => b.jobs);
+      let results: EnqueueResult[] | undefined;
+      try {
+        results = await this.stored(all);
+      } catch {
+        results = undefined;
+      }
+      if (results !== undefined) {
+        let at = 0;
+        for (const b of batch) {
+          b.resolve(results.slice(at, at + b.jobs.length));
+          at += b.jobs.length;
+        }
+        return;
+      }
+    }
+    for (const b of batch) await this.stored(b.jobs).then(b.resolve, b.reject);
+  }
+
   private async store(prepared: Promise<NewJob[]>, acknowledged: boolean): Promise<string[]> {
-    const jobs = await prepared;
+    const results = await this.stored(await prepared);
+    // Delivery may start meanwhile: a message sent before its job is flushed is at worst sent
+    // again after a power cut, never lost.
+    if (acknowledged) await this.options.acknowledge?.();
+    return results.map((r) => r.id);
+  }
+
+  /** Enqueues, logs diverging replays, drops the files of sends that were stored already, wakes delivery. */
+  private async stored(jobs: NewJob[]): Promise<EnqueueResult[]> {
     const results = await this.options.store.enqueue(jobs, { now: this.options.clock() });
     for (const [i, result] of results.entries()) {
       if (result.diverged === true) {
@@ -374,10 +457,7 @@ export class Outbox {
     const duplicates = jobs.filter((_, i) => results[i]?.created === false).flatMap((j) => j.blobs);
     if (duplicates.length > 0) await this.options.blobs.remove(duplicates).catch(() => undefined);
     this.options.onEnqueued?.();
-    // Delivery may start meanwhile: a message sent before its job is flushed is at worst sent
-    // again after a power cut, never lost.
-    if (acknowledged) await this.options.acknowledge?.();
-    return results.map((r) => r.id);
+    return [...results];
   }
 }
 

@@ -97,7 +97,7 @@ export async function startOutbound(options: OutboundOptions): Promise<Outbound>
   delivery = new DeliveryLoop({
     store: store.outbox, api, blobs, pacer, owner: options.owner, clock, logger,
     concurrency: options.concurrency, leaseMs: options.leaseMs, idleMs: options.idleMs,
-    onFinal: (job) => outbox.jobFinished(job.id),
+    onFinal: (job) => outbox.jobFinished(job.id, job.state === "delivered" ? { state: "delivered", result: job.result } : { state: "failed" }),
     ...(options.onUnreachable === undefined ? {} : { onUnreachable: options.onUnreachable }),
   });
   if (options.installTransformer !== false) api.config.use(outboxTransformer(outbox));

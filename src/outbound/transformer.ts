@@ -11,6 +11,7 @@ import { isUnlostError } from "../errors/index.js";
 import { telegramAnswerIn } from "./classify.js";
 import { outboxHandles, type Outbox } from "./outbox.js";
 import { UnlostGrammyError } from "./send-error.js";
+import type { EnqueueResult } from "../store/index.js";
 import type { FailureReason, Job, TelegramAnswer } from "./types.js";
 import { isDirect, type UpdateScope } from "./update-scope.js";
 
@@ -40,11 +41,20 @@ export function outboxTransformer(source: OutboxSource, scope?: UpdateScope): Tr
     // Outside handlers (e.g. a scheduled job) a send is still durable, just without a key.
     const idempotencyKey = scope === undefined ? undefined : `${scope.updateKey}:${scope.calls++}:${method}`;
     const options = { priority: "high", ...(idempotencyKey === undefined ? {} : { idempotencyKey }) } as const;
-    let ids: string[];
+    let id: string;
+    let fresh: boolean;
     try {
       // A handler's send is protected by its update (see `sendFromHandler`); one outside
       // handlers is acknowledged like any `outbox.send`.
-      ids = await (scope === undefined ? outbox.send(method, fields, options) : outbox.sendFromHandler(method, fields, options));
+      if (scope === undefined) {
+        id = (await outbox.send(method, fields, options))[0] as string;
+        fresh = false;
+      } else {
+        const stored = (await outbox.sendFromHandler(method, fields, options))[0] as EnqueueResult;
+        id = stored.id;
+        // A job this send created cannot be final yet: its result is awaited without a read.
+        fresh = stored.created;
+      }
     } catch (error) {
       // Refused before it was enqueued: grammY users catch Telegram's 400 for the same mistake.
       if (!isUnlostError(error, "INVALID_ARGUMENT")) throw error;
@@ -55,9 +65,9 @@ export function outboxTransformer(source: OutboxSource, scope?: UpdateScope): Tr
       throw new UnlostGrammyError(method, fields, code, { description }, { reason: error.message, failureReason: "invalid", jobId: null, answeredByTelegram: false, validationError: error });
     }
     // grammY types its signal with a polyfill's AbortSignal; at run time it is Node's.
-    const job = await outbox.waitForFinal(ids[0] as string, (signal ?? undefined) as AbortSignal | undefined);
-    if (job.state === "delivered") return { ok: true, result: JSON.parse(job.result ?? "null") as never };
-    throw notDelivered(method, fields, job);
+    const outcome = await outbox.waitForOutcome(id, (signal ?? undefined) as AbortSignal | undefined, fresh);
+    if (outcome.state === "delivered") return { ok: true, result: JSON.parse(outcome.result ?? "null") as never };
+    throw notDelivered(method, fields, outcome.job);
   };
   // Only the bot-wide one is ever looked up (per-update ones live on `ctx.api`, not `bot.api`).
   if (scope === undefined) ownTransformers.add(transformer);
