@@ -15,6 +15,10 @@
 export { createRuntime } from "./runtime/runtime.js";
 export type { Runtime, RuntimeStats, InboxDeadLetters } from "./runtime/runtime.js";
 export type { RuntimeOptions } from "./runtime/options.js";
+export type {
+  WebhookAdapterName, WebhookHandlers, ExpressWebhookHandler, ExpressRequestLike, FastifyWebhookHandler, FastifyRequestLike, FastifyReplyLike,
+  HonoWebhookHandler, HonoContextLike, HttpWebhookHandler, StdHttpWebhookHandler,
+} from "./inbound/webhook/adapters/index.js";
 export type { UnlostFlavor, UnlostUpdateInfo } from "./inbound/update-info.js";
 export { floodGuard } from "./inbound/catch-up/flood-guard.js";
 export type { FloodGuard, FloodGuardOptions } from "./inbound/catch-up/flood-guard.js";

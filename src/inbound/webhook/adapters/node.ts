@@ -70,9 +70,14 @@ function parsedBody(body: unknown): WebhookBody {
   return { kind: "value", value: body };
 }
 
-/** A size check of a body that was already read (the framework's own limit applied first). */
+/**
+ * The size check of a body that was already read (the framework's own limit applied first): a
+ * parsed value is measured as its JSON, which is what the inbox would store.
+ */
 function limited(body: WebhookBody, maxBytes: number): WebhookBody {
-  return body.kind === "text" && Buffer.byteLength(body.text, "utf8") > maxBytes ? { kind: "too-large" } : body;
+  if (body.kind === "too-large") return body;
+  const text = body.kind === "text" ? body.text : (JSON.stringify(body.value) ?? "");
+  return Buffer.byteLength(text, "utf8") > maxBytes ? { kind: "too-large" } : body;
 }
 
 /**
