@@ -4,7 +4,8 @@
  * input.
  *
  * Commonly used: {@link createRuntime} (instead of `bot.start()`), the {@link UnlostFlavor}
- * context flavor (`ctx.unlost`), and the error model ({@link UnlostError}).
+ * context flavor (`ctx.unlost`), and the error model ({@link UnlostError}). Webhooks in your
+ * own server: `runtime.webhookCallback("express" | "fastify" | "hono" | "http" | "std/http")`.
  * For experts: the store ({@link openStore}) and the logger. The Bot API emulator is a separate
  * entry point: `unlost/emulator`.
  *
