@@ -4,7 +4,8 @@
  * input.
  *
  * Commonly used: {@link createRuntime} (instead of `bot.start()`), the {@link UnlostFlavor}
- * context flavor (`ctx.unlost`), and the error model ({@link UnlostError}).
+ * context flavor (`ctx.unlost`), and the error model ({@link UnlostError}). Webhooks in your
+ * own server: `runtime.webhookCallback("express" | "fastify" | "hono" | "http" | "std/http")`.
  * For experts: the store ({@link openStore}) and the logger. The Bot API emulator is a separate
  * entry point: `unlost/emulator`.
  *
@@ -15,6 +16,10 @@
 export { createRuntime } from "./runtime/runtime.js";
 export type { Runtime, RuntimeStats, InboxDeadLetters } from "./runtime/runtime.js";
 export type { RuntimeOptions } from "./runtime/options.js";
+export type {
+  WebhookAdapterName, WebhookHandlers, ExpressWebhookHandler, ExpressRequestLike, FastifyWebhookHandler, FastifyRequestLike, FastifyReplyLike,
+  HonoWebhookHandler, HonoContextLike, HttpWebhookHandler, StdHttpWebhookHandler,
+} from "./inbound/webhook/adapters/index.js";
 export type { UnlostFlavor, UnlostUpdateInfo } from "./inbound/update-info.js";
 export { floodGuard } from "./inbound/catch-up/flood-guard.js";
 export type { FloodGuard, FloodGuardOptions } from "./inbound/catch-up/flood-guard.js";

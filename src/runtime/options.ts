@@ -57,12 +57,21 @@ export interface RuntimeOptions {
   webhook?: {
     /** The public HTTPS URL Telegram posts to (registered with setWebhook). */
     url: string;
+    /**
+     * Serve the webhook on a listener of the runtime's own (`port`, `host`, `path`). Default
+     * true. `false`: no listener; mount `runtime.webhookCallback("express" | "fastify" | "hono" |
+     * "http" | "std/http")` in your own server at the path of `url` instead (same secret check,
+     * durable ingest and status codes). `port`, `host` and `path` are then refused.
+     */
+    listen?: boolean;
     /** Port of the local receiver. Default 8080. */
     port?: number;
     /** Interface of the local receiver. Default `0.0.0.0`. */
     host?: string;
     /** Path of the receiver. Default: the path of `url`. */
     path?: string;
+    /** Larger request bodies are answered 413 (Telegram's updates are a few KiB), bytes. Default 1 MiB. */
+    maxBodyBytes?: number;
     /** Secret checked on every request; default: generated once and kept in the store. */
     secretToken?: string;
     /** Telegram's `max_connections`, 1–100. Default 40. */
@@ -206,10 +215,12 @@ const schema = z.strictObject({
   webhook: z
     .strictObject({
       url: z.url({ protocol: /^https?$/ }),
+      listen: z.boolean().default(true),
       port: int(0, 65_535).default(8080),
       host: z.string().default("0.0.0.0"),
       path: z.string().startsWith("/").optional(),
       secretToken: z.string().optional(),
+      maxBodyBytes: int(1).default(1024 * 1024),
       maxConnections: int(1, 100).default(40),
       register: z.boolean().default(true),
     })
@@ -281,6 +292,15 @@ export function resolveOptions(options: RuntimeOptions = {}): ResolvedOptions {
   resolveCatchUpOptions(resolved.catchUp ?? {}); // throws INVALID_CONFIG naming the wrong field
   if (resolved.mode === "webhook" && resolved.webhook === undefined) {
     throw new UnlostError("INVALID_CONFIG", 'mode "webhook" needs webhook.url (the public HTTPS URL Telegram posts to), e.g. { webhook: { url: "https://bot.example.com/telegram" } }');
+  }
+  const given = options.webhook as Record<string, unknown> | undefined;
+  const ownListenerOnly = (["port", "host", "path"] as const).filter((key) => given?.[key] !== undefined);
+  if (resolved.webhook?.listen === false && ownListenerOnly.length > 0) {
+    const fields = ownListenerOnly.map((key) => `webhook.${key}`).join(", ");
+    throw new UnlostError(
+      "INVALID_CONFIG",
+      `invalid unlost options: ${fields} configure the runtime's own webhook listener, but webhook.listen is false (your server receives the webhook through runtime.webhookCallback()). Remove ${fields}, or set webhook.listen: true.`,
+    );
   }
   return resolved;
 }

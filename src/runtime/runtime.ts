@@ -14,7 +14,10 @@ import { JournalDispatcher } from "../inbound/journal-dispatcher.js";
 import { createDowntimeMonitor, type DowntimeMonitor } from "../inbound/downtime/index.js";
 import { Poller } from "../inbound/poller.js";
 import { handleWithInfo, installUpdateInfo, type ApiHook } from "../inbound/update-info.js";
-import { createWebhookReceiver, registerWebhook, webhookSecret, type RegisterWebhookOptions, type WebhookReceiver } from "../inbound/webhook/index.js";
+import {
+  createWebhookIngest, createWebhookReceiver, registerWebhook, serviceUnavailable, webhookAdapter, webhookSecret,
+  type RegisterWebhookOptions, type WebhookAdapterName, type WebhookHandle, type WebhookHandlers, type WebhookIngest, type WebhookReceiver,
+} from "../inbound/webhook/index.js";
 import { acknowledgeGate, openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
 import { startOutbound, type Outbound } from "../outbound/service.js";
 import type { Outbox } from "../outbound/outbox.js";
@@ -79,6 +82,26 @@ export interface Runtime {
   stats(): Promise<RuntimeStats>;
   /** The durable outbox: send, notify, broadcast, job status, stats, dead letters, audit (after `start`). */
   readonly outbox: Outbox;
+  /**
+   * The webhook as a handler for your own server, like grammY's `webhookCallback(bot, adapter)`,
+   * with unlost's guarantees: the secret is checked (401), the body read up to
+   * `webhook.maxBodyBytes` (413), the update stored in the inbox and flushed before the 200
+   * (`durability`), a re-sent `update_id` answered 200 and handled once, 500 when the store
+   * fails and 503 before `start()` has opened the store or once `stop()` began, so that
+   * Telegram re-sends instead of the update being lost. Needs `mode: "webhook"` and
+   * `webhook.listen: false`; mount it at the path of `webhook.url`. Bodies a framework already
+   * parsed (`express.json()`, fastify) are accepted. May be called before `start()`.
+   *
+   * @example
+   * ```ts
+   * const runtime = createRuntime(bot, { mode: "webhook", webhook: { url: "https://bot.example.com/telegram", listen: false } });
+   * app.post("/telegram", runtime.webhookCallback("express"));   // an Express app
+   * await runtime.start();                                        // registers the webhook
+   * ```
+   * @throws UnlostError `INVALID_CONFIG` unless the runtime is in webhook mode with
+   * `webhook.listen: false`; `INVALID_ARGUMENT` for a framework there is no adapter for.
+   */
+  webhookCallback<A extends WebhookAdapterName>(adapter: A): WebhookHandlers[A];
 }
 
 /**
@@ -122,6 +145,8 @@ class UnlostRuntime implements Runtime {
   /** Chats the outbox marked unreachable: cleared as soon as their user writes again. */
   private readonly unreachable = new Set<number>();
   private receiver: WebhookReceiver | undefined;
+  /** The webhook core behind `webhookCallback` (with `webhook.listen: false`), from `start()` on. */
+  private webhookIngest: WebhookIngest | undefined;
   private downtime: DowntimeMonitor | undefined;
   private policy: CatchUpPolicy | undefined;
   private timers: NodeJS.Timeout[] = [];
@@ -189,6 +214,25 @@ class UnlostRuntime implements Runtime {
   wait(): Promise<void> {
     return this.finished;
   }
+
+  webhookCallback<A extends WebhookAdapterName>(adapter: A): WebhookHandlers[A] {
+    const { mode, webhook } = this.options;
+    if (mode !== "webhook" || webhook === undefined) {
+      throw new UnlostError("INVALID_CONFIG", `runtime.webhookCallback() needs mode "webhook" with webhook: { url, listen: false }; this runtime is in mode "${mode}".`);
+    }
+    if (webhook.listen) {
+      throw new UnlostError("INVALID_CONFIG", "runtime.webhookCallback() needs webhook.listen: false; this runtime serves the webhook on its own listener (webhook.port). Set webhook.listen: false to receive it in your own server instead.");
+    }
+    return webhookAdapter(adapter, this.handleWebhook);
+  }
+
+  /** A delivery through `webhookCallback`: 503 (Telegram re-sends) until the store is open. */
+  private readonly handleWebhook: WebhookHandle = (delivery) => {
+    const ingest = this.webhookIngest;
+    if (ingest !== undefined) return ingest.handle(delivery);
+    this.logger.debug("webhook request before start(): answering 503 so that Telegram re-sends it");
+    return Promise.resolve(serviceUnavailable("The bot is starting; send again later."));
+  };
 
   async stats(): Promise<RuntimeStats> {
     return {
@@ -401,6 +445,8 @@ class UnlostRuntime implements Runtime {
     await this.poller?.stop();
     this.getUpdatesClient?.close();
     await this.receiver?.close();
+    // Answers 503 from now on (kept, so later requests get it too) and lets ingests in progress finish.
+    await this.webhookIngest?.close(this.options.shutdown.deadlineMs);
     const deadline = this.options.shutdown.deadlineMs;
     // Both stop taking work at once (the row dispatcher must not claim what the journal hands
     // over below), then finish what runs, up to the deadline.
@@ -518,17 +564,24 @@ class UnlostRuntime implements Runtime {
     const secretToken = await webhookSecret(store.state, config.secretToken === undefined ? {} : { configured: config.secretToken });
     // A generated secret is known only now: from here on it is scrubbed like the token.
     this.scrubber.add(secretToken);
-    this.receiver = createWebhookReceiver({
+    const core = {
       inbox: store.inbox,
       secretToken,
-      path: config.path ?? (new URL(config.url).pathname || "/"),
+      maxBodyBytes: config.maxBodyBytes,
       logger: this.logger,
       clock: this.clock,
       onIngested: () => this.ingested(),
       acknowledge: acknowledgeGate(store, this.options.durability),
-    });
-    const listening = await this.receiver.listen({ port: config.port, host: config.host });
-    this.logger.info({ listening: listening.url, publicUrl: config.url }, "webhook receiver listening");
+    };
+    if (config.listen) {
+      this.receiver = createWebhookReceiver({ ...core, path: config.path ?? (new URL(config.url).pathname || "/") });
+      const listening = await this.receiver.listen({ port: config.port, host: config.host });
+      this.logger.info({ listening: listening.url, publicUrl: config.url }, "webhook receiver listening");
+    } else {
+      // From here on, webhookCallback() handlers store what they receive.
+      this.webhookIngest = createWebhookIngest(core);
+      this.logger.info({ publicUrl: config.url }, "webhook mode without a listener of its own: updates arrive through runtime.webhookCallback() in your server");
+    }
     if (config.register) {
       await registerWebhook(this.bot.api, {
         url: config.url,

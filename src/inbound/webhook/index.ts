@@ -1,7 +1,8 @@
 /**
  * The durable webhook receiver: Telegram's deliveries go straight into the inbox (deduplicated
- * on `update_id`) and are answered 200 at once; plus registering the webhook with a persisted
- * secret and switching back to polling without losing pending updates.
+ * on `update_id`) and are answered 200 once stored; framework adapters (Express, fastify,
+ * Hono, node:http, std/http) around the same core; plus registering the webhook with a
+ * persisted secret and switching back to polling without losing pending updates.
  *
  * @module
  */
@@ -16,6 +17,32 @@ export {
   type WebhookReceiverStats,
 } from "./receiver.js";
 export type { ListenOptions, Listening } from "./listener.js";
+export {
+  createWebhookIngest,
+  serviceUnavailable,
+  type WebhookAnswer,
+  type WebhookBody,
+  type WebhookDelivery,
+  type WebhookHandle,
+  type WebhookIngest,
+  type WebhookIngestOptions,
+  type WebhookStatus,
+} from "./ingest.js";
+export {
+  webhookAdapter,
+  WEBHOOK_ADAPTERS,
+  type ExpressRequestLike,
+  type ExpressWebhookHandler,
+  type FastifyReplyLike,
+  type FastifyRequestLike,
+  type FastifyWebhookHandler,
+  type HonoContextLike,
+  type HonoWebhookHandler,
+  type HttpWebhookHandler,
+  type StdHttpWebhookHandler,
+  type WebhookAdapterName,
+  type WebhookHandlers,
+} from "./adapters/index.js";
 export { registerWebhook, unregisterWebhook, type RegisterWebhookOptions } from "./register.js";
 export {
   generateSecretToken,
