@@ -31,7 +31,15 @@ import { IsolationGate } from "./isolation-gate.js";
 export type HandledUpdate = Pick<
   ClaimedUpdate,
   "updateId" | "chatKey" | "updateType" | "messageDate" | "receivedAt" | "update" | "attempt" | "recoveries" | "recovered" | "lastError"
->;
+> & {
+  /**
+   * True only for the first run of an update just fetched into this process's journal: no
+   * earlier run of it can have sent anything, so its sends need no lookup by key before they
+   * leave (see `outbound/direct-send.ts`). Rows (retries, recovered updates, retried dead
+   * letters, whose attempts restart at 1) never are.
+   */
+  readonly firstRun?: boolean;
+};
 
 /** Told once when a handler run passes its deadline (`ctx.unlost` aborts its `signal`). */
 export interface TimeoutListener {

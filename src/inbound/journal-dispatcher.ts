@@ -269,7 +269,7 @@ export class JournalDispatcher {
       // Journal updates run once here: a failed one continues as a row, with its attempt count.
       const item: Item = {
         batch, updateId: update.update_id, chatKey: chatKeyOfType(update, updateType), updateType,
-        messageDate: messageDateOfType(update, updateType), receivedAt, update, attempt: 1, recoveries: 0, recovered: false, lastError: null,
+        messageDate: messageDateOfType(update, updateType), receivedAt, update, attempt: 1, recoveries: 0, recovered: false, lastError: null, firstRun: true,
         startedAt: 0, slot: -1, timedOut: undefined, onTimeout: undefined,
       };
       let chat = this.chats.get(item.chatKey);

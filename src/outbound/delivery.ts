@@ -82,6 +82,19 @@ export class DeliveryLoop {
     this.waker.wake();
   }
 
+  /** Counts a handler's direct send (see direct-send.ts) with the loop's own. */
+  countDirect(outcome: { delivered: boolean; ambiguous: boolean; retryAfterMs: number | undefined }): void {
+    this.counters.sent++;
+    if (outcome.delivered) this.counters.delivered++;
+    if (outcome.ambiguous) this.counters.ambiguous++;
+    if (outcome.retryAfterMs !== undefined) this.counters.responses429++;
+  }
+
+  /** True while sending (started, not stopping). */
+  get sending(): boolean {
+    return this.loop !== undefined && !this.stopping;
+  }
+
   /** Counters so far. */
   stats(): DeliveryStats {
     return { ...this.counters, inFlight: this.active.size };

@@ -10,6 +10,8 @@ import type { Logger } from "../runtime/logger.js";
 import { BatchWriter } from "../shared/batch-writer.js";
 import type { EnqueueResult, OutboxDeadLetterListOptions, OutboxDeadLetterSelector, OutboxStore, Page } from "../store/index.js";
 import type { BlobStore } from "./blobs.js";
+import type { DirectSender, HandlerSendOutcome } from "./direct-send.js";
+import type { UpdateScope } from "./update-scope.js";
 import { newBroadcastId, newJobId } from "./ids.js";
 import { sendFingerprint } from "./fingerprint.js";
 import { encodePayload } from "./payload.js";
@@ -88,6 +90,9 @@ export interface OutboxDeadLetters {
 /** @internal A final state as the delivery loop reports it (the result of a delivered job). */
 export type FinalState = { readonly state: "delivered"; readonly result: string | null } | { readonly state: "failed" };
 
+/** Why a send of an update adopted from a dead process may repeat one (see `NewJob.mayRepeat`). */
+const MAY_REPEAT_AFTER_CRASH = "an earlier run of this update was cut off by a crash and may have sent this already; sent again (a duplicate rather than a loss)";
+
 /** Handler sends waiting to be stored with the rest of their turn's. */
 interface PendingEnqueue {
   readonly jobs: NewJob[];
@@ -116,6 +121,7 @@ export class Outbox {
   private readonly events = new EventEmitter();
   private readonly defaults: OutboxDefaults;
 
+  private direct: DirectSender | undefined;
   private readonly handlerSends = new BatchWriter<PendingEnqueue>((batch) => this.storeHandlerSends(batch));
 
   constructor(private readonly options: OutboxOptions) {
@@ -152,12 +158,33 @@ export class Outbox {
    * handled again if the job is lost with a power cut, so the send is made again then; and
    * the handler's `await` ends with the delivery, not with this.
    */
-  async sendFromHandler(method: string, payload: Record<string, unknown>, options: SendOptions): Promise<EnqueueResult[]> {
-    const jobs = await this.prepare(method, payload, options, null).jobs;
-    // Handlers send concurrently (one per chat in flight): their jobs are stored together, one
-    // transaction per turn of the event loop instead of one per reply.
+  async sendFromHandler(method: string, payload: Record<string, unknown>, options: SendOptions, scope?: Pick<UpdateScope, "direct" | "mayRepeat">): Promise<HandlerSendOutcome> {
+    const prepared = await this.prepare(method, payload, options, null).jobs;
+    const jobs = scope?.mayRepeat === true ? prepared.map((job) => ({ ...job, mayRepeat: MAY_REPEAT_AFTER_CRASH })) : prepared;
+    // The first run of a fresh update may send without storing a job first (direct-send.ts).
+    if (scope?.direct === true && this.direct !== undefined) return this.direct.send(jobs);
+    return { kind: "queued", results: await this.enqueueFromHandler(jobs) };
+  }
+
+  /**
+   * @internal Stores a handler's jobs. Handlers send concurrently (one per chat in flight):
+   * their jobs are stored together, one transaction per turn of the event loop instead of one
+   * per reply.
+   */
+  enqueueFromHandler(jobs: NewJob[]): Promise<EnqueueResult[]> {
     return new Promise((resolve, reject) => this.handlerSends.add({ jobs, resolve, reject }));
   }
+
+  /** @internal Resolves once every direct send delivered so far is recorded. */
+  directRecorded(): Promise<void> {
+    return this.direct?.flush() ?? Promise.resolve();
+  }
+
+  /** @internal Lets handlers' first-run sends go direct (set by the outbound service). */
+  useDirectSender(sender: DirectSender): void {
+    this.direct = sender;
+  }
+
 
   /** Sends a text message. */
   sendText(chatId: number | string, text: string, options: SendOptions & { parse_mode?: string; reply_markup?: unknown } = {}): Promise<string[]> {

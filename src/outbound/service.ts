@@ -12,6 +12,7 @@ import { BlobStore } from "./blobs.js";
 import { DeliveryLoop } from "./delivery.js";
 import { Outbox, type OutboxDefaults } from "./outbox.js";
 import { Pacer, type PacingLimits } from "./pacing.js";
+import { DirectSender } from "./direct-send.js";
 import { outboxTransformer } from "./transformer.js";
 
 /** Options of {@link startOutbound}. */
@@ -100,11 +101,24 @@ export async function startOutbound(options: OutboundOptions): Promise<Outbound>
     onFinal: (job) => outbox.jobFinished(job.id, job.state === "delivered" ? { state: "delivered", result: job.result } : { state: "failed" }),
     ...(options.onUnreachable === undefined ? {} : { onUnreachable: options.onUnreachable }),
   });
+  const loop = delivery;
+  const direct = new DirectSender({
+    store: store.outbox, api, pacer, clock, logger,
+    enqueue: (jobs) => outbox.enqueueFromHandler(jobs),
+    count: (outcome) => loop.countDirect(outcome),
+    active: () => loop.sending,
+  });
+  outbox.useDirectSender(direct);
   if (options.installTransformer !== false) api.config.use(outboxTransformer(outbox));
   delivery.start();
   return {
     outbox, delivery, blobs,
-    stop: (deadlineMs) => (delivery as DeliveryLoop).stop(deadlineMs),
+    stop: async (deadlineMs) => {
+      const stopped = await loop.stop(deadlineMs);
+      // Handlers' direct sends delivered so far are recorded before the store closes.
+      await direct.flush();
+      return stopped;
+    },
     removeTemporaryBlobs: async () => {
       if (!memory) return;
       memoryBlobDirs.delete(store);

@@ -50,7 +50,12 @@ export function outboxTransformer(source: OutboxSource, scope?: UpdateScope): Tr
         id = (await outbox.send(method, fields, options))[0] as string;
         fresh = false;
       } else {
-        const stored = (await outbox.sendFromHandler(method, fields, options))[0] as EnqueueResult;
+        const sent = await outbox.sendFromHandler(method, fields, options, scope);
+        if (sent.kind === "delivered") {
+          scope.sentDirect = true;
+          return { ok: true, result: sent.result as never };
+        }
+        const stored = sent.results[0] as EnqueueResult;
         id = stored.id;
         // A job this send created cannot be final yet: its result is awaited without a read.
         fresh = stored.created;

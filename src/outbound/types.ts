@@ -78,6 +78,13 @@ export interface NewJob {
   readonly blobs: readonly string[];
   /** Sent under the 1000/s paid-broadcast limit (`allow_paid_broadcast`). */
   readonly paidBroadcast: boolean;
+  /**
+   * Why the send may repeat one that already left (a direct send whose answer was lost, or one
+   * an earlier run of its update made and did not record because its process died): stored,
+   * the job starts with one ambiguous attempt on record saying this, so a duplicate it causes
+   * is accounted for (see `outbound/direct-send.ts`).
+   */
+  readonly mayRepeat?: string;
 }
 
 /** One attempt of a job, as kept in its history. */

@@ -15,11 +15,25 @@ export interface UpdateScope {
   updateKey: string;
   /** How many outbox calls this run has made so far (the next call's position). */
   calls: number;
+  /**
+   * Sends may leave without a job stored first (see `direct-send.ts`): only on the first run
+   * of a fresh update, until that run passes its deadline (a late send of a timed-out run
+   * could otherwise race the retry's send under the same key).
+   */
+  direct: boolean;
+  /** A send went direct: the run's settle waits until it is recorded (see `DirectSender`). */
+  sentDirect: boolean;
+  /**
+   * An earlier run of this update may have been cut off by a crash after sending direct and
+   * before recording it: a send not found under its key may repeat one, so its job is stored
+   * with an ambiguous attempt on record (duplicates stay accounted for).
+   */
+  mayRepeat: boolean;
 }
 
 /** A new scope for the handling of one update. */
-export function newUpdateScope(updateKey: string): UpdateScope {
-  return { updateKey, calls: 0 };
+export function newUpdateScope(updateKey: string, direct = false, mayRepeat = false): UpdateScope {
+  return { updateKey, calls: 0, direct, sentDirect: false, mayRepeat };
 }
 
 /**

@@ -28,6 +28,10 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
   readonly attempt: number;
   readonly recovered: boolean;
   readonly willRetry: boolean;
+  /** The first run of a fresh update (see `HandledUpdate.firstRun`): its sends may go direct. */
+  #firstRun: boolean;
+  /** An earlier run may have sent direct and died before recording it (see `UpdateScope.mayRepeat`). */
+  readonly #mayRepeat: boolean;
   /** The keys of this run's sends through `ctx.api` (see UpdateScope); made on the first send. */
   #scope: UpdateScope | undefined;
   /** The bot's error handler runs: its sends are keyed apart from the handler's. */
@@ -49,7 +53,12 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
    * @param outbox the outbox for `enqueue` (throws when it is switched off)
    * @param maxAttempts `inbox.maxAttempts`: whether a failure of this try is retried
    */
-  constructor(claimed: HandledUpdate, facts: Pick<UpdateFacts, "ageMs" | "arrivedWhileDown">, idempotencyKey: string, private readonly outbox: () => Outbox, maxAttempts: number) {
+  /**
+   * @param directSends whether first runs send direct in this runtime (journal polling): then a
+   *   row's first attempt that is not a first run is an update adopted from a journal whose
+   *   process died (or a retried dead letter), which may have sent before it died
+   */
+  constructor(claimed: HandledUpdate, facts: Pick<UpdateFacts, "ageMs" | "arrivedWhileDown">, idempotencyKey: string, private readonly outbox: () => Outbox, maxAttempts: number, directSends = false) {
     this.updateId = claimed.updateId;
     this.idempotencyKey = idempotencyKey;
     this.ageMs = facts.ageMs;
@@ -58,6 +67,8 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
     this.arrivedWhileDown = facts.arrivedWhileDown;
     this.attempt = claimed.attempt;
     this.recovered = claimed.recovered;
+    this.#firstRun = directSends && claimed.firstRun === true;
+    this.#mayRepeat = directSends && claimed.firstRun !== true && claimed.attempt === 1 && !claimed.recovered;
     // As the dispatchers count: deaths of the process are not failures of the handler.
     this.willRetry = claimed.attempt - claimed.recoveries < maxAttempts;
   }
@@ -69,7 +80,7 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
    * replays the same "sorry" at the same key, and it is delivered once.
    */
   sendScope(): UpdateScope {
-    return (this.#scope ??= newUpdateScope(this.#catching ? `${this.idempotencyKey}:catch` : this.idempotencyKey));
+    return (this.#scope ??= newUpdateScope(this.#catching ? `${this.idempotencyKey}:catch` : this.idempotencyKey, this.#firstRun && this.#abortReason === undefined, this.#mayRepeat));
   }
 
   /** The bot's error handler is about to run for this try: its sends start a scope of their own. */
@@ -115,7 +126,14 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
   timedOut(reason: Error): void {
     if (this.#abortReason !== undefined) return;
     this.#abortReason = reason;
+    this.#firstRun = false;
+    if (this.#scope !== undefined) this.#scope.direct = false;
     this.#abort?.abort(reason);
+  }
+
+  /** A send of this run went direct: its record must be written before the run settles. */
+  get sentDirect(): boolean {
+    return this.#scope?.sentDirect === true;
   }
 
   /** Sends were enqueued with `enqueue` (their jobs are committed with the completion). */

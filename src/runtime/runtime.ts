@@ -722,14 +722,22 @@ class UnlostRuntime implements Runtime {
 
   /** Runs the bot's middleware on the update with `ctx.unlost`; resolves with what to commit with its completion. */
   private runHandlers(claimed: HandledUpdate, run: HandlerRun, facts: UpdateFacts): Promise<readonly StoreEffect[]> {
-    const info = new HandlingInfo(claimed, facts, `${this.bot.botInfo.id}:${claimed.updateId}`, this.outboxOrThrow, this.options.inbox.maxAttempts);
+    const info = new HandlingInfo(claimed, facts, `${this.bot.botInfo.id}:${claimed.updateId}`, this.outboxOrThrow, this.options.inbox.maxAttempts, this.journal !== undefined);
     // The dispatcher aborts `ctx.unlost.signal` through `info` at the deadline (the catch-up
     // steps before may already have used the time up).
     run.onTimeout = info;
     if (run.timedOut !== undefined) info.timedOut(run.timedOut);
     const handled = handleWithInfo(this.bot, claimed.update as unknown as Update, info, this.outbound === undefined ? undefined : this.installUpdateTransformer);
     // Without an error handler of the user's, no extra promise per update.
-    const handling = hasOwnErrorHandler(this.bot) ? handled.catch((error: unknown) => callErrorHandler(this.bot, error, info, this.logger)) : handled;
+    const caught = hasOwnErrorHandler(this.bot) ? handled.catch((error: unknown) => callErrorHandler(this.bot, error, info, this.logger)) : handled;
+    // A run's direct sends are recorded before it settles, so a later run finds them by key.
+    const handling = caught.then(
+      () => (info.sentDirect ? this.outbound?.outbox.directRecorded() : undefined),
+      async (error: unknown) => {
+        if (info.sentDirect) await this.outbound?.outbox.directRecorded();
+        throw error;
+      },
+    );
     return handling.then(() => {
       if (!info.enqueued) return info.committedEffects;
       return info.effects().then((effects) => {

@@ -52,6 +52,7 @@ export type {
   AtTime,
   AuditListOptions,
   ChatId,
+  DeliveredSend,
   EnqueueResult,
   JobClaimOptions,
   JobSettleRequest,

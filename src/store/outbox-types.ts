@@ -48,6 +48,18 @@ export interface EnqueueResult {
   readonly diverged?: boolean;
 }
 
+/** A delivered direct send (see {@link OutboxStore.recordDelivered}). */
+export interface DeliveredSend {
+  /** The job it would have been. */
+  readonly job: NewJob;
+  /** JSON of Telegram's result. */
+  readonly result: string;
+  /** The message id in the result, when it has one. */
+  readonly messageId: number | null;
+  /** When Telegram answered. */
+  readonly at: EpochMs;
+}
+
 /** Options of {@link OutboxStore.claim}. */
 export interface JobClaimOptions extends AtTime {
   /** Who claims: a stable id of the delivery loop's process (checked on settle). */
@@ -169,6 +181,18 @@ export interface OutboxStore {
    * All or nothing: a malformed job rejects the batch with `INVALID_ARGUMENT` before any write.
    */
   enqueue(jobs: readonly NewJob[], options?: AtTime): Promise<EnqueueResult[]>;
+
+  /**
+   * Records sends that were made without a job before them and delivered (a handler's reply
+   * on its update's first run, see `outbound/direct-send.ts`): each is stored as a delivered
+   * job (one attempt, its result) with its audit entry, so a later run of the same update finds
+   * it under its key and does not send it again. A job whose id or key is stored already is
+   * left as it is. Does not touch the chats' queues.
+   */
+  recordDelivered(sends: readonly DeliveredSend[]): Promise<void>;
+
+  /** True when the chat has jobs queued or in flight (a direct send would overtake them). */
+  chatHasPending(chatId: ChatId): Promise<boolean>;
 
   /**
    * Claims up to `limit` jobs, each the head of its chat, due (`dueAt <= now`), not in a paused

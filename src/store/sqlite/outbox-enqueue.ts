@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { PRIORITY_RANK, type NewJob } from "../../outbound/types.js";
 import { chatKeyOf } from "../outbox-validate.js";
 import type { EnqueueResult } from "../outbox-types.js";
+import { MAX_ERROR_LENGTH } from "../validate.js";
 import type { SqliteDatabase } from "./database.js";
 import { appendToChat, isPaused, queuedStatus } from "./outbox-heads.js";
 
@@ -120,5 +121,10 @@ function insertJob(db: SqliteDatabase, job: NewJob, key: string | null, chatKey:
     return "known-id";
   }
   appendToChat(db, chatKey, row.seq, rank, dueAt, queuedStatus(dueAt, isPaused(db, job.broadcastId), now));
+  if (job.mayRepeat !== undefined) {
+    // This send may have left before (see NewJob.mayRepeat).
+    const attempt = { at: now, outcome: "retry", code: null, error: db.freeText(job.mayRepeat, MAX_ERROR_LENGTH), ambiguous: true };
+    db.statement("UPDATE outbox_jobs SET ambiguous = 1, history = json_array(json(?)) WHERE seq = ?").run(JSON.stringify(attempt), row.seq);
+  }
   return { id: job.id, created: true };
 }

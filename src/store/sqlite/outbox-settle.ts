@@ -11,6 +11,16 @@ import { MAX_ERROR_LENGTH } from "../validate.js";
 import type { SqliteDatabase } from "./database.js";
 import { refreshHead } from "./outbox-heads.js";
 
+/** The job columns an audit entry copies. */
+export interface AuditedJob {
+  readonly id: string;
+  readonly chat_key: string;
+  readonly chat_id: number | string;
+  readonly method: string;
+  readonly payload: string;
+  readonly sensitive: number;
+}
+
 interface CurrentRow {
   seq: number;
   id: string;
@@ -29,9 +39,10 @@ function record(at: number, outcome: AttemptRecord["outcome"], code: number | nu
   return JSON.stringify(entry);
 }
 
-function writeAudit(
+/** Appends an audit entry for `job` (the payload only when neither redacted nor sensitive). */
+export function writeAudit(
   db: SqliteDatabase,
-  job: CurrentRow,
+  job: AuditedJob,
   outcome: "delivered" | "failed",
   messageId: number | null,
   error: string | null,

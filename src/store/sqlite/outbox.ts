@@ -17,10 +17,12 @@ import type {
   Priority,
   UnreachableChat,
 } from "../../outbound/types.js";
+import { chatHasPending, recordDelivered } from "./outbox-direct.js";
 import { requireChatId, validateJobClaim, validateJobOutcome, validateNewJob } from "../outbox-validate.js";
 import type {
   AtTime,
   ChatId,
+  DeliveredSend,
   EnqueueResult,
   JobClaimOptions,
   JobSettleRequest,
@@ -81,6 +83,19 @@ export class SqliteOutbox implements OutboxStore {
     const now = this.now(options.now);
     if (jobs.length === 0) return [];
     return this.db.write("enqueue jobs", () => enqueueJobs(this.db, jobs, now), ACKNOWLEDGED_SOON);
+  }
+
+  /** {@inheritDoc OutboxStore.recordDelivered} */
+  async recordDelivered(sends: readonly DeliveredSend[]): Promise<void> {
+    for (const send of sends) validateNewJob(send.job);
+    if (sends.length === 0) return;
+    this.db.write("record direct sends", () => recordDelivered(this.db, sends, this.redactAudit));
+  }
+
+  /** {@inheritDoc OutboxStore.chatHasPending} */
+  async chatHasPending(chatId: ChatId): Promise<boolean> {
+    requireChatId("chatId", chatId);
+    return this.db.read("read chat queue", () => chatHasPending(this.db, chatId));
   }
 
   /** {@inheritDoc OutboxStore.claim} */
