@@ -4,7 +4,8 @@
  * input.
  *
  * Commonly used: {@link createRuntime} (instead of `bot.start()`), the {@link UnlostFlavor}
- * context flavor (`ctx.unlost`), and the error model ({@link UnlostError}).
+ * context flavor (`ctx.unlost`), sessions and conversations committed with each update
+ * ({@link unlostSession}, {@link unlostConversationStorage}) and the error model ({@link UnlostError}).
  * For experts: the store ({@link openStore}) and the logger. The Bot API emulator is a separate
  * entry point: `unlost/emulator`.
  *
@@ -17,6 +18,12 @@ export type { Runtime, RuntimeStats, InboxDeadLetters } from "./runtime/runtime.
 export type { RuntimeOptions } from "./runtime/options.js";
 export type { UnlostFlavor, UnlostUpdateInfo } from "./inbound/update-info.js";
 export { floodGuard } from "./inbound/catch-up/flood-guard.js";
+export {
+  unlostSession, unlostLazySession, unlostConversationStorage, unlostStorage, UnlostStorage, SESSION_PREFIX, CONVERSATIONS_PREFIX,
+} from "./state/index.js";
+export type {
+  UnlostSessionOptions, UnlostConversationStorage, UnlostConversationStorageOptions, ConversationContextAdapter, UnlostStorageOptions, StoreSource,
+} from "./state/index.js";
 export type { FloodGuard, FloodGuardOptions } from "./inbound/catch-up/flood-guard.js";
 export type { BotSetup, BotSetupContext, UnlostContext } from "./cli/bot-module.js";
 export { UnlostError, isUnlostError, redactSecrets, Scrubber } from "./errors/index.js";
@@ -29,7 +36,7 @@ export type { SendFailure } from "./outbound/send-error.js";
 export { openStore, DEFAULT_SQLITE_PATH } from "./store/index.js";
 export type {
   Store, StoreOptions, SqliteStoreOptions, StoreWarning, StoreEffect, DeadLetter, DeadLetterPage, DeadLetterSelector,
-  DeadLetterListOptions, InboxStats, OfflineWindow,
+  DeadLetterListOptions, InboxStats, OfflineWindow, BotDataStore, DataEntry, DataListOptions,
 } from "./store/index.js";
 export { createLogger, silentLogger } from "./runtime/logger.js";
 export type { Logger, LogOptions } from "./runtime/logger.js";
