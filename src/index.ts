@@ -4,8 +4,9 @@
  * input.
  *
  * Commonly used: {@link createRuntime} (instead of `bot.start()`), the {@link UnlostFlavor}
- * context flavor (`ctx.unlost`), and the error model ({@link UnlostError}). Webhooks in your
- * own server: `runtime.webhookCallback("express" | "fastify" | "hono" | "http" | "std/http")`.
+ * context flavor (`ctx.unlost`), sessions and conversations committed with each update
+ * ({@link unlostSession}, {@link unlostConversationStorage}) and the error model ({@link UnlostError}).
+ * Webhooks in your own server: `runtime.webhookCallback("express" | "fastify" | "hono" | "http" | "std/http")`.
  * For experts: the store ({@link openStore}) and the logger. The Bot API emulator is a separate
  * entry point: `unlost/emulator`.
  *
@@ -22,6 +23,12 @@ export type {
 } from "./inbound/webhook/adapters/index.js";
 export type { UnlostFlavor, UnlostUpdateInfo } from "./inbound/update-info.js";
 export { floodGuard } from "./inbound/catch-up/flood-guard.js";
+export {
+  unlostSession, unlostLazySession, unlostConversationStorage, unlostStorage, UnlostStorage, SESSION_PREFIX, CONVERSATIONS_PREFIX,
+} from "./state/index.js";
+export type {
+  UnlostSessionOptions, UnlostConversationStorage, UnlostConversationStorageOptions, ConversationContextAdapter, UnlostStorageOptions, StoreSource,
+} from "./state/index.js";
 export type { FloodGuard, FloodGuardOptions } from "./inbound/catch-up/flood-guard.js";
 export type { BotSetup, BotSetupContext, UnlostContext } from "./cli/bot-module.js";
 export { UnlostError, isUnlostError, redactSecrets, Scrubber } from "./errors/index.js";
@@ -34,7 +41,7 @@ export type { SendFailure } from "./outbound/send-error.js";
 export { openStore, DEFAULT_SQLITE_PATH } from "./store/index.js";
 export type {
   Store, StoreOptions, SqliteStoreOptions, StoreWarning, StoreEffect, DeadLetter, DeadLetterPage, DeadLetterSelector,
-  DeadLetterListOptions, InboxStats, OfflineWindow,
+  DeadLetterListOptions, InboxStats, OfflineWindow, BotDataStore, DataEntry, DataListOptions,
 } from "./store/index.js";
 export { createLogger, silentLogger } from "./runtime/logger.js";
 export type { Logger, LogOptions } from "./runtime/logger.js";

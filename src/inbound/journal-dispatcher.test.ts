@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../runtime/logger.js";
+import { UncommittedWrites } from "../state/uncommitted-writes.js";
 import { openStore, type InboxJournal, type RawUpdate, type Store } from "../store/index.js";
 import { Dispatcher, type HandledUpdate, type UpdateHandler } from "./dispatcher.js";
 import { IsolationGate } from "./isolation-gate.js";
@@ -175,6 +176,41 @@ describe("JournalDispatcher", () => {
     await deliver(d, [message(1, 1), message(2, 2), message(3, 1)]);
     await until(() => d.stats().handled === 3);
     for (const id of [1, 2, 3]) expect(await store.state.getValue(`done:${id}`)).toBe("1");
+  });
+
+  it("tells `uncommitted` of a completion's effects before the chat's next update starts, and again once they are committed", async () => {
+    store = await openStore({ path: ":memory:" });
+    const uncommitted = new UncommittedWrites();
+    const seen: Array<{ id: number; pending: string | null | undefined; stored: string | null }> = [];
+    // The backlog's flush waits for the next append: both updates run before anything is written.
+    const d = startJournal(async (u) => {
+      seen.push({ id: u.updateId, pending: uncommitted.lookup("session:1"), stored: await store.data.get("session:1") });
+      return [{ kind: "data.set", key: `session:${u.chatKey}`, value: String(u.updateId) }, { kind: "kv.increment", key: "n" }];
+    }, { flushDelayMs: 60_000, uncommitted });
+    await deliver(d, [message(1, 1), message(2, 1)], true);
+    await until(() => d.open === 0);
+    expect(seen).toEqual([{ id: 1, pending: undefined, stored: null }, { id: 2, pending: "1", stored: null }]);
+    expect(uncommitted.lookup("session:1")).toBe("2");
+    await deliver(d, [message(3, 2)]);
+    await until(() => d.stats().handled === 3);
+    expect(await store.data.get("session:1")).toBe("2");
+    expect(await store.data.get("session:2")).toBe("3");
+    expect(uncommitted.size).toBe(0);
+  });
+
+  it("forgets the uncommitted effects it drops when its journal was taken over", async () => {
+    store = await openStore({ path: ":memory:" });
+    const uncommitted = new UncommittedWrites();
+    const d = startJournal(async (u) => [{ kind: "data.set", key: `session:${u.updateId}`, value: "x" }], { flushDelayMs: 60_000, uncommitted });
+    await deliver(d, [message(1, 1), message(2, 2)], true);
+    await until(() => d.open === 0);
+    expect(uncommitted.size).toBe(2);
+    expect(await journalOf(store).adopt("me")).toBe(2); // as if this instance were gone
+    await d.append([message(3, 3)], { nextOffset: 4 });
+    await until(() => d.stats().open === 0);
+    expect(uncommitted.lookup("session:1")).toBeUndefined();
+    expect(uncommitted.lookup("session:2")).toBeUndefined();
+    expect(await store.data.get("session:1")).toBeNull();
   });
 
   it("moves a failed update to the rows and keeps its chat waiting until the row is handled", async () => {

@@ -39,6 +39,19 @@ import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import type { IsolationGate } from "./isolation-gate.js";
 import { deadlineSweepMs, handlerTimeoutError, notifyTimeout, unwrap, type HandledUpdate, type HandlerRun, type TimeoutListener, type UpdateHandler } from "./dispatcher.js";
 
+/**
+ * Told of the effects of completions accepted here and not committed yet. A chat's next update
+ * starts before its previous completion is written (see the module comment): whoever reads what
+ * effects write (the bot data adapters: a session written by one update, read by the next)
+ * looks at these first.
+ */
+export interface UncommittedEffects {
+  /** A completion's effects were accepted: a later flush writes them. */
+  added(effects: readonly StoreEffect[]): void;
+  /** These effects were committed, or dropped for good (the journal was taken over). */
+  removed(effects: readonly StoreEffect[]): void;
+}
+
 /** Options of {@link JournalDispatcher}. */
 export interface JournalDispatcherOptions {
   readonly journal: InboxJournal;
@@ -70,6 +83,8 @@ export interface JournalDispatcherOptions {
   readonly flushDelayMs?: number;
   /** After a flush that committed handlers' effects or moved updates to the rows. */
   readonly onCommitted?: (info: { readonly moved: number }) => void;
+  /** Told of effects accepted but not committed yet (see {@link UncommittedEffects}). */
+  readonly uncommitted?: UncommittedEffects;
   /**
    * Whether the journal is still this process's to run. Others adopt the journal of an
    * instance they think gone (its liveness lease ran out: dead, or paused by SIGSTOP, a frozen
@@ -466,7 +481,11 @@ export class JournalDispatcher {
           this.releaseSlot(item);
           if (stale()) return;
           this.pending.done.push({ batch: item.batch, updateId: item.updateId });
-          for (const e of effects) this.pending.effects.push(e);
+          if (effects.length > 0) {
+            for (const e of effects) this.pending.effects.push(e);
+            // Before the chat's next update can start (below, in `finished`).
+            this.options.uncommitted?.added(effects);
+          }
           this.finished(chat, item, false);
         },
         (error: unknown) => {
@@ -650,6 +669,7 @@ export class JournalDispatcher {
       }
     } catch (error) {
       if (journalTakenOver(error)) {
+        if (batch.effects.length > 0) this.options.uncommitted?.removed(batch.effects);
         this.takenOver(error);
         // The batch itself is new and this process's: store it without the refused completions.
         return updates === undefined ? undefined : journal.append(updates, { ...append!, owner });
@@ -684,6 +704,7 @@ export class JournalDispatcher {
     }
     this.openCount -= batch.done.length + batch.moved.length;
     this.counters.handled += batch.done.length;
+    if (batch.effects.length > 0) this.options.uncommitted?.removed(batch.effects);
     for (const key of batch.movedChats) {
       const chat = this.chats.get(key);
       if (chat !== undefined) chat.moveUncommitted = false;
@@ -702,6 +723,7 @@ export class JournalDispatcher {
     this.ready = [];
     this.readyAt = 0;
     this.remaining.clear();
+    if (this.pending.effects.length > 0) this.options.uncommitted?.removed(this.pending.effects);
     this.pending = emptyPending();
     this.openCount = 0;
     this.unfinished = 0;

@@ -14,6 +14,7 @@ import type { Outbox, SendOptions } from "../outbound/outbox.js";
 import type { NewJob } from "../outbound/types.js";
 import { newUpdateScope, type UpdateScope } from "../outbound/update-scope.js";
 import type { StoreEffect } from "../store/index.js";
+import { ATTEMPT_DATA, AttemptData, type DataSource } from "../state/attempt-data.js";
 
 const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
 
@@ -45,6 +46,8 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
   #abort: AbortController | undefined;
   /** Why the run was aborted (its deadline passed), once it was. */
   #abortReason: Error | undefined;
+  /** This try's bot data (sessions, conversations); made when a storage adapter first uses it. */
+  #data: AttemptData | undefined;
 
   /**
    * @param claimed the update as the dispatcher hands it over
@@ -52,13 +55,20 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
    * @param idempotencyKey `<bot id>:<update_id>`
    * @param outbox the outbox for `enqueue` (throws when it is switched off)
    * @param maxAttempts `inbox.maxAttempts`: whether a failure of this try is retried
-   */
-  /**
+   * @param data where the try's bot data comes from (uncommitted writes, then the store)
    * @param directSends whether first runs send direct in this runtime (journal polling): then a
    *   row's first attempt that is not a first run is an update adopted from a journal whose
    *   process died (or a retried dead letter), which may have sent before it died
    */
-  constructor(claimed: HandledUpdate, facts: Pick<UpdateFacts, "ageMs" | "arrivedWhileDown">, idempotencyKey: string, private readonly outbox: () => Outbox, maxAttempts: number, directSends = false) {
+  constructor(
+    claimed: HandledUpdate,
+    facts: Pick<UpdateFacts, "ageMs" | "arrivedWhileDown">,
+    idempotencyKey: string,
+    private readonly outbox: () => Outbox,
+    maxAttempts: number,
+    private readonly data: DataSource,
+    directSends = false,
+  ) {
     this.updateId = claimed.updateId;
     this.idempotencyKey = idempotencyKey;
     this.ageMs = facts.ageMs;
@@ -111,6 +121,14 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
       (this.#queued ??= []).push(prepared.jobs);
       return prepared.ids;
     });
+  }
+
+  /**
+   * This try's bot data, for unlost's storage adapters (`unlostSession`, conversations): its
+   * writes are committed with the completion, through {@link commitWithCompletion}.
+   */
+  get [ATTEMPT_DATA](): AttemptData {
+    return (this.#data ??= new AttemptData(this.data, this.commitWithCompletion));
   }
 
   /** {@inheritDoc UnlostUpdateInfo.signal} */

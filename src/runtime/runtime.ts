@@ -23,6 +23,8 @@ import { startOutbound, type Outbound } from "../outbound/service.js";
 import type { Outbox } from "../outbound/outbox.js";
 import { outboxTransformer } from "../outbound/transformer.js";
 import { HandlingInfo } from "./handling-info.js";
+import { dataSource, type DataSource } from "../state/attempt-data.js";
+import { UncommittedWrites } from "../state/uncommitted-writes.js";
 import { createLogger, scrubberOf, type Logger } from "./logger.js";
 import { adoptGoneJournals, instanceGone, newInstanceId, recoverDeadInstances } from "./liveness.js";
 import { WorkerLease } from "./worker-lease.js";
@@ -163,6 +165,13 @@ class UnlostRuntime implements Runtime {
   private firstIngestAt: number | undefined;
   /** A completion batch will enqueue sends: wake the delivery loop after it is written. */
   private sendsCommitted = false;
+  /**
+   * Bot data written by journal completions not committed yet (a chat's next update reads
+   * them): new at every start, as the journal dispatcher is.
+   */
+  private uncommitted = new UncommittedWrites();
+  /** Where handlers' storage adapters read bot data: {@link uncommitted}, then the store. */
+  private data: DataSource = dataSource(this.uncommitted, () => this.store.data);
   private settle!: { resolve: () => void; reject: (e: Error) => void };
   private readonly finished: Promise<void>;
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
@@ -304,6 +313,8 @@ class UnlostRuntime implements Runtime {
 
       this.policy = createCatchUpPolicy(options.catchUp);
       installUpdateInfo(this.bot);
+      this.uncommitted = new UncommittedWrites();
+      this.data = dataSource(this.uncommitted, () => store.data);
       const journalPolling = options.mode === "polling" && options.inbox.journal && store.inbox.journal !== undefined;
       // One gate for both dispatchers: a suspect (an update recovered from a dead process) runs
       // with nothing else of this process, journal handlers included.
@@ -352,6 +363,7 @@ class UnlostRuntime implements Runtime {
             this.wakeDelivery();
           },
           ownership: (this.workerLease as WorkerLease).journalOwnership(journal),
+          uncommitted: this.uncommitted,
         });
         this.journal.start();
       }
@@ -722,7 +734,7 @@ class UnlostRuntime implements Runtime {
 
   /** Runs the bot's middleware on the update with `ctx.unlost`; resolves with what to commit with its completion. */
   private runHandlers(claimed: HandledUpdate, run: HandlerRun, facts: UpdateFacts): Promise<readonly StoreEffect[]> {
-    const info = new HandlingInfo(claimed, facts, `${this.bot.botInfo.id}:${claimed.updateId}`, this.outboxOrThrow, this.options.inbox.maxAttempts, this.journal !== undefined);
+    const info = new HandlingInfo(claimed, facts, `${this.bot.botInfo.id}:${claimed.updateId}`, this.outboxOrThrow, this.options.inbox.maxAttempts, this.data, this.journal !== undefined);
     // The dispatcher aborts `ctx.unlost.signal` through `info` at the deadline (the catch-up
     // steps before may already have used the time up).
     run.onTimeout = info;

@@ -2,7 +2,8 @@
  * Effects: writes that a settle performs in the same transaction as the update's completion,
  * so "this update is done" and "its consequences are recorded" can never be separated by a
  * crash. The outbox's effect ("enqueue these sends") is how a handler's non-awaited sends are
- * enqueued exactly once, with its completion. Every backend applies the whole list inside the
+ * enqueued exactly once, with its completion; the bot data effects are how its session and
+ * conversation writes are. Every backend applies the whole list inside the
  * settle's transaction, or nothing at all (a stale settle applies none).
  *
  * @module
@@ -52,8 +53,29 @@ export interface OutboxEnqueueEffect {
 }
 
 /**
+ * Store a bot data value (see `BotDataStore`): how a handler's session and conversation writes
+ * are committed exactly once, with its completion.
+ */
+export interface DataSetEffect {
+  /** Discriminant. */
+  readonly kind: "data.set";
+  /** The key (with its namespace prefix). */
+  readonly key: string;
+  /** The value, stored byte for byte. */
+  readonly value: string;
+}
+
+/** Delete a bot data value. */
+export interface DataDeleteEffect {
+  /** Discriminant. */
+  readonly kind: "data.delete";
+  /** The key (with its namespace prefix). */
+  readonly key: string;
+}
+
+/**
  * Everything a settle can do besides changing the update's state. A closed union on purpose:
  * a backend must know how to apply each kind inside its transaction, and the compiler then
  * points at every backend when a kind is added.
  */
-export type StoreEffect = KvSetEffect | KvDeleteEffect | KvIncrementEffect | OutboxEnqueueEffect;
+export type StoreEffect = KvSetEffect | KvDeleteEffect | KvIncrementEffect | DataSetEffect | DataDeleteEffect | OutboxEnqueueEffect;

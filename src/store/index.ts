@@ -1,5 +1,6 @@
 /**
- * unlost's durable store: the inbox of updates, the outbox of sends, runtime state and leases.
+ * unlost's durable store: the inbox of updates, the outbox of sends, runtime state, leases and
+ * bot data.
  *
  * @module
  */
@@ -47,7 +48,9 @@ export type {
 } from "./journal-types.js";
 export type { LeaseFence, LeaseGrant, LeaseInfo, LeaseStore } from "./lease-types.js";
 export type { OfflineWindow, StateStore } from "./state-types.js";
-export type { StoreEffect, KvSetEffect, KvDeleteEffect, KvIncrementEffect, OutboxEnqueueEffect } from "./effects.js";
+export type { StoreEffect, KvSetEffect, KvDeleteEffect, KvIncrementEffect, DataSetEffect, DataDeleteEffect, OutboxEnqueueEffect } from "./effects.js";
+export type { BotDataStore, DataEntry, DataListOptions } from "./data-types.js";
+export { MAX_DATA_KEY_LENGTH, MAX_DATA_VALUE_LENGTH, requireDataKey, requireDataValue } from "./data-validate.js";
 export type {
   AtTime,
   AuditListOptions,

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { BotDataStore } from "./data-types.js";
 import type { InboxStore, EpochMs } from "./inbox-types.js";
 import type { LeaseStore } from "./lease-types.js";
 import type { OutboxStore } from "./outbox-types.js";
@@ -21,7 +22,7 @@ export type StoreKind = "sqlite";
 /** A source of the current time in ms since the epoch. */
 export type Clock = () => EpochMs;
 
-/** An open store: the inbox, outbox, runtime state and leases of one bot. */
+/** An open store: the inbox, outbox, runtime state, leases and data of one bot. */
 export interface Store {
   /** Which backend this is. */
   readonly kind: StoreKind;
@@ -35,6 +36,11 @@ export interface Store {
   readonly state: StateStore;
   /** Named leases ("only one poller"). */
   readonly leases: LeaseStore;
+  /**
+   * The bot's own data: the values of grammY's storage adapters (sessions, conversations),
+   * committed with the completion of the update that wrote them.
+   */
+  readonly data: BotDataStore;
   /**
    * What was found on opening that the operator should fix, each with its fix (e.g. a data
    * folder other users can read). The runtime logs them at start; doctor reports them.
@@ -97,8 +103,9 @@ export interface SqliteStoreOptions {
    * retries and dead letters (inbox and outbox), the attempt history, the audit log's errors
    * and the reasons of unreachable chats. The runtime passes its scrubber (bot token, webhook
    * secret); default: the bot-token pattern only. Update payloads, job payloads and results,
-   * and runtime values (the generated webhook secret lives there) are stored as given: they
-   * are data that must come back byte for byte, not text unlost wrote.
+   * runtime values (the generated webhook secret lives there) and bot data (sessions,
+   * conversations) are stored as given: they are data that must come back byte for byte, not
+   * text unlost wrote.
    */
   readonly scrub?: Scrub;
 }

@@ -169,6 +169,18 @@ export function defineJournalContract(name: string, factory: StoreFactory): void
         expect(await store.state.getValue("n")).toBe("1");
       });
 
+      it("applies bot data effects with the completion, and none of a refused one", async () => {
+        const store = await fresh();
+        const journal = journalOf(store);
+        const { batch } = await journal.append([message(1, 10), message(2, 11)], { owner: A, nextOffset: 3, now: T0 });
+        const late = [{ kind: "data.set" as const, key: "session:10", value: "late" }];
+        await expectCode(journal.complete({ owner: B, done: [{ batch, updateId: 1 }], effects: late, now: T0 }), "CONFLICT", /taken over/);
+        expect(await store.data.get("session:10")).toBeNull();
+        await journal.complete({ owner: A, done: [{ batch, updateId: 1 }], effects: [{ kind: "data.set", key: "session:10", value: '{"n":1}' }], now: T0 + 1 });
+        await journal.complete({ owner: A, done: [{ batch, updateId: 2 }], closed: [batch], effects: [{ kind: "data.delete", key: "session:10" }, { kind: "data.set", key: "session:11", value: "{}" }], now: T0 + 2 });
+        expect(await store.data.list({ prefix: "session:" })).toEqual([{ key: "session:11", value: "{}", updatedAt: T0 + 2 }]);
+      });
+
       it("refuses to close a batch with updates neither done nor moved, writing nothing", async () => {
         const store = await fresh();
         const journal = journalOf(store);

@@ -8,6 +8,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { isUnlostError, redactSecrets } from "../../src/errors/index.js";
 import type { Claim, ClaimedUpdate, RawUpdate, Store } from "../../src/store/index.js";
+import { defineDataContract } from "./data-contract.js";
 import { defineOutboxContract } from "./outbox-contract.js";
 
 /**
@@ -1035,5 +1036,6 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
     });
 
     defineOutboxContract(factory);
+    defineDataContract(factory);
   });
 }

@@ -4,8 +4,10 @@
  * @module
  */
 import { UnlostError } from "../../errors/index.js";
+import { requireDataKey, requireDataValue } from "../data-validate.js";
 import type { StoreEffect } from "../effects.js";
 import { validateNewJob } from "../outbox-validate.js";
+import { deleteData, upsertData } from "./data.js";
 import type { SqliteDatabase } from "./database.js";
 import { enqueueJobs } from "./outbox-enqueue.js";
 
@@ -24,6 +26,12 @@ export function validateEffects(effects: readonly StoreEffect[]): void {
         if (effect.kind === "kv.increment" && effect.by !== undefined && !Number.isSafeInteger(effect.by)) {
           invalid(`Effect kv.increment needs an integer "by"; got ${effect.by}.`);
         }
+        break;
+      case "data.set":
+        requireDataValue(requireDataKey(effect.key), effect.value);
+        break;
+      case "data.delete":
+        requireDataKey(effect.key);
         break;
       case "outbox.enqueue":
         if (!Array.isArray(effect.jobs)) invalid("Effect outbox.enqueue needs an array of jobs.");
@@ -56,6 +64,12 @@ export function applyEffects(db: SqliteDatabase, effects: readonly StoreEffect[]
           `INSERT INTO kv (key, value) VALUES (?, CAST(CAST(? AS INTEGER) AS TEXT))
            ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(kv.value AS INTEGER) + CAST(? AS INTEGER) AS TEXT)`,
         ).run(effect.key, effect.by ?? 1, effect.by ?? 1);
+        break;
+      case "data.set":
+        upsertData(db, effect.key, effect.value, now);
+        break;
+      case "data.delete":
+        deleteData(db, effect.key);
         break;
       case "outbox.enqueue":
         // The same rows as OutboxStore.enqueue, in the settle's transaction: exactly once with it.

@@ -33,6 +33,11 @@
  * alone), `recovered_isolation` (the isolation of the claim the current one recovered from)
  * and `isolated_deaths` (recoveries from claims that ran alone: evidence of a poison update).
  *
+ * Migration 7 adds the bot data (`bot_data`, see data.ts): the values of grammY's storage
+ * adapters (sessions, conversations), apart from the runtime's own `kv`. A rowid table, not
+ * WITHOUT ROWID like `kv`: its values can be large (a conversation's replay log), and large
+ * rows belong in a table whose B-tree does not carry them in its key.
+ *
  * @module
  */
 import { OUTBOX_SCHEMA_SQL } from "./outbox-schema.js";
@@ -186,6 +191,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE inbox ADD COLUMN isolation INTEGER;
       ALTER TABLE inbox ADD COLUMN recovered_isolation INTEGER;
       ALTER TABLE inbox ADD COLUMN isolated_deaths INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
+  {
+    version: 7,
+    description: "bot data: the values of grammY storage adapters (sessions, conversations)",
+    sql: `
+      CREATE TABLE bot_data (
+        key        TEXT    NOT NULL PRIMARY KEY,
+        value      TEXT    NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
     `,
   },
 ];

@@ -1,9 +1,10 @@
 /**
- * The SQLite {@link Store}: one database file holding inbox, outbox, state and leases.
+ * The SQLite {@link Store}: one database file holding inbox, outbox, state, leases and bot data.
  *
  * @module
  */
 import type { SqliteStoreOptions, Store, StoreWarning } from "../types.js";
+import { SqliteData } from "./data.js";
 import { SqliteDatabase } from "./database.js";
 import { SqliteInbox } from "./inbox.js";
 import { SqliteLeases } from "./lease.js";
@@ -24,6 +25,8 @@ export class SqliteStore implements Store {
   readonly state: SqliteState;
   /** {@inheritDoc Store.leases} */
   readonly leases: SqliteLeases;
+  /** {@inheritDoc Store.data} */
+  readonly data: SqliteData;
   /** {@inheritDoc Store.warnings} */
   readonly warnings: readonly StoreWarning[];
   /** The connection, for backend-specific tests and tools. */
@@ -37,6 +40,7 @@ export class SqliteStore implements Store {
     this.outbox = new SqliteOutbox(database, { auditRedaction: options.auditRedaction === true });
     this.state = new SqliteState(database);
     this.leases = new SqliteLeases(database);
+    this.data = new SqliteData(database);
   }
 
   /**
