@@ -56,9 +56,7 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
    * @param outbox the outbox for `enqueue` (throws when it is switched off)
    * @param maxAttempts `inbox.maxAttempts`: whether a failure of this try is retried
    * @param data where the try's bot data comes from (uncommitted writes, then the store)
-   * @param directSends whether first runs send direct in this runtime (journal polling): then a
-   *   row's first attempt that is not a first run is an update adopted from a journal whose
-   *   process died (or a retried dead letter), which may have sent before it died
+   * @param directSends whether first runs send direct in this runtime (journal polling)
    */
   constructor(
     claimed: HandledUpdate,
@@ -78,7 +76,11 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
     this.attempt = claimed.attempt;
     this.recovered = claimed.recovered;
     this.#firstRun = directSends && claimed.firstRun === true;
-    this.#mayRepeat = directSends && claimed.firstRun !== true && claimed.attempt === 1 && !claimed.recovered;
+    // Any other run in such a runtime is a row: a retry, an update adopted from a journal whose
+    // process died or stopped past its deadline, or one retried from the dead letters; after an
+    // adoption, even later tries cannot tell whether the cut-off first run sent something, so
+    // every row run's new sends carry the doubt (at worst an ambiguous attempt too many).
+    this.#mayRepeat = directSends && claimed.firstRun !== true;
     // As the dispatchers count: deaths of the process are not failures of the handler.
     this.willRetry = claimed.attempt - claimed.recoveries < maxAttempts;
   }

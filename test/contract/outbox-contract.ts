@@ -118,6 +118,61 @@ export function defineOutboxContract(factory: OutboxStoreFactory): void {
         expect((await store.outbox.get("b"))?.fingerprint).toBe("fp-b");
       });
 
+      it("a job that may repeat an earlier send starts with one ambiguous attempt on record, saying why", async () => {
+        const store = await fresh();
+        await store.outbox.enqueue([newJob("m", 10, { mayRepeat: "an earlier run may have sent this" }), newJob("n", 10)], { now: T0 });
+        const m = await store.outbox.get("m");
+        expect(m).toMatchObject({ state: "queued", attempts: 0, ambiguousAttempts: 1 });
+        expect(m?.history).toMatchObject([{ outcome: "retry", ambiguous: true, error: "an earlier run may have sent this" }]);
+        expect((await store.outbox.get("n"))?.ambiguousAttempts).toBe(0);
+        expect((await store.outbox.stats({ now: T0 })).ambiguousAttempts).toBe(1);
+        // It is sent like any job, and a known key stays the stored job (nothing marked again).
+        expect(await drain(store, T0)).toEqual(["m", "n"]);
+        await store.outbox.enqueue([newJob("k", 11, { idempotencyKey: "key" })], { now: T0 });
+        expect(await store.outbox.enqueue([newJob("k2", 11, { idempotencyKey: "key", mayRepeat: "again" })], { now: T0 })).toEqual([{ id: "k", created: false }]);
+        expect((await store.outbox.get("k"))?.ambiguousAttempts).toBe(0);
+      });
+
+      it("records delivered direct sends: a delivered job with its one attempt and audit entry, found by its key; known ones are left alone", async () => {
+        const store = await fresh();
+        await store.outbox.recordDelivered([
+          { job: newJob("d1", 10, { idempotencyKey: "u:0:sendMessage" }), result: '{"message_id":7}', messageId: 7, at: T0 + 5 },
+          { job: newJob("d2", "@channel"), result: "true", messageId: null, at: T0 + 6 },
+        ]);
+        const d1 = await store.outbox.getByKey("u:0:sendMessage");
+        expect(d1).toMatchObject({ id: "d1", chatId: 10, state: "delivered", attempts: 1, ambiguousAttempts: 0, result: '{"message_id":7}', resultMessageId: 7, deliveredAt: T0 + 5 });
+        expect(d1?.history).toMatchObject([{ outcome: "delivered", ambiguous: false }]);
+        expect((await store.outbox.get("d2"))?.chatId).toBe("@channel");
+        const stats = await store.outbox.stats({ now: T0 + 10 });
+        expect(stats.byState).toMatchObject({ delivered: 2, queued: 0, sending: 0 });
+        const audit = await store.outbox.audit.list({ chatId: 10 });
+        expect(audit.items).toMatchObject([{ jobId: "d1", outcome: "delivered", messageId: 7 }]);
+        // Recorded again (same id, or same key): nothing changes, no second audit entry.
+        await store.outbox.recordDelivered([
+          { job: newJob("d1", 10), result: '{"message_id":8}', messageId: 8, at: T0 + 7 },
+          { job: newJob("d3", 10, { idempotencyKey: "u:0:sendMessage" }), result: '{"message_id":9}', messageId: 9, at: T0 + 7 },
+        ]);
+        expect((await store.outbox.get("d1"))?.resultMessageId).toBe(7);
+        expect(await store.outbox.get("d3")).toBeNull();
+        expect((await store.outbox.audit.list({ chatId: 10 })).items).toHaveLength(1);
+        // Nothing is queued: the chat's queue is untouched.
+        expect(await store.outbox.claim({ ...lease, limit: 10, now: T0 + 10 })).toEqual([]);
+        await expectCode(store.outbox.recordDelivered([{ job: newJob("", 10), result: "true", messageId: null, at: T0 }]), "INVALID_ARGUMENT");
+      });
+
+      it("says whether a chat has jobs queued or in flight", async () => {
+        const store = await fresh();
+        expect(await store.outbox.chatHasPending(10)).toBe(false);
+        await store.outbox.enqueue([newJob("q", 10, { notBefore: T0 + 60_000 })], { now: T0 });
+        expect(await store.outbox.chatHasPending(10)).toBe(true);
+        expect(await store.outbox.chatHasPending(11)).toBe(false);
+        expect(await store.outbox.chatHasPending("@channel")).toBe(false);
+        const [claimed] = await store.outbox.claim({ ...lease, limit: 1, now: T0 + 60_000 });
+        expect(await store.outbox.chatHasPending(10)).toBe(true);
+        await store.outbox.settleMany([{ claim: (claimed as ClaimedJob).claim, outcome: delivered() }], { now: T0 + 60_000 });
+        expect(await store.outbox.chatHasPending(10)).toBe(false);
+      });
+
       it("keeps every field, and the chat id's type (number or @username)", async () => {
         const store = await fresh();
         const job = newJob("x", "@channel", {
