@@ -35,33 +35,51 @@ export function outboxTransformer(source: OutboxSource, scope?: UpdateScope): Tr
   const transformer: Transformer = async (prev, method, payload, signal) => {
     const p = payload as Record<string, unknown> | undefined;
     if (isDirect(payload) || !outboxHandles(method, p)) return prev(method, payload, signal);
-    const outbox = typeof source === "function" ? await source() : source;
-    const fields = p as Record<string, unknown>;
-    // Outside handlers (e.g. a scheduled job) a send is still durable, just without a key.
-    const idempotencyKey = scope === undefined ? undefined : `${scope.updateKey}:${scope.calls++}:${method}`;
-    const options = { priority: "high", ...(idempotencyKey === undefined ? {} : { idempotencyKey }) } as const;
-    let ids: string[];
-    try {
-      // A handler's send is protected by its update (see `sendFromHandler`); one outside
-      // handlers is acknowledged like any `outbox.send`.
-      ids = await (scope === undefined ? outbox.send(method, fields, options) : outbox.sendFromHandler(method, fields, options));
-    } catch (error) {
-      // Refused before it was enqueued: grammY users catch Telegram's 400 for the same mistake.
-      if (!isUnlostError(error, "INVALID_ARGUMENT")) throw error;
-      const telegram = error.details["telegram"];
-      const field = error.details["field"];
-      const code = field === "method" ? 404 : 400;
-      const description = code === 404 ? "Not Found" : `Bad Request: ${typeof telegram === "string" ? telegram : `${typeof field === "string" ? field : "request"} is invalid`}`;
-      throw new UnlostGrammyError(method, fields, code, { description }, { reason: error.message, failureReason: "invalid", jobId: null, answeredByTelegram: false, validationError: error });
-    }
     // grammY types its signal with a polyfill's AbortSignal; at run time it is Node's.
-    const job = await outbox.waitForFinal(ids[0] as string, (signal ?? undefined) as AbortSignal | undefined);
-    if (job.state === "delivered") return { ok: true, result: JSON.parse(job.result ?? "null") as never };
-    throw notDelivered(method, fields, job);
+    return sendThroughOutbox(source, scope, method, p as Record<string, unknown>, (signal ?? undefined) as AbortSignal | undefined) as never;
   };
   // Only the bot-wide one is ever looked up (per-update ones live on `ctx.api`, not `bot.api`).
   if (scope === undefined) ownTransformers.add(transformer);
   return transformer;
+}
+
+/** Telegram's answer to a send that was delivered. */
+export interface DeliveredAnswer {
+  readonly ok: true;
+  readonly result: unknown;
+}
+
+/**
+ * One send through the outbox, as {@link outboxTransformer} makes it (and, for an `Api` a
+ * plugin built from the bot's options, `ApiCloneRouter`): with the scope's next key when there
+ * is a scope, else durable without a key; resolves with Telegram's answer once delivered.
+ *
+ * @param method a method the outbox handles (see `outboxHandles`)
+ * @param signal stops waiting for the delivery (the job stays queued)
+ * @throws UnlostGrammyError when the send is refused (`invalid`) or ends undelivered
+ */
+export async function sendThroughOutbox(source: OutboxSource, scope: UpdateScope | undefined, method: string, fields: Record<string, unknown>, signal?: AbortSignal): Promise<DeliveredAnswer> {
+  const outbox = typeof source === "function" ? await source() : source;
+  // Outside handlers (e.g. a scheduled job) a send is still durable, just without a key.
+  const idempotencyKey = scope === undefined ? undefined : `${scope.updateKey}:${scope.calls++}:${method}`;
+  const options = { priority: "high", ...(idempotencyKey === undefined ? {} : { idempotencyKey }) } as const;
+  let ids: string[];
+  try {
+    // A handler's send is protected by its update (see `sendFromHandler`); one outside
+    // handlers is acknowledged like any `outbox.send`.
+    ids = await (scope === undefined ? outbox.send(method, fields, options) : outbox.sendFromHandler(method, fields, options));
+  } catch (error) {
+    // Refused before it was enqueued: grammY users catch Telegram's 400 for the same mistake.
+    if (!isUnlostError(error, "INVALID_ARGUMENT")) throw error;
+    const telegram = error.details["telegram"];
+    const field = error.details["field"];
+    const code = field === "method" ? 404 : 400;
+    const description = code === 404 ? "Not Found" : `Bad Request: ${typeof telegram === "string" ? telegram : `${typeof field === "string" ? field : "request"} is invalid`}`;
+    throw new UnlostGrammyError(method, fields, code, { description }, { reason: error.message, failureReason: "invalid", jobId: null, answeredByTelegram: false, validationError: error });
+  }
+  const job = await outbox.waitForFinal(ids[0] as string, signal);
+  if (job.state === "delivered") return { ok: true, result: JSON.parse(job.result ?? "null") as unknown };
+  throw notDelivered(method, fields, job);
 }
 
 /**
