@@ -80,10 +80,11 @@ async function readBody(body: unknown, maxBytes: number): Promise<Buffer> {
     const bytes = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk instanceof Uint8Array ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : undefined;
     if (bytes === undefined) throw new UnlostError("INVALID_ARGUMENT", "the request body stream gave something other than bytes");
     size += bytes.length;
-    // Leaving the loop ends (destroys) the stream.
-    if (size > maxBytes) throw new UnlostError("INVALID_ARGUMENT", `the request body is over ${maxBytes} bytes`, { details: { tooLarge: true } });
-    chunks.push(bytes);
+    // Read on to the end without keeping it: leaving the loop would destroy grammY's stream,
+    // and grammY would fail the call with a network error instead of the answer.
+    if (size <= maxBytes) chunks.push(bytes);
   }
+  if (size > maxBytes) throw new UnlostError("INVALID_ARGUMENT", `the request body is over ${maxBytes} bytes`, { details: { tooLarge: true } });
   return Buffer.concat(chunks, size);
 }
 

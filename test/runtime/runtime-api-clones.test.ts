@@ -4,7 +4,7 @@
  * the outbox like `ctx.reply`: durable, paced, and keyed by the update when made inside one.
  */
 import { conversations, createConversation, type Conversation, type ConversationFlavor } from "@grammyjs/conversations";
-import { Api, Bot, GrammyError, InputFile, type Context } from "grammy";
+import { Api, Bot, GrammyError, InputFile, type ApiClientOptions, type Context } from "grammy";
 import { afterEach, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type Emulator, type EmulatorServer, type SimBot } from "../../src/emulator/index.js";
 import { createRuntime, silentLogger, type Runtime, type RuntimeOptions, type UnlostFlavor } from "../../src/index.js";
@@ -23,11 +23,11 @@ afterEach(async () => {
 
 interface Setup { emulator: Emulator; sim: SimBot; rt: Runtime; bot: Bot<Ctx> }
 
-async function setup(register: (bot: Bot<Ctx>) => void, options: { limits?: boolean; runtime?: RuntimeOptions } = {}): Promise<Setup> {
+async function setup(register: (bot: Bot<Ctx>) => void, options: { limits?: boolean; runtime?: RuntimeOptions; client?: ApiClientOptions } = {}): Promise<Setup> {
   const emulator = createEmulator(options.limits === true ? {} : { limits: false });
   const sim = emulator.createBot();
   server = await startEmulatorServer(emulator);
-  const bot = new Bot<Ctx>(sim.token, { client: { apiRoot: server.url } });
+  const bot = new Bot<Ctx>(sim.token, { client: { apiRoot: server.url, ...options.client } });
   register(bot);
   const store = await openStore({ path: ":memory:" });
   runtime = createRuntime(bot, {
@@ -224,5 +224,27 @@ describe("an Api built from the bot's token and options", () => {
     expect(caught).toBeInstanceOf(GrammyError);
     expect((caught as GrammyError).error_code).toBe(400);
     expect((caught as GrammyError).method).toBe("sendMessage");
+  });
+
+  it("the bot's own client.fetch still makes the real calls: the clone's getMe, and the delivery of its send", async () => {
+    const methods: string[] = [];
+    const fetch = ((url: string | URL, init?: RequestInit) => {
+      methods.push(String(url).split("/").at(-1) as string);
+      return globalThis.fetch(url, init);
+    }) as unknown as NonNullable<ApiClientOptions["fetch"]>;
+    let done = false;
+    const { emulator, sim, rt } = await setup((bot) => bot.on("message:text", async (ctx) => {
+      const clone = new Api(ctx.api.token, ctx.api.options);
+      await clone.getMe();
+      await clone.sendMessage(ctx.chat.id, "through the user's fetch");
+      done = true;
+    }), { client: { fetch } });
+    const alice = emulator.createUser();
+    methods.length = 0;
+    alice.sendText(sim, "go");
+    await until(() => done);
+    expect(sim.record.to(alice.id).map((m) => m.text)).toEqual(["through the user's fetch"]);
+    expect(methods.filter((m) => m !== "getUpdates")).toEqual(["getMe", "sendMessage"]);
+    expect((await rt.outbox.stats()).byState.delivered).toBe(1);
   });
 });
