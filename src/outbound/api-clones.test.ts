@@ -59,6 +59,22 @@ describe("ApiCloneRouter: an Api built from the options it installs", () => {
     expect(scope.calls).toBe(4);
   });
 
+  it("keys sends made at once in the order they were made, not in the order their bodies were read", async () => {
+    const { outbox, sent } = fakeOutbox();
+    const scope = newUpdateScope("7:100");
+    const clone = new Api(TOKEN, new ApiCloneRouter(TOKEN, undefined).optionsFor(outbox, scope));
+    const slowFile = (async function* () {
+      await new Promise((r) => setTimeout(r, 30));
+      yield new Uint8Array([1, 2, 3]);
+    })();
+    await Promise.all([clone.sendDocument(42, new InputFile(slowFile, "slow.bin")), clone.sendMessage(42, "quick")]);
+    expect(sent.map((s) => s.options.idempotencyKey).sort()).toEqual(["7:100:0:sendDocument", "7:100:1:sendMessage"]);
+    // Calls the outbox does not take use no position (a chat action), or the same one on
+    // every run (a send method without a chat: answering a button press).
+    await clone.sendChatAction(42, "typing").catch(() => undefined);
+    expect(scope.calls).toBe(2);
+  });
+
   it("without a scope: durable, acknowledged, no key", async () => {
     const { outbox, sent } = fakeOutbox();
     const api = new Api(TOKEN, { apiRoot: "http://127.0.0.1:9" });

@@ -51,9 +51,9 @@
  */
 import { Api, GrammyError, type ApiCallFn, type ApiClientOptions } from "grammy";
 import { isUnlostError, UnlostError } from "../errors/index.js";
-import { outboxHandles } from "./outbox.js";
+import { outboxHandles, outboxHandlesMethod } from "./outbox.js";
 import { decodeRequest, type MAX_REQUEST_BYTES } from "./request-body.js";
-import { sendThroughOutbox, type OutboxSource } from "./transformer.js";
+import { keyOf, sendThroughOutbox, type OutboxSource } from "./transformer.js";
 import type { UpdateScope } from "./update-scope.js";
 
 type Fetch = NonNullable<ApiClientOptions["fetch"]>;
@@ -80,6 +80,9 @@ class CallUrl extends URL {
     return this.#token;
   }
 }
+
+/** The longest timeout grammY can set: its timer takes milliseconds, at most 2³¹ − 1 (~24.8 days). */
+const LONGEST_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 /** grammY's own URL builder (used when the bot's options have none). */
 const defaultBuildUrl: BuildUrl = (root, token, method, env) => `${root}/bot${token}/${env === "test" ? "test/" : ""}${method}`;
@@ -134,7 +137,11 @@ export class ApiCloneRouter {
    */
   optionsFor(source: OutboxSource, scope?: UpdateScope): ApiClientOptions {
     const fetch = ((url: unknown, init?: FetchInit) => this.#fetch(url, init, source, scope)) as unknown as Fetch;
-    return { ...this.#base, buildUrl: this.#buildUrl, fetch };
+    // A send waits for its delivery, as `ctx.reply` does under unlost (the outbox retries and
+    // paces it; `inbox.handlerTimeoutMs` bounds the handler): grammY's timeout, which would
+    // race it, is set as long as a timer can be. The calls passed through to Telegram keep the
+    // bot's timeout (their client is built from the bot's own options).
+    return { ...this.#base, buildUrl: this.#buildUrl, fetch, timeoutSeconds: LONGEST_TIMEOUT_SECONDS };
   }
 
   /**
@@ -150,6 +157,12 @@ export class ApiCloneRouter {
     if (call === undefined) {
       throw new UnlostError("INVALID_ARGUMENT", "unlost's fetch (in the bot's client options) was given a request that is not a Bot API call; an Api built with another buildUrl needs its own fetch");
     }
+    const own = call.token === this.#token;
+    // A send's position is taken now, in the order the calls were made (grammY's client calls
+    // `fetch` synchronously), not in the order their bodies are read: a re-run making the same
+    // calls at once gets the same keys. A call of a send method the outbox turns out not to
+    // take (no chat_id) uses up its position, the same on every run.
+    const key = own && scope !== undefined && outboxHandlesMethod(call.method) ? keyOf(scope, call.method) : undefined;
     // grammY's signal: its timeout, the caller's signal, or a failure reading a file.
     const signal = (init?.signal ?? undefined) as AbortSignal | undefined;
     let payload: Record<string, unknown>;
@@ -163,9 +176,9 @@ export class ApiCloneRouter {
     }
     // Reading a file failed and grammY aborted the request: what was read is not the call.
     if (signal?.aborted === true) throw new UnlostError("STOPPED", `the ${call.method} request was aborted before it was sent`);
-    if (call.token === this.#token && outboxHandles(call.method, payload)) {
+    if (own && outboxHandles(call.method, payload)) {
       try {
-        return answer(await sendThroughOutbox(source, scope, call.method, payload, signal));
+        return answer(await sendThroughOutbox(source, key, call.method, payload, signal));
       } catch (error) {
         if (!(error instanceof GrammyError)) throw error;
         const json: TelegramJson = { ok: false, error_code: error.error_code, description: error.description };

@@ -36,7 +36,7 @@ export function outboxTransformer(source: OutboxSource, scope?: UpdateScope): Tr
     const p = payload as Record<string, unknown> | undefined;
     if (isDirect(payload) || !outboxHandles(method, p)) return prev(method, payload, signal);
     // grammY types its signal with a polyfill's AbortSignal; at run time it is Node's.
-    return sendThroughOutbox(source, scope, method, p as Record<string, unknown>, (signal ?? undefined) as AbortSignal | undefined) as never;
+    return sendThroughOutbox(source, keyOf(scope, method), method, p as Record<string, unknown>, (signal ?? undefined) as AbortSignal | undefined) as never;
   };
   // Only the bot-wide one is ever looked up (per-update ones live on `ctx.api`, not `bot.api`).
   if (scope === undefined) ownTransformers.add(transformer);
@@ -50,24 +50,41 @@ export interface DeliveredAnswer {
 }
 
 /**
+ * How a send is keyed: `{ idempotencyKey }` for a send of an update's handling (its position in
+ * the update's scope, see {@link keyOf}), or `undefined` for one outside handlers (durable,
+ * without a key).
+ */
+export type SendKey = { readonly idempotencyKey: string } | undefined;
+
+/**
+ * The key of the next send of `scope` (none without a scope): the update, the send's position
+ * among the update's sends, the method. Taken when the call is made, before anything is
+ * awaited, so concurrent sends get their positions in the order they were made.
+ */
+export function keyOf(scope: UpdateScope | undefined, method: string): SendKey {
+  return scope === undefined ? undefined : { idempotencyKey: `${scope.updateKey}:${scope.calls++}:${method}` };
+}
+
+/**
  * One send through the outbox, as {@link outboxTransformer} makes it (and, for an `Api` a
- * plugin built from the bot's options, `ApiCloneRouter`): with the scope's next key when there
- * is a scope, else durable without a key; resolves with Telegram's answer once delivered.
+ * plugin built from the bot's options, `ApiCloneRouter`): keyed and protected by its update
+ * when `key` is given, else durable without a key; resolves with Telegram's answer once
+ * delivered.
  *
+ * @param key from {@link keyOf}
  * @param method a method the outbox handles (see `outboxHandles`)
  * @param signal stops waiting for the delivery (the job stays queued)
  * @throws UnlostGrammyError when the send is refused (`invalid`) or ends undelivered
  */
-export async function sendThroughOutbox(source: OutboxSource, scope: UpdateScope | undefined, method: string, fields: Record<string, unknown>, signal?: AbortSignal): Promise<DeliveredAnswer> {
+export async function sendThroughOutbox(source: OutboxSource, key: SendKey, method: string, fields: Record<string, unknown>, signal?: AbortSignal): Promise<DeliveredAnswer> {
   const outbox = typeof source === "function" ? await source() : source;
   // Outside handlers (e.g. a scheduled job) a send is still durable, just without a key.
-  const idempotencyKey = scope === undefined ? undefined : `${scope.updateKey}:${scope.calls++}:${method}`;
-  const options = { priority: "high", ...(idempotencyKey === undefined ? {} : { idempotencyKey }) } as const;
+  const options = { priority: "high", ...key } as const;
   let ids: string[];
   try {
     // A handler's send is protected by its update (see `sendFromHandler`); one outside
     // handlers is acknowledged like any `outbox.send`.
-    ids = await (scope === undefined ? outbox.send(method, fields, options) : outbox.sendFromHandler(method, fields, options));
+    ids = await (key === undefined ? outbox.send(method, fields, options) : outbox.sendFromHandler(method, fields, options));
   } catch (error) {
     // Refused before it was enqueued: grammY users catch Telegram's 400 for the same mistake.
     if (!isUnlostError(error, "INVALID_ARGUMENT")) throw error;

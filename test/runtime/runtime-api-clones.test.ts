@@ -83,7 +83,10 @@ describe("conversations (@grammyjs/conversations v2) through the outbox", () => 
   it("a step re-run after a failure re-uses its keys: the replies are delivered once, and ctx.reply shares the positions", async () => {
     let attempt = 0;
     let updateKey = "";
+    let answerKey = "";
     const { emulator, sim, rt } = await setup((bot) => {
+      // Runs before the conversation: notes the key of each update.
+      bot.use((ctx, next) => { answerKey = ctx.unlost.idempotencyKey; return next(); });
       bot.use(conversations());
       async function ask(conversation: Conversation<Ctx, Context>, ctx: Context): Promise<void> {
         await ctx.reply("what is your name?");
@@ -112,6 +115,9 @@ describe("conversations (@grammyjs/conversations v2) through the outbox", () => 
     await until(() => sim.record.to(alice.id).length === 4);
     expect(sim.record.to(alice.id).at(-1)?.text).toBe("hello, Alice");
     expect((await rt.outbox.stats()).byState.delivered).toBe(4);
+    // The step that resumed the conversation is keyed by its own update.
+    expect(answerKey).not.toBe(updateKey);
+    expect((await deliveredKeys(rt)).at(-1)).toBe(`${answerKey}:0:sendMessage`);
   });
 
   it("a conversation's send Telegram refuses reaches the conversation as grammY's GrammyError", async () => {
