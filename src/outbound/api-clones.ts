@@ -66,7 +66,7 @@ type TelegramJson = { ok: true; result: unknown } | { ok: false; error_code: num
 
 /** grammY's URL of a call, marked with the call it is for by {@link ApiCloneRouter}'s `buildUrl`. */
 class CallUrl extends URL {
-  /** Not enumerable, not shown by `inspect`: the token stays out of logs of this object. */
+  /** A private field: not among the object's enumerable fields (the URL holds the token anyway, as grammY's does). */
   readonly #token: string;
   readonly method: string;
 
@@ -109,7 +109,7 @@ export class ApiCloneRouter {
   readonly #base: ApiClientOptions | undefined;
   /** Marks each URL with its call; the real URL stays what the bot's options build. */
   readonly #buildUrl: BuildUrl;
-  /** The raw call of a client built from the original options (see {@link rawCall}). */
+  /** The raw call of a client built from the original options (see `#rawCall`). */
   #ownRaw: Promise<ApiCallFn> | undefined;
 
   /**
@@ -202,7 +202,7 @@ export class ApiCloneRouter {
   }
 }
 
-/** See {@link ApiCloneRouter.rawCall}. */
+/** See `ApiCloneRouter#rawCall`. */
 async function rawCallOf(token: string, options: ApiClientOptions | undefined): Promise<ApiCallFn> {
   const api = new Api(token, options);
   let raw: ApiCallFn | undefined;
