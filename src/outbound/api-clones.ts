@@ -42,7 +42,8 @@
  * cannot be intercepted: its sends go straight to Telegram. One built from `bot.api.options`
  * inside a handler cannot know the update: durable but without a key (a re-run sends again),
  * as `bot.api` itself; build it from `ctx.api.options` instead. An `Api` cloned before
- * `createRuntime` has the options of before. The account unlost adds to `UnlostGrammyError`
+ * `createRuntime`, or from the options object given to `new Bot`, has the options of before
+ * (unlost replaces `bot.api.options`, it does not change that object). The account unlost adds to `UnlostGrammyError`
  * (`err.unlost`) does not cross the HTTP boundary: a clone gets grammY's plain `GrammyError`.
  * A file sent through a clone is held in memory while it is read back (at most
  * {@link MAX_REQUEST_BYTES}; more is refused with Telegram's 413).
