@@ -23,9 +23,13 @@ import { fileLimit, findMethod, validateSend } from "./validate.js";
  * before `start()` wait for the outbox.
  */
 export function outboxHandles(method: string, payload: Record<string, unknown> | undefined): boolean {
+  return outboxHandlesMethod(method) && payload !== undefined && payload["chat_id"] !== undefined && payload["chat_id"] !== null;
+}
+
+/** The part of {@link outboxHandles} known from the method alone: calls of it with a chat go through the outbox. */
+export function outboxHandlesMethod(method: string): boolean {
   // A chat action is a momentary hint: durable and late is worse than lost.
-  if (method.toLowerCase() === "sendchataction") return false;
-  return findMethod(method) !== undefined && payload !== undefined && payload["chat_id"] !== undefined && payload["chat_id"] !== null;
+  return method.toLowerCase() !== "sendchataction" && findMethod(method) !== undefined;
 }
 
 /** Options of one send. Every field is optional. */

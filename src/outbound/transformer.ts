@@ -36,47 +36,83 @@ export function outboxTransformer(source: OutboxSource, scope?: UpdateScope): Tr
   const transformer: Transformer = async (prev, method, payload, signal) => {
     const p = payload as Record<string, unknown> | undefined;
     if (isDirect(payload) || !outboxHandles(method, p)) return prev(method, payload, signal);
-    const outbox = typeof source === "function" ? await source() : source;
-    const fields = p as Record<string, unknown>;
-    // Outside handlers (e.g. a scheduled job) a send is still durable, just without a key.
-    const idempotencyKey = scope === undefined ? undefined : `${scope.updateKey}:${scope.calls++}:${method}`;
-    const options = { priority: "high", ...(idempotencyKey === undefined ? {} : { idempotencyKey }) } as const;
-    let id: string;
-    let fresh: boolean;
-    try {
-      // A handler's send is protected by its update (see `sendFromHandler`); one outside
-      // handlers is acknowledged like any `outbox.send`.
-      if (scope === undefined) {
-        id = (await outbox.send(method, fields, options))[0] as string;
-        fresh = false;
-      } else {
-        const sent = await outbox.sendFromHandler(method, fields, options, scope);
-        if (sent.kind === "delivered") {
-          scope.sentDirect = true;
-          return { ok: true, result: sent.result as never };
-        }
-        const stored = sent.results[0] as EnqueueResult;
-        id = stored.id;
-        // A job this send created cannot be final yet: its result is awaited without a read.
-        fresh = stored.created;
-      }
-    } catch (error) {
-      // Refused before it was enqueued: grammY users catch Telegram's 400 for the same mistake.
-      if (!isUnlostError(error, "INVALID_ARGUMENT")) throw error;
-      const telegram = error.details["telegram"];
-      const field = error.details["field"];
-      const code = field === "method" ? 404 : 400;
-      const description = code === 404 ? "Not Found" : `Bad Request: ${typeof telegram === "string" ? telegram : `${typeof field === "string" ? field : "request"} is invalid`}`;
-      throw new UnlostGrammyError(method, fields, code, { description }, { reason: error.message, failureReason: "invalid", jobId: null, answeredByTelegram: false, validationError: error });
-    }
     // grammY types its signal with a polyfill's AbortSignal; at run time it is Node's.
-    const outcome = await outbox.waitForOutcome(id, (signal ?? undefined) as AbortSignal | undefined, fresh);
-    if (outcome.state === "delivered") return { ok: true, result: JSON.parse(outcome.result ?? "null") as never };
-    throw notDelivered(method, fields, outcome.job);
+    return sendThroughOutbox(source, keyOf(scope, method), method, p as Record<string, unknown>, (signal ?? undefined) as AbortSignal | undefined) as never;
   };
   // Only the bot-wide one is ever looked up (per-update ones live on `ctx.api`, not `bot.api`).
   if (scope === undefined) ownTransformers.add(transformer);
   return transformer;
+}
+
+/** Telegram's answer to a send that was delivered. */
+export interface DeliveredAnswer {
+  readonly ok: true;
+  readonly result: unknown;
+}
+
+/**
+ * How a send is keyed: `{ idempotencyKey }` for a send of an update's handling (its position in
+ * the update's scope, see {@link keyOf}), or `undefined` for one outside handlers (durable,
+ * without a key).
+ */
+export type SendKey = { readonly idempotencyKey: string; readonly scope: UpdateScope } | undefined;
+
+/**
+ * The key of the next send of `scope` (none without a scope): the update, the send's position
+ * among the update's sends, the method. Taken when the call is made, before anything is
+ * awaited, so concurrent sends get their positions in the order they were made.
+ */
+export function keyOf(scope: UpdateScope | undefined, method: string): SendKey {
+  return scope === undefined ? undefined : { idempotencyKey: `${scope.updateKey}:${scope.calls++}:${method}`, scope };
+}
+
+/**
+ * One send through the outbox, as {@link outboxTransformer} makes it (and, for an `Api` a
+ * plugin built from the bot's options, `ApiCloneRouter`): keyed and protected by its update
+ * when `key` is given, else durable without a key; resolves with Telegram's answer once
+ * delivered.
+ *
+ * @param key from {@link keyOf}
+ * @param method a method the outbox handles (see `outboxHandles`)
+ * @param signal stops waiting for the delivery (the job stays queued)
+ * @throws UnlostGrammyError when the send is refused (`invalid`) or ends undelivered
+ */
+export async function sendThroughOutbox(source: OutboxSource, key: SendKey, method: string, fields: Record<string, unknown>, signal?: AbortSignal): Promise<DeliveredAnswer> {
+  const outbox = typeof source === "function" ? await source() : source;
+  // Outside handlers (e.g. a scheduled job) a send is still durable, just without a key.
+  const options = key === undefined ? ({ priority: "high" } as const) : ({ priority: "high", idempotencyKey: key.idempotencyKey } as const);
+  let id: string;
+  let fresh: boolean;
+  try {
+    if (key === undefined) {
+      // Acknowledged like any `outbox.send`: resolved once stored and flushed.
+      id = (await outbox.send(method, fields, options))[0] as string;
+      fresh = false;
+    } else {
+      // A handler's send is protected by its update (see `sendFromHandler`); on the update's
+      // first run it may leave direct (see direct-send.ts).
+      const sent = await outbox.sendFromHandler(method, fields, options, key.scope);
+      if (sent.kind === "delivered") {
+        key.scope.sentDirect = true;
+        return { ok: true, result: sent.result };
+      }
+      const stored = sent.results[0] as EnqueueResult;
+      id = stored.id;
+      // A job this send created cannot be final yet: its result is awaited without a read.
+      fresh = stored.created;
+    }
+  } catch (error) {
+    // Refused before it was enqueued: grammY users catch Telegram's 400 for the same mistake.
+    if (!isUnlostError(error, "INVALID_ARGUMENT")) throw error;
+    const telegram = error.details["telegram"];
+    const field = error.details["field"];
+    const code = field === "method" ? 404 : 400;
+    const description = code === 404 ? "Not Found" : `Bad Request: ${typeof telegram === "string" ? telegram : `${typeof field === "string" ? field : "request"} is invalid`}`;
+    throw new UnlostGrammyError(method, fields, code, { description }, { reason: error.message, failureReason: "invalid", jobId: null, answeredByTelegram: false, validationError: error });
+  }
+  const outcome = await outbox.waitForOutcome(id, signal, fresh);
+  if (outcome.state === "delivered") return { ok: true, result: JSON.parse(outcome.result ?? "null") as unknown };
+  throw notDelivered(method, fields, outcome.job);
 }
 
 /**

@@ -3,7 +3,9 @@
  * hooks process-wide, which cost more per update than the whole rest of the dispatcher).
  * grammY builds a fresh `Api` for every update's context; unlost installs on it a transformer
  * bound to that update's scope, so every send made through `ctx` gets a deterministic
- * idempotency key: the update and the send's position in the handler.
+ * idempotency key: the update and the send's position in the handler. Its `options` are bound
+ * to the same scope (see `api-clones.ts`): an `Api` built from them, such as each step of a
+ * conversation, takes its keys from the same sequence.
  */
 
 /** The scope of one handler run. */

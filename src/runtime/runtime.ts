@@ -22,6 +22,7 @@ import { acknowledgeGate, openStore, type DeadLetterListOptions, type DeadLetter
 import { startOutbound, type Outbound } from "../outbound/service.js";
 import type { Outbox } from "../outbound/outbox.js";
 import { outboxTransformer } from "../outbound/transformer.js";
+import { ApiCloneRouter } from "../outbound/api-clones.js";
 import { HandlingInfo } from "./handling-info.js";
 import { dataSource, type DataSource } from "../state/attempt-data.js";
 import { UncommittedWrites } from "../state/uncommitted-writes.js";
@@ -142,6 +143,8 @@ class UnlostRuntime implements Runtime {
   /** The lean getUpdates client, when the bot's API client allows it (see GetUpdatesClient). */
   private getUpdatesClient: GetUpdatesClient | undefined;
   private outbound: Outbound | undefined;
+  /** Routes the sends of `Api`s built from the bot's client options (conversations' per-step Api) through the outbox. */
+  private readonly clones: ApiCloneRouter | undefined;
   /** Users seen in private chats this run (remembered once each, for `notify`). */
   private readonly seenUsers = new Set<number>();
   /** Chats the outbox marked unreachable: cleared as soon as their user writes again. */
@@ -190,7 +193,14 @@ class UnlostRuntime implements Runtime {
     this.finished.catch(() => undefined); // observed through wait()
     // Now, not at start: a `bot.api` send before `start()` (a startup notice) goes through the
     // outbox like one after it, instead of straight to Telegram (see `prepare`).
-    if (options.outbox.enabled) bot.api.config.use(outboxTransformer(this.outboxForSend));
+    if (options.outbox.enabled) {
+      bot.api.config.use(outboxTransformer(this.outboxForSend));
+      // An Api built from `bot.api.options` (a plugin's clone of the client) sends through the
+      // outbox too; `bot.api`'s own client, which the delivery loop uses, keeps the original
+      // options (see ApiCloneRouter).
+      this.clones = new ApiCloneRouter(bot.token, bot.api.options);
+      this.clones.install(bot.api, this.outboxForSend);
+    }
   }
 
   get isRunning(): boolean {
@@ -761,11 +771,16 @@ class UnlostRuntime implements Runtime {
 
   /**
    * Installs the update's outbox transformer on its `ctx.api` (when the handler first uses
-   * it): its sends get keys from the update and their position (see UpdateScope).
+   * it): its sends get keys from the update and their position (see UpdateScope). Its
+   * `options` get the same scope, so an `Api` built from them (each step of a conversation)
+   * sends through the outbox with the next keys of the same sequence (see ApiCloneRouter).
    */
   private readonly installUpdateTransformer: ApiHook = (api, info) => {
     const outbox = this.outbound?.outbox;
-    if (outbox !== undefined) api.config.use(outboxTransformer(outbox, (info as HandlingInfo).sendScope()));
+    if (outbox === undefined) return;
+    const scope = (info as HandlingInfo).sendScope();
+    api.config.use(outboxTransformer(outbox, scope));
+    this.clones?.install(api, outbox, scope);
   };
 
   /** After updates were stored: note the first batch's time, wake the dispatcher. */
