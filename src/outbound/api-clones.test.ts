@@ -22,11 +22,16 @@ function fakeOutbox(settle: (sent: Sent) => Partial<Job> | Error = () => ({ stat
   };
   const outbox = {
     send: enqueue(false),
-    sendFromHandler: enqueue(true),
-    waitForFinal: async (id: string) => {
+    // Never direct here: every send is queued, and its outcome comes from `settle`.
+    sendFromHandler: async (method: string, payload: Record<string, unknown>, options: SendOptions) => {
+      const [id] = await enqueue(true)(method, payload, options);
+      return { kind: "queued", results: [{ id, created: true }] };
+    },
+    waitForOutcome: async (id: string) => {
       const outcome = settle(sent[Number(id.slice(4)) - 1] as Sent);
       if (outcome instanceof Error) throw outcome;
-      return { id, lastError: null, failureReason: null, history: [], result: null, ...outcome } as Job;
+      const job = { id, lastError: null, failureReason: null, history: [], result: null, ...outcome } as Job;
+      return job.state === "delivered" ? { state: "delivered", result: job.result } : { state: job.state, job };
     },
   };
   return { outbox: outbox as unknown as Outbox, sent };
