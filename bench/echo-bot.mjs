@@ -74,7 +74,7 @@ if (kind.startsWith("unlost")) {
   const handle = run(bot);
   stopBot = () => handle.stop();
 }
-print({ event: "started", pid: process.pid, kind });
+print({ event: "started", pid: process.pid, kind, rss_mb: Math.round(process.memoryUsage().rss / 1048576), heap_total_mb: Math.round(process.memoryUsage().heapTotal / 1048576) });
 
 let exiting = false;
 const lines = createInterface({ input: process.stdin });

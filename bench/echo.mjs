@@ -39,9 +39,10 @@ import { startProcess as startChild } from "./lib/child.mjs";
 import { fmt, median } from "./lib/stats.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const options = parseArgs(process.argv.slice(2), { rounds: 3, n: 100_000, users: 1_000, variants: false, baseline: "", timeoutS: 600, profile: false });
+const options = parseArgs(process.argv.slice(2), { rounds: 3, n: 100_000, users: 1_000, variants: false, baseline: "", timeoutS: 600, profile: false, only: "" });
 const BASELINE = options.baseline === "" ? undefined : options.baseline;
-const KINDS = ["unlost", "grammy", "runner", ...(options.variants ? ["unlost-process"] : []), ...(BASELINE === undefined ? [] : ["unlost-baseline"])];
+// `--only <kind>` (diagnosis): runs that kind alone; the result line then has no comparison.
+const KINDS = options.only !== "" ? [options.only] : ["unlost", "grammy", "runner", ...(options.variants ? ["unlost-process"] : []), ...(BASELINE === undefined ? [] : ["unlost-baseline"])];
 
 const log = (line) => console.log(`[bench] ${line}`);
 const problems = [];
@@ -83,6 +84,10 @@ for (const kind of KINDS) {
 }
 if (options.variants) log(`unlost-process (no fsync before acknowledging) drains in ${drain("unlost-process").toFixed(2)} s; the fsync costs ${((drain("unlost") / drain("unlost-process") - 1) * 100).toFixed(1)}%`);
 if (BASELINE !== undefined) log(`baseline build ${BASELINE}: ${drain("unlost-baseline").toFixed(2)} s; this build ${drain("unlost").toFixed(2)} s (${(drain("unlost-baseline") / drain("unlost")).toFixed(3)}× as fast)`);
+if (options.only !== "") {
+  console.log(JSON.stringify({ bench: "echo", only: options.only, drain_s: round2(drain(options.only)), peak_rss_mb: med(options.only, "peakRssMb"), cpu_ms: med(options.only, "cpuMs") }));
+  process.exit(problems.length === 0 ? 0 : 1);
+}
 const result = {
   bench: "echo",
   unlost_drain_s: round2(drain("unlost")),
@@ -139,7 +144,7 @@ async function runBot(kind, round, nodeFlags = []) {
     duplicates: final.duplicates,
     lost: options.n - final.distinct,
     strays: final.strays,
-    memory: `rss ${report.rss_mb} MB, heap ${report.heap_used_mb}/${report.heap_total_mb} MB, external ${report.external_mb} MB`,
+    memory: `rss at start ${bot.info.rss_mb} MB (heap ${bot.info.heap_total_mb} MB); rss ${report.rss_mb} MB, heap ${report.heap_used_mb}/${report.heap_total_mb} MB, external ${report.external_mb} MB`,
   };
 }
 

@@ -12,6 +12,7 @@ import { Waker } from "../shared/waker.js";
 import type { Logger } from "../runtime/logger.js";
 import type { OutboxStore } from "../store/index.js";
 import type { BlobStore } from "./blobs.js";
+import { withCallTimeout } from "./call-timeout.js";
 import { classifySendError } from "./classify.js";
 import type { Pacer } from "./pacing.js";
 import { decodePayload } from "./payload.js";
@@ -186,11 +187,10 @@ export class DeliveryLoop {
       // The job's chat is the target: a retarget (group → supergroup) moves the job, not its
       // stored payload, which still names the old group.
       if ("chat_id" in payload) payload["chat_id"] = job.chatId;
-      const signal = AbortSignal.timeout(job.timeoutMs);
       const raw = api.raw as unknown as Record<string, (p: unknown, s?: AbortSignal) => Promise<unknown>>;
       const call = raw[job.method];
       if (call === undefined) throw new UnlostError("INVALID_ARGUMENT", `grammY has no Bot API method ${job.method}`);
-      const result = await call.call(api.raw, markDirect(payload), signal);
+      const result = await withCallTimeout(job.timeoutMs, (signal) => call.call(api.raw, markDirect(payload), signal));
       outcome = { kind: "delivered", result: JSON.stringify(result ?? null), messageId: messageIdOf(result) };
     } catch (error) {
       const verdict = classifySendError(error);

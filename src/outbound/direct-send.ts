@@ -28,6 +28,7 @@ import type { Api } from "grammy";
 import type { Logger } from "../runtime/logger.js";
 import { BatchWriter } from "../shared/batch-writer.js";
 import type { DeliveredSend, EnqueueResult, OutboxStore } from "../store/index.js";
+import { withCallTimeout } from "./call-timeout.js";
 import { classifySendError } from "./classify.js";
 import type { Pacer } from "./pacing.js";
 import type { NewJob } from "./types.js";
@@ -97,6 +98,9 @@ export class DirectSender {
       if (!slot.ok) return { kind: "queued", results: await enqueue(jobs) };
     }
     let result: unknown;
+    // Requests in flight are bounded by the handlers running (inbox.concurrency), each waiting
+    // for its own reply: capping them lower (tried: the outbox's concurrency) only made
+    // batches smaller and the drain slower (bench:echo).
     try {
       result = await this.call(job);
     } catch (error) {
@@ -113,7 +117,7 @@ export class DirectSender {
     const raw = api.raw as unknown as Record<string, (p: unknown, s?: AbortSignal) => Promise<unknown>>;
     const method = raw[job.method];
     if (method === undefined) throw new Error(`grammY has no Bot API method ${job.method}`);
-    return method.call(api.raw, markDirect(payload), AbortSignal.timeout(job.timeoutMs));
+    return withCallTimeout(job.timeoutMs, (signal) => method.call(api.raw, markDirect(payload), signal));
   }
 
   /**
