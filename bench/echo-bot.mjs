@@ -59,7 +59,11 @@ if (kind.startsWith("unlost")) {
       ...(process.env.UNLOST_BENCH_OUTBOX_CONCURRENCY === undefined ? {} : { concurrency: Number(process.env.UNLOST_BENCH_OUTBOX_CONCURRENCY) }),
     },
     // Diagnosis: handlers in flight.
-    ...(process.env.UNLOST_BENCH_CONCURRENCY === undefined ? {} : { inbox: { concurrency: Number(process.env.UNLOST_BENCH_CONCURRENCY) } }),
+    inbox: {
+      ...(process.env.UNLOST_BENCH_CONCURRENCY === undefined ? {} : { concurrency: Number(process.env.UNLOST_BENCH_CONCURRENCY) }),
+      // Diagnosis: how much fetched work may wait in memory (RuntimeOptions.inbox.maxBuffered).
+      ...(process.env.UNLOST_BENCH_MAX_BUFFERED === undefined ? {} : { maxBuffered: Number(process.env.UNLOST_BENCH_MAX_BUFFERED) }),
+    },
     shutdown: { handleSignals: false, deadlineMs: 5_000 },
     logger: pino({ level: "silent" }),
   });
