@@ -127,6 +127,12 @@ export function handleWithInfo(bot: Bot<Context>, update: Update, info: UnlostUp
   return handling;
 }
 
+/** An update info that wants to know its run's context (see `HandlingInfo.bindContext`). */
+export interface ContextAware {
+  /** Called once, when grammY made the update's context. */
+  bindContext(ctx: Context): void;
+}
+
 const INSTALLED = Symbol.for("unlost.context-installed");
 const INFO = Symbol("unlost.update-info");
 const API = Symbol("unlost.api");
@@ -161,6 +167,8 @@ export function installUpdateInfo(bot: Bot<Context>): void {
       // a slow dictionary-mode object, measurable at tens of thousands of updates per second.
       this[INFO] = setup.info;
       this[API_HOOK] = setup.onApi;
+      // The run's info learns its context (to call `bot.catch` with it if the try times out).
+      (setup.info as Partial<ContextAware>).bindContext?.(this);
     }
 
     get unlost(): UnlostUpdateInfo | undefined {

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { Context } from "grammy";
 import type { UpdateFacts } from "../inbound/catch-up/index.js";
 import type { HandledUpdate, TimeoutListener } from "../inbound/dispatcher.js";
 import type { UnlostUpdateInfo } from "../inbound/update-info.js";
@@ -57,6 +58,7 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
    * @param maxAttempts `inbox.maxAttempts`: whether a failure of this try is retried
    * @param data where the try's bot data comes from (uncommitted writes, then the store)
    * @param directSends whether first runs send direct in this runtime (journal polling)
+   * @param onTimedOut told when the run passes its deadline (one function per runtime)
    */
   constructor(
     claimed: HandledUpdate,
@@ -66,6 +68,7 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
     maxAttempts: number,
     private readonly data: DataSource,
     directSends = false,
+    private readonly onTimedOut?: (info: HandlingInfo, reason: Error) => void,
   ) {
     this.updateId = claimed.updateId;
     this.idempotencyKey = idempotencyKey;
@@ -142,13 +145,25 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
     return this.#abort.signal;
   }
 
-  /** The run passed its deadline: aborts `signal` (now, or when it is first read). */
+  /** The run's context, once grammY made it (see {@link bindContext}). */
+  context: Context | undefined;
+
+  /** {@inheritDoc ContextAware.bindContext} */
+  bindContext(ctx: Context): void {
+    this.context = ctx;
+  }
+
+  /**
+   * The run passed its deadline: aborts `signal` (now, or when it is first read), and tells
+   * the runtime (which calls `bot.catch`: the try failed, though the handler never threw).
+   */
   timedOut(reason: Error): void {
     if (this.#abortReason !== undefined) return;
     this.#abortReason = reason;
     this.#firstRun = false;
     if (this.#scope !== undefined) this.#scope.direct = false;
     this.#abort?.abort(reason);
+    this.onTimedOut?.(this, reason);
   }
 
   /** A send of this run went direct: its record must be written before the run settles. */

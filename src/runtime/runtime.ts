@@ -3,7 +3,7 @@
  * the source of updates (long polling or a webhook), the dispatcher that runs the bot's
  * handlers, catch-up policies, downtime tracking, pruning and graceful shutdown.
  */
-import { GrammyError, HttpError, type Bot, type Context } from "grammy";
+import { BotError, GrammyError, HttpError, type Bot, type Context } from "grammy";
 import type { Update, WebhookInfo } from "grammy/types";
 import { Scrubber, UnlostError } from "../errors/index.js";
 import { createCatchUpPolicy, describeUpdate, type CatchUpAction, type CatchUpPolicy, type UpdateFacts } from "../inbound/catch-up/index.js";
@@ -744,7 +744,7 @@ class UnlostRuntime implements Runtime {
 
   /** Runs the bot's middleware on the update with `ctx.unlost`; resolves with what to commit with its completion. */
   private runHandlers(claimed: HandledUpdate, run: HandlerRun, facts: UpdateFacts): Promise<readonly StoreEffect[]> {
-    const info = new HandlingInfo(claimed, facts, `${this.bot.botInfo.id}:${claimed.updateId}`, this.outboxOrThrow, this.options.inbox.maxAttempts, this.data, this.journal !== undefined);
+    const info = new HandlingInfo(claimed, facts, `${this.bot.botInfo.id}:${claimed.updateId}`, this.outboxOrThrow, this.options.inbox.maxAttempts, this.data, this.journal !== undefined, this.timedOutTry);
     // The dispatcher aborts `ctx.unlost.signal` through `info` at the deadline (the catch-up
     // steps before may already have used the time up).
     run.onTimeout = info;
@@ -768,6 +768,18 @@ class UnlostRuntime implements Runtime {
       });
     });
   }
+
+  /**
+   * A try passed its deadline: the bot's error handler hears of it like of a thrown error (a
+   * `BotError` with the `HANDLER_TIMEOUT` error and the run's context), since the try failed.
+   * Its sends are keyed apart, as for any failed try; whatever it does is not awaited by the
+   * dispatcher, which has moved on.
+   */
+  private readonly timedOutTry = (info: HandlingInfo, reason: Error): void => {
+    const ctx = info.context;
+    if (ctx === undefined || !hasOwnErrorHandler(this.bot)) return;
+    void callErrorHandler(this.bot, new BotError(reason, ctx), info, this.logger).catch(() => undefined);
+  };
 
   /**
    * Installs the update's outbox transformer on its `ctx.api` (when the handler first uses

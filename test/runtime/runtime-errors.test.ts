@@ -75,6 +75,27 @@ describe("bot.catch under unlost", () => {
     expect(sim.record.to(alice.id).map((m) => m.text)).toEqual(["sorry, something went wrong", "thinking…"]);
   });
 
+  it("is called when a try times out (the handler never threw): HANDLER_TIMEOUT, with attempt and willRetry", async () => {
+    const calls: Array<{ attempt: number; willRetry: boolean; code: unknown; text: string | undefined }> = [];
+    const { emulator, sim, rt } = await setup((bot) => {
+      bot.on("message:text", () => new Promise<void>(() => undefined));
+      bot.catch(async (err) => {
+        const ctx = err.ctx as Ctx;
+        calls.push({ attempt: ctx.unlost.attempt, willRetry: ctx.unlost.willRetry, code: (err.error as { code?: unknown }).code, text: ctx.message?.text });
+        if (!ctx.unlost.willRetry) await ctx.reply("that took too long, sorry");
+      });
+    }, { inbox: { idleMs: 20, backoff: { baseMs: 10, maxMs: 50 }, maxAttempts: 2, handlerTimeoutMs: 100 } });
+    const alice = emulator.createUser();
+    alice.sendText(sim, "slow");
+    await until(async () => (await rt.stats()).dispatcher.deadLettered === 1 && calls.length === 2);
+    expect(calls).toEqual([
+      { attempt: 1, willRetry: true, code: "HANDLER_TIMEOUT", text: "slow" },
+      { attempt: 2, willRetry: false, code: "HANDLER_TIMEOUT", text: "slow" },
+    ]);
+    await until(() => sim.record.to(alice.id).length === 1);
+    expect(sim.record.to(alice.id).map((m) => m.text)).toEqual(["that took too long, sorry"]);
+  });
+
   it("an error handler that throws is logged and the try still fails (retried, then a dead letter)", async () => {
     let caught = 0;
     const { emulator, sim, rt } = await setup((bot) => {
