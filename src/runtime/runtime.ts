@@ -15,7 +15,7 @@ import { createDowntimeMonitor, type DowntimeMonitor } from "../inbound/downtime
 import { Poller } from "../inbound/poller.js";
 import { handleWithInfo, installUpdateInfo, type ApiHook } from "../inbound/update-info.js";
 import {
-  createWebhookIngest, createWebhookReceiver, registerWebhook, serviceUnavailable, webhookAdapter, webhookSecret,
+  createWebhookIngest, registerWebhook, serviceUnavailable, webhookAdapter, webhookSecret,
   type RegisterWebhookOptions, type WebhookAdapterName, type WebhookHandle, type WebhookHandlers, type WebhookIngest, type WebhookReceiver,
 } from "../inbound/webhook/index.js";
 import { acknowledgeGate, openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
@@ -596,6 +596,9 @@ class UnlostRuntime implements Runtime {
       acknowledge: acknowledgeGate(store, this.options.durability),
     };
     if (config.listen) {
+      // Loaded only here: the built-in listener (Hono and its Node server, ~8 MB of a process's
+      // memory) is not needed by a polling bot nor by one mounted in its own server.
+      const { createWebhookReceiver } = await import("../inbound/webhook/receiver.js");
       this.receiver = createWebhookReceiver({ ...core, path: config.path ?? (new URL(config.url).pathname || "/") });
       const listening = await this.receiver.listen({ port: config.port, host: config.host });
       this.logger.info({ listening: listening.url, publicUrl: config.url }, "webhook receiver listening");

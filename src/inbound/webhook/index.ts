@@ -6,16 +6,10 @@
  *
  * @module
  */
-export {
-  createWebhookReceiver,
-  parseUpdate,
-  DEFAULT_MAX_BODY_BYTES,
-  DEFAULT_WEBHOOK_PATH,
-  SECRET_TOKEN_HEADER,
-  type WebhookReceiver,
-  type WebhookReceiverOptions,
-  type WebhookReceiverStats,
-} from "./receiver.js";
+// The receiver (Hono) is imported by path where it is used (`./receiver.js`), so that this
+// index does not load Hono into every process.
+export type { WebhookReceiver, WebhookReceiverOptions, WebhookReceiverStats } from "./receiver.js";
+export { DEFAULT_MAX_BODY_BYTES, SECRET_TOKEN_HEADER, parseUpdate } from "./ingest.js";
 export type { ListenOptions, Listening } from "./listener.js";
 export {
   createWebhookIngest,
