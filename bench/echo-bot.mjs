@@ -44,6 +44,16 @@ bot.on("message:text", async (ctx) => {
 });
 bot.catch((err) => process.stderr.write(`handler error: ${String(err.error ?? err)}\n`));
 
+// Diagnosis: UNLOST_BENCH_ALLOC_PROFILE=<file> samples every allocation (collected ones too)
+// from here until `report`, and writes the profile there (see bench/profile-summary.mjs).
+let allocSession;
+if (process.env.UNLOST_BENCH_ALLOC_PROFILE !== undefined) {
+  const { Session } = await import("node:inspector/promises");
+  allocSession = new Session();
+  allocSession.connect();
+  await allocSession.post("HeapProfiler.startSampling", { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+}
+
 let stopBot;
 if (kind.startsWith("unlost")) {
   const dist = kind === "unlost-baseline" ? process.env.UNLOST_BENCH_DIST : undefined;
@@ -84,7 +94,13 @@ let exiting = false;
 const lines = createInterface({ input: process.stdin });
 lines.on("line", (line) => {
   const command = line.trim();
-  if (command === "report") {
+  if (command === "report" && allocSession !== undefined) {
+    void allocSession.post("HeapProfiler.stopSampling").then(async ({ profile }) => {
+      (await import("node:fs")).writeFileSync(process.env.UNLOST_BENCH_ALLOC_PROFILE, JSON.stringify(profile));
+      allocSession = undefined;
+      lines.emit("line", "report");
+    });
+  } else if (command === "report") {
     const cpu = process.cpuUsage();
     const mem = process.memoryUsage();
     const mb = (x) => Math.round(x / 1048576);

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { InputFile } from "grammy";
+import { InlineKeyboard, InputFile } from "grammy";
 import { afterAll, describe, expect, it } from "vitest";
 import { BlobStore } from "./blobs.js";
 import { canonicalJson, sendFingerprint } from "./fingerprint.js";
@@ -25,6 +25,23 @@ describe("sendFingerprint", () => {
     expect(await fingerprintOf("sendMessage", { chat_id: 1, text: "hi" })).not.toBe(a);
     expect(await fingerprintOf("sendMessage", { chat_id: 1, text: "hi", parse_mode: "HTML", reply_markup: { inline_keyboard: [] } })).not.toBe(a);
     expect(await fingerprintOf("sendPhoto", { chat_id: 1, text: "hi", parse_mode: "HTML" })).not.toBe(a);
+  });
+
+  it("a send without files is stored as given (JSON.stringify) and fingerprinted like its plain-object twin; one with a file or a Date is walked", async () => {
+    const blobs = await BlobStore.open(dir);
+    const keyboard = new InlineKeyboard().text("yes", "y").text("no", "n");
+    const payload = { chat_id: 7, text: "sure?", reply_markup: keyboard, entities: [{ type: "bold", offset: 0, length: 4 }], skip: undefined };
+    const encoded = await encodePayload(payload, blobs, () => 50 * MB);
+    expect(encoded.json).toBe(JSON.stringify(payload));
+    expect(encoded.blobs).toEqual([]);
+    const plain = JSON.parse(JSON.stringify(payload)) as Record<string, unknown>;
+    expect(await fingerprintOf("sendMessage", payload)).toBe(await fingerprintOf("sendMessage", plain));
+    // A file anywhere, or an object with its own JSON form, takes the walk (files spilled).
+    const withFile = await encodePayload({ chat_id: 7, media: [{ type: "photo", media: new InputFile(Buffer.from("img"), "a.jpg") }] }, blobs, () => 50 * MB);
+    expect(withFile.blobs).toHaveLength(1);
+    expect(withFile.json).toContain("__blob");
+    const dated = await encodePayload({ chat_id: 7, text: "x", when: new Date(0) }, blobs, () => 50 * MB);
+    expect(dated.json).toBe(JSON.stringify({ chat_id: 7, text: "x", when: {} }));
   });
 
   it("leaves the chat out (the store compares it), so one fingerprint serves every chat of a broadcast", async () => {
