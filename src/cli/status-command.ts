@@ -71,6 +71,12 @@ export function formatStatus(r: StatusReport): string[] {
   lines.push(`  queued by priority: critical ${p.critical}, high ${p.high}, normal ${p.normal}, low ${p.low}`);
   lines.push(`  oldest waiting: ${o.byState.queued === 0 ? "none" : formatDuration(o.oldestWaitingAgeMs)}; delivered in the last minute: ${o.deliveredLastMinute}; ambiguous attempts (possible duplicates): ${o.ambiguousAttempts}; replays that sent something else: ${o.divergedReplays}`);
   lines.push(`  unreachable chats: ${r.unreachableChats}`);
+  lines.push("", "schedules");
+  if (r.schedules.length === 0) lines.push("  none");
+  else {
+    const rows = r.schedules.map((s) => [s.name, s.spec, s.running ? "running (or cut off)" : s.lastResult ?? "never ran", s.lastRunAt === null ? "never" : formatTime(s.lastRunAt, r.now), s.nextRunAt === null ? "none" : new Date(s.nextRunAt).toISOString(), `${s.runs} / ${s.failures}`, s.lastError ?? ""]);
+    lines.push(...indent(table([["name", "timing", "last result", "last run", "next run", "runs / failed", "last error"], ...rows])));
+  }
   lines.push("", "offline windows (newest first)");
   if (r.offlineWindows.length === 0) lines.push("  none recorded");
   for (const w of r.offlineWindows) lines.push(`  ${new Date(w.from).toISOString()} → ${new Date(w.to).toISOString()}  (${formatDuration(w.durationMs)})`);

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { storedSchedules, type ScheduleStatus } from "../scheduler/index.js";
 import type { Store } from "../store/index.js";
 import type { JobState, Priority } from "../outbound/types.js";
 import { oneLine } from "./format.js";
@@ -59,6 +60,8 @@ export interface StatusReport {
   readonly deadLetters: { readonly inbox: readonly ErrorGroup[]; readonly outbox: readonly ErrorGroup[] };
   /** Chats marked unreachable (blocked the bot, deactivated, kicked). */
   readonly unreachableChats: number;
+  /** The schedules recorded in the store: timing, last and next run, last result. */
+  readonly schedules: readonly ScheduleStatus[];
   /** Updates whose handling has taken longer than `olderThanMs`, oldest first. */
   readonly running: {
     /** The threshold (`--stuck-after`), ms. */
@@ -147,6 +150,7 @@ export async function statusReport(store: Store, options: LivenessOptions & { no
     deadLetters: { inbox: await inboxGroups(store), outbox: await outboxGroups(store) },
     unreachableChats: unreachable.length,
     running: { olderThanMs, updates: await runningUpdates(store, now, olderThanMs) },
+    schedules: await storedSchedules(store),
   };
 }
 

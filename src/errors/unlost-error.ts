@@ -37,6 +37,8 @@ export type UnlostErrorCode =
    * or dead letter) and whatever it completes later is refused.
    */
   | "HANDLER_TIMEOUT"
+  /** A scheduled run did not finish within its `timeoutMs`: the run counts as failed. */
+  | "SCHEDULE_TIMEOUT"
   /** The emulator could not do what a test asked of it. */
   | "EMULATOR"
   /**

@@ -20,6 +20,7 @@ import {
 } from "../inbound/webhook/index.js";
 import { acknowledgeGate, openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
 import { startOutbound, type Outbound } from "../outbound/service.js";
+import { ScheduleRegistry, type ScheduleFunction, type ScheduleOptions, type ScheduleSpec, type ScheduleStatus } from "../scheduler/index.js";
 import type { Outbox } from "../outbound/outbox.js";
 import { outboxTransformer } from "../outbound/transformer.js";
 import { ApiCloneRouter } from "../outbound/api-clones.js";
@@ -105,6 +106,25 @@ export interface Runtime {
    * `webhook.listen: false`; `INVALID_ARGUMENT` for a framework there is no adapter for.
    */
   webhookCallback<A extends WebhookAdapterName>(adapter: A): WebhookHandlers[A];
+  /**
+   * Runs `fn` on a schedule beside message handling: a cron expression (UTC, croner's syntax,
+   * e.g. `"*\/5 * * * *"`) or an interval (`{ every: "2h" }`, anchored to the epoch). Its last
+   * and next run are kept in the store: a restart neither skips a due run silently nor runs a
+   * finished one again; runs missed while down run once at start (or are skipped and logged,
+   * `missed: "skip"`); one run at a time across processes on one store; a failing run is
+   * retried with backoff (`attempts`), one past `timeoutMs` fails (its `signal` is aborted).
+   * May be called before or after `start()`. See docs/runtime.md ("Schedules").
+   *
+   * @example
+   * ```ts
+   * runtime.schedule("audience-scan", { every: "2h" }, async ({ signal }) => { await scan({ signal }); });
+   * runtime.schedule("digest", "0 8 * * *", () => runtime.outbox.broadcast(subscribers, "sendMessage", { text: "Good morning" }), { missed: "skip" });
+   * ```
+   * @throws UnlostError `INVALID_ARGUMENT` for a bad name, timing or option, or a name used twice
+   */
+  schedule(name: string, spec: ScheduleSpec, fn: ScheduleFunction, options?: ScheduleOptions): void;
+  /** Every schedule on the store: its timing, last and next run, last result and error, whether it runs now (after `start`). */
+  schedules(): Promise<ScheduleStatus[]>;
 }
 
 /**
@@ -127,6 +147,7 @@ export function createRuntime<C extends Context>(bot: Bot<C>, options: RuntimeOp
 
 class UnlostRuntime implements Runtime {
   readonly instanceId: string;
+  private readonly scheduleRegistry = new ScheduleRegistry();
   private readonly logger: Logger;
   /**
    * The secrets of this bot (its token, the webhook secret): one scrubber shared by the
@@ -232,6 +253,14 @@ class UnlostRuntime implements Runtime {
 
   wait(): Promise<void> {
     return this.finished;
+  }
+
+  schedule(name: string, spec: ScheduleSpec, fn: ScheduleFunction, options: ScheduleOptions = {}): void {
+    this.scheduleRegistry.add(name, spec, fn, options);
+  }
+
+  schedules(): Promise<ScheduleStatus[]> {
+    return this.scheduleRegistry.status();
   }
 
   webhookCallback<A extends WebhookAdapterName>(adapter: A): WebhookHandlers[A] {
@@ -380,6 +409,7 @@ class UnlostRuntime implements Runtime {
       if (options.mode === "webhook") await this.startWebhook(store);
       else await this.startPolling(store, webhookInfo);
       this.startHousekeeping(store);
+      await this.scheduleRegistry.start({ store, owner: this.instanceId, clock: this.clock, logger });
       this.running = true;
       if (options.shutdown.handleSignals) this.installSignals();
     } catch (error) {
@@ -472,7 +502,7 @@ class UnlostRuntime implements Runtime {
     const deadline = this.options.shutdown.deadlineMs;
     // Both stop taking work at once (the row dispatcher must not claim what the journal hands
     // over below), then finish what runs, up to the deadline.
-    const [fromJournal, fromRows] = await Promise.all([this.journal?.stop(deadline), this.dispatcher?.stop(deadline)]);
+    const [fromJournal, fromRows] = await Promise.all([this.journal?.stop(deadline), this.dispatcher?.stop(deadline), this.scheduleRegistry.stop(deadline)]);
     await handOverPolling({ journal: this.journal === undefined ? undefined : this.openedStore?.inbox.journal, poller: this.poller, instanceId: this.instanceId, clock: this.clock, logger: this.logger }, fromJournal);
     const result = fromRows === undefined ? undefined : { abandoned: fromRows.abandoned + (fromJournal?.abandoned ?? 0) };
     if (result !== undefined) {
