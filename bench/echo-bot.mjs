@@ -92,7 +92,7 @@ print({ event: "started", pid: process.pid, kind, rss_mb: Math.round(process.mem
 
 let exiting = false;
 const lines = createInterface({ input: process.stdin });
-lines.on("line", (line) => {
+lines.on("line", async (line) => {
   const command = line.trim();
   if (command === "report" && allocSession !== undefined) {
     void allocSession.post("HeapProfiler.stopSampling").then(async ({ profile }) => {
@@ -103,8 +103,14 @@ lines.on("line", (line) => {
   } else if (command === "report") {
     const cpu = process.cpuUsage();
     const mem = process.memoryUsage();
+    // Where the resident memory is (Linux): anonymous (heaps) vs file-backed (code, mapped files).
+    let rollup = {};
+    try {
+      const text = (await import("node:fs")).readFileSync("/proc/self/smaps_rollup", "utf8");
+      for (const key of ["Rss", "Anonymous", "Shared_Clean", "Private_Clean", "Private_Dirty"]) rollup[key] = Math.round(Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? 0) / 1024);
+    } catch { rollup = {}; }
     const mb = (x) => Math.round(x / 1048576);
-    print({ event: "report", cpu_ms: Math.round((cpu.user + cpu.system) / 1000), peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), handled, rss_mb: mb(mem.rss), heap_total_mb: mb(mem.heapTotal), heap_used_mb: mb(mem.heapUsed), external_mb: mb(mem.external) });
+    print({ event: "report", cpu_ms: Math.round((cpu.user + cpu.system) / 1000), peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), handled, rss_mb: mb(mem.rss), heap_total_mb: mb(mem.heapTotal), heap_used_mb: mb(mem.heapUsed), external_mb: mb(mem.external), array_buffers_mb: mb(mem.arrayBuffers), rollup });
   } else if (command.startsWith("heap ")) {
     // Diagnosis: a heap snapshot (after a full GC when node runs with --expose-gc).
     globalThis.gc?.();

@@ -144,7 +144,7 @@ async function runBot(kind, round, nodeFlags = []) {
     duplicates: final.duplicates,
     lost: options.n - final.distinct,
     strays: final.strays,
-    memory: `rss at start ${bot.info.rss_mb} MB (heap ${bot.info.heap_total_mb} MB); rss ${report.rss_mb} MB, heap ${report.heap_used_mb}/${report.heap_total_mb} MB, external ${report.external_mb} MB`,
+    memory: `rss at start ${bot.info.rss_mb} MB (heap ${bot.info.heap_total_mb} MB); rss ${report.rss_mb} MB, heap ${report.heap_used_mb}/${report.heap_total_mb} MB, external ${report.external_mb} MB, smaps ${JSON.stringify(report.rollup)}`,
   };
 }
 
