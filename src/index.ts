@@ -23,6 +23,7 @@ export type {
 } from "./inbound/webhook/adapters/index.js";
 export type { UnlostFlavor, UnlostUpdateInfo } from "./inbound/update-info.js";
 export { floodGuard } from "./inbound/catch-up/flood-guard.js";
+export type { Breaker, BreakerOptions, BreakerStatus, BreakerTrigger } from "./guards/index.js";
 export type { ScheduleSpec, ScheduleOptions, ScheduleRun, ScheduleFunction, ScheduleStatus, MissedRunPolicy } from "./scheduler/index.js";
 export {
   unlostSession, unlostLazySession, unlostConversationStorage, unlostStorage, UnlostStorage, SESSION_PREFIX, CONVERSATIONS_PREFIX,

@@ -37,6 +37,11 @@ export type UnlostErrorCode =
    * or dead letter) and whatever it completes later is refused.
    */
   | "HANDLER_TIMEOUT"
+  /**
+   * A circuit breaker is open: the service it guards failed too often, so calls fail fast
+   * until a probe after `halfOpenAfterMs` succeeds (`details.retryAfterMs` says when to try).
+   */
+  | "CIRCUIT_OPEN"
   /** A scheduled run did not finish within its `timeoutMs`: the run counts as failed. */
   | "SCHEDULE_TIMEOUT"
   /** The emulator could not do what a test asked of it. */

@@ -20,6 +20,7 @@ import {
 } from "../inbound/webhook/index.js";
 import { acknowledgeGate, openStore, type DeadLetterListOptions, type DeadLetterPage, type DeadLetter, type DeadLetterSelector, type InboxStats, type OfflineWindow, type Store, type StoreEffect } from "../store/index.js";
 import { startOutbound, type Outbound } from "../outbound/service.js";
+import { BreakerRegistry, type Breaker, type BreakerOptions, type BreakerStatus } from "../guards/index.js";
 import { ScheduleRegistry, type ScheduleFunction, type ScheduleOptions, type ScheduleSpec, type ScheduleStatus } from "../scheduler/index.js";
 import type { Outbox } from "../outbound/outbox.js";
 import { outboxTransformer } from "../outbound/transformer.js";
@@ -125,6 +126,21 @@ export interface Runtime {
   schedule(name: string, spec: ScheduleSpec, fn: ScheduleFunction, options?: ScheduleOptions): void;
   /** Every schedule on the store: its timing, last and next run, last result and error, whether it runs now (after `start`). */
   schedules(): Promise<ScheduleStatus[]>;
+  /**
+   * A circuit breaker for an external service (the same one for the same name): after
+   * `opensAfter` failures it opens and `execute` fails at once with `UnlostError("CIRCUIT_OPEN")`
+   * (`details.retryAfterMs`) until a probe after `halfOpenAfterMs` succeeds. A schedule whose
+   * run meets an open breaker fails that try and is retried with backoff.
+   *
+   * @example
+   * ```ts
+   * const downloads = runtime.breaker("download-service", { opensAfter: 5, halfOpenAfterMs: 30_000 });
+   * const file = await downloads.execute((signal) => fetch(url, { signal }).then((r) => r.arrayBuffer()));
+   * ```
+   */
+  breaker(name: string, options?: BreakerOptions): Breaker;
+  /** Every breaker's state (closed, open, half-open), when it opened and why. */
+  breakers(): BreakerStatus[];
 }
 
 /**
@@ -148,6 +164,7 @@ export function createRuntime<C extends Context>(bot: Bot<C>, options: RuntimeOp
 class UnlostRuntime implements Runtime {
   readonly instanceId: string;
   private readonly scheduleRegistry = new ScheduleRegistry();
+  private readonly breakerRegistry: BreakerRegistry;
   private readonly logger: Logger;
   /**
    * The secrets of this bot (its token, the webhook secret): one scrubber shared by the
@@ -208,6 +225,7 @@ class UnlostRuntime implements Runtime {
     this.scrubber = (options.logger === undefined ? undefined : scrubberOf(options.logger)) ?? new Scrubber();
     this.scrubber.add(bot.token, options.webhook?.secretToken);
     this.logger = options.logger ?? createLogger({ scrubber: this.scrubber });
+    this.breakerRegistry = new BreakerRegistry({ logger: this.logger, clock: this.clock });
     this.finished = new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
     });
@@ -261,6 +279,14 @@ class UnlostRuntime implements Runtime {
 
   schedules(): Promise<ScheduleStatus[]> {
     return this.scheduleRegistry.status();
+  }
+
+  breaker(name: string, options: BreakerOptions = {}): Breaker {
+    return this.breakerRegistry.get(name, options);
+  }
+
+  breakers(): BreakerStatus[] {
+    return this.breakerRegistry.status();
   }
 
   webhookCallback<A extends WebhookAdapterName>(adapter: A): WebhookHandlers[A] {

@@ -76,6 +76,40 @@ describe("runtime.schedule", () => {
     await until(() => sim.record.to(admin.id).filter((m) => m.text?.startsWith("report for")).length >= runs.length - 1);
   });
 
+  it("a schedule calling a service through a breaker: the open breaker fails its tries fast, and the run succeeds once the service is back", async () => {
+    const emulator = createEmulator({ limits: false });
+    const sim = emulator.createBot();
+    server = await startEmulatorServer(emulator);
+    const bot = new Bot<Ctx>(sim.token, { client: { apiRoot: server.url } });
+    runtime = createRuntime(bot, { store: { path: join(dir, "breaker.sqlite") }, logger: silentLogger(), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false } });
+    const service = runtime.breaker("media-service", { opensAfter: 2, halfOpenAfterMs: 200 });
+    expect(runtime.breaker("media-service", { opensAfter: 2, halfOpenAfterMs: 200 })).toBe(service);
+    expect(() => runtime!.breaker("media-service", { opensAfter: 3 })).toThrow(/other options/);
+    let up = false;
+    let serviceCalls = 0;
+    const tries: Array<{ scheduledFor: number; attempt: number; outcome: string }> = [];
+    runtime.schedule("fetch-media", { every: 200 }, async (run) => {
+      try {
+        await service.execute(() => { serviceCalls++; if (!up) throw new Error("503 from the media service"); });
+        tries.push({ scheduledFor: run.scheduledFor, attempt: run.attempt, outcome: "ok" });
+      } catch (error) {
+        tries.push({ scheduledFor: run.scheduledFor, attempt: run.attempt, outcome: (error as { code?: string }).code ?? "service" });
+        throw error;
+      }
+    }, { attempts: 10, backoff: { baseMs: 60, maxMs: 60 } });
+    await runtime.start();
+    await until(() => tries.length >= 4);
+    up = true; // the service is back: the probe after halfOpenAfterMs succeeds
+    await until(async () => ((await runtime!.schedules())[0]?.runs ?? 0) >= 1);
+    const first = tries.filter((t) => t.scheduledFor === tries[0]!.scheduledFor);
+    // Two real failures open the breaker; then tries fail fast without calling the service, until the probe.
+    expect(first.slice(0, 3).map((t) => t.outcome)).toEqual(["service", "service", "CIRCUIT_OPEN"]);
+    expect(first.at(-1)?.outcome).toBe("ok");
+    expect(serviceCalls).toBe(first.filter((t) => t.outcome !== "CIRCUIT_OPEN").length);
+    expect((await runtime.schedules())[0]).toMatchObject({ lastResult: "ok", failures: 0 });
+    expect(runtime.breakers()).toEqual([expect.objectContaining({ name: "media-service", state: "closed", opened: 1 })]);
+  });
+
   it("refuses a bad schedule at once, with the fix in the message", () => {
     const rt = createRuntime(new Bot<Ctx>("1:x"), { logger: silentLogger() });
     let error: unknown;
