@@ -91,7 +91,9 @@ export async function sendThroughOutbox(source: OutboxSource, key: SendKey, meth
     } else {
       // A handler's send is protected by its update (see `sendFromHandler`); on the update's
       // first run it may leave direct (see direct-send.ts).
-      const sent = await outbox.sendFromHandler(method, fields, options, key.scope);
+      const sending = outbox.sendFromHandler(method, fields, options, key.scope);
+      (key.scope.pending ??= []).push(sending);
+      const sent = await sending;
       if (sent.kind === "delivered") {
         key.scope.sentDirect = true;
         return { ok: true, result: sent.result };

@@ -26,6 +26,12 @@ export interface UpdateScope {
   /** A send went direct: the run's settle waits until it is recorded (see `DirectSender`). */
   sentDirect: boolean;
   /**
+   * The run's sends until each is stored (queued) or delivered (direct): the run settles only
+   * after all of them, so a send the handler did not await is never lost with a completion
+   * committed before it was stored. Made on the first send.
+   */
+  pending: Array<Promise<unknown>> | undefined;
+  /**
    * An earlier run of this update may have been cut off by a crash after sending direct and
    * before recording it: a send not found under its key may repeat one, so its job is stored
    * with an ambiguous attempt on record (duplicates stay accounted for).
@@ -35,7 +41,7 @@ export interface UpdateScope {
 
 /** A new scope for the handling of one update. */
 export function newUpdateScope(updateKey: string, direct = false, mayRepeat = false): UpdateScope {
-  return { updateKey, calls: 0, direct, sentDirect: false, mayRepeat };
+  return { updateKey, calls: 0, direct, sentDirect: false, mayRepeat, pending: undefined };
 }
 
 /**

@@ -171,6 +171,15 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
     return this.#scope?.sentDirect === true;
   }
 
+  /**
+   * Resolves once every send this run made through `ctx` is stored or delivered (undefined
+   * when it made none): awaited sends are already; a send the handler did not await may not be.
+   */
+  sendsStored(): Promise<unknown> | undefined {
+    const pending = this.#scope?.pending;
+    return pending === undefined ? undefined : Promise.allSettled(pending);
+  }
+
   /** Sends were enqueued with `enqueue` (their jobs are committed with the completion). */
   get enqueued(): boolean {
     return this.#queued !== undefined;

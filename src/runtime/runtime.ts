@@ -811,11 +811,13 @@ class UnlostRuntime implements Runtime {
     const handled = handleWithInfo(this.bot, claimed.update as unknown as Update, info, this.outbound === undefined ? undefined : this.installUpdateTransformer);
     // Without an error handler of the user's, no extra promise per update.
     const caught = hasOwnErrorHandler(this.bot) ? handled.catch((error: unknown) => callErrorHandler(this.bot, error, info, this.logger)) : handled;
-    // A run's direct sends are recorded before it settles, so a later run finds them by key.
+    // A run settles after its sends are stored (a send it did not await included: a completion
+    // committed first would lose it to a crash) and its direct sends recorded (a later run
+    // finds them by key).
     const handling = caught.then(
-      () => (info.sentDirect ? this.outbound?.outbox.directRecorded() : undefined),
+      () => this.sendsSettled(info),
       async (error: unknown) => {
-        if (info.sentDirect) await this.outbound?.outbox.directRecorded();
+        await this.sendsSettled(info);
         throw error;
       },
     );
@@ -826,6 +828,13 @@ class UnlostRuntime implements Runtime {
         return effects;
       });
     });
+  }
+
+  /** See `runHandlers`: nothing to wait for in the common case (every send awaited, none direct). */
+  private sendsSettled(info: HandlingInfo): Promise<void> | undefined {
+    const stored = info.sendsStored();
+    if (stored === undefined) return undefined;
+    return stored.then(() => (info.sentDirect ? this.outbound?.outbox.directRecorded() : undefined));
   }
 
   /**

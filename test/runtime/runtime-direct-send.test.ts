@@ -147,6 +147,34 @@ describe("direct sends", () => {
     expect((await rt.outbox.stats()).ambiguousAttempts).toBe(1);
   });
 
+  it("a send the handler did not await is stored (or delivered and recorded) before the update's completion is committed", async () => {
+    const { emulator, sim, store } = await setup((bot) => bot.on("message:text", (ctx) => {
+      void ctx.reply(`re: ${ctx.message.text}`); // not awaited: the handler returns at once
+    }));
+    // Slow answers, the first one a 502: the direct send is still on its way (then queued) when the handler returns.
+    emulator.faults.add({ fault: { kind: "latency", ms: 150 }, methods: ["sendMessage"] });
+    emulator.faults.add({ fault: { kind: "server-error", status: 502 }, methods: ["sendMessage"], times: 1 });
+    const journal = store.inbox.journal!;
+    const complete = journal.complete.bind(journal);
+    const unstoredAtCompletion: number[] = [];
+    let completions = 0;
+    journal.complete = async (completion) => {
+      for (const { updateId } of completion.done) {
+        if ((await store.outbox.getByKey(`${sim.id}:${updateId}:0:sendMessage`)) === null) unstoredAtCompletion.push(updateId);
+      }
+      completions++;
+      return complete(completion);
+    };
+    const grace = emulator.createUser();
+    grace.sendText(sim, "one");
+    grace.sendText(sim, "two");
+    await until(() => sim.record.to(grace.id).length === 2, 10_000);
+    await until(() => completions >= 1);
+    expect(completions).toBeGreaterThanOrEqual(1);
+    expect(unstoredAtCompletion).toEqual([]);
+    expect(sim.record.to(grace.id).map((m) => m.text)).toEqual(["re: one", "re: two"]);
+  });
+
   it("without the journal (inbox rows), and for sends outside handlers, nothing goes direct", async () => {
     let replied = 0;
     const { emulator, sim, rt, claimed } = await setup((bot) => bot.on("message:text", async (ctx) => {
