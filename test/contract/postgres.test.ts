@@ -4,12 +4,12 @@
  * contract opens gets a schema of its own in this file's database; `reopen` opens the same
  * schema again.
  *
- * Not run here yet (not implemented on PostgreSQL): the outbox section and the journal
- * contract. See src/store/README.md.
+ * Not run here yet (not implemented on PostgreSQL): the outbox section. See src/store/README.md.
  */
 import { openStore, type Store } from "../../src/store/index.js";
 import { usePgDatabase } from "../helpers/postgres.js";
-import { defineStoreContract, STORE_CONTRACT_SECTIONS, type StoreContractSection } from "./store-contract.js";
+import { defineJournalContract } from "./journal-contract.js";
+import { defineStoreContract, STORE_CONTRACT_SECTIONS, type StoreContractSection, type StoreFactory } from "./store-contract.js";
 
 const db = usePgDatabase();
 const schemaOf = new Map<string, string>();
@@ -17,14 +17,14 @@ const schemaOf = new Map<string, string>();
 /** Every section but the ones PostgreSQL does not implement yet. */
 const NOT_YET: readonly StoreContractSection[] = ["outbox"];
 
-defineStoreContract(
-  "postgres",
-  async (location, options) => {
-    const schema = location === undefined ? db.freshSchema() : schemaOf.get(location);
-    if (schema === undefined) throw new Error(`no schema known for ${location}`);
-    const store: Store = await openStore({ url: db.url(), schema, poolSize: 4, auditRedaction: options?.auditRedaction === true });
-    schemaOf.set(store.location, schema);
-    return store;
-  },
-  { sections: STORE_CONTRACT_SECTIONS.filter((s) => !NOT_YET.includes(s)) },
-);
+const factory: StoreFactory = async (location, options) => {
+  const schema = location === undefined ? db.freshSchema() : schemaOf.get(location);
+  if (schema === undefined) throw new Error(`no schema known for ${location}`);
+  const store: Store = await openStore({ url: db.url(), schema, poolSize: 4, auditRedaction: options?.auditRedaction === true });
+  schemaOf.set(store.location, schema);
+  return store;
+};
+
+defineStoreContract("postgres", factory, { sections: STORE_CONTRACT_SECTIONS.filter((s) => !NOT_YET.includes(s)) });
+
+defineJournalContract("postgres", factory);

@@ -3,8 +3,7 @@
  * the semantics of ../sqlite/inbox.ts. Each operation is one transaction; the chat locks
  * (chat-locks.ts) keep the head maintenance of a chat serialized across processes, and the
  * claim skips what others hold (inbox-claim.ts). The journal (the batch-per-record fast path of
- * long polling) is not implemented on PostgreSQL yet: `journal` is absent, and the runtime then
- * stores every update as a row (the path SQLite takes for webhooks).
+ * long polling) is in journal.ts.
  *
  * @module
  */
@@ -39,6 +38,7 @@ import type { PgDatabase, Tx } from "./database.js";
 import { keepUnstorable, PgDeadLetters, prepareUnstorable } from "./dead-letters.js";
 import { applyEffects, validateEffects } from "./effects.js";
 import { claimHeads, type ClaimRequest } from "./inbox-claim.js";
+import { countDone, countOpen, PgJournal, pruneDone } from "./journal.js";
 import { assertFence } from "./lease.js";
 
 /** Upper bound of one claim, so a typo cannot lock the whole inbox into one transaction. */
@@ -73,12 +73,15 @@ function validateRequests(requests: readonly SettleRequest[]): void {
 export class PgInbox implements InboxStore {
   /** {@inheritDoc InboxStore.deadLetters} */
   readonly deadLetters: PgDeadLetters;
+  /** {@inheritDoc InboxStore.journal} */
+  readonly journal: PgJournal;
   private readonly db: PgDatabase;
 
   /** Wraps an open pool; use `PostgresStore.open` rather than this. */
   constructor(db: PgDatabase) {
     this.db = db;
     this.deadLetters = new PgDeadLetters(db);
+    this.journal = new PgJournal(db);
   }
 
   /** {@inheritDoc InboxStore.ingest} */
@@ -311,18 +314,31 @@ export class PgInbox implements InboxStore {
     return row === undefined ? null : toInboxRecord(row);
   }
 
-  /** {@inheritDoc InboxStore.stats} */
+  /**
+   * {@inheritDoc InboxStore.stats}
+   *
+   * Journal entries count too: open ones as `pending` (and in `oldestOpenReceivedAt`),
+   * completed ones as `done` until their minute is pruned. `chatsWithWork` counts only chats
+   * with unfinished rows: the journal does not index its updates by chat.
+   */
   async stats(options: { readonly now?: EpochMs } = {}): Promise<InboxStats> {
     const now = requireTime("now", options.now ?? this.db.clock());
     return this.db.read("stats", async (tx) => {
       const counts = { pending: 0, inflight: 0, done: 0, dead: 0 };
       const rows = await tx.rows<{ state: keyof typeof counts; n: number }>("SELECT state, count(*)::int AS n FROM inbox GROUP BY state");
       for (const row of rows) counts[row.state] = row.n;
+      const journal = await countOpen(tx);
+      counts.pending += journal.open;
+      counts.done += await countDone(tx);
       // The oldest unfinished update of each chat is its head, so only heads need looking at.
       const open = await tx.one<{ chats: number; oldest: number | null }>(
         "SELECT count(*)::int AS chats, min(i.received_at) AS oldest FROM chat_queue q JOIN inbox i ON i.update_id = q.head_id",
       );
-      const oldest = open?.oldest ?? null;
+      const rowsOldest = open?.oldest ?? null;
+      const oldest =
+        rowsOldest === null || journal.oldestOpenReceivedAt === null
+          ? (rowsOldest ?? journal.oldestOpenReceivedAt)
+          : Math.min(rowsOldest, journal.oldestOpenReceivedAt);
       return {
         ...counts,
         chatsWithWork: open?.chats ?? 0,
@@ -332,12 +348,21 @@ export class PgInbox implements InboxStore {
     });
   }
 
-  /** {@inheritDoc InboxStore.prune} */
+  /**
+   * {@inheritDoc InboxStore.prune}
+   *
+   * Also forgets the journal's done counts of the minutes that ended by `handledBefore` (not
+   * bound by `limit`: one row per minute), and counts them in the result.
+   */
   async prune(options: PruneOptions): Promise<number> {
     const before = requireTime("handledBefore", options.handledBefore);
     const limit = requireInt("limit", options.limit ?? 10_000, 1);
-    return this.db.write("prune", (tx) =>
-      tx.run("DELETE FROM inbox WHERE update_id IN (SELECT update_id FROM inbox WHERE state = 'done' AND settled_at < $1 LIMIT $2)", [before, limit]),
-    );
+    return this.db.write("prune", async (tx) => {
+      const rows = await tx.run(
+        "DELETE FROM inbox WHERE update_id IN (SELECT update_id FROM inbox WHERE state = 'done' AND settled_at < $1 LIMIT $2)",
+        [before, limit],
+      );
+      return rows + (await pruneDone(tx, before));
+    });
   }
 }

@@ -7,9 +7,9 @@
  * as JS numbers. Keys compared as byte ranges (bot data, chat keys) use `COLLATE "C"`, so their
  * order is the UTF-8 byte order SQLite uses, whatever the database's locale.
  *
- * Migration 1 is what exists on PostgreSQL so far: inbox rows, chat queue, runtime state,
- * offline windows, key/values, leases and bot data. The journal and the outbox come as later
- * migrations.
+ * Migration 1: inbox rows, chat queue, runtime state, offline windows, key/values, leases and
+ * bot data. Migration 2: the inbox journal (see journal.ts). The outbox comes as a later
+ * migration.
  *
  * @module
  */
@@ -99,6 +99,47 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         key        text   COLLATE "C" PRIMARY KEY,
         value      text   NOT NULL,
         updated_at bigint NOT NULL
+      );
+    `,
+  },
+  {
+    version: 2,
+    description: "inbox journal: one record per fetched batch, its completions, done counts per minute",
+    sql: `
+      -- A sequence never hands out a number twice, even after the newest batch is deleted, so a
+      -- stale owner's completion can never hit another batch of the same number.
+      CREATE TABLE inbox_journal (
+        batch       bigserial PRIMARY KEY,
+        owner       text      NOT NULL,
+        received_at bigint    NOT NULL,
+        first_id    bigint    NOT NULL,
+        last_id     bigint    NOT NULL,
+        count       integer   NOT NULL,
+        settled     integer   NOT NULL DEFAULT 0
+      );
+      -- adopt / owners: an owner's batches in order.
+      CREATE INDEX inbox_journal_owner ON inbox_journal (owner, batch);
+
+      -- The batch's updates as one JSON array (text: stored as received), apart from the small
+      -- row above that every completion flush rewrites.
+      CREATE TABLE inbox_journal_updates (
+        batch   bigint PRIMARY KEY,
+        updates text   NOT NULL
+      );
+
+      -- Per flush and batch: the update_ids done or moved (JSON array); seq is the batch's
+      -- settled count after that flush, hence unique per batch.
+      CREATE TABLE inbox_journal_done (
+        batch bigint  NOT NULL,
+        seq   integer NOT NULL,
+        ids   text    NOT NULL,
+        PRIMARY KEY (batch, seq)
+      );
+
+      -- Completed journal updates per minute (minute = floor(ms / 60000)): they have no rows.
+      CREATE TABLE inbox_done_counts (
+        minute bigint PRIMARY KEY,
+        n      bigint NOT NULL
       );
     `,
   },
