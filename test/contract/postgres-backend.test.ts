@@ -1,13 +1,13 @@
 /**
  * What only the PostgreSQL backend has: the URL and schema options, migrations under an
- * advisory lock, errors that never show the password, several pools (processes) on one schema,
- * and the parts not implemented yet failing loudly.
+ * advisory lock, errors that never show the password, several pools (processes) on one schema.
  */
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { isUnlostError, type UnlostError } from "../../src/errors/index.js";
 import { openStore, PG_SCHEMA_VERSION, PostgresStore, type Store } from "../../src/store/index.js";
 import { usePgDatabase } from "../helpers/postgres.js";
+import { newJob } from "./outbox-contract.js";
 import { message, T0 } from "./store-contract.js";
 
 const db = usePgDatabase();
@@ -192,23 +192,59 @@ describe("PostgreSQL backend", () => {
     }
   });
 
-  it("its outbox refuses every call as not implemented", async () => {
+  it("two pools on one schema (two senders) never claim the same chat's jobs at once, and keep each chat's order", async () => {
+    const schema = db.freshSchema();
+    const a = await openStore({ url: db.url(), schema, poolSize: 4 });
+    const b = await openStore({ url: db.url(), schema, poolSize: 4 });
+    try {
+      const jobs = Array.from({ length: 120 }, (_, i) => newJob(`j${i + 1}`, 700 + (i % 6)));
+      // Enqueued from both processes at once, in halves: each chat's order is its enqueue order.
+      await Promise.all([a.outbox.enqueue(jobs.slice(0, 60), { now: T0 }), b.outbox.enqueue(jobs.slice(60), { now: T0 })]);
+      const sent = new Map<string, number[]>();
+      let now = T0;
+      for (let round = 0; round < 200; round++) {
+        now += 1;
+        const [fromA, fromB] = await Promise.all([
+          a.outbox.claim({ owner: "a", limit: 4, leaseMs: 60_000, now }),
+          b.outbox.claim({ owner: "b", limit: 4, leaseMs: 60_000, now }),
+        ]);
+        const chats = [...fromA, ...fromB].map((j) => String(j.chatId));
+        expect(new Set(chats).size, "one job per chat in flight").toBe(chats.length);
+        if (chats.length === 0) break;
+        const delivered = { kind: "delivered" as const, result: "{}", messageId: 1 };
+        await Promise.all([
+          a.outbox.settleMany(fromA.map((j) => ({ claim: j.claim, outcome: delivered })), { now }),
+          b.outbox.settleMany(fromB.map((j) => ({ claim: j.claim, outcome: delivered })), { now }),
+        ]);
+        for (const j of [...fromA, ...fromB]) sent.set(String(j.chatId), [...(sent.get(String(j.chatId)) ?? []), Number(j.id.slice(1))]);
+      }
+      expect((await a.outbox.stats({ now })).byState.delivered).toBe(120);
+      for (const [chat, order] of sent) {
+        // Within each half the order is the enqueue order; the halves were enqueued concurrently.
+        const first = order.filter((n) => n <= 60);
+        const second = order.filter((n) => n > 60);
+        expect(first, `chat ${chat}`).toEqual([...first].sort((x, y) => x - y));
+        expect(second, `chat ${chat}`).toEqual([...second].sort((x, y) => x - y));
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("a settle that enqueues sends fails whole when one of its effects cannot be applied", async () => {
     const store = await openStore({ url: db.url(), schema: db.freshSchema() });
     try {
-      const err = await failure(store.outbox.stats());
-      expect(err.code).toBe("STORE_FAILURE");
-      expect(err.message).toMatch(/not implemented on PostgreSQL yet/);
-      expect(err.details).toMatchObject({ notImplemented: true });
-      expect((await failure(store.outbox.deadLetters.list())).details).toMatchObject({ notImplemented: true });
-      expect((await failure(store.outbox.audit.list())).details).toMatchObject({ notImplemented: true });
-      // The outbox effect of a settle fails the whole settle: nothing of it commits.
       await store.inbox.ingest([message(1, 10)], { now: T0 });
       const [c] = await store.inbox.claim({ owner: "w", limit: 1, leaseMs: 1000, now: T0 });
       const refused = await failure(
-        store.inbox.settle(c!.claim, { kind: "done" }, { effects: [{ kind: "kv.set", key: "k", value: "v" }, { kind: "outbox.enqueue", jobs: [] }], now: T0 }),
+        store.inbox.settle(c!.claim, { kind: "done" }, {
+          effects: [{ kind: "outbox.enqueue", jobs: [newJob("reply-1", 10)] }, { kind: "data.set", key: "session:10", value: "a\u0000b" }],
+          now: T0,
+        }),
       );
-      expect(refused.details).toMatchObject({ notImplemented: true });
-      expect(await store.state.getValue("k")).toBeNull();
+      expect(refused.code).toBe("INVALID_ARGUMENT");
+      expect(await store.outbox.get("reply-1")).toBeNull();
       expect((await store.inbox.get(1))?.state).toBe("inflight");
     } finally {
       await store.close();

@@ -1,21 +1,16 @@
 /**
- * The store contract on PostgreSQL: the sections the PostgreSQL backend implements so far,
- * against a real server (see test/helpers/postgres-server.ts for which one). Each store the
- * contract opens gets a schema of its own in this file's database; `reopen` opens the same
- * schema again.
- *
- * Not run here yet (not implemented on PostgreSQL): the outbox section. See src/store/README.md.
+ * The store contract on PostgreSQL, whole and unchanged (the same cases as SQLite), and the
+ * journal contract, against a real server (see test/helpers/postgres-server.ts for which one).
+ * Each store the contract opens gets a schema of its own in this file's database; `reopen`
+ * opens the same schema again.
  */
 import { openStore, type Store } from "../../src/store/index.js";
 import { usePgDatabase } from "../helpers/postgres.js";
 import { defineJournalContract } from "./journal-contract.js";
-import { defineStoreContract, STORE_CONTRACT_SECTIONS, type StoreContractSection, type StoreFactory } from "./store-contract.js";
+import { defineStoreContract, type StoreFactory } from "./store-contract.js";
 
 const db = usePgDatabase();
 const schemaOf = new Map<string, string>();
-
-/** Every section but the ones PostgreSQL does not implement yet. */
-const NOT_YET: readonly StoreContractSection[] = ["outbox"];
 
 const factory: StoreFactory = async (location, options) => {
   const schema = location === undefined ? db.freshSchema() : schemaOf.get(location);
@@ -25,6 +20,6 @@ const factory: StoreFactory = async (location, options) => {
   return store;
 };
 
-defineStoreContract("postgres", factory, { sections: STORE_CONTRACT_SECTIONS.filter((s) => !NOT_YET.includes(s)) });
+defineStoreContract("postgres", factory);
 
 defineJournalContract("postgres", factory);

@@ -68,47 +68,14 @@ export function useStores(factory: StoreFactory): {
   };
 }
 
-/**
- * The sections of the store contract. A backend runs all of them; one being built runs the
- * sections it implements so far (and says which remain), never a case it fails.
- */
-export const STORE_CONTRACT_SECTIONS = [
-  "ingest",
-  "claim and settle",
-  "running updates",
-  "claims fused with ingest and settle",
-  "retries and dead letters",
-  "prune and stats",
-  "leases",
-  "runtime state",
-  "durability and lifecycle",
-  "model check",
-  "outbox",
-  "bot data",
-] as const;
-
-/** One section of the store contract (a `describe` of its own). */
-export type StoreContractSection = (typeof STORE_CONTRACT_SECTIONS)[number];
-
-/**
- * Defines the contract suite for one backend: every section, unless `options.sections` names
- * the ones to define (a backend that is not complete yet).
- */
-export function defineStoreContract(
-  name: string,
-  factory: StoreFactory,
-  options: { readonly sections?: readonly StoreContractSection[] } = {},
-): void {
-  const chosen = new Set<StoreContractSection>(options.sections ?? STORE_CONTRACT_SECTIONS);
-  const section = (title: StoreContractSection, body: () => void): void => {
-    if (chosen.has(title)) describe(title, body);
-  };
+/** Defines the contract suite for one backend. */
+export function defineStoreContract(name: string, factory: StoreFactory): void {
   describe(`Store contract: ${name}`, () => {
     const { fresh, reopen } = useStores(factory);
     const owner = "worker-a";
     const lease = { owner, leaseMs: 30_000 };
 
-    section("ingest", () => {
+    describe("ingest", () => {
       it("is idempotent on update_id and stores the offset in the same step", async () => {
         const store = await fresh();
         expect(await store.state.offset()).toBeNull();
@@ -202,7 +169,7 @@ export function defineStoreContract(
       });
     });
 
-    section("claim and settle", () => {
+    describe("claim and settle", () => {
       it("hands out one item per chat at a time, in update_id order", async () => {
         const store = await fresh();
         await store.inbox.ingest([message(1, 10), message(2, 10), message(3, 10)], { now: T0 });
@@ -418,7 +385,7 @@ export function defineStoreContract(
       });
     });
 
-    section("running updates", () => {
+    describe("running updates", () => {
       it("lists in-flight updates by when their current claim was taken, oldest first, fused claims included", async () => {
         const store = await fresh();
         await store.inbox.ingest([message(1, 10), message(2, 20), message(3, 30), message(4, 10)], { now: T0 });
@@ -449,7 +416,7 @@ export function defineStoreContract(
       });
     });
 
-    section("claims fused with ingest and settle", () => {
+    describe("claims fused with ingest and settle", () => {
       it("ingest with claim takes the oldest ready heads, new and stored, one per chat, up to the limit", async () => {
         const store = await fresh();
         await store.inbox.ingest([message(1, 10), message(2, 20), message(3, 30)], { now: T0 });
@@ -619,7 +586,7 @@ export function defineStoreContract(
       });
     });
 
-    section("retries and dead letters", () => {
+    describe("retries and dead letters", () => {
       it("a retried item blocks its chat's later updates until it is done", async () => {
         const store = await fresh();
         await store.inbox.ingest([message(1, 10), message(2, 10), message(3, 20)], { now: T0 });
@@ -731,7 +698,7 @@ export function defineStoreContract(
       });
     });
 
-    section("prune and stats", () => {
+    describe("prune and stats", () => {
       it("prune deletes only done updates settled before the retention", async () => {
         const store = await fresh();
         await store.inbox.ingest([message(1, 10), message(2, 20), message(3, 30), message(4, 40)], { now: T0 });
@@ -774,7 +741,7 @@ export function defineStoreContract(
       });
     });
 
-    section("leases", () => {
+    describe("leases", () => {
       it("only one owner holds a lease; it passes on after expiry with a new epoch", async () => {
         const store = await fresh();
         expect(await store.leases.get("poller")).toBeNull();
@@ -811,7 +778,7 @@ export function defineStoreContract(
       });
     });
 
-    section("runtime state", () => {
+    describe("runtime state", () => {
       it("records heartbeats and offline windows", async () => {
         const store = await fresh();
         expect(await store.state.lastBeat()).toBeNull();
@@ -874,7 +841,7 @@ export function defineStoreContract(
       });
     });
 
-    section("durability and lifecycle", () => {
+    describe("durability and lifecycle", () => {
       it("finds everything again after closing and reopening", async () => {
         let store = await fresh();
         await store.inbox.ingest([message(1, 10), message(2, 10), message(3, 20), message(4, 30)], { nextOffset: 5, now: T0 });
@@ -912,7 +879,7 @@ export function defineStoreContract(
       });
     });
 
-    section("model check", () => {
+    describe("model check", () => {
       it("random workers, crashes, retries and isolated claims keep per-chat order, complete each update once, and count deaths alone exactly", async () => {
         const store = await fresh();
         let seed = 12345;
@@ -1068,7 +1035,7 @@ export function defineStoreContract(
       });
     });
 
-    if (chosen.has("outbox")) defineOutboxContract(factory);
-    if (chosen.has("bot data")) defineDataContract(factory);
+    defineOutboxContract(factory);
+    defineDataContract(factory);
   });
 }

@@ -14,16 +14,23 @@
  */
 import type { Tx } from "./database.js";
 
-/** First key of the chat locks ("chat" in ASCII), apart from the migration lock's. */
+/** First key of the inbox's chat locks ("chat" in ASCII), apart from the migration lock's. */
 export const CHAT_LOCK_CLASS = 0x63686174;
 
+/**
+ * First key of the outbox's chat locks ("outb"): a chat's outgoing queue is apart from its
+ * incoming one. A transaction that needs both (a settle enqueuing sends) takes the inbox's
+ * first, then the outbox's, each set in one statement.
+ */
+export const OUTBOX_LOCK_CLASS = 0x6f757462;
+
 /** Waits for the locks of `chatKeys` (any order, duplicates allowed), in the one global order. */
-export async function lockChats(tx: Tx, chatKeys: readonly string[]): Promise<void> {
+export async function lockChats(tx: Tx, chatKeys: readonly string[], lockClass: number = CHAT_LOCK_CLASS): Promise<void> {
   if (chatKeys.length === 0) return;
   await tx.run(
     `SELECT pg_advisory_xact_lock($1, h)
      FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY h) AS s`,
-    [CHAT_LOCK_CLASS, chatKeys],
+    [lockClass, chatKeys],
   );
 }
 
@@ -31,11 +38,11 @@ export async function lockChats(tx: Tx, chatKeys: readonly string[]): Promise<vo
  * Takes the locks of `chatKeys` that are free (or already held by this transaction) without
  * waiting; returns the chats it holds now.
  */
-export async function tryLockChats(tx: Tx, chatKeys: readonly string[]): Promise<Set<string>> {
+export async function tryLockChats(tx: Tx, chatKeys: readonly string[], lockClass: number = CHAT_LOCK_CLASS): Promise<Set<string>> {
   if (chatKeys.length === 0) return new Set();
   const rows = await tx.rows<{ k: string }>(
     `SELECT k FROM unnest($2::text[]) AS k WHERE pg_try_advisory_xact_lock($1, hashtext(k))`,
-    [CHAT_LOCK_CLASS, chatKeys],
+    [lockClass, chatKeys],
   );
   return new Set(rows.map((r) => r.k));
 }

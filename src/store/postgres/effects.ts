@@ -6,15 +6,27 @@
  */
 import { UnlostError } from "../../errors/index.js";
 import type { StoreEffect } from "../effects.js";
+import { chatKeyOf } from "../outbox-validate.js";
+import { lockChats, OUTBOX_LOCK_CLASS } from "./chat-locks.js";
 import { deleteData, upsertData } from "./data.js";
-import type { Tx } from "./database.js";
-import { notImplemented } from "./errors.js";
+import type { PgDatabase, Tx } from "./database.js";
+import { enqueueJobs } from "./outbox-enqueue.js";
 import { upsertValue } from "./state.js";
 
 export { validateEffects } from "../sqlite/effects.js";
 
+/**
+ * Takes, in one statement, the outbox locks of every chat the effects enqueue to: a batch of
+ * settles then never waits for one chat while holding another (see chat-locks.ts). Call after
+ * the inbox's chat locks, before applying the effects.
+ */
+export async function lockEffectChats(tx: Tx, effects: readonly StoreEffect[]): Promise<void> {
+  const chats = effects.flatMap((e) => (e.kind === "outbox.enqueue" ? e.jobs.map((j) => chatKeyOf(j.chatId)) : []));
+  await lockChats(tx, chats, OUTBOX_LOCK_CLASS);
+}
+
 /** Applies `effects` in order; must be called inside a write transaction. */
-export async function applyEffects(tx: Tx, effects: readonly StoreEffect[], now: number): Promise<void> {
+export async function applyEffects(db: PgDatabase, tx: Tx, effects: readonly StoreEffect[], now: number): Promise<void> {
   for (const effect of effects) {
     switch (effect.kind) {
       case "kv.set":
@@ -40,8 +52,9 @@ export async function applyEffects(tx: Tx, effects: readonly StoreEffect[], now:
         await deleteData(tx, effect.key);
         break;
       case "outbox.enqueue":
-        // Refused before anything of the settle commits: the whole transaction rolls back.
-        throw notImplemented("outbox", "enqueue (settle effect)");
+        // The same rows as OutboxStore.enqueue, in the settle's transaction: exactly once with it.
+        await enqueueJobs(db, tx, effect.jobs, now);
+        break;
       default: {
         const unknown: never = effect;
         throw new UnlostError("INVALID_ARGUMENT", `Unknown store effect: ${JSON.stringify(unknown)}`);

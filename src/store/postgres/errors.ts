@@ -1,7 +1,7 @@
 /**
  * The one place where PostgreSQL and network failures become {@link UnlostError}s with a
- * message a person can act on, and where the "not implemented on PostgreSQL yet" error is made.
- * Every statement of the backend runs through {@link toPgStoreError} on failure.
+ * message a person can act on. Every statement of the backend runs through
+ * {@link toPgStoreError} on failure.
  *
  * @module
  */
@@ -99,16 +99,4 @@ export function toPgStoreError(err: unknown, operation: string, location: string
     cause: err,
     details: { operation, ...(sqlState !== undefined ? { sqlState } : code !== undefined ? { networkCode: code } : {}) },
   });
-}
-
-/**
- * The error of a store operation that the PostgreSQL backend does not have yet. Never a silent
- * no-op: a runtime configured for PostgreSQL fails loudly where it would need it.
- */
-export function notImplemented(section: string, operation: string): UnlostError {
-  return new UnlostError(
-    "STORE_FAILURE",
-    `${section}.${operation} is not implemented on PostgreSQL yet (issue #14); use the SQLite store for this feature for now.`,
-    { details: { operation: `${section}.${operation}`, notImplemented: true, backend: "postgres" } },
-  );
 }

@@ -36,7 +36,7 @@ import { lockChats } from "./chat-locks.js";
 import { enqueuePending, refreshHead, setHeadReady } from "./chat-queue.js";
 import type { PgDatabase, Tx } from "./database.js";
 import { keepUnstorable, PgDeadLetters, prepareUnstorable } from "./dead-letters.js";
-import { applyEffects, validateEffects } from "./effects.js";
+import { applyEffects, lockEffectChats, validateEffects } from "./effects.js";
 import { claimHeads, type ClaimRequest } from "./inbox-claim.js";
 import { countDone, countOpen, PgJournal, pruneDone } from "./journal.js";
 import { assertFence } from "./lease.js";
@@ -182,6 +182,7 @@ export class PgInbox implements InboxStore {
       requests.map((r) => r.claim.updateId),
     ]);
     await lockChats(tx, chats.map((c) => c.chat_key));
+    await lockEffectChats(tx, requests.flatMap((r) => r.effects ?? []));
     const results: SettleResult[] = [];
     for (const request of requests) results.push(await this.settleOne(tx, request, now));
     return results;
@@ -219,7 +220,7 @@ export class PgInbox implements InboxStore {
         break;
     }
     if (row === undefined) return "stale";
-    await applyEffects(tx, request.effects ?? [], now);
+    await applyEffects(this.db, tx, request.effects ?? [], now);
     await refreshHead(tx, row.chat_key);
     return "settled";
   }

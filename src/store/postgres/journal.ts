@@ -31,7 +31,7 @@ import { lockChats } from "./chat-locks.js";
 import { enqueuePending } from "./chat-queue.js";
 import type { PgDatabase, Tx } from "./database.js";
 import { keepUnstorable, prepareUnstorable } from "./dead-letters.js";
-import { applyEffects, validateEffects } from "./effects.js";
+import { applyEffects, lockEffectChats, validateEffects } from "./effects.js";
 import { assertFence } from "./lease.js";
 
 /** Length of a done-count bucket (`inbox_done_counts.minute`), ms. */
@@ -276,7 +276,8 @@ export class PgJournal implements InboxJournal {
       await lockChats(tx, c.moved.map((m) => m.chatKey));
       for (const m of c.moved) await this.insertMoved(tx, m, now);
     }
-    await applyEffects(tx, c.effects, now);
+    await lockEffectChats(tx, c.effects);
+    await applyEffects(this.db, tx, c.effects, now);
     if (c.doneCount > 0) {
       await tx.run("INSERT INTO inbox_done_counts AS d (minute, n) VALUES ($1, $2) ON CONFLICT (minute) DO UPDATE SET n = d.n + excluded.n", [
         Math.floor(now / MINUTE_MS),

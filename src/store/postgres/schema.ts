@@ -8,11 +8,12 @@
  * order is the UTF-8 byte order SQLite uses, whatever the database's locale.
  *
  * Migration 1: inbox rows, chat queue, runtime state, offline windows, key/values, leases and
- * bot data. Migration 2: the inbox journal (see journal.ts). The outbox comes as a later
- * migration.
+ * bot data. Migration 2: the inbox journal (see journal.ts). Migration 3: the outbox (see
+ * outbox-schema.ts).
  *
  * @module
  */
+import { PG_OUTBOX_SCHEMA_SQL } from "./outbox-schema.js";
 
 /** One schema step. */
 export interface PgMigration {
@@ -142,6 +143,11 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         n      bigint NOT NULL
       );
     `,
+  },
+  {
+    version: 3,
+    description: "outbox: jobs, chat heads, broadcasts, unreachable chats, known users, audit log, counters",
+    sql: PG_OUTBOX_SCHEMA_SQL,
   },
 ];
 

@@ -1,7 +1,6 @@
 /**
- * The PostgreSQL {@link Store}: one schema holding inbox, state, leases and bot data, shared by
- * every process of a bot. The outbox and the inbox journal are not implemented on PostgreSQL yet
- * (see docs/postgres.md).
+ * The PostgreSQL {@link Store}: one schema holding inbox (rows and journal), outbox, state, leases
+ * and bot data, shared by every process of a bot (see docs/postgres.md).
  *
  * @module
  */
@@ -10,7 +9,7 @@ import { PgData } from "./data.js";
 import { PgDatabase } from "./database.js";
 import { PgInbox } from "./inbox.js";
 import { PgLeases } from "./lease.js";
-import { PendingPgOutbox } from "./outbox-pending.js";
+import { PgOutbox } from "./outbox.js";
 import { PgState } from "./state.js";
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -23,8 +22,8 @@ export class PostgresStore implements Store {
   readonly location: string;
   /** {@inheritDoc Store.inbox} */
   readonly inbox: PgInbox;
-  /** Not implemented on PostgreSQL yet: every call rejects with `STORE_FAILURE` (`details.notImplemented`). */
-  readonly outbox: PendingPgOutbox;
+  /** {@inheritDoc Store.outbox} */
+  readonly outbox: PgOutbox;
   /** {@inheritDoc Store.state} */
   readonly state: PgState;
   /** {@inheritDoc Store.leases} */
@@ -34,11 +33,11 @@ export class PostgresStore implements Store {
   /** The connection pool, for backend-specific tests and tools. */
   readonly database: PgDatabase;
 
-  private constructor(database: PgDatabase) {
+  private constructor(database: PgDatabase, options: PostgresStoreOptions) {
     this.database = database;
     this.location = database.location;
     this.inbox = new PgInbox(database);
-    this.outbox = new PendingPgOutbox();
+    this.outbox = new PgOutbox(database, { auditRedaction: options.auditRedaction === true });
     this.state = new PgState(database);
     this.leases = new PgLeases(database);
     this.data = new PgData(database);
@@ -52,7 +51,7 @@ export class PostgresStore implements Store {
    * for a schema written by a newer unlost; `STORE_FAILURE` when the server cannot be reached.
    */
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
-    return new PostgresStore(await PgDatabase.open(options));
+    return new PostgresStore(await PgDatabase.open(options), options);
   }
 
   /**
