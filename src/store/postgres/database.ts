@@ -142,11 +142,6 @@ export class PgDatabase {
       ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
       application_name: "unlost",
     });
-    // Every connection works in the store's schema (names in SQL are unqualified). The SET is
-    // queued on the new client before the statement that asked for it.
-    pool.on("connect", (client) => {
-      client.query(`SET search_path TO ${schema}`).catch(() => undefined);
-    });
     // An idle connection the server dropped (restart, network cut) is reported here; without a
     // listener Node would crash the process. The pool discards it; the next operation opens a
     // new connection or fails with a mapped error.
@@ -176,14 +171,19 @@ export class PgDatabase {
 
   /** Runs `fn` in a read-write transaction (READ COMMITTED), again on deadlock or serialization failure. */
   write<T>(operation: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.transaction(operation, "BEGIN", fn);
+    return this.transaction(operation, `BEGIN; SET LOCAL search_path TO ${this.schema}`, fn);
   }
 
   /** Runs `fn` in a read-only transaction whose reads all see one snapshot. */
   read<T>(operation: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.transaction(operation, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", fn);
+    return this.transaction(operation, `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path TO ${this.schema}`, fn);
   }
 
+  /**
+   * `begin` opens the transaction and sets the schema for it alone (`SET LOCAL`, one round trip
+   * with the BEGIN): names in SQL are unqualified, and nothing depends on a connection's session
+   * state, so a pooler in transaction mode (PgBouncer) works too.
+   */
   private async transaction<T>(operation: string, begin: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
     this.assertOpen(operation);
     for (let attempt = 0; ; attempt++) {
