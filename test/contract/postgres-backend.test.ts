@@ -192,6 +192,45 @@ describe("PostgreSQL backend", () => {
     }
   });
 
+  it("claims, settles, lease extensions and expiries racing on two pools complete every update once, in order, without deadlocks", async () => {
+    const schema = db.freshSchema();
+    const pools = [await openStore({ url: db.url(), schema, poolSize: 3 }), await openStore({ url: db.url(), schema, poolSize: 3 })];
+    try {
+      const total = 150;
+      await pools[0]!.inbox.ingest(Array.from({ length: total }, (_, i) => message(i + 1, 900 + (i % 5))), { now: T0 });
+      const completed = new Map<string, number[]>();
+      let now = T0;
+      const started = Date.now();
+      const worker = async (store: Store, owner: string): Promise<void> => {
+        for (let i = 0; i < 200; i++) {
+          now += 1;
+          const claimed = await store.inbox.claim({ owner, limit: 2, leaseMs: 5, now });
+          // Another worker expires this one's claims now and then (it thinks it is gone), and
+          // leases are extended: both race with the claims that recover them.
+          await Promise.all([
+            store.inbox.expireClaims({ owner: owner === "a" ? "b" : "a", now }),
+            store.inbox.claim({ owner, limit: 1, leaseMs: 5, now }).then((more) => claimed.push(...more)),
+            ...claimed.map((c) => store.inbox.extendLease(c.claim, 5, { now })),
+          ]);
+          const results = await store.inbox.settleMany(claimed.map((c) => ({ claim: c.claim, outcome: { kind: "done" as const } })), { now });
+          claimed.forEach((c, k) => {
+            if (results[k] === "settled") completed.set(c.chatKey, [...(completed.get(c.chatKey) ?? []), c.updateId]);
+          });
+          const stats = await store.inbox.stats({ now });
+          if (stats.pending + stats.inflight === 0) return;
+        }
+      };
+      await Promise.all([worker(pools[0]!, "a"), worker(pools[1]!, "b")]);
+      const done = [...completed.values()].flat().sort((x, y) => x - y);
+      expect(done).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+      for (const [chat, list] of completed) expect(list, `order of chat ${chat}`).toEqual([...list].sort((x, y) => x - y));
+      // A deadlock costs PostgreSQL's deadlock_timeout (1 s by default) before one side is retried.
+      expect(Date.now() - started).toBeLessThan(20_000);
+    } finally {
+      for (const p of pools) await p.close();
+    }
+  });
+
   it("two pools on one schema (two senders) never claim the same chat's jobs at once, and keep each chat's order", async () => {
     const schema = db.freshSchema();
     const a = await openStore({ url: db.url(), schema, poolSize: 4 });

@@ -232,6 +232,9 @@ export class PgInbox implements InboxStore {
     const now = requireTime("now", options.now ?? this.db.clock());
     const leaseUntil = now + leaseMs;
     return this.db.write("extend lease", async (tx) => {
+      // The chat's lock first, as every writer of a chat's head takes it: a claim recovering this
+      // item holds the head's row and would otherwise wait for this row while this waits for it.
+      await lockChats(tx, (await tx.rows<{ chat_key: string }>("SELECT chat_key FROM inbox WHERE update_id = $1", [claim.updateId])).map((r) => r.chat_key));
       const row = await tx.one<{ chat_key: string }>(
         `UPDATE inbox SET lease_until = $1
          WHERE update_id = $2 AND state = 'inflight' AND lease_owner = $3 AND lease_token = $4 RETURNING chat_key`,
@@ -266,11 +269,17 @@ export class PgInbox implements InboxStore {
     const owner = options.owner === undefined ? null : requireText("owner", options.owner);
     const now = requireTime("now", options.now ?? this.db.clock());
     return this.db.write("expire claims", async (tx) => {
+      // The chats' locks first (see extendLease); then the claims of those chats only.
+      const chats = await tx.rows<{ chat_key: string }>(
+        "SELECT DISTINCT chat_key FROM inbox WHERE state = 'inflight' AND lease_until > $1 AND ($2::text IS NULL OR lease_owner = $2)",
+        [now, owner],
+      );
+      await lockChats(tx, chats.map((c) => c.chat_key));
       const rows = await tx.rows<{ update_id: number; chat_key: string }>(
         `UPDATE inbox SET lease_until = $1
-         WHERE state = 'inflight' AND lease_until > $1 AND ($2::text IS NULL OR lease_owner = $2)
+         WHERE state = 'inflight' AND lease_until > $1 AND ($2::text IS NULL OR lease_owner = $2) AND chat_key = ANY($3::text[])
          RETURNING update_id, chat_key`,
-        [now, owner],
+        [now, owner, chats.map((c) => c.chat_key)],
       );
       for (const row of rows) await setHeadReady(tx, row.chat_key, row.update_id, now);
       return rows.length;

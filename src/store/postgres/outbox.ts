@@ -23,7 +23,7 @@ import type {
   RemovedJobs,
 } from "../outbox-types.js";
 import { requireInt, requireText, requireTime } from "../validate.js";
-import { OUTBOX_LOCK_CLASS, tryLockChats } from "./chat-locks.js";
+import { lockChats, OUTBOX_LOCK_CLASS, tryLockChats } from "./chat-locks.js";
 import type { PgDatabase, Tx } from "./database.js";
 import { PgOutboxAudit } from "./outbox-audit.js";
 import * as broadcasts from "./outbox-broadcasts.js";
@@ -164,6 +164,9 @@ export class PgOutbox implements OutboxStore {
     requireInt("leaseMs", leaseMs, 1);
     const leaseUntil = this.now(options.now) + leaseMs;
     return this.db.write("extend job lease", async (tx) => {
+      // The chat's lock first, as every writer of a chat's head takes it (see the inbox's extendLease).
+      const chat = await tx.rows<{ chat_key: string }>("SELECT chat_key FROM outbox_jobs WHERE id = $1", [claim.jobId]);
+      await lockChats(tx, chat.map((c) => c.chat_key), OUTBOX_LOCK_CLASS);
       const row = await tx.one<{ seq: number; chat_key: string }>(
         `UPDATE outbox_jobs SET lease_until = $1
          WHERE id = $2 AND state = 'sending' AND lease_owner = $3 AND lease_token = $4 RETURNING seq, chat_key`,
@@ -180,10 +183,17 @@ export class PgOutbox implements OutboxStore {
     const owner = options.owner === undefined ? null : requireText("owner", options.owner);
     const now = this.now(options.now);
     return this.db.write("expire job claims", async (tx) => {
+      // The chats' locks first; then the claims of those chats only.
+      const chats = await tx.rows<{ chat_key: string }>(
+        "SELECT DISTINCT chat_key FROM outbox_jobs WHERE state = 'sending' AND lease_until > $1 AND ($2::text IS NULL OR lease_owner = $2)",
+        [now, owner],
+      );
+      await lockChats(tx, chats.map((c) => c.chat_key), OUTBOX_LOCK_CLASS);
       const rows = await tx.rows<{ seq: number; chat_key: string }>(
         `UPDATE outbox_jobs SET lease_until = $1
-         WHERE state = 'sending' AND lease_until > $1 AND ($2::text IS NULL OR lease_owner = $2) RETURNING seq, chat_key`,
-        [now, owner],
+         WHERE state = 'sending' AND lease_until > $1 AND ($2::text IS NULL OR lease_owner = $2) AND chat_key = ANY($3::text[])
+         RETURNING seq, chat_key`,
+        [now, owner, chats.map((c) => c.chat_key)],
       );
       for (const row of rows) await setHeadLease(tx, row.chat_key, row.seq, now);
       return rows.length;
