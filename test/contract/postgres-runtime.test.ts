@@ -3,8 +3,10 @@
  * emulator: the store's parts working together as the runtime drives them (the journal of long
  * polling, the outbox's replies, dead letters and their retry).
  */
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { Bot, type Context } from "grammy";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type EmulatorServer } from "../../src/emulator/index.js";
 import { createRuntime, silentLogger, type Runtime, type UnlostFlavor } from "../../src/index.js";
 import { openStore, type Store } from "../../src/store/index.js";
@@ -12,6 +14,12 @@ import { usePgDatabase } from "../helpers/postgres.js";
 import { until } from "../helpers/until.js";
 
 const db = usePgDatabase();
+
+// Known gap (outside the store): the runtime's outbox derives its blob folder from
+// `store.location` (`dirname(location)/blobs`, a file path on SQLite), so on PostgreSQL it makes
+// `postgres:/<user>@<host>:<port>/blobs` under the working directory. Removed here until the
+// runtime takes a blob folder for stores that are not files (see docs/postgres.md).
+afterAll(() => rmSync(join(process.cwd(), "postgres:"), { recursive: true, force: true }));
 
 let server: EmulatorServer | undefined;
 let runtime: Runtime | undefined;
