@@ -52,3 +52,30 @@ export async function refreshHead(tx: Tx, chatKey: string): Promise<void> {
 export async function setHeadReady(tx: Tx, chatKey: string, headId: number, readyAt: number): Promise<void> {
   await tx.run("UPDATE chat_queue SET ready_at = $1 WHERE chat_key = $2 AND head_id = $3", [readyAt, chatKey, headId]);
 }
+
+/**
+ * {@link refreshHead} for several chats in one statement (a settle batch): per chat one seek of
+ * `inbox_chat_open` for its lowest open item, then the chat's row rewritten or deleted.
+ */
+export async function refreshHeads(tx: Tx, chatKeys: readonly string[]): Promise<void> {
+  const chats = [...new Set(chatKeys)];
+  if (chats.length === 0) return;
+  if (chats.length === 1) return refreshHead(tx, chats[0]!);
+  await tx.run(
+    `WITH chats AS (SELECT DISTINCT unnest($1::text[]) AS chat_key),
+     next AS (
+       SELECT c.chat_key, n.update_id, CASE WHEN n.state = 'inflight' THEN coalesce(n.lease_until, 0) ELSE n.due_at END AS ready_at
+       FROM chats c CROSS JOIN LATERAL (
+         SELECT update_id, state, due_at, lease_until FROM inbox
+         WHERE chat_key = c.chat_key AND state IN ('pending', 'inflight') ORDER BY update_id LIMIT 1
+       ) n
+     ),
+     gone AS (
+       DELETE FROM chat_queue q USING chats c
+       WHERE q.chat_key = c.chat_key AND NOT EXISTS (SELECT 1 FROM next WHERE next.chat_key = c.chat_key)
+     )
+     INSERT INTO chat_queue (chat_key, head_id, ready_at) SELECT chat_key, update_id, ready_at FROM next
+     ON CONFLICT (chat_key) DO UPDATE SET head_id = excluded.head_id, ready_at = excluded.ready_at`,
+    [chats],
+  );
+}

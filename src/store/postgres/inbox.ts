@@ -33,7 +33,7 @@ import { INBOX_COLUMNS, toInboxRecord, type InboxRow } from "../sqlite/rows.js";
 import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "../update-meta.js";
 import { MAX_ERROR_LENGTH, MAX_STACK_LENGTH, requireInt, requireText, requireTime, validateClaim, validateOutcome } from "../validate.js";
 import { lockChats } from "./chat-locks.js";
-import { enqueuePending, refreshHead, setHeadReady } from "./chat-queue.js";
+import { enqueuePending, refreshHeads, setHeadReady } from "./chat-queue.js";
 import type { PgDatabase, Tx } from "./database.js";
 import { keepUnstorable, PgDeadLetters, prepareUnstorable } from "./dead-letters.js";
 import { applyEffects, lockEffectChats, validateEffects } from "./effects.js";
@@ -176,19 +176,60 @@ export class PgInbox implements InboxStore {
     });
   }
 
-  /** Locks the requests' chats (found by their update ids), then settles each in order. */
+  /**
+   * Locks the requests' chats (found by their update ids), then settles each in order: its row
+   * (the `done` ones of a batch in one statement), then its effects, in request order; the chat
+   * heads last, once per chat (the effects never touch them, so this is the state the
+   * request-by-request upkeep of SQLite ends in).
+   */
   private async settleAll(tx: Tx, requests: readonly SettleRequest[], now: number): Promise<SettleResult[]> {
     const chats = await tx.rows<{ chat_key: string }>("SELECT DISTINCT chat_key FROM inbox WHERE update_id = ANY($1::bigint[])", [
       requests.map((r) => r.claim.updateId),
     ]);
     await lockChats(tx, chats.map((c) => c.chat_key));
     await lockEffectChats(tx, requests.flatMap((r) => r.effects ?? []));
+    const settled = new Map<number, string>(); // request index -> chat key
+    // One statement for the requests that complete their update, unless an update appears
+    // twice (then each request, in order, sees what the previous one did).
+    const ids = requests.map((r) => r.claim.updateId);
+    const batchDone = new Set(ids).size === ids.length;
+    if (batchDone) {
+      const done = requests.map((r, i) => ({ r, i })).filter(({ r }) => r.outcome.kind === "done");
+      if (done.length > 0) {
+        const rows = await tx.rows<{ update_id: number; chat_key: string }>(
+          `UPDATE inbox SET state = 'done', settled_at = $4, lease_until = NULL
+           FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS r (update_id, owner, token)
+           WHERE inbox.update_id = r.update_id AND inbox.state = 'inflight' AND inbox.lease_owner = r.owner AND inbox.lease_token = r.token
+           RETURNING inbox.update_id, inbox.chat_key`,
+          [done.map(({ r }) => r.claim.updateId), done.map(({ r }) => r.claim.owner), done.map(({ r }) => r.claim.token), now],
+        );
+        const byId = new Map(rows.map((row) => [row.update_id, row.chat_key]));
+        for (const { r, i } of done) {
+          const chatKey = byId.get(r.claim.updateId);
+          if (chatKey !== undefined) settled.set(i, chatKey);
+        }
+      }
+    }
     const results: SettleResult[] = [];
-    for (const request of requests) results.push(await this.settleOne(tx, request, now));
+    for (const [i, request] of requests.entries()) {
+      if (!(batchDone && request.outcome.kind === "done")) {
+        const chatKey = await this.settleRow(tx, request, now);
+        if (chatKey !== undefined) settled.set(i, chatKey);
+      }
+      const chatKey = settled.get(i);
+      if (chatKey === undefined) {
+        results.push("stale");
+        continue;
+      }
+      await applyEffects(this.db, tx, request.effects ?? [], now);
+      results.push("settled");
+    }
+    await refreshHeads(tx, [...settled.values()]);
     return results;
   }
 
-  private async settleOne(tx: Tx, request: SettleRequest, now: number): Promise<SettleResult> {
+  /** Changes the row of one settle; its chat key, or undefined when the claim is stale. */
+  private async settleRow(tx: Tx, request: SettleRequest, now: number): Promise<string | undefined> {
     const { claim, outcome } = request;
     // Every variant matches only the current claim: in flight, same owner, same token. The
     // key's parameters are $1..$3 in every statement.
@@ -219,10 +260,7 @@ export class PgInbox implements InboxStore {
         row = await tx.one(`UPDATE inbox SET state = 'pending', attempts = greatest(attempts - 1, 0), lease_until = NULL, isolation = NULL ${current}`, key);
         break;
     }
-    if (row === undefined) return "stale";
-    await applyEffects(this.db, tx, request.effects ?? [], now);
-    await refreshHead(tx, row.chat_key);
-    return "settled";
+    return row?.chat_key;
   }
 
   /** {@inheritDoc InboxStore.extendLease} */
