@@ -6,7 +6,12 @@
 import { UnlostError } from "../errors/index.js";
 import { PostgresStore } from "./postgres/index.js";
 import { SqliteStore } from "./sqlite/index.js";
-import type { Store, StoreOptions } from "./types.js";
+import type { PostgresStoreOptions, Store, StoreOptions } from "./types.js";
+
+/** PostgreSQL when asked for by kind, or implied by a URL without a kind. */
+function isPostgres(options: StoreOptions): options is PostgresStoreOptions {
+  return options.kind === "postgres" || (options.kind === undefined && "url" in options && options.url !== undefined);
+}
 
 /**
  * Opens the store described by `options`, creating and migrating it when needed: SQLite at
@@ -24,9 +29,8 @@ import type { Store, StoreOptions } from "./types.js";
  * cannot be opened.
  */
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
-  if ("url" in options && options.url !== undefined && options.kind === undefined) return PostgresStore.open(options);
+  if (isPostgres(options)) return PostgresStore.open(options);
   const kind: unknown = options.kind ?? "sqlite";
-  if (kind === "sqlite") return SqliteStore.open(options as Parameters<typeof SqliteStore.open>[0]);
-  if (kind === "postgres") return PostgresStore.open(options as Parameters<typeof PostgresStore.open>[0]);
+  if (kind === "sqlite") return SqliteStore.open(options);
   throw new UnlostError("INVALID_CONFIG", `Unknown store kind ${JSON.stringify(kind)}; the supported kinds are "sqlite" and "postgres".`);
 }

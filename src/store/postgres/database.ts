@@ -204,7 +204,9 @@ export class PgDatabase {
           );
           client.release(broken);
         }
-        if (attempt < MAX_RETRIES && isRetryable(err)) continue;
+        if (attempt < MAX_RETRIES && isRetryable(err) && !this.closed) continue;
+        // Closed while it waited for a connection: the pool refuses it; say why.
+        if (client === undefined && this.closed) this.assertOpen(operation);
         throw toPgStoreError(err, operation, this.location, this.scrub);
       }
     }
