@@ -1,7 +1,8 @@
 /**
  * The runtime on a PostgreSQL store (given open: `createRuntime(bot, { store })`), against the
  * emulator: the store's parts working together as the runtime drives them (the journal of long
- * polling, the outbox's replies, dead letters and their retry).
+ * polling, the outbox's replies, dead letters and their retry), and two runtimes sharing one
+ * schema through pools of their own, as two processes would (the poller lease decides who polls).
  */
 import { rmSync } from "node:fs";
 import { join } from "node:path";
@@ -82,5 +83,40 @@ describe("createRuntime on PostgreSQL (polling, in-process)", () => {
     expect(await runtime.deadLetters.retry({ updateId: dead.items[0]!.updateId })).toBe(1);
     await until(() => sim.record.size === 2, 20_000, "the retried reply");
     expect((await runtime.deadLetters.list()).items).toHaveLength(0);
+  });
+
+  it("two runtimes on one schema (two processes' pools): every update handled once, replies in order per chat, no 409 loop", async () => {
+    const emulator = createEmulator({ limits: false });
+    const sim = emulator.createBot();
+    server = await startEmulatorServer(emulator);
+    const schema = db.freshSchema();
+    const handledBy = new Map<number, string[]>();
+    const make = (name: string): Bot<Context & UnlostFlavor> => {
+      const bot = new Bot<Context & UnlostFlavor>(sim.token, { client: { apiRoot: server!.url } });
+      bot.on("message:text", async (ctx) => {
+        handledBy.set(ctx.update.update_id, [...(handledBy.get(ctx.update.update_id) ?? []), name]);
+        await ctx.reply(`re: ${ctx.message.text}`);
+      });
+      return bot;
+    };
+    store = await openStore({ url: db.url(), schema });
+    const second = await openStore({ url: db.url(), schema });
+    const options = { logger: silentLogger(), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false }, inbox: { idleMs: 20 } } as const;
+    runtime = createRuntime(make("a"), { ...options, store });
+    const other = createRuntime(make("b"), { ...options, store: second });
+    try {
+      await runtime.start();
+      await other.start();
+      const users = Array.from({ length: 4 }, () => emulator.createUser());
+      for (let i = 0; i < 6; i++) for (const u of users) u.sendText(sim, `${u.id}:${i}`);
+      await until(() => sim.record.size === 24, 30_000, "24 replies");
+      for (const u of users) expect(sim.record.to(u.id).map((m) => m.text)).toEqual([0, 1, 2, 3, 4, 5].map((i) => `re: ${u.id}:${i}`));
+      expect(handledBy.size).toBe(24);
+      expect([...handledBy.values()].every((by) => by.length === 1)).toBe(true);
+      expect(emulator.internalErrors).toEqual([]);
+    } finally {
+      await other.stop();
+      await second.close();
+    }
   });
 });
