@@ -85,7 +85,7 @@ describe("createRuntime on PostgreSQL (polling, in-process)", () => {
     expect((await runtime.deadLetters.list()).items).toHaveLength(0);
   });
 
-  it("two runtimes on one schema (two processes' pools): every update handled once, replies in order per chat, no 409 loop", async () => {
+  it("two runtimes on one schema (two processes' pools): every update handled once, replies in order per chat", async () => {
     const emulator = createEmulator({ limits: false });
     const sim = emulator.createBot();
     server = await startEmulatorServer(emulator);
