@@ -290,6 +290,26 @@ describe("PostgreSQL backend", () => {
     }
   });
 
+  it("survives its connections being cut (a server restart, a proxy): the next operation connects again", async () => {
+    const store = await openStore({ url: db.url(), schema: db.freshSchema(), poolSize: 3 });
+    try {
+      await Promise.all([store.state.setValue("k", "1"), store.state.getValue("k"), store.inbox.stats()]);
+      const database = new URL(db.url()).pathname.slice(1);
+      const killed = await sql<{ n: number }>(
+        "SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'unlost') AS t",
+        [database],
+      );
+      expect(killed[0]!.n).toBeGreaterThan(0);
+      // The pool hears of the dead idle connections (an 'error' event that must not crash the
+      // process); an operation that meets one anyway runs again on a fresh connection.
+      expect(await store.state.getValue("k")).toBe("1");
+      await store.state.setValue("k", "2");
+      expect(await store.state.getValue("k")).toBe("2");
+    } finally {
+      await store.close();
+    }
+  });
+
   it("refuses NUL characters in bot data as INVALID_ARGUMENT (PostgreSQL text cannot hold them)", async () => {
     const store = await openStore({ url: db.url(), schema: db.freshSchema() });
     try {

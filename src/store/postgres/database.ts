@@ -188,9 +188,11 @@ export class PgDatabase {
     this.assertOpen(operation);
     for (let attempt = 0; ; attempt++) {
       let client: pg.PoolClient | undefined;
+      let begun = false;
       try {
         client = await this.pool.connect();
         await client.query(begin);
+        begun = true;
         const result = await fn(txOf(client));
         await client.query("COMMIT");
         client.release();
@@ -204,7 +206,10 @@ export class PgDatabase {
           );
           client.release(broken);
         }
-        if (attempt < MAX_RETRIES && isRetryable(err) && !this.closed) continue;
+        // A pooled connection the server dropped while idle fails at BEGIN, before anything
+        // ran: the operation runs again on a fresh one.
+        const deadConnection = client !== undefined && !begun;
+        if (attempt < MAX_RETRIES && (isRetryable(err) || deadConnection) && !this.closed) continue;
         // Closed while it waited for a connection: the pool refuses it; say why.
         if (client === undefined && this.closed) this.assertOpen(operation);
         throw toPgStoreError(err, operation, this.location, this.scrub);
