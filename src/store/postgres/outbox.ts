@@ -32,13 +32,35 @@ import { PgOutboxDeadLetters } from "./outbox-dead-letters.js";
 import { chatHasPending, recordDelivered } from "./outbox-direct.js";
 import { enqueueJobs } from "./outbox-enqueue.js";
 import { HEAD_READY, HEAD_TIMED, refreshHead, setHeadLease } from "./outbox-heads.js";
-import { JOB_COLUMNS, blobsOf, toPgJob, type PgJobRow } from "./outbox-rows.js";
+import { JOB_COLUMNS, blobsOf, jobColumns, toPgJob, type PgJobRow } from "./outbox-rows.js";
 import { lockSettledChats, settleJob } from "./outbox-settle.js";
 
 /** Upper bound of one claim, so a typo cannot lock the whole outbox into one transaction. */
 const MAX_CLAIM = 10_000;
 /** Most timed heads promoted to ready per claim (earliest due first), as on SQLite. */
 const MAX_PROMOTE = 10_000;
+
+/**
+ * Takes the ready heads of the locked chats ($1) in one statement: each head job goes in flight
+ * for `owner` ($2) until $3 (a job already in flight whose lease ran out is recovered), and its
+ * chat's head waits for that lease end. Returned in claim order (priority rank, then enqueue
+ * order), with the state each job was in.
+ */
+const TAKE_JOBS = `
+  WITH heads AS (
+    SELECT h.chat_key, h.head_seq, h.rank, j.state AS was
+    FROM outbox_heads h JOIN outbox_jobs j ON j.seq = h.head_seq
+    WHERE h.chat_key = ANY($1::text[]) AND h.status = ${HEAD_READY} AND j.state IN ('queued', 'sending')
+  ), taken AS (
+    UPDATE outbox_jobs SET state = 'sending', lease_owner = $2, lease_until = $3, lease_token = lease_token + 1, updated_at = $4
+    FROM heads WHERE outbox_jobs.seq = heads.head_seq AND outbox_jobs.state = heads.was
+    RETURNING ${jobColumns("outbox_jobs")},
+              heads.rank AS head_rank, heads.was
+  ), moved AS (
+    UPDATE outbox_heads SET ready_at = $3, status = ${HEAD_TIMED} FROM taken
+    WHERE outbox_heads.chat_key = taken.chat_key AND outbox_heads.head_seq = taken.seq
+  )
+  SELECT * FROM taken ORDER BY head_rank, seq`;
 
 /** Options of {@link PgOutbox}. */
 export interface PgOutboxOptions {
@@ -112,28 +134,24 @@ export class PgOutbox implements OutboxStore {
     if (candidates.length === 0) return [];
     const locked = await tryLockChats(tx, candidates.map((c) => c.chat_key), OUTBOX_LOCK_CLASS);
     if (locked.size === 0) return [];
-    const heads = await tx.rows<{ chat_key: string; head_seq: number }>(
-      `SELECT chat_key, head_seq FROM outbox_heads WHERE chat_key = ANY($1::text[]) AND status = ${HEAD_READY} ORDER BY rank, head_seq`,
-      [[...locked]],
-    );
-    const claimed: ClaimedJob[] = [];
-    for (const head of heads) {
-      const row = await tx.one<PgJobRow>(`SELECT ${JOB_COLUMNS} FROM outbox_jobs WHERE seq = $1`, [head.head_seq]);
-      if (row === undefined || (row.state !== "queued" && row.state !== "sending")) {
-        // The head pointed at a finished job: repair it rather than stall the chat.
-        await refreshHead(tx, head.chat_key, now);
-        continue;
-      }
-      await tx.run(
-        "UPDATE outbox_jobs SET state = 'sending', lease_owner = $1, lease_until = $2, lease_token = lease_token + 1, updated_at = $3 WHERE seq = $4",
-        [owner, leaseUntil, now, row.seq],
+    const chats = [...locked];
+    const rows = await tx.rows<PgJobRow & { was: string }>(TAKE_JOBS, [chats, owner, leaseUntil, now]);
+    const taken = new Set(rows.map((r) => r.chat_key));
+    if (taken.size < chats.length) {
+      // A ready head pointing at a finished job (the heads out of step): repair it rather than
+      // stall the chat. Such a chat was locked but nothing of it was taken.
+      const stale = await tx.rows<{ chat_key: string }>(
+        `SELECT h.chat_key FROM outbox_heads h LEFT JOIN outbox_jobs j ON j.seq = h.head_seq
+         WHERE h.chat_key = ANY($1::text[]) AND h.status = ${HEAD_READY} AND (j.seq IS NULL OR j.state NOT IN ('queued', 'sending'))`,
+        [chats.filter((c) => !taken.has(c))],
       );
-      await setHeadLease(tx, head.chat_key, row.seq, leaseUntil);
-      const token = row.lease_token + 1;
-      const job = toPgJob({ ...row, state: "sending", lease_owner: owner, lease_until: leaseUntil, lease_token: token, updated_at: now });
-      claimed.push({ ...job, claim: { jobId: row.id, owner, token, leaseUntil }, recovered: row.state === "sending" });
+      for (const { chat_key } of stale) await refreshHead(tx, chat_key, now);
     }
-    return claimed;
+    return rows.map(({ was, ...row }) => ({
+      ...toPgJob(row),
+      claim: { jobId: row.id, owner, token: row.lease_token, leaseUntil },
+      recovered: was === "sending",
+    }));
   }
 
   /** {@inheritDoc OutboxStore.settle} */
