@@ -310,6 +310,41 @@ describe("PostgreSQL backend", () => {
     }
   });
 
+  it("claims and settles quickly with a large backlog (20k pending over 1k chats, in outbox jobs too)", async () => {
+    const store = await openStore({ url: db.url(), schema: db.freshSchema() });
+    try {
+      const batch = Array.from({ length: 20_000 }, (_, i) => message(i + 1, (i + 1) % 1000));
+      for (let i = 0; i < batch.length; i += 2000) await store.inbox.ingest(batch.slice(i, i + 2000), { now: T0 });
+      let claimed = 0;
+      let started = performance.now();
+      for (let round = 0; round < 20; round++) {
+        const got = await store.inbox.claim({ owner: "w", limit: 100, leaseMs: 60_000, now: T0 });
+        claimed += got.length;
+        await store.inbox.settleMany(got.map((g) => ({ claim: g.claim, outcome: { kind: "done" as const } })), { now: T0 });
+      }
+      const perUpdateMs = (performance.now() - started) / claimed;
+      expect(claimed).toBe(2000);
+      for (let i = 0; i < 20_000; i += 2000) {
+        await store.outbox.enqueue(Array.from({ length: 2000 }, (_, k) => newJob(`j${i + k}`, (i + k) % 1000)), { now: T0 });
+      }
+      let sent = 0;
+      started = performance.now();
+      for (let round = 0; round < 5; round++) {
+        const got = await store.outbox.claim({ owner: "s", limit: 100, leaseMs: 60_000, now: T0 });
+        sent += got.length;
+        await store.outbox.settleMany(got.map((g) => ({ claim: g.claim, outcome: { kind: "delivered" as const, result: "{}", messageId: 1 } })), { now: T0 });
+      }
+      const perJobMs = (performance.now() - started) / sent;
+      expect(sent).toBe(500);
+      // Generous bounds for a shared 2-core machine (a backlog scan would cost far more).
+      expect(perUpdateMs).toBeLessThan(3);
+      expect(perJobMs).toBeLessThan(10);
+      console.log(`[postgres timing] claim+settle ${perUpdateMs.toFixed(3)} ms/update, outbox claim+settle ${perJobMs.toFixed(3)} ms/job (20k backlog)`);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("refuses NUL characters in bot data as INVALID_ARGUMENT (PostgreSQL text cannot hold them)", async () => {
     const store = await openStore({ url: db.url(), schema: db.freshSchema() });
     try {
