@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Two cores: end-to-end files start real processes; keep parallelism modest.
     maxWorkers: 2,
+    // One PostgreSQL server for the run (an env URL, the local one, or an embedded one).
+    globalSetup: ["test/helpers/postgres-global-setup.ts"],
   },
 });

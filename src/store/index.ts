@@ -6,7 +6,7 @@
  */
 export { openStore } from "./open.js";
 export { acknowledgeGate, type AcknowledgeGate, type Durability } from "./durability.js";
-export type { Store, StoreKind, StoreOptions, SqliteStoreOptions, StoreWarning, Clock } from "./types.js";
+export type { Store, StoreKind, StoreOptions, SqliteStoreOptions, PostgresStoreOptions, StoreWarning, Clock } from "./types.js";
 export type {
   Claim,
   ClaimOptions,
@@ -83,3 +83,4 @@ export {
   type UpdateMeta,
 } from "./update-meta.js";
 export { SqliteStore, DEFAULT_SQLITE_PATH, SQLITE_SCHEMA_VERSION } from "./sqlite/index.js";
+export { PostgresStore, DEFAULT_PG_SCHEMA, PG_SCHEMA_VERSION } from "./postgres/index.js";

@@ -15,9 +15,10 @@ import type { LeaseStore } from "./lease-types.js";
 import type { OutboxStore } from "./outbox-types.js";
 import type { StateStore } from "./state-types.js";
 import type { Scrub } from "../errors/index.js";
+import type { ConnectionOptions } from "node:tls";
 
 /** The backends unlost ships. */
-export type StoreKind = "sqlite";
+export type StoreKind = "sqlite" | "postgres";
 
 /** A source of the current time in ms since the epoch. */
 export type Clock = () => EpochMs;
@@ -26,7 +27,7 @@ export type Clock = () => EpochMs;
 export interface Store {
   /** Which backend this is. */
   readonly kind: StoreKind;
-  /** Where the data lives, for logs (a file path; never a password). */
+  /** Where the data lives, for logs (a file path, or a PostgreSQL URL without its password, and the schema). */
   readonly location: string;
   /** The durable inbox of updates and its dead letters. */
   readonly inbox: InboxStore;
@@ -110,5 +111,41 @@ export interface SqliteStoreOptions {
   readonly scrub?: Scrub;
 }
 
+/**
+ * Options of the PostgreSQL store: several processes on one database (see docs/postgres.md).
+ * Selected by `kind: "postgres"`, or by giving a `url` without a kind.
+ */
+export interface PostgresStoreOptions {
+  /** Selects the PostgreSQL backend (implied by `url`). */
+  readonly kind?: "postgres";
+  /**
+   * The server and database: `postgres://user:password@host:5432/database` (`postgresql://`
+   * too; libpq query parameters such as `sslmode` are understood by `pg`). The password is
+   * never logged nor put in an error message.
+   */
+  readonly url: string;
+  /**
+   * The schema holding unlost's tables, created when missing. Default `unlost`. Lowercase
+   * letters, digits and `_`, starting with a letter or `_`: one database can hold the stores
+   * of several bots, a schema each.
+   */
+  readonly schema?: string;
+  /** Connections in this process's pool. Default 10. */
+  readonly poolSize?: number;
+  /**
+   * TLS options passed to `pg` as they are (`true` for TLS with the system's CAs, or
+   * `{ ca, cert, key, rejectUnauthorized, ... }` from node:tls). Default: what the URL says.
+   */
+  readonly ssl?: boolean | ConnectionOptions;
+  /** How long to wait for a connection (new or from the pool) before failing, ms. Default 10000. */
+  readonly connectTimeoutMs?: number;
+  /** The clock used when an operation is given no `now`. Default `Date.now`. */
+  readonly clock?: Clock;
+  /** As {@link SqliteStoreOptions.auditRedaction}. */
+  readonly auditRedaction?: boolean;
+  /** As {@link SqliteStoreOptions.scrub}; the URL's password is always scrubbed too. */
+  readonly scrub?: Scrub;
+}
+
 /** Options of {@link openStore}: one variant per backend. */
-export type StoreOptions = SqliteStoreOptions;
+export type StoreOptions = SqliteStoreOptions | PostgresStoreOptions;

@@ -1,0 +1,442 @@
+/**
+ * The PostgreSQL inbox journal (see ../journal-types.ts), with the semantics of
+ * ../sqlite/journal.ts: a fetched batch is one `inbox_journal` row plus one
+ * `inbox_journal_updates` row holding its updates as a JSON array; a completion flush is one
+ * `inbox_journal_done` row and one `settled` update per open batch it touches. Only moved
+ * updates (failed handlers) and adopted ones (owner gone) become `inbox` rows.
+ *
+ * Across processes: the ownership check of a completion reads the batches `FOR UPDATE` (in
+ * batch order), and `adopt` locks the owner's batches the same way, so a late completion and
+ * an adoption serialize: whichever commits second sees the other's result (the completion is
+ * refused once adopted). Rows created here take their chats' locks (chat-locks.ts).
+ *
+ * @module
+ */
+import { UnlostError } from "../../errors/index.js";
+import type { StoreEffect } from "../effects.js";
+import type { EpochMs } from "../inbox-types.js";
+import type {
+  InboxJournal,
+  JournalAppendOptions,
+  JournalAppendResult,
+  JournalCompletion,
+  JournalMove,
+  JournalOpenOptions,
+  JournalOpenUpdate,
+  JournalStats,
+} from "../journal-types.js";
+import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "../update-meta.js";
+import { MAX_ERROR_LENGTH, MAX_STACK_LENGTH, requireInt, requireText, requireTime } from "../validate.js";
+import { lockChats } from "./chat-locks.js";
+import { enqueuePending } from "./chat-queue.js";
+import type { PgDatabase, Tx } from "./database.js";
+import { keepUnstorable, prepareUnstorable } from "./dead-letters.js";
+import { applyEffects, lockEffectChats, validateEffects } from "./effects.js";
+import { assertFence } from "./lease.js";
+
+/** Length of a done-count bucket (`inbox_done_counts.minute`), ms. */
+const MINUTE_MS = 60_000;
+
+function invalid(message: string): never {
+  throw new UnlostError("INVALID_ARGUMENT", message);
+}
+
+/** Parses a batch's stored updates; JSON that does not parse means the store was tampered with. */
+function parseBatch(json: string, batch: number): RawUpdate[] {
+  try {
+    return JSON.parse(json) as RawUpdate[];
+  } catch (err) {
+    throw new UnlostError("STORE_FAILURE", `The stored JSON of journal batch ${batch} does not parse; the store is damaged.`, {
+      cause: err,
+    });
+  }
+}
+
+/** A moved update, validated and prepared before the transaction. */
+interface PreparedMove {
+  readonly updateId: number;
+  readonly chatKey: string;
+  readonly updateType: string;
+  readonly messageDate: number | null;
+  readonly raw: string;
+  readonly receivedAt: number;
+  readonly attempts: number;
+  readonly dead: boolean;
+  readonly dueAt: number;
+  readonly error: string;
+  readonly stack: string | null;
+}
+
+interface BatchRow {
+  batch: number;
+  owner: string;
+  count: number;
+  settled: number;
+}
+
+function prepareMove(db: PgDatabase, move: JournalMove, now: number): PreparedMove {
+  if (typeof move !== "object" || move === null) invalid("moved[] must be objects.");
+  requireInt("moved.batch", move.batch, 1);
+  const updateId = requireUpdateId(move.update);
+  const receivedAt = requireTime("moved.receivedAt", move.receivedAt);
+  const attempts = requireInt("moved.attempts", move.attempts, 0);
+  const outcome = move.outcome;
+  if (outcome?.kind !== "retry" && outcome?.kind !== "dead") {
+    invalid(`moved.outcome must be { kind: "retry" } or { kind: "dead" }; got ${JSON.stringify(outcome)}.`);
+  }
+  if (typeof outcome.error !== "string") invalid(`moved.outcome.error must be a string.`);
+  const dead = outcome.kind === "dead";
+  const stack = dead ? outcome.stack : null;
+  if (stack !== undefined && stack !== null && typeof stack !== "string") invalid("moved.outcome.stack must be a string or null.");
+  return {
+    updateId,
+    ...deriveUpdateMeta(move.update),
+    raw: JSON.stringify(move.update),
+    receivedAt,
+    attempts,
+    dead,
+    dueAt: dead ? now : requireTime("moved.outcome.at", outcome.at),
+    error: db.freeText(outcome.error, MAX_ERROR_LENGTH),
+    stack: stack == null ? null : db.freeText(stack, MAX_STACK_LENGTH),
+  };
+}
+
+/** A validated completion, ready to write. */
+interface PreparedCompletion {
+  readonly moved: PreparedMove[];
+  readonly effects: readonly StoreEffect[];
+  readonly closed: ReadonlySet<number>;
+  /** The update_ids each batch settles (done and moved). */
+  readonly settles: ReadonlyMap<number, number[]>;
+  /** Every batch referenced. */
+  readonly batches: readonly number[];
+  readonly doneCount: number;
+}
+
+/** Validates a completion (before any write); undefined when it has nothing to write. */
+function prepareCompletion(db: PgDatabase, completion: Omit<JournalCompletion, "owner" | "now">, now: number): PreparedCompletion | undefined {
+  if (!Array.isArray(completion.done)) invalid("done must be an array.");
+  const effects = completion.effects ?? [];
+  validateEffects(effects);
+  const moved = (completion.moved ?? []).map((m) => prepareMove(db, m, now));
+  const closed = new Set((completion.closed ?? []).map((b) => requireInt("closed[]", b, 1)));
+  const settles = new Map<number, number[]>();
+  const add = (batch: number, id: number): void => {
+    const list = settles.get(batch);
+    if (list === undefined) settles.set(batch, [id]);
+    else list.push(id);
+  };
+  for (const d of completion.done) {
+    add(requireInt("done.batch", d?.batch, 1), requireInt("done.updateId", d.updateId, 0));
+  }
+  (completion.moved ?? []).forEach((m, i) => add(m.batch, moved[i]!.updateId));
+  const batches = [...new Set([...settles.keys(), ...closed])];
+  if (batches.length === 0 && effects.length === 0) return undefined;
+  return { moved, effects, closed, settles, batches, doneCount: completion.done.length };
+}
+
+/** The done ids recorded for `batch`. */
+async function doneIds(tx: Tx, batch: number): Promise<Set<number>> {
+  const done = new Set<number>();
+  for (const row of await tx.rows<{ ids: string }>("SELECT ids FROM inbox_journal_done WHERE batch = $1", [batch])) {
+    for (const id of JSON.parse(row.ids) as number[]) done.add(id);
+  }
+  return done;
+}
+
+/** Which of `chats` have a `chat_queue` row (unfinished rows: blocked for the journal). */
+async function rowChats(tx: Tx, chats: readonly string[]): Promise<string[]> {
+  if (chats.length === 0) return [];
+  const rows = await tx.rows<{ chat_key: string }>("SELECT chat_key FROM chat_queue WHERE chat_key = ANY($1::text[])", [chats]);
+  return rows.map((r) => r.chat_key);
+}
+
+/** The journal's open counts, inside the caller's transaction (folded into `InboxStore.stats`). */
+export async function countOpen(tx: Tx): Promise<JournalStats> {
+  const row = await tx.one<{ batches: number; open: number; oldest: number | null }>(
+    `SELECT count(*)::int AS batches, coalesce(sum(greatest(count - settled, 0)), 0)::int AS open,
+            min(CASE WHEN count > settled THEN received_at END) AS oldest
+     FROM inbox_journal`,
+  );
+  return { openBatches: row?.batches ?? 0, open: row?.open ?? 0, oldestOpenReceivedAt: row?.oldest ?? null };
+}
+
+/** Journal updates completed and not yet pruned (they have no rows), inside the caller's transaction. */
+export async function countDone(tx: Tx): Promise<number> {
+  return (await tx.one<{ n: number }>("SELECT coalesce(sum(n), 0)::bigint AS n FROM inbox_done_counts"))?.n ?? 0;
+}
+
+/**
+ * Deletes the done-count buckets that end at or before `handledBefore` (a bucket straddling it
+ * is kept whole), inside the caller's transaction. Returns how many completions they held.
+ */
+export async function pruneDone(tx: Tx, handledBefore: number): Promise<number> {
+  const rows = await tx.rows<{ n: number }>("DELETE FROM inbox_done_counts WHERE minute < $1 RETURNING n", [Math.floor(handledBefore / MINUTE_MS)]);
+  return rows.reduce((sum, r) => sum + r.n, 0);
+}
+
+/** {@link InboxJournal} on PostgreSQL. Reached as `PgInbox.journal`. */
+export class PgJournal implements InboxJournal {
+  private readonly db: PgDatabase;
+
+  /** Wraps an open pool; use `PostgresStore.open` rather than this. */
+  constructor(db: PgDatabase) {
+    this.db = db;
+  }
+
+  /** {@inheritDoc InboxJournal.append} */
+  async append(updates: readonly RawUpdate[], options: JournalAppendOptions): Promise<JournalAppendResult> {
+    const owner = requireText("owner", options?.owner);
+    const nextOffset = requireInt("nextOffset", options.nextOffset, Number.MIN_SAFE_INTEGER);
+    const now = requireTime("now", options.now ?? this.db.clock());
+    if (options.json !== undefined && typeof options.json !== "string") invalid("json must be the updates' JSON text.");
+    let ids = updates.map((u) => requireUpdateId(u));
+    let sorted = updates;
+    for (let i = 1; i < ids.length; i++) {
+      if (ids[i]! < ids[i - 1]!) {
+        const order = ids.map((_, j) => j).sort((a, b) => ids[a]! - ids[b]!);
+        sorted = order.map((j) => updates[j]!);
+        ids = order.map((j) => ids[j]!);
+        break;
+      }
+    }
+    const completion = options.completion === undefined ? undefined : prepareCompletion(this.db, options.completion, now);
+    const unstorable = options.unstorable === undefined ? undefined : prepareUnstorable(this.db, options.unstorable);
+    return this.db.write("append to the journal", async (tx): Promise<JournalAppendResult> => {
+      if (options.fence !== undefined) await assertFence(tx, options.fence, "journal append");
+      // The owner's completions since its last write ride along: one transaction, not two.
+      if (completion !== undefined) await this.applyCompletion(tx, owner, completion, now);
+      // Below the stored offset means confirmed to Telegram, hence already stored (journal or
+      // row). The row lock serializes appends (and ingests' offset writes) with each other.
+      const stored = (await tx.one<{ poll_offset: number | null }>("SELECT poll_offset FROM runtime WHERE id = 1 FOR UPDATE"))?.poll_offset ?? null;
+      let kept: RawUpdate[] = [];
+      let keptIds: number[] = [];
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!;
+        if ((stored !== null && id < stored) || (i > 0 && id === ids[i - 1])) continue;
+        kept.push(sorted[i]!);
+        keptIds.push(id);
+      }
+      if (kept.length > 0) {
+        // Rows in the batch's id range (a webhook delivery, an ingest without offset): a
+        // primary-key range scan, empty in the common case.
+        const rows = await tx.rows<{ update_id: number }>("SELECT update_id FROM inbox WHERE update_id BETWEEN $1 AND $2", [
+          keptIds[0],
+          keptIds[keptIds.length - 1],
+        ]);
+        if (rows.length > 0) {
+          const exists = new Set(rows.map((r) => r.update_id));
+          kept = kept.filter((_, i) => !exists.has(keptIds[i]!));
+          keptIds = keptIds.filter((id) => !exists.has(id));
+        }
+      }
+      // With the offset: it moves past them only if they are kept.
+      const unstored = unstorable === undefined ? {} : { unstorable: await keepUnstorable(tx, unstorable, now) };
+      await tx.run("UPDATE runtime SET poll_offset = $1 WHERE id = 1", [nextOffset]);
+      if (kept.length === 0) return { batch: 0, receivedAt: now, updates: kept, blockedChats: [], ...unstored };
+      const inserted = await tx.one<{ batch: number }>(
+        "INSERT INTO inbox_journal (owner, received_at, first_id, last_id, count) VALUES ($1, $2, $3, $4, $5) RETURNING batch",
+        [owner, now, keptIds[0], keptIds[keptIds.length - 1], kept.length],
+      );
+      const batch = inserted!.batch;
+      // The text as received, when it is exactly what is kept (the common case): no re-serialising.
+      const json = options.json !== undefined && kept.length === updates.length && sorted === updates ? options.json : JSON.stringify(kept);
+      await tx.run("INSERT INTO inbox_journal_updates (batch, updates) VALUES ($1, $2)", [batch, json]);
+      return { batch, receivedAt: now, updates: kept, blockedChats: await this.blocked(tx, kept), ...unstored };
+    });
+  }
+
+  /** Chats of `updates` with unfinished rows; derives chat keys only when some chat has rows. */
+  private async blocked(tx: Tx, updates: readonly RawUpdate[]): Promise<string[]> {
+    if ((await tx.one("SELECT 1 FROM chat_queue LIMIT 1")) === undefined) return [];
+    return rowChats(tx, [...new Set(updates.map((u) => deriveUpdateMeta(u).chatKey))]);
+  }
+
+  /** {@inheritDoc InboxJournal.complete} */
+  async complete(completion: JournalCompletion): Promise<void> {
+    const owner = requireText("owner", completion?.owner);
+    const now = requireTime("now", completion.now ?? this.db.clock());
+    const prepared = prepareCompletion(this.db, completion, now);
+    if (prepared === undefined) return;
+    await this.db.write("complete journal updates", (tx) => this.applyCompletion(tx, owner, prepared, now));
+  }
+
+  /** Writes a validated completion; inside the write transaction. */
+  private async applyCompletion(tx: Tx, owner: string, c: PreparedCompletion, now: number): Promise<void> {
+    await this.assertOwned(tx, owner, c.batches, c.closed, c.settles);
+    for (const [batch, ids] of c.settles) {
+      if (c.closed.has(batch)) continue; // deleted below: no need to record its completions
+      const row = await tx.one<{ settled: number }>("UPDATE inbox_journal SET settled = settled + $1 WHERE batch = $2 RETURNING settled", [
+        ids.length,
+        batch,
+      ]);
+      await tx.run("INSERT INTO inbox_journal_done (batch, seq, ids) VALUES ($1, $2, $3)", [batch, row!.settled, JSON.stringify(ids)]);
+    }
+    if (c.moved.length > 0) {
+      await lockChats(tx, c.moved.map((m) => m.chatKey));
+      for (const m of c.moved) await this.insertMoved(tx, m, now);
+    }
+    await lockEffectChats(tx, c.effects);
+    await applyEffects(this.db, tx, c.effects, now);
+    if (c.doneCount > 0) {
+      await tx.run("INSERT INTO inbox_done_counts AS d (minute, n) VALUES ($1, $2) ON CONFLICT (minute) DO UPDATE SET n = d.n + excluded.n", [
+        Math.floor(now / MINUTE_MS),
+        c.doneCount,
+      ]);
+    }
+    for (const batch of c.closed) await this.deleteBatch(tx, batch);
+  }
+
+  /**
+   * The ownership fence of `complete`: every referenced batch must still be `owner`'s (adopt
+   * deletes an owner's batches, so a batch that is gone was taken over). A closed batch must
+   * have all its updates settled, so a caller's mistake cannot silently drop updates. The rows
+   * are locked until the commit, so an adoption waits for this completion, or refuses it.
+   */
+  private async assertOwned(
+    tx: Tx,
+    owner: string,
+    batches: readonly number[],
+    closed: ReadonlySet<number>,
+    settles: ReadonlyMap<number, number[]>,
+  ): Promise<void> {
+    if (batches.length === 0) return;
+    const rows = await tx.rows<BatchRow>(
+      "SELECT batch, owner, count, settled FROM inbox_journal WHERE batch = ANY($1::bigint[]) ORDER BY batch FOR UPDATE",
+      [batches],
+    );
+    const byBatch = new Map(rows.map((r) => [r.batch, r]));
+    for (const batch of batches) {
+      const row = byBatch.get(batch);
+      if (row === undefined || row.owner !== owner) {
+        throw new UnlostError(
+          "CONFLICT",
+          `Refused journal completion of ${owner}: batch ${batch} is no longer its own ` +
+            `(${row === undefined ? "gone: adopted or already closed" : `now owned by ${row.owner}`}). The journal was taken ` +
+            `over; its unfinished updates are inbox rows now, so drop the in-memory copy. Nothing was written.`,
+          { details: { owner, batch, currentOwner: row?.owner ?? null, journalTakenOver: true } },
+        );
+      }
+      if (closed.has(batch) && row.settled + (settles.get(batch)?.length ?? 0) < row.count) {
+        invalid(
+          `Cannot close journal batch ${batch}: ${row.count - row.settled - (settles.get(batch)?.length ?? 0)} of its ` +
+            `${row.count} updates are neither done nor moved. Nothing was written.`,
+        );
+      }
+    }
+  }
+
+  /** Stores a moved update as a pending (retry) or dead row; an existing row wins. */
+  private async insertMoved(tx: Tx, m: PreparedMove, now: number): Promise<void> {
+    const changed = await tx.run(
+      `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at,
+                          attempts, last_error, last_stack, settled_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (update_id) DO NOTHING`,
+      [m.updateId, m.chatKey, m.updateType, m.messageDate, m.receivedAt, m.raw, m.dead ? "dead" : "pending", m.dueAt, m.attempts, m.error, m.stack, m.dead ? now : null],
+    );
+    // A retry blocks its chat until done or dead: it becomes (or queues behind) the chat's head.
+    if (changed === 1 && !m.dead) await enqueuePending(tx, [{ chatKey: m.chatKey, updateId: m.updateId }], m.dueAt);
+  }
+
+  /** Deletes a batch's records (all three tables). */
+  private async deleteBatch(tx: Tx, batch: number): Promise<void> {
+    await tx.run("DELETE FROM inbox_journal_done WHERE batch = $1", [batch]);
+    await tx.run("DELETE FROM inbox_journal_updates WHERE batch = $1", [batch]);
+    await tx.run("DELETE FROM inbox_journal WHERE batch = $1", [batch]);
+  }
+
+  /** {@inheritDoc InboxJournal.adopt} */
+  async adopt(owner: string, options: { readonly now?: EpochMs } = {}): Promise<number> {
+    requireText("owner", owner);
+    const now = requireTime("now", options.now ?? this.db.clock());
+    return this.db.write("adopt journal", async (tx) => {
+      // Locked in batch order, as a completion locks them: the two serialize.
+      const batches = await tx.rows<{ batch: number; received_at: number; count: number; settled: number }>(
+        "SELECT batch, received_at, count, settled FROM inbox_journal WHERE owner = $1 ORDER BY batch FOR UPDATE",
+        [owner],
+      );
+      const open: { update: RawUpdate; id: number; receivedAt: number }[] = [];
+      for (const b of batches) {
+        if (b.settled >= b.count) continue;
+        const done = await doneIds(tx, b.batch);
+        const stored = await tx.one<{ updates: string }>("SELECT updates FROM inbox_journal_updates WHERE batch = $1", [b.batch]);
+        for (const update of parseBatch(stored?.updates ?? "[]", b.batch)) {
+          if (!done.has(update.update_id)) open.push({ update, id: update.update_id, receivedAt: b.received_at });
+        }
+      }
+      let inserted = 0;
+      if (open.length > 0) {
+        // update_id order overall, so each chat's first open update becomes its head.
+        open.sort((a, b) => a.id - b.id);
+        const metas = open.map((o) => deriveUpdateMeta(o.update));
+        await lockChats(tx, metas.map((m) => m.chatKey));
+        const rows = await tx.rows<{ update_id: number; chat_key: string }>(
+          `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at)
+           SELECT u.update_id, u.chat_key, u.update_type, u.message_date, u.received_at, u.raw, 'pending', $7
+           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
+                AS u (update_id, chat_key, update_type, message_date, received_at, raw)
+           ORDER BY u.update_id
+           ON CONFLICT (update_id) DO NOTHING
+           RETURNING update_id, chat_key`,
+          [
+            open.map((o) => o.id),
+            metas.map((m) => m.chatKey),
+            metas.map((m) => m.updateType),
+            metas.map((m) => m.messageDate),
+            open.map((o) => o.receivedAt),
+            open.map((o) => JSON.stringify(o.update)),
+            now,
+          ],
+        );
+        await enqueuePending(tx, rows.map((r) => ({ chatKey: r.chat_key, updateId: r.update_id })), now);
+        inserted = rows.length;
+      }
+      for (const b of batches) await this.deleteBatch(tx, b.batch);
+      return inserted;
+    });
+  }
+
+  /** {@inheritDoc InboxJournal.owners} */
+  async owners(): Promise<string[]> {
+    const rows = await this.db.read("list journal owners", (tx) => tx.rows<{ owner: string }>("SELECT DISTINCT owner FROM inbox_journal"));
+    return rows.map((r) => r.owner);
+  }
+
+  /** {@inheritDoc InboxJournal.chatsWithRowWork} */
+  async chatsWithRowWork(chatKeys: readonly string[]): Promise<string[]> {
+    if (!Array.isArray(chatKeys)) invalid("chatKeys must be an array of strings.");
+    for (const key of chatKeys) requireText("chatKeys[]", key);
+    return this.db.read("check chats with rows", (tx) => rowChats(tx, chatKeys));
+  }
+
+  /** {@inheritDoc InboxJournal.stats} */
+  async stats(): Promise<JournalStats> {
+    return this.db.read("journal stats", (tx) => countOpen(tx));
+  }
+
+  /** {@inheritDoc InboxJournal.openUpdates} */
+  async openUpdates(options: JournalOpenOptions): Promise<JournalOpenUpdate[]> {
+    const before = requireTime("receivedBefore", options?.receivedBefore);
+    const limit = requireInt("limit", options.limit ?? 100, 1, 1_000);
+    return this.db.read("list open journal updates", async (tx) => {
+      // Open batches are few and short-lived; only old ones are parsed (usually none).
+      const batches = await tx.rows<{ batch: number; owner: string; received_at: number; updates: string }>(
+        `SELECT j.batch, j.owner, j.received_at, u.updates FROM inbox_journal j
+         JOIN inbox_journal_updates u ON u.batch = j.batch
+         WHERE j.received_at <= $1 AND j.count > j.settled ORDER BY j.batch`,
+        [before],
+      );
+      const open: JournalOpenUpdate[] = [];
+      for (const b of batches) {
+        const done = await doneIds(tx, b.batch);
+        for (const update of parseBatch(b.updates, b.batch)) {
+          if (done.has(update.update_id)) continue;
+          const meta = deriveUpdateMeta(update);
+          open.push({ updateId: update.update_id, chatKey: meta.chatKey, updateType: meta.updateType, receivedAt: b.received_at, owner: b.owner });
+        }
+      }
+      // Batches hold increasing ids, but a re-fetch may interleave: sort before cutting.
+      return open.sort((a, b) => a.updateId - b.updateId).slice(0, limit);
+    });
+  }
+}
