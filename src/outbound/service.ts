@@ -66,6 +66,13 @@ export interface Outbound {
 const memoryBlobDirs = new WeakMap<Store, string>();
 
 /**
+ * The blob folder of a store that is not a file (PostgreSQL): `./data/blobs` under the working
+ * directory, like the SQLite default's folder. Files spilled there are on this machine only:
+ * workers on several machines need `blobDir` on a shared filesystem (see docs/postgres.md).
+ */
+const DEFAULT_SERVER_BLOB_DIR = join("data", "blobs");
+
+/**
  * The blob folder of an in-memory store: a fresh `mkdtemp` folder (0700, unpredictable name).
  * A fixed name in the shared temp folder could be made beforehand by another user, who could
  * then read the files or have foreign files swept.
@@ -84,7 +91,7 @@ export async function startOutbound(options: OutboundOptions): Promise<Outbound>
   const { store, api, clock, logger } = options;
   const location = store.location;
   const memory = options.blobDir === undefined && (location === ":memory:" || location === "");
-  const blobDir = options.blobDir ?? (memory ? await memoryBlobDir(store) : join(dirname(location), "blobs"));
+  const blobDir = options.blobDir ?? (memory ? await memoryBlobDir(store) : store.kind === "sqlite" ? join(dirname(location), "blobs") : DEFAULT_SERVER_BLOB_DIR);
   const blobs = await BlobStore.open(blobDir);
   // Files of spills that crashed, or of jobs pruned or purged meanwhile, are removed.
   void referencedBlobs(store)
