@@ -4,10 +4,11 @@
  * polling, the outbox's replies, dead letters and their retry), and two runtimes sharing one
  * schema through pools of their own, as two processes would (the poller lease decides who polls).
  */
-import { rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Bot, type Context } from "grammy";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type EmulatorServer } from "../../src/emulator/index.js";
 import { createRuntime, silentLogger, type Runtime, type UnlostFlavor } from "../../src/index.js";
 import { openStore, type Store } from "../../src/store/index.js";
@@ -16,11 +17,15 @@ import { until } from "../helpers/until.js";
 
 const db = usePgDatabase();
 
-// Known gap (outside the store): the runtime's outbox derives its blob folder from
-// `store.location` (`dirname(location)/blobs`, a file path on SQLite), so on PostgreSQL it makes
-// `postgres:/<user>@<host>:<port>/blobs` under the working directory. Removed here until the
-// runtime takes a blob folder for stores that are not files (see docs/postgres.md).
-afterAll(() => rmSync(join(process.cwd(), "postgres:"), { recursive: true, force: true }));
+// On PostgreSQL the outbox spills files to ./data/blobs under the working directory: these
+// tests run in a temp folder of their own, so that nothing lands in the repository's data/.
+const cwd = process.cwd();
+const workDir = mkdtempSync(join(tmpdir(), "unlost-pg-runtime-"));
+beforeAll(() => process.chdir(workDir));
+afterAll(() => {
+  process.chdir(cwd);
+  rmSync(workDir, { recursive: true, force: true });
+});
 
 let server: EmulatorServer | undefined;
 let runtime: Runtime | undefined;
