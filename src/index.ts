@@ -42,7 +42,7 @@ export type { SendFailure } from "./outbound/send-error.js";
 // For experts
 export { openStore, DEFAULT_SQLITE_PATH } from "./store/index.js";
 export type {
-  Store, StoreOptions, SqliteStoreOptions, StoreWarning, StoreEffect, DeadLetter, DeadLetterPage, DeadLetterSelector,
+  Store, StoreOptions, SqliteStoreOptions, PostgresStoreOptions, StoreWarning, StoreEffect, DeadLetter, DeadLetterPage, DeadLetterSelector,
   DeadLetterListOptions, InboxStats, OfflineWindow, BotDataStore, DataEntry, DataListOptions,
 } from "./store/index.js";
 export { createLogger, silentLogger } from "./runtime/logger.js";

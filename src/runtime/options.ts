@@ -7,20 +7,34 @@ import { UnlostError } from "../errors/index.js";
 import { resolveCatchUpOptions, type CatchUpOptions } from "../inbound/catch-up/index.js";
 import type { OutboxDefaults } from "../outbound/outbox.js";
 import type { PacingLimits } from "../outbound/pacing.js";
-import type { Store } from "../store/index.js";
+import type { PostgresStoreOptions, Store } from "../store/index.js";
 import type { Logger } from "./logger.js";
 
 /** Options of {@link createRuntime}. Every field is optional; defaults are in each field's doc. */
 export interface RuntimeOptions {
   /**
-   * Where unlost keeps its data: an open {@link Store}, or SQLite options. Default: SQLite at
+   * Where unlost keeps its data: an open {@link Store}, SQLite options, or a PostgreSQL URL
+   * (`"postgres://user:pass@host/db"`, or `{ url, schema, poolSize, ssl }`). Default: SQLite at
    * `./data/unlost.sqlite`.
    */
-  store?: Store | {
+  store?: Store | string | {
     path?: string;
     synchronous?: "normal" | "full";
     busyTimeoutMs?: number;
     /** Keep no message payloads in the outbox's audit log (only who, when, which method, result). Default false. */
+    auditRedaction?: boolean;
+  } | {
+    /** A PostgreSQL URL: the store is there (see docs/postgres.md). A string `store` is the same. */
+    url: string;
+    /** The schema of unlost's tables. Default `unlost`. */
+    schema?: string;
+    /** Connections in this process's pool. Default 10. */
+    poolSize?: number;
+    /** TLS options passed to `pg` (`true`, or node:tls options). Default: what the URL says. */
+    ssl?: PostgresStoreOptions["ssl"];
+    /** How long to wait for a connection, ms. Default 10 000. */
+    connectTimeoutMs?: number;
+    /** As for SQLite. */
     auditRedaction?: boolean;
   };
   /**
@@ -190,6 +204,16 @@ const ms = (min = 1) => int(min);
 
 const storeSchema = z.union([
   z.custom<Store>((v) => typeof v === "object" && v !== null && "inbox" in v && "state" in v && "leases" in v, "an open Store"),
+  z.string().regex(/^postgres(ql)?:\/\//, 'a PostgreSQL URL ("postgres://user:password@host:5432/database"); for SQLite give { path }'),
+  z.strictObject({
+    kind: z.literal("postgres").optional(),
+    url: z.string().regex(/^postgres(ql)?:\/\//, 'a PostgreSQL URL ("postgres://user:password@host:5432/database")'),
+    schema: z.string().optional(),
+    poolSize: int(1, 1_000).optional(),
+    ssl: z.custom<PostgresStoreOptions["ssl"]>((v) => v === undefined || typeof v === "boolean" || (typeof v === "object" && v !== null), "true, false or node:tls options").optional(),
+    connectTimeoutMs: ms(1).optional(),
+    auditRedaction: z.boolean().optional(),
+  }),
   z.strictObject({
     kind: z.literal("sqlite").optional(),
     path: z.string().min(1).optional(),

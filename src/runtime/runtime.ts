@@ -143,6 +143,18 @@ export interface Runtime {
   breakers(): BreakerStatus[];
 }
 
+/** The password in a PostgreSQL store URL (scrubbed like the token), if any. */
+function storePassword(store: ResolvedOptions["store"]): string | undefined {
+  const url = typeof store === "string" ? store : store !== undefined && "url" in store ? store.url : undefined;
+  if (url === undefined) return undefined;
+  try {
+    const password = new URL(url).password;
+    return password === "" ? undefined : decodeURIComponent(password);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Runs a grammY bot with unlost: durable inbox, per-chat order, retries, dead letters,
  * catch-up after downtime. Use it instead of `bot.start()`.
@@ -223,7 +235,7 @@ class UnlostRuntime implements Runtime {
     // A logger made by createLogger (the CLI's) keeps its scrubber, which learns the token
     // here; any other logger given is the user's to clean.
     this.scrubber = (options.logger === undefined ? undefined : scrubberOf(options.logger)) ?? new Scrubber();
-    this.scrubber.add(bot.token, options.webhook?.secretToken);
+    this.scrubber.add(bot.token, options.webhook?.secretToken, storePassword(options.store));
     this.logger = options.logger ?? createLogger({ scrubber: this.scrubber });
     this.breakerRegistry = new BreakerRegistry({ logger: this.logger, clock: this.clock });
     this.finished = new Promise<void>((resolve, reject) => {
@@ -553,11 +565,12 @@ class UnlostRuntime implements Runtime {
 
   private async openTheStore(): Promise<Store> {
     const given = this.options.store;
-    if (given !== undefined && "inbox" in given) {
+    if (given !== undefined && typeof given !== "string" && "inbox" in given) {
       this.openedStore = given;
       return given;
     }
-    this.openedStore = await openStore({ ...(given ?? {}), clock: this.clock, scrub: this.scrubber.scrub });
+    const options = typeof given === "string" ? { url: given } : (given ?? {});
+    this.openedStore = await openStore({ ...options, clock: this.clock, scrub: this.scrubber.scrub });
     this.ownsStore = true;
     return this.openedStore;
   }

@@ -60,6 +60,29 @@ describe("createRuntime on PostgreSQL (polling, in-process)", () => {
     expect(emulator.internalErrors).toEqual([]);
   });
 
+  it("takes the store as a URL (createRuntime(bot, { store: \"postgres://…\" }) or { url, schema }), opens and closes it itself", async () => {
+    const emulator = createEmulator({ limits: false });
+    const sim = emulator.createBot();
+    server = await startEmulatorServer(emulator);
+    const bot = new Bot(sim.token, { client: { apiRoot: server.url } });
+    bot.on("message:text", (ctx) => ctx.reply(`re: ${ctx.message.text}`));
+    const schema = db.freshSchema();
+    runtime = createRuntime(bot, { store: { url: db.url(), schema, poolSize: 3 }, logger: silentLogger(), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false }, inbox: { idleMs: 20 } });
+    await runtime.start();
+    const bob = emulator.createUser();
+    bob.sendText(sim, "hi");
+    await until(() => sim.record.size === 1, 20_000, "the reply");
+    await runtime.stop();
+    runtime = undefined;
+    // The store it made is in that schema; and a bare URL string selects PostgreSQL too.
+    store = await openStore({ url: db.url(), schema });
+    expect(await store.state.offset()).toBeGreaterThan(0);
+    expect(() => createRuntime(bot, { store: "mysql://nope" as string })).toThrow(/PostgreSQL URL/);
+    const stringUrl = createRuntime(new Bot(sim.token, { client: { apiRoot: server.url } }), { store: db.url(), logger: silentLogger(), polling: { timeoutSeconds: 1 }, shutdown: { handleSignals: false } });
+    await stringUrl.start();
+    await stringUrl.stop();
+  });
+
   it("retries a failing handler and dead-letters it; the chat goes on; the dead letter can be retried", async () => {
     const emulator = createEmulator({ limits: false });
     const sim = emulator.createBot();
