@@ -88,6 +88,9 @@ export async function checkWebhook(api: Api, config: CliConfig, now: number): Pr
  * belongs to the token's bot (`bot`, from getMe; null when the token could not be checked).
  */
 export async function checkStore(config: CliConfig, now: number, bot: Pick<UserFromGetMe, "id" | "username"> | null = null): Promise<Finding[]> {
+  if (config.storeUrl !== null) {
+    return [{ check: "store", level: "warn", message: "doctor checks a SQLite store's file; the store is on PostgreSQL (--store), which it does not check yet.", fix: "Use \"unlost status --store <url>\" to see that store; PostgreSQL's own tools check the server." }];
+  }
   if (!existsSync(config.storePath)) {
     return [{ check: "store", level: "warn", message: `there is no store yet at ${config.storePath}.`, fix: "The first \"unlost run\" creates it; if you expected one, point --data (UNLOST_DATA_DIR) at the bot's data folder." }];
   }

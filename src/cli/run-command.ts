@@ -90,7 +90,7 @@ export async function runRunCommand(argv: readonly string[], out: (line: string)
   let code = 0;
   try {
     await runtime.start();
-    err(`unlost run: @${bot.botInfo.username} is running (${config.runtime.mode ?? "polling"}, store ${config.storePath}); Ctrl-C stops it gracefully`);
+    err(`unlost run: @${bot.botInfo.username} is running (${config.runtime.mode ?? "polling"}, store ${config.storeUrl === null ? config.storePath : "PostgreSQL"}); Ctrl-C stops it gracefully`);
     await runtime.wait();
   } catch (error) {
     // A token rejected at start or later (401 while polling), or given a store of another bot,

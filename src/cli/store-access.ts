@@ -8,7 +8,7 @@
 import { existsSync } from "node:fs";
 import type { CliConfig } from "../config/index.js";
 import { UnlostError } from "../errors/index.js";
-import { SqliteStore } from "../store/index.js";
+import { openStore, SqliteStore, type Store } from "../store/index.js";
 
 /**
  * Opens the existing store of `config` (never creates one: a mistyped `--data` must not leave
@@ -26,9 +26,24 @@ export function openExistingStore(config: CliConfig, command: string): SqliteSto
   return SqliteStore.open({ path: config.storePath });
 }
 
-/** Runs `fn` with the store open and closes it afterwards. */
-export async function withStore<T>(config: CliConfig, command: string, fn: (store: SqliteStore) => Promise<T>): Promise<T> {
-  const store = openExistingStore(config, command);
+/**
+ * Opens the PostgreSQL store of `config.storeUrl`, refusing one no bot ever used (a mistyped
+ * URL or schema must not report "all clear" on an empty store).
+ *
+ * @throws UnlostError `INVALID_ARGUMENT` when no bot ever ran on it.
+ */
+async function openExistingServerStore(url: string, command: string): Promise<Store> {
+  const store = await openStore({ url });
+  if ((await store.state.boundBot()) === null) {
+    await store.close();
+    throw new UnlostError("INVALID_ARGUMENT", `no bot has run on the PostgreSQL store at ${store.location} yet. Check --store (or UNLOST_STORE) for "unlost ${command}": the same URL (and schema) the bot runs with.`);
+  }
+  return store;
+}
+
+/** Runs `fn` with the store open (SQLite in the data folder, or PostgreSQL with `--store`) and closes it afterwards. */
+export async function withStore<T>(config: CliConfig, command: string, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = config.storeUrl === null ? openExistingStore(config, command) : await openExistingServerStore(config.storeUrl, command);
   try {
     return await fn(store);
   } finally {

@@ -33,6 +33,8 @@ export interface CliConfig {
   readonly dataDir: string;
   /** Absolute path of the SQLite file (`<dataDir>/unlost.sqlite`). */
   readonly storePath: string;
+  /** The PostgreSQL URL of the store (`--store`, `UNLOST_STORE`), or null for SQLite in `dataDir`. Never print it: it may hold a password. */
+  readonly storeUrl: string | null;
   /** The log level, when set. */
   readonly logLevel: string | undefined;
   /** The config file that was read, or null. */
@@ -107,7 +109,8 @@ export function loadConfig(sources: ConfigSources): CliConfig {
   const dataDir = resolve(cwd, typeof dataDirText === "string" ? dataDirText : "data");
   const storePath = join(dataDir, STORE_FILE_NAME);
   const store = (tree["store"] ?? {}) as Tree;
-  tree["store"] = { ...store, path: storePath };
+  const storeUrl = merged.get("storeUrl")?.value;
+  tree["store"] = typeof storeUrl === "string" ? { ...store, url: storeUrl } : { ...store, path: storePath };
 
   validateRuntime(tree, origins);
   const apiRoot = merged.get("apiRoot")?.value;
@@ -117,6 +120,7 @@ export function loadConfig(sources: ConfigSources): CliConfig {
     apiRoot: typeof apiRoot === "string" ? apiRoot : undefined,
     dataDir,
     storePath: isAbsolute(storePath) ? storePath : resolve(storePath),
+    storeUrl: typeof storeUrl === "string" ? storeUrl : null,
     logLevel: typeof logLevel === "string" ? logLevel : undefined,
     configFile: file?.path ?? null,
     // Validated just above by the runtime's own schema.

@@ -1,0 +1,56 @@
+/**
+ * The command line on a PostgreSQL store: `unlost run --store <url>` runs a bot there (the
+ * URL's password never printed), `unlost status --store <url>` and `dead-letters` read it, and
+ * a URL no bot ran on is refused instead of reporting an empty store as all clear.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createEmulator, startEmulatorServer, type EmulatorServer } from "../../src/emulator/index.js";
+import { usePgDatabase } from "../helpers/postgres.js";
+import { until } from "../helpers/until.js";
+import { baseEnv, cli, startCli } from "./fixtures/cli-process.js";
+
+const db = usePgDatabase();
+const BOT = new URL("./fixtures/exported-bot.mjs", import.meta.url).pathname;
+let server: EmulatorServer;
+let cwd: string;
+beforeAll(async () => {
+  cwd = mkdtempSync(join(tmpdir(), "unlost-pg-cli-"));
+});
+afterAll(async () => {
+  await server?.close();
+  rmSync(cwd, { recursive: true, force: true });
+});
+
+describe("unlost on a PostgreSQL store (--store)", () => {
+  it("runs a bot there; status and dead-letters read it; an unused URL is refused", async () => {
+    const emulator = createEmulator({ limits: false });
+    const sim = emulator.createBot();
+    server = await startEmulatorServer(emulator);
+    const env = baseEnv({ BOT_TOKEN: sim.token, UNLOST_API_ROOT: server.url, UNLOST_STORE: db.url() });
+    const bot = startCli(["run", BOT], { cwd, env });
+    const alice = emulator.createUser();
+    alice.sendText(sim, "hello");
+    await until(() => sim.record.to(alice.id).length >= 1, 20_000);
+    await bot.waitFor(/is running \(polling, store PostgreSQL\)/);
+    bot.child.kill("SIGTERM");
+    expect(await bot.exited).toBe(0);
+    const status = await cli(["status", "--json", "--store", db.url()], { cwd, env: baseEnv() });
+    expect(status.code, status.stderr).toBe(0);
+    const report = JSON.parse(status.stdout) as { inbox: { done: number; pending: number }; outbox: { byState: { delivered: number } } };
+    expect(report.inbox.pending).toBe(0);
+    expect(report.outbox.byState.delivered).toBeGreaterThanOrEqual(1);
+    const dead = await cli(["dead-letters", "list", "--json"], { cwd, env: baseEnv({ UNLOST_STORE: db.url() }) });
+    expect(dead.code, dead.stderr).toBe(0);
+    // Another database on the same server: no bot ran there.
+    const other = new URL(db.url());
+    other.pathname = "/postgres";
+    const refused = await cli(["status", "--store", other.toString()], { cwd, env: baseEnv() });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/no bot has run on the PostgreSQL store/);
+    // The URL (which may hold a password) is never printed whole: the run line says "PostgreSQL".
+    for (const out of [status.stdout, status.stderr, dead.stdout, refused.stdout, refused.stderr, bot.output()]) expect(out).not.toContain(db.url());
+  });
+});
