@@ -307,7 +307,8 @@ function answerOf(error: unknown): { answer?: TelegramAnswer } {
   return { answer: Object.keys(parameters).length === 0 ? { description: error.description } : { description: error.description, parameters } };
 }
 
-function messageIdOf(result: unknown): number | null {
+/** The message id in a send's result (the first of an album), or null. */
+export function messageIdOf(result: unknown): number | null {
   const first = Array.isArray(result) ? result[0] : result;
   const id = (first as { message_id?: unknown } | null)?.message_id;
   return typeof id === "number" ? id : null;

@@ -29,6 +29,7 @@ import type { Logger } from "../runtime/logger.js";
 import { BatchWriter } from "../shared/batch-writer.js";
 import type { DeliveredSend, EnqueueResult, OutboxStore } from "../store/index.js";
 import { withCallTimeout } from "./call-timeout.js";
+import { messageIdOf } from "./delivery.js";
 import { classifySendError } from "./classify.js";
 import type { Pacer } from "./pacing.js";
 import type { NewJob } from "./types.js";
@@ -149,10 +150,4 @@ export class DirectSender {
       this.options.logger.error({ err: error, count: batch.length }, "recording delivered replies failed; if their updates run again, they are sent again");
     }
   }
-}
-
-function messageIdOf(result: unknown): number | null {
-  const first = Array.isArray(result) ? result[0] : result;
-  const id = (first as { message_id?: unknown } | null)?.message_id;
-  return typeof id === "number" ? id : null;
 }
