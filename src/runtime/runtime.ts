@@ -32,6 +32,9 @@ import { WorkerLease } from "./worker-lease.js";
 import { callErrorHandler, hasOwnErrorHandler } from "./error-handler.js";
 import { handOverPolling } from "./hand-over.js";
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
+import { RuntimeAdmin, type RuntimeAdminParts } from "../admin/runtime-admin.js";
+import type { HandlerTimings } from "../admin/handler-timings.js";
+import type { UpdatesState } from "../admin/source.js";
 
 /** What a handler commits with its completion when it commits nothing (shared, never mutated). */
 const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
@@ -85,6 +88,8 @@ export interface Runtime {
   stats(): Promise<RuntimeStats>;
   /** The durable outbox: send, notify, broadcast, job status, stats, dead letters, audit (after `start`). */
   readonly outbox: Outbox;
+  /** The admin server's URL (`http://127.0.0.1:<port>`) while it listens (option `admin`); else undefined. */
+  readonly adminUrl: string | undefined;
   /**
    * The webhook as a handler for your own server, like grammY's `webhookCallback(bot, adapter)`,
    * with unlost's guarantees: the secret is checked (401), the body read up to
@@ -178,6 +183,11 @@ class UnlostRuntime implements Runtime {
   private settle!: { resolve: () => void; reject: (e: Error) => void };
   private readonly finished: Promise<void>;
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  /** The admin server (option `admin`) and the per-run timings it shows. */
+  private readonly admin: RuntimeAdmin | undefined;
+  private readonly timings: HandlerTimings | undefined;
+  /** Updates stored in the inbox since start (for the admin server's metrics). */
+  private received = 0;
 
   constructor(private readonly bot: Bot<Context>, private readonly options: ResolvedOptions) {
     this.instanceId = options.instanceId ?? newInstanceId();
@@ -201,6 +211,26 @@ class UnlostRuntime implements Runtime {
       this.clones = new ApiCloneRouter(bot.token, bot.api.options);
       this.clones.install(bot.api, this.outboxForSend);
     }
+    this.admin = options.admin === undefined ? undefined : new RuntimeAdmin(options.admin, this.adminView());
+    this.timings = this.admin?.timings;
+  }
+
+  /** What the admin server reads: closures over this runtime, read at request time. */
+  private adminView(): RuntimeAdminParts {
+    return {
+      mode: this.options.mode, scrubber: this.scrubber, logger: this.logger, clock: this.clock,
+      store: () => this.openedStore,
+      state: (): UpdatesState => (!this.running ? (this.stopping === undefined ? "starting" : "stopped") : this.options.mode === "webhook" ? "webhook" : this.poller?.polling === true ? "polling" : "standby"),
+      counters: () => {
+        const d = this.dispatcherStats();
+        return { received: this.received, handled: d.handled, failed: d.failed, deadLettered: d.deadLettered, timedOut: d.timedOut, skipped: this.skipped, inFlight: d.inFlight };
+      },
+      delivery: () => this.outbound?.delivery.stats(),
+    };
+  }
+
+  get adminUrl(): string | undefined {
+    return this.admin?.url;
   }
 
   get isRunning(): boolean {
@@ -281,6 +311,8 @@ class UnlostRuntime implements Runtime {
     if (this.running) return;
     const { options, logger } = this;
     try {
+      // First: /readyz says "starting" while the store opens and the bot is identified.
+      await this.admin?.start();
       // The store, the bot's identity and the outbox may be up already: a `bot.api` send made
       // before `start()` brings them up (see `prepare`).
       const store = await this.prepare();
@@ -464,6 +496,8 @@ class UnlostRuntime implements Runtime {
     this.signalHandlers = [];
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    // First: a probe must not find a stopping bot ready, and scrapes must not meet a closed store.
+    await this.admin?.stop();
     await this.poller?.stop();
     this.getUpdatesClient?.close();
     await this.receiver?.close();
@@ -573,7 +607,7 @@ class UnlostRuntime implements Runtime {
               if ((await adoptGoneJournals(store, this.instanceId, this.clock(), logger)) > 0) this.dispatcher?.wake();
             },
           }),
-      onIngested: () => this.ingested(),
+      onIngested: (n: number) => this.ingested(n),
       acknowledge: acknowledgeGate(store, options.durability),
       onFatal: (error) => this.fatal(error),
     });
@@ -592,7 +626,7 @@ class UnlostRuntime implements Runtime {
       maxBodyBytes: config.maxBodyBytes,
       logger: this.logger,
       clock: this.clock,
-      onIngested: () => this.ingested(),
+      onIngested: (n: number) => this.ingested(n),
       acknowledge: acknowledgeGate(store, this.options.durability),
     };
     if (config.listen) {
@@ -747,6 +781,10 @@ class UnlostRuntime implements Runtime {
 
   /** Runs the bot's middleware on the update with `ctx.unlost`; resolves with what to commit with its completion. */
   private runHandlers(claimed: HandledUpdate, run: HandlerRun, facts: UpdateFacts): Promise<readonly StoreEffect[]> {
+    // Timings only with an admin server: one clock read here, two and two array increments at
+    // the end (see bench/admin-timings.mjs for the cost).
+    const timings = this.timings;
+    const startedAt = timings === undefined ? 0 : performance.now();
     const info = new HandlingInfo(claimed, facts, `${this.bot.botInfo.id}:${claimed.updateId}`, this.outboxOrThrow, this.options.inbox.maxAttempts, this.data, this.journal !== undefined, this.timedOutTry);
     // The dispatcher aborts `ctx.unlost.signal` through `info` at the deadline (the catch-up
     // steps before may already have used the time up).
@@ -759,11 +797,13 @@ class UnlostRuntime implements Runtime {
     const handling = caught.then(
       () => (info.sentDirect ? this.outbound?.outbox.directRecorded() : undefined),
       async (error: unknown) => {
+        timings?.ended(startedAt);
         if (info.sentDirect) await this.outbound?.outbox.directRecorded();
         throw error;
       },
     );
     return handling.then(() => {
+      timings?.ended(startedAt, claimed.receivedAt, this.clock());
       if (!info.enqueued) return info.committedEffects;
       return info.effects().then((effects) => {
         if (effects.some((e) => e.kind === "outbox.enqueue")) this.sendsCommitted = true;
@@ -799,7 +839,8 @@ class UnlostRuntime implements Runtime {
   };
 
   /** After updates were stored: note the first batch's time, wake the dispatcher. */
-  private ingested(): void {
+  private ingested(inserted: number): void {
+    this.received += inserted;
     this.firstIngestAt ??= this.clock();
     // Journal batches go straight to the journal dispatcher; the row dispatcher has nothing new.
     if (this.journal === undefined) this.dispatcher?.wake();

@@ -1,0 +1,121 @@
+/**
+ * The admin server: a small Hono app on its own port (127.0.0.1 by default).
+ *
+ * | endpoint | auth | answer |
+ * |---|---|---|
+ * | `GET /healthz` | none | 200 `{ alive: true }` while the process answers |
+ * | `GET /readyz` | none | 200 when ready, 503 with the reasons when not (see health.ts) |
+ * | `GET /metrics` | none (`publicMetrics: false`: token) | Prometheus text |
+ * | `GET /api/stats` | token | the runtime's and the store's counts as JSON |
+ *
+ * Probes and scrapers come without credentials, and what they get is free of user data; the
+ * rest needs the admin token. Every answer passes through the scrubber: whatever a store
+ * error quotes, no answer carries the bot token, the webhook secret or the admin token.
+ *
+ * @module
+ */
+import { Hono, type Context } from "hono";
+import type { Logger } from "../runtime/logger.js";
+import { gracefulServer } from "../inbound/webhook/listener.js";
+import { bearerCheck, type AuthCheck } from "./auth.js";
+import { liveness, readiness } from "./health.js";
+import { createAdminMetrics, type AdminMetrics } from "./metrics.js";
+import type { ResolvedAdminOptions } from "./options.js";
+import type { AdminSource } from "./source.js";
+import { probeStore } from "./store-probe.js";
+
+/** Paths answered without the token (see the module's table). */
+const PROBES: ReadonlySet<string> = new Set(["/healthz", "/readyz"]);
+
+/** How long closing waits for requests in progress, ms (scrapes and probes are short). */
+const CLOSE_TIMEOUT_MS = 2_000;
+
+/** Options of {@link createAdminApp}. */
+export interface AdminAppOptions {
+  /** What the endpoints read. */
+  readonly source: AdminSource;
+  /** The resolved `admin` options. */
+  readonly options: ResolvedAdminOptions;
+  /** The token in effect (see `adminToken`); undefined: protected endpoints answer 403. */
+  readonly token: string | undefined;
+  /** Where request failures are logged. */
+  readonly logger: Logger;
+}
+
+/** A listening admin server. */
+export interface AdminListener {
+  /** `http://host:port`. */
+  readonly url: string;
+  /** The port bound (useful with port 0). */
+  readonly port: number;
+  /** Stops accepting; resolves once requests in progress are answered. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The admin app of one source; listens once per runtime start. */
+export interface AdminApp {
+  /** The Hono app (`app.request(...)` answers without a port, e.g. in tests). */
+  readonly app: Hono;
+  /** The metrics registry behind `/metrics`. */
+  readonly metrics: AdminMetrics;
+  /** Serves the app on `options.host:options.port`. */
+  listen(): Promise<AdminListener>;
+}
+
+/** Builds the admin app of `source`. Create it once per runtime: its registry lives as long. */
+export function createAdminApp(appOptions: AdminAppOptions): AdminApp {
+  const { source, options, logger } = appOptions;
+  const metrics = createAdminMetrics(source);
+  const check: AuthCheck = bearerCheck(appOptions.token);
+  const log = logger.child({ component: "admin" });
+  const app = new Hono();
+
+  app.use("*", async (c, next) => {
+    const open = PROBES.has(c.req.path) || (options.publicMetrics && c.req.path === "/metrics");
+    const refusal = open ? undefined : check(c.req.header("authorization"));
+    if (refusal !== undefined) return json(c, source, refusal.status, refusal.body, refusal.headers);
+    await next();
+    // Nothing the admin server answers is worth a cache (or a sniffed content type).
+    c.header("Cache-Control", "no-store");
+    c.header("X-Content-Type-Options", "nosniff");
+  });
+
+  app.get("/healthz", (c) => json(c, source, 200, liveness()));
+  app.get("/readyz", async (c) => {
+    const ready = await readiness(source, options.maxBacklogAgeMs);
+    return json(c, source, ready.ready ? 200 : 503, ready);
+  });
+  app.get("/metrics", async (c) => {
+    const text = source.scrub(await metrics.render());
+    return c.body(text, 200, { "Content-Type": metrics.contentType });
+  });
+  app.get("/api/stats", async (c) => {
+    const probe = await probeStore(source);
+    const runtime = source.runtime;
+    return json(c, source, 200, {
+      store: probe.ok ? { ok: true, inbox: probe.inbox, outbox: probe.outbox } : { ok: false, reason: probe.reason },
+      ...(runtime === undefined ? {} : { runtime: { mode: runtime.mode, state: runtime.state(), counters: runtime.counters(), delivery: runtime.delivery() ?? null } }),
+    });
+  });
+  app.notFound((c) => json(c, source, 404, { error: "not_found", message: `no such endpoint: ${c.req.method} ${c.req.path}` }));
+  app.onError((error, c) => {
+    log.error({ err: error, path: c.req.path }, "admin request failed");
+    // The details are in the (scrubbed) log; the answer says only where to look.
+    return json(c, source, 500, { error: "internal", message: "the admin request failed; see the bot's log" });
+  });
+
+  return {
+    app,
+    metrics,
+    async listen() {
+      const server = gracefulServer((request) => Promise.resolve(app.fetch(request)), "The admin server");
+      const listening = await server.listen({ port: options.port, host: options.host }, "");
+      return { url: listening.url, port: listening.port, close: () => server.close(CLOSE_TIMEOUT_MS) };
+    },
+  };
+}
+
+/** A JSON answer, scrubbed of every secret the source knows. */
+function json(c: Context, source: AdminSource, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): Response {
+  return c.body(source.scrub(JSON.stringify(body)), status as 200, { ...headers, "Content-Type": "application/json; charset=utf-8" });
+}
