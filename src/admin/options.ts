@@ -47,7 +47,7 @@ export interface AdminOptions {
 
 /** The schema of {@link AdminOptions}, with its defaults. */
 export const adminOptionsSchema = z.strictObject({
-  port: z.number().int().min(0).max(65_535),
+  port: z.number({ error: "the admin server needs a port (--admin-port, UNLOST_ADMIN_PORT or admin.port)" }).int().min(0).max(65_535),
   host: z.string().min(1).default("127.0.0.1"),
   token: z.string().trim().min(MIN_ADMIN_TOKEN_LENGTH, `the admin token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters (e.g. openssl rand -hex 24)`).optional(),
   publicMetrics: z.boolean().default(true),

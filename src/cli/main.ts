@@ -61,7 +61,7 @@ export async function main(argv: readonly string[], rawOut: (line: string) => vo
   // quotes (errors of HTTP clients, of user modules, errors stored in dead letters).
   // (The store and the logs are scrubbed where text enters them; this is the last line for what
   // a command quotes from elsewhere, and for stores written before that.)
-  const scrubber = new Scrubber([process.env["BOT_TOKEN"], process.env["UNLOST_WEBHOOK_SECRET"]]);
+  const scrubber = new Scrubber([process.env["BOT_TOKEN"], process.env["UNLOST_WEBHOOK_SECRET"], process.env["UNLOST_ADMIN_TOKEN"]]);
   const redact = name !== undefined && COMMANDS[name]?.redact === true;
   const out = (line: string): void => rawOut(redact ? scrubber.scrub(line) : line);
   const err = (line: string): void => rawErr(redact ? scrubber.scrub(line) : line);
