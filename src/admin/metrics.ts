@@ -35,6 +35,8 @@ interface Snapshot {
 
 /** A metric family computed from a snapshot. */
 interface Family {
+  /** A runtime's own counts: not shown for a store served without a bot (`unlost dashboard`). */
+  readonly runtime?: true;
   readonly name: string;
   readonly help: string;
   readonly type: "counter" | "gauge" | "histogram";
@@ -50,13 +52,13 @@ const PRIORITIES: readonly Priority[] = ["critical", "high", "normal", "low"];
 /** unlost's metric families, except the histograms (see {@link histogramFamily}). */
 const FAMILIES: readonly Family[] = [
   { name: "unlost_store_up", type: "gauge", help: "1 when the store answered this scrape, 0 when it failed or did not answer in time.", samples: (s) => [{ value: s.storeUp ? 1 : 0 }] },
-  { name: "unlost_updates_received_total", type: "counter", help: "Updates stored in the inbox by this process (re-sent duplicates not counted).", samples: (s) => one(s.counters?.received) },
-  { name: "unlost_updates_handled_total", type: "counter", help: "Updates whose handlers completed in this process.", samples: (s) => one(s.counters?.handled) },
-  { name: "unlost_updates_failed_total", type: "counter", help: "Failed handler tries (threw or timed out); each is retried or becomes a dead letter.", samples: (s) => one(s.counters?.failed) },
-  { name: "unlost_updates_dead_lettered_total", type: "counter", help: "Updates that became dead letters in this process.", samples: (s) => one(s.counters?.deadLettered) },
-  { name: "unlost_updates_skipped_total", type: "counter", help: "Updates skipped by catch-up policies (too old after a downtime).", samples: (s) => one(s.counters?.skipped) },
-  { name: "unlost_handler_timeouts_total", type: "counter", help: "Handler tries that passed inbox.handlerTimeoutMs (also counted as failed).", samples: (s) => one(s.counters?.timedOut) },
-  { name: "unlost_handlers_in_flight", type: "gauge", help: "Handler runs in progress in this process.", samples: (s) => one(s.counters?.inFlight) },
+  { runtime: true, name: "unlost_updates_received_total", type: "counter", help: "Updates stored in the inbox by this process (re-sent duplicates not counted).", samples: (s) => one(s.counters?.received) },
+  { runtime: true, name: "unlost_updates_handled_total", type: "counter", help: "Updates whose handlers completed in this process.", samples: (s) => one(s.counters?.handled) },
+  { runtime: true, name: "unlost_updates_failed_total", type: "counter", help: "Failed handler tries (threw or timed out); each is retried or becomes a dead letter.", samples: (s) => one(s.counters?.failed) },
+  { runtime: true, name: "unlost_updates_dead_lettered_total", type: "counter", help: "Updates that became dead letters in this process.", samples: (s) => one(s.counters?.deadLettered) },
+  { runtime: true, name: "unlost_updates_skipped_total", type: "counter", help: "Updates skipped by catch-up policies (too old after a downtime).", samples: (s) => one(s.counters?.skipped) },
+  { runtime: true, name: "unlost_handler_timeouts_total", type: "counter", help: "Handler tries that passed inbox.handlerTimeoutMs (also counted as failed).", samples: (s) => one(s.counters?.timedOut) },
+  { runtime: true, name: "unlost_handlers_in_flight", type: "gauge", help: "Handler runs in progress in this process.", samples: (s) => one(s.counters?.inFlight) },
   { name: "unlost_inbox_backlog", type: "gauge", help: "Updates stored and not finished (pending, waiting for a retry, or running).", samples: (s) => one(s.inbox === undefined ? undefined : s.inbox.pending + s.inbox.inflight) },
   { name: "unlost_inbox_oldest_age_seconds", type: "gauge", help: "How long the oldest unfinished update has been in the inbox (0 when none).", samples: (s) => one(s.inbox === undefined ? undefined : seconds(s.inbox.oldestOpenAgeMs)) },
   {
@@ -74,7 +76,7 @@ const FAMILIES: readonly Family[] = [
   },
   { name: "unlost_outbox_oldest_queued_age_seconds", type: "gauge", help: "How long the oldest queued outbox job has waited (0 when none).", samples: (s) => one(s.outbox === undefined ? undefined : seconds(s.outbox.oldestQueuedAgeMs)) },
   {
-    name: "unlost_sends_total", type: "counter",
+    runtime: true, name: "unlost_sends_total", type: "counter",
     // No "retried": a handler's direct send that fails is handed to the delivery loop without
     // passing through its retry count; requests − delivered − failed gives the retried attempts.
     help: "Final outcomes of messages sent by this process: delivered, or failed for good (an outbox dead letter).",
@@ -84,9 +86,9 @@ const FAMILIES: readonly Family[] = [
       return [{ value: d.delivered, labels: { result: "delivered" } }, { value: d.failed, labels: { result: "failed" } }];
     },
   },
-  { name: "unlost_send_requests_total", type: "counter", help: "Requests sent to the Bot API by the outbox of this process (attempts).", samples: (s) => one(s.delivery?.sent) },
-  { name: "unlost_responses_429_total", type: "counter", help: "429 Too Many Requests answers from Telegram to this process's sends.", samples: (s) => one(s.delivery?.responses429) },
-  { name: "unlost_ambiguous_sends_total", type: "counter", help: "Attempts that may or may not have been delivered (connection lost after the request left, or a sender that died); the next attempt may duplicate a message.", samples: (s) => one(s.delivery?.ambiguous) },
+  { runtime: true, name: "unlost_send_requests_total", type: "counter", help: "Requests sent to the Bot API by the outbox of this process (attempts).", samples: (s) => one(s.delivery?.sent) },
+  { runtime: true, name: "unlost_responses_429_total", type: "counter", help: "429 Too Many Requests answers from Telegram to this process's sends.", samples: (s) => one(s.delivery?.responses429) },
+  { runtime: true, name: "unlost_ambiguous_sends_total", type: "counter", help: "Attempts that may or may not have been delivered (connection lost after the request left, or a sender that died); the next attempt may duplicate a message.", samples: (s) => one(s.delivery?.ambiguous) },
   {
     name: "unlost_dead_letters", type: "gauge",
     help: 'Dead letters kept: kind="inbox" (updates whose handlers kept failing), kind="outbox" (messages that failed for good).',
@@ -138,7 +140,7 @@ export function createAdminMetrics(source: AdminSource): AdminMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const runtime = source.runtime;
-  const families = [...FAMILIES];
+  const families = FAMILIES.filter((f) => runtime !== undefined || f.runtime !== true);
   if (runtime !== undefined) {
     families.push(
       histogramFamily("unlost_handler_duration_seconds", "How long handler runs took (every try, successful or not).", runtime.timings.duration),
