@@ -190,6 +190,27 @@ describe("the admin server", () => {
     expect((await get(`${setup.url}/metrics`)).text).not.toContain("unlost_poller_up");
   });
 
+  it("never answers a secret: every endpoint, with and without auth, healthy and with a store error quoting the token and the webhook secret", async () => {
+    const WEBHOOK_SECRET = "webhook-secret-0123456789";
+    const breakable = breakableStore(await openStore({ path: ":memory:" }));
+    setup = await startWithAdmin(() => undefined, { mode: "webhook", webhook: { url: "https://bot.example.com/telegram", listen: false, register: false, secretToken: WEBHOOK_SECRET } }, breakable.store);
+    const { url, sim } = setup;
+    const secrets = [sim.token, sim.token.split(":")[1] as string, WEBHOOK_SECRET, ADMIN_TOKEN];
+    const paths = ["/healthz", "/readyz", "/metrics", "/api/stats", "/nothing-here"];
+    const bodies: string[] = [];
+    for (const failing of [false, true]) {
+      breakable.fail(failing ? new Error(`cannot reach https://api.telegram.org/bot${sim.token}/getMe, secret ${WEBHOOK_SECRET}, admin ${ADMIN_TOKEN}`) : undefined);
+      for (const path of paths) {
+        for (const token of [undefined, "wrong-token-0123456789abcdef", ADMIN_TOKEN]) {
+          const answer = await get(`${url}${path}`, token);
+          bodies.push(`${answer.status} ${[...answer.headers].join(" ")} ${answer.text}`);
+        }
+      }
+    }
+    expect(bodies.some((b) => b.includes("cannot reach https://api.telegram.org/bot"))).toBe(true);
+    for (const body of bodies) for (const secret of secrets) expect(body).not.toContain(secret);
+  });
+
   it("refuses bad admin options with INVALID_CONFIG before anything starts", async () => {
     for (const admin of [{ port: 70_000 }, { port: 0, token: "short" }, { port: 0, host: "" }, { port: 0, extra: true }]) {
       await expect(startWithAdmin(() => undefined, { admin: admin as never })).rejects.toSatisfy((e: unknown) => isUnlostError(e, "INVALID_CONFIG"));
