@@ -35,6 +35,7 @@ const fileSchema = z.strictObject({
   shutdown: section.optional(),
   store: section.optional(),
   admin: section.optional(),
+  alerts: section.optional(),
 });
 
 /** What a config file may hold, once validated. */

@@ -61,7 +61,7 @@ export const SETTINGS: readonly Setting[] = [
 ];
 
 /** The sections of `createRuntime` options a config file may hold (validated by the runtime). */
-export const RUNTIME_SECTIONS = ["mode", "polling", "webhook", "inbox", "catchUp", "outbox", "downtime", "shutdown", "store", "admin"] as const;
+export const RUNTIME_SECTIONS = ["mode", "polling", "webhook", "inbox", "catchUp", "outbox", "downtime", "shutdown", "store", "admin", "alerts"] as const;
 
 /**
  * Variables read elsewhere than through the table: secrets, which have no flag and no file key

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { adminOptionsSchema, type AdminOptions } from "../admin/options.js";
+import { alertOptionsSchema, type AlertOptions } from "../admin/alerts/options.js";
 import { UnlostError } from "../errors/index.js";
 import { resolveCatchUpOptions, type CatchUpOptions } from "../inbound/catch-up/index.js";
 import type { OutboxDefaults } from "../outbound/outbox.js";
@@ -184,6 +185,13 @@ export interface RuntimeOptions {
    * See `AdminOptions` and docs/operations.md.
    */
   admin?: AdminOptions;
+  /**
+   * Operator alerts to `downtime.adminChatIds` (high priority) and the log, each with a
+   * cool-down and a "resolved" message: memory (RSS), free disk at the store's folder, a slow or
+   * failing store, the backlog's age. Default: off; `{}` switches them on with the documented
+   * thresholds. See `AlertOptions` and docs/operations.md.
+   */
+  alerts?: AlertOptions;
   /** A pino logger; default a JSON logger on stdout at `LOG_LEVEL` or `info`. */
   logger?: Logger;
   /** The clock (ms epoch). Default `Date.now`; tests pass the emulator's. */
@@ -281,6 +289,7 @@ const schema = z.strictObject({
     .prefault({}),
   shutdown: z.strictObject({ deadlineMs: ms(0).default(10_000), handleSignals: z.boolean().default(true) }).prefault({}),
   admin: adminOptionsSchema.optional(),
+  alerts: alertOptionsSchema.optional(),
   logger: z.custom<Logger>((v) => typeof v === "object" && v !== null && typeof (v as { info?: unknown }).info === "function", "a pino logger").optional(),
   clock: z.custom<() => number>((v) => typeof v === "function", "a function returning ms since the epoch").optional(),
   instanceId: z.string().min(1).optional(),

@@ -35,6 +35,7 @@ import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./opt
 import { RuntimeAdmin, type RuntimeAdminParts } from "../admin/runtime-admin.js";
 import type { HandlerTimings } from "../admin/handler-timings.js";
 import type { UpdatesState } from "../admin/source.js";
+import { AlertMonitor } from "../admin/alerts/monitor.js";
 
 /** What a handler commits with its completion when it commits nothing (shared, never mutated). */
 const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
@@ -188,6 +189,8 @@ class UnlostRuntime implements Runtime {
   private readonly timings: HandlerTimings | undefined;
   /** Updates stored in the inbox since start (for the admin server's metrics). */
   private received = 0;
+  /** Operator alerts (option `alerts`), from start to stop. */
+  private alertMonitor: AlertMonitor | undefined;
 
   constructor(private readonly bot: Bot<Context>, private readonly options: ResolvedOptions) {
     this.instanceId = options.instanceId ?? newInstanceId();
@@ -227,6 +230,18 @@ class UnlostRuntime implements Runtime {
       },
       delivery: () => this.outbound?.delivery.stats(),
     };
+  }
+
+  /** Starts the operator alerts (option `alerts`): through the outbox at high priority when it is on. */
+  private startAlerts(): void {
+    const alerts = this.options.alerts;
+    if (alerts === undefined) return;
+    this.alertMonitor = new AlertMonitor({
+      options: alerts, store: () => this.openedStore, clock: this.clock, logger: this.logger, scrub: this.scrubber.scrub,
+      botName: () => `@${this.bot.botInfo.username}`, adminChatIds: this.options.downtime.adminChatIds,
+      send: (chatId, text) => this.outbound?.outbox.sendText(chatId, text, { priority: "high" }) ?? this.bot.api.sendMessage(chatId, text),
+    });
+    this.alertMonitor.start();
   }
 
   get adminUrl(): string | undefined {
@@ -412,6 +427,7 @@ class UnlostRuntime implements Runtime {
       if (options.mode === "webhook") await this.startWebhook(store);
       else await this.startPolling(store, webhookInfo);
       this.startHousekeeping(store);
+      this.startAlerts();
       this.running = true;
       if (options.shutdown.handleSignals) this.installSignals();
     } catch (error) {
@@ -498,6 +514,8 @@ class UnlostRuntime implements Runtime {
     this.timers = [];
     // First: a probe must not find a stopping bot ready, and scrapes must not meet a closed store.
     await this.admin?.stop();
+    await this.alertMonitor?.stop();
+    this.alertMonitor = undefined;
     await this.poller?.stop();
     this.getUpdatesClient?.close();
     await this.receiver?.close();

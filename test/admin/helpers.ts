@@ -24,8 +24,11 @@ export interface AdminSetup {
   close(): Promise<void>;
 }
 
-/** Starts an emulator, a bot with `register`'s handlers and a runtime with `admin: { port: 0, token }`. */
-export async function startWithAdmin(register: (bot: Bot<Ctx>) => void, options: RuntimeOptions = {}, store?: Store): Promise<AdminSetup> {
+/**
+ * Starts an emulator, a bot with `register`'s handlers and a runtime with `admin: { port: 0,
+ * token }`, `options` and what `more` returns (it may create users first, e.g. admin chats).
+ */
+export async function startWithAdmin(register: (bot: Bot<Ctx>) => void, options: RuntimeOptions = {}, store?: Store, more?: (emulator: Emulator) => RuntimeOptions): Promise<AdminSetup> {
   const emulator = createEmulator({ limits: false });
   const sim = emulator.createBot();
   const server = await startEmulatorServer(emulator);
@@ -38,6 +41,7 @@ export async function startWithAdmin(register: (bot: Bot<Ctx>) => void, options:
     outbox: { idleMs: 20, defaults: { backoff: { baseMs: 20, maxMs: 100, jitter: 0 } } },
     admin: { port: 0, token: ADMIN_TOKEN },
     ...options,
+    ...more?.(emulator),
   });
   await runtime.start();
   const url = runtime.adminUrl;
