@@ -32,10 +32,9 @@ import { WorkerLease } from "./worker-lease.js";
 import { callErrorHandler, hasOwnErrorHandler } from "./error-handler.js";
 import { handOverPolling } from "./hand-over.js";
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
-import { RuntimeAdmin, type RuntimeAdminParts } from "../admin/runtime-admin.js";
+import { RuntimeOperations, type RuntimeOperationsParts } from "../admin/runtime-operations.js";
 import type { HandlerTimings } from "../admin/handler-timings.js";
 import type { UpdatesState } from "../admin/source.js";
-import { AlertMonitor } from "../admin/alerts/monitor.js";
 
 /** What a handler commits with its completion when it commits nothing (shared, never mutated). */
 const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
@@ -184,13 +183,11 @@ class UnlostRuntime implements Runtime {
   private settle!: { resolve: () => void; reject: (e: Error) => void };
   private readonly finished: Promise<void>;
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
-  /** The admin server (option `admin`) and the per-run timings it shows. */
-  private readonly admin: RuntimeAdmin | undefined;
+  /** The admin server and alerts (options `admin`, `alerts`), and the per-run timings the server shows. */
+  private readonly ops: RuntimeOperations | undefined;
   private readonly timings: HandlerTimings | undefined;
   /** Updates stored in the inbox since start (for the admin server's metrics). */
   private received = 0;
-  /** Operator alerts (option `alerts`), from start to stop. */
-  private alertMonitor: AlertMonitor | undefined;
 
   constructor(private readonly bot: Bot<Context>, private readonly options: ResolvedOptions) {
     this.instanceId = options.instanceId ?? newInstanceId();
@@ -214,15 +211,17 @@ class UnlostRuntime implements Runtime {
       this.clones = new ApiCloneRouter(bot.token, bot.api.options);
       this.clones.install(bot.api, this.outboxForSend);
     }
-    this.admin = options.admin === undefined ? undefined : new RuntimeAdmin(options.admin, this.adminView());
-    this.timings = this.admin?.timings;
+    this.ops = RuntimeOperations.create(options, this.opsView());
+    this.timings = this.ops?.timings;
   }
 
-  /** What the admin server reads: closures over this runtime, read at request time. */
-  private adminView(): RuntimeAdminParts {
+  /** What the admin server and alerts read: closures over this runtime, read when they ask. */
+  private opsView(): RuntimeOperationsParts {
     return {
       mode: this.options.mode, scrubber: this.scrubber, logger: this.logger, clock: this.clock,
-      store: () => this.openedStore,
+      store: () => this.openedStore, botName: () => `@${this.bot.botInfo.username}`, adminChatIds: this.options.downtime.adminChatIds,
+      // High priority through the outbox; without it (outbox.enabled: false), straight.
+      send: (chatId, text) => this.outbound?.outbox.sendText(chatId, text, { priority: "high" }) ?? this.bot.api.sendMessage(chatId, text),
       state: (): UpdatesState => (!this.running ? (this.stopping === undefined ? "starting" : "stopped") : this.options.mode === "webhook" ? "webhook" : this.poller?.polling === true ? "polling" : "standby"),
       counters: () => {
         const d = this.dispatcherStats();
@@ -232,20 +231,8 @@ class UnlostRuntime implements Runtime {
     };
   }
 
-  /** Starts the operator alerts (option `alerts`): through the outbox at high priority when it is on. */
-  private startAlerts(): void {
-    const alerts = this.options.alerts;
-    if (alerts === undefined) return;
-    this.alertMonitor = new AlertMonitor({
-      options: alerts, store: () => this.openedStore, clock: this.clock, logger: this.logger, scrub: this.scrubber.scrub,
-      botName: () => `@${this.bot.botInfo.username}`, adminChatIds: this.options.downtime.adminChatIds,
-      send: (chatId, text) => this.outbound?.outbox.sendText(chatId, text, { priority: "high" }) ?? this.bot.api.sendMessage(chatId, text),
-    });
-    this.alertMonitor.start();
-  }
-
   get adminUrl(): string | undefined {
-    return this.admin?.url;
+    return this.ops?.url;
   }
 
   get isRunning(): boolean {
@@ -327,7 +314,7 @@ class UnlostRuntime implements Runtime {
     const { options, logger } = this;
     try {
       // First: /readyz says "starting" while the store opens and the bot is identified.
-      await this.admin?.start();
+      await this.ops?.startServer();
       // The store, the bot's identity and the outbox may be up already: a `bot.api` send made
       // before `start()` brings them up (see `prepare`).
       const store = await this.prepare();
@@ -427,7 +414,7 @@ class UnlostRuntime implements Runtime {
       if (options.mode === "webhook") await this.startWebhook(store);
       else await this.startPolling(store, webhookInfo);
       this.startHousekeeping(store);
-      this.startAlerts();
+      this.ops?.startAlerts();
       this.running = true;
       if (options.shutdown.handleSignals) this.installSignals();
     } catch (error) {
@@ -513,9 +500,7 @@ class UnlostRuntime implements Runtime {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     // First: a probe must not find a stopping bot ready, and scrapes must not meet a closed store.
-    await this.admin?.stop();
-    await this.alertMonitor?.stop();
-    this.alertMonitor = undefined;
+    await this.ops?.stop();
     await this.poller?.stop();
     this.getUpdatesClient?.close();
     await this.receiver?.close();
