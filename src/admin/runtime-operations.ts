@@ -75,7 +75,7 @@ export class RuntimeOperations {
     const options = this.alertOptions;
     if (options === undefined || this.alerts !== undefined) return;
     const p = this.parts;
-    this.alerts = new AlertMonitor({ options, store: p.store, clock: p.clock, logger: p.logger, scrub: p.scrubber.scrub, botName: p.botName, adminChatIds: p.adminChatIds, send: p.send });
+    this.alerts = new AlertMonitor({ options, store: p.store, clock: p.clock, logger: p.logger, scrub: p.scrubber.scrub, botName: p.botName, adminChatIds: p.adminChatIds, send: p.send, polling: p.mode === "polling" });
     this.alerts.start();
   }
 

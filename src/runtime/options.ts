@@ -188,7 +188,7 @@ export interface RuntimeOptions {
   /**
    * Operator alerts to `downtime.adminChatIds` (high priority) and the log, each with a
    * cool-down and a "resolved" message: memory (RSS), free disk at the store's folder, a slow or
-   * failing store, the backlog's age. Default: off; `{}` switches them on with the documented
+   * failing store, the backlog's age, nobody polling. Default: off; `{}` switches them on with the documented
    * thresholds. See `AlertOptions` and docs/operations.md.
    */
   alerts?: AlertOptions;

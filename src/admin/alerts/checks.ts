@@ -27,7 +27,18 @@ export interface AlertProbes {
   diskFree(store: Store): Promise<number | undefined>;
   /** How long one read of the store's counts takes, ms, and the oldest unfinished update's age; rejects when the store fails. */
   storeRead(store: Store, now: number): Promise<{ readonly ms: number; readonly oldestOpenAgeMs: number }>;
+  /** Until when the poller lease is held (ms epoch; in the past when nobody holds it), or null when it was never taken. */
+  pollerLeaseExpiresAt(store: Store): Promise<number | null>;
 }
+
+/** What the poller check remembers between rounds. */
+export interface PollerMemory {
+  /** The first round that found the poller lease not held (runtime clock). */
+  freeSince: number | undefined;
+}
+
+/** The name of the poller's lease in the store (see inbound/poller.ts). */
+const POLLER_LEASE = "poller";
 
 /** The real probes. */
 export const SYSTEM_PROBES: AlertProbes = {
@@ -43,14 +54,20 @@ export const SYSTEM_PROBES: AlertProbes = {
     const stats = await store.inbox.stats({ now });
     return { ms: performance.now() - started, oldestOpenAgeMs: stats.oldestOpenAgeMs };
   },
+  async pollerLeaseExpiresAt(store) {
+    return (await store.leases.get(POLLER_LEASE))?.expiresAt ?? null;
+  },
 };
 
 const MiB = 1024 * 1024;
 const mib = (bytes: number): string => `${Math.round(bytes / MiB)} MiB`;
 const minutes = (ms: number): string => (ms < 1_000 ? `${Math.round(ms)} ms` : ms < 120_000 ? `${Math.round(ms / 1_000)} s` : `${Math.round(ms / 60_000)} min`);
 
-/** Runs every check once. Never rejects: a failing probe is a firing check. */
-export async function runChecks(store: Store, now: number, options: ResolvedAlertOptions, probes: AlertProbes): Promise<CheckResult[]> {
+/**
+ * Runs every check once (the poller's only for a polling bot). Never rejects: a failing probe
+ * is a firing check.
+ */
+export async function runChecks(store: Store, now: number, options: ResolvedAlertOptions, probes: AlertProbes, polling: PollerMemory | undefined): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const rss = probes.rss();
   results.push(rss > options.rssBytes
@@ -74,6 +91,19 @@ export async function runChecks(store: Store, now: number, options: ResolvedAler
     results.push(read.oldestOpenAgeMs > options.backlogAgeMs
       ? { name: "backlog", firing: true, text: `the bot is not keeping up: the oldest unfinished update has waited ${minutes(read.oldestOpenAgeMs)} (more than ${minutes(options.backlogAgeMs)})` }
       : { name: "backlog", firing: false, text: "the backlog is handled: no update waits too long any more" });
+    if (polling !== undefined) {
+      const expiresAt = await probes.pollerLeaseExpiresAt(store);
+      // Counted from when it lapsed, but not before it was first seen lapsed: a released lease
+      // (expiresAt 0, a graceful hand-over) has not been "down since 1970". Never taken
+      // (null): the runtime takes it at once on start.
+      const free = expiresAt !== null && expiresAt <= now;
+      if (!free) polling.freeSince = undefined;
+      else polling.freeSince ??= now;
+      const downMs = free ? now - Math.max(expiresAt, polling.freeSince ?? now) : 0;
+      results.push(downMs > options.pollerDownMs
+        ? { name: "poller", firing: true, text: `nobody polls Telegram for updates: the poller lease lapsed ${minutes(downMs)} ago (more than ${minutes(options.pollerDownMs)}); updates wait at Telegram (kept ~24 h). Check the instances' logs` }
+        : { name: "poller", firing: false, text: "an instance polls for updates again" });
+    }
   } catch (error) {
     results.push({ name: "store", firing: true, text: `the store fails: ${error instanceof Error ? error.message : String(error)}` });
   }

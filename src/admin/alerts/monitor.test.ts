@@ -8,7 +8,7 @@ import type { AlertProbes } from "./checks.js";
 
 const GiB = 1024 ** 3;
 
-async function monitor(probes: Partial<{ rss: number; free: number | undefined; readMs: number; ageMs: number; fail: Error }>) {
+async function monitor(probes: Partial<{ rss: number; free: number | undefined; readMs: number; ageMs: number; fail: Error; leaseExpiresAt: number | null }>) {
   const store = await openStore({ path: ":memory:" });
   let now = 1_000_000;
   const sent: Array<[number, string]> = [];
@@ -16,10 +16,12 @@ async function monitor(probes: Partial<{ rss: number; free: number | undefined; 
     rss: () => probes.rss ?? 100 * 1024 * 1024,
     diskFree: () => Promise.resolve(probes.free),
     storeRead: () => (probes.fail === undefined ? Promise.resolve({ ms: probes.readMs ?? 1, oldestOpenAgeMs: probes.ageMs ?? 0 }) : Promise.reject(probes.fail)),
+    pollerLeaseExpiresAt: () => Promise.resolve(probes.leaseExpiresAt === undefined ? now + 10_000 : probes.leaseExpiresAt),
   };
   const m = new AlertMonitor({
     options: alertOptionsSchema.parse({ cooldownMs: 60_000 }), store: () => store as Store, clock: () => now, logger: silentLogger(),
     scrub: (t) => t.replaceAll("123:SECRETSECRET", "123:<redacted>"), botName: () => "@ops_bot", adminChatIds: [1, 2],
+    polling: true,
     send: (chatId, text) => {
       sent.push([chatId, text]);
       return Promise.resolve();
@@ -65,6 +67,16 @@ describe("AlertMonitor", () => {
     const behind = await monitor({ ageMs: 15 * 60_000 });
     await behind.m.check();
     expect(behind.sent[0]?.[1]).toMatch(/not keeping up: the oldest unfinished update has waited 15 min \(more than 10 min\)/);
+    // Lapsed long ago, but first seen lapsed now: the time counts from now (a released lease says 0).
+    const nobody = await monitor({ leaseExpiresAt: 0 });
+    await nobody.m.check();
+    expect(nobody.sent).toEqual([]);
+    nobody.advance(3 * 60_000);
+    await nobody.m.check();
+    expect(nobody.sent[0]?.[1]).toMatch(/nobody polls Telegram for updates: the poller lease lapsed 3 min ago \(more than 2 min\)/);
+    const fresh = await monitor({ leaseExpiresAt: null });
+    await fresh.m.check();
+    expect(fresh.sent).toEqual([]);
   });
 
   it("stays quiet while all is well", async () => {

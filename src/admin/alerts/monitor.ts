@@ -9,7 +9,7 @@
 import type { Scrub } from "../../errors/index.js";
 import type { Logger } from "../../runtime/logger.js";
 import type { Store } from "../../store/index.js";
-import { runChecks, SYSTEM_PROBES, type AlertProbes } from "./checks.js";
+import { runChecks, SYSTEM_PROBES, type AlertProbes, type PollerMemory } from "./checks.js";
 import type { ResolvedAlertOptions } from "./options.js";
 
 /** Options of {@link AlertMonitor}. */
@@ -25,6 +25,8 @@ export interface AlertMonitorOptions {
   readonly botName: () => string;
   /** The admin chats. */
   readonly adminChatIds: readonly number[];
+  /** True for a polling bot: the poller's lease is watched. */
+  readonly polling: boolean;
   /** Sends a text to a chat (the runtime: the outbox at high priority). */
   readonly send: (chatId: number, text: string) => Promise<unknown>;
   /** What the checks read (tests inject theirs). */
@@ -39,10 +41,13 @@ interface AlertState {
 /** Watches the conditions in the background. */
 export class AlertMonitor {
   private readonly states = new Map<string, AlertState>();
+  private readonly poller: PollerMemory | undefined;
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<void> | undefined;
 
-  constructor(private readonly o: AlertMonitorOptions) {}
+  constructor(private readonly o: AlertMonitorOptions) {
+    this.poller = o.polling ? { freeSince: undefined } : undefined;
+  }
 
   /** Starts checking every `intervalMs`. */
   start(): void {
@@ -68,7 +73,7 @@ export class AlertMonitor {
     const store = this.o.store();
     if (store === undefined) return;
     const now = this.o.clock();
-    const results = await runChecks(store, now, this.o.options, this.o.probes ?? SYSTEM_PROBES);
+    const results = await runChecks(store, now, this.o.options, this.o.probes ?? SYSTEM_PROBES, this.poller);
     for (const result of results) {
       const state = this.states.get(result.name) ?? { sentAt: undefined };
       this.states.set(result.name, state);

@@ -21,6 +21,11 @@ export interface AlertOptions {
   diskFreeBytes?: number;
   /** Reading the store's counts took longer than this (locked or overloaded store), or failed, ms. Default 2 000. */
   storeSlowMs?: number;
+  /**
+   * Polling bots: nobody has held the poller lease for this long (no instance polls: standing
+   * by instances would have taken over), ms. Default 120 000 (2 min).
+   */
+  pollerDownMs?: number;
 }
 
 /** The schema of {@link AlertOptions}, with its defaults. */
@@ -31,6 +36,7 @@ export const alertOptionsSchema = z.strictObject({
   rssBytes: z.number().int().min(1).default(1024 ** 3),
   diskFreeBytes: z.number().int().min(0).default(1024 ** 3),
   storeSlowMs: z.number().int().min(1).default(2_000),
+  pollerDownMs: z.number().int().min(1).default(120_000),
 });
 
 /** {@link AlertOptions} with every default applied. */
