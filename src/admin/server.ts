@@ -7,6 +7,7 @@
  * | `GET /readyz` | none | 200 when ready, 503 with the reasons when not (see health.ts) |
  * | `GET /metrics` | none (`publicMetrics: false`: token) | Prometheus text |
  * | `GET /api/stats` | token | the runtime's and the store's counts as JSON |
+ * | `GET /api/dead-letters` | token | a page of dead letters with payload, error, stack (see dead-letters-api.ts) |
  *
  * Probes and scrapers come without credentials, and what they get is free of user data; the
  * rest needs the admin token. Every answer passes through the scrubber: whatever a store
@@ -18,6 +19,7 @@ import { Hono, type Context } from "hono";
 import type { Logger } from "../runtime/logger.js";
 import { gracefulServer } from "../inbound/webhook/listener.js";
 import { bearerCheck, type AuthCheck } from "./auth.js";
+import { BadQuery, listDeadLetters } from "./dead-letters-api.js";
 import { liveness, readiness } from "./health.js";
 import { createAdminMetrics, type AdminMetrics } from "./metrics.js";
 import type { ResolvedAdminOptions } from "./options.js";
@@ -96,6 +98,16 @@ export function createAdminApp(appOptions: AdminAppOptions): AdminApp {
       store: probe.ok ? { ok: true, inbox: probe.inbox, outbox: probe.outbox } : { ok: false, reason: probe.reason },
       ...(runtime === undefined ? {} : { runtime: { mode: runtime.mode, state: runtime.state(), counters: runtime.counters(), delivery: runtime.delivery() ?? null } }),
     });
+  });
+  app.get("/api/dead-letters", async (c) => {
+    const store = source.store();
+    if (store === undefined) return json(c, source, 503, { error: "not_ready", message: "the store is not open (the runtime is starting or stopped)" });
+    try {
+      return json(c, source, 200, await listDeadLetters(store, c.req.query()));
+    } catch (error) {
+      if (error instanceof BadQuery) return json(c, source, 400, { error: "bad_query", message: error.message });
+      throw error;
+    }
   });
   app.notFound((c) => json(c, source, 404, { error: "not_found", message: `no such endpoint: ${c.req.method} ${c.req.path}` }));
   app.onError((error, c) => {

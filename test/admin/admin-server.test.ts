@@ -174,6 +174,36 @@ describe("the admin server", () => {
     await until(async () => (await get(`${url}/readyz`)).status === 200, 5_000, "ready again");
   });
 
+  it("lists dead letters of the inbox (payload, error, stack) and of the outbox behind the token; bad queries get 400", async () => {
+    setup = await startWithAdmin((bot) => bot.on("message:text", () => {
+      throw new Error(`handler broke (token ${ADMIN_TOKEN})`);
+    }), { inbox: { maxAttempts: 1, idleMs: 20, backoff: { baseMs: 10, maxMs: 50, jitter: 0 } } });
+    const { emulator, sim, url, runtime } = setup;
+    const alice = emulator.createUser();
+    alice.sendText(sim, "poison");
+    await until(async () => sample((await get(`${url}/metrics`)).text, "unlost_dead_letters", { kind: "inbox" }) === 1, 10_000, "an inbox dead letter");
+    expect((await get(`${url}/api/dead-letters`)).status).toBe(401);
+    const inbox = await get(`${url}/api/dead-letters?kind=inbox&chat=${alice.id}`, ADMIN_TOKEN);
+    expect(inbox.status).toBe(200);
+    const page = JSON.parse(inbox.text);
+    expect(page).toMatchObject({ kind: "inbox", nextCursor: null, items: [{ chatKey: String(alice.id), updateType: "message", error: expect.stringMatching(/handler broke/) }] });
+    expect(page.items[0].update.message.text).toBe("poison");
+    expect(inbox.text).not.toContain(ADMIN_TOKEN);
+    expect(JSON.parse((await get(`${url}/api/dead-letters?chat=1`, ADMIN_TOKEN)).text).items).toEqual([]);
+
+    // A message to a chat that does not exist fails for good: an outbox dead letter.
+    await runtime.outbox.sendText(424242, "to nobody");
+    await until(async () => sample((await get(`${url}/metrics`)).text, "unlost_dead_letters", { kind: "outbox" }) === 1, 10_000, "an outbox dead letter");
+    const outbox = JSON.parse((await get(`${url}/api/dead-letters?kind=outbox&chat=424242&limit=10`, ADMIN_TOKEN)).text);
+    expect(outbox).toMatchObject({ kind: "outbox", items: [{ chatId: 424242, method: "sendMessage", state: "failed" }] });
+
+    for (const query of ["kind=both", "limit=0", "limit=x", "kind=outbox&chat=not-a-chat"]) {
+      const bad = await get(`${url}/api/dead-letters?${query}`, ADMIN_TOKEN);
+      expect(bad.status, query).toBe(400);
+      expect(JSON.parse(bad.text).error).toBe("bad_query");
+    }
+  });
+
   it("closes with runtime.stop(): the port no longer answers", async () => {
     setup = await startWithAdmin(() => undefined);
     const { url } = setup;
