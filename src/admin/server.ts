@@ -8,6 +8,7 @@
  * | `GET /metrics` | none (`publicMetrics: false`: token) | Prometheus text |
  * | `GET /api/stats` | token | the runtime's and the store's counts as JSON |
  * | `GET /api/dead-letters` | token | a page of dead letters with payload, error, stack (see dead-letters-api.ts) |
+ * | `POST /api/dead-letters/retry`, `/purge` | token | acts on the dead letters a JSON body selects |
  *
  * Probes and scrapers come without credentials, and what they get is free of user data; the
  * rest needs the admin token. Every answer passes through the scrubber: whatever a store
@@ -19,7 +20,7 @@ import { Hono, type Context } from "hono";
 import type { Logger } from "../runtime/logger.js";
 import { gracefulServer } from "../inbound/webhook/listener.js";
 import { bearerCheck, type AuthCheck } from "./auth.js";
-import { BadQuery, listDeadLetters } from "./dead-letters-api.js";
+import { BadQuery, deadLetterAction, listDeadLetters, storeDeadLetterActions } from "./dead-letters-api.js";
 import { liveness, readiness } from "./health.js";
 import { createAdminMetrics, type AdminMetrics } from "./metrics.js";
 import type { ResolvedAdminOptions } from "./options.js";
@@ -109,6 +110,22 @@ export function createAdminApp(appOptions: AdminAppOptions): AdminApp {
       throw error;
     }
   });
+  for (const action of ["retry", "purge"] as const) {
+    app.post(`/api/dead-letters/${action}`, async (c) => {
+      const store = source.store();
+      const actions = source.deadLetters?.() ?? (store === undefined ? undefined : storeDeadLetterActions(store, source.clock));
+      if (actions === undefined) return json(c, source, 503, { error: "not_ready", message: "the store is not open (the runtime is starting or stopped)" });
+      const body: unknown = await c.req.json().catch(() => undefined);
+      try {
+        const done = await deadLetterAction(actions, action, body);
+        log.info({ ...done }, `dead letters: ${action} through the admin API`);
+        return json(c, source, 200, done);
+      } catch (error) {
+        if (error instanceof BadQuery) return json(c, source, 400, { error: "bad_request", message: error.message });
+        throw error;
+      }
+    });
+  }
   app.notFound((c) => json(c, source, 404, { error: "not_found", message: `no such endpoint: ${c.req.method} ${c.req.path}` }));
   app.onError((error, c) => {
     log.error({ err: error, path: c.req.path }, "admin request failed");

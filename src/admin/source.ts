@@ -7,7 +7,7 @@
  */
 import type { Scrub } from "../errors/index.js";
 import type { DeliveryStats } from "../outbound/delivery.js";
-import type { Store } from "../store/index.js";
+import type { DeadLetterSelector, OutboxDeadLetterSelector, Store } from "../store/index.js";
 import type { HandlerTimings } from "./handler-timings.js";
 
 /**
@@ -49,6 +49,12 @@ export interface RuntimeView {
   readonly timings: HandlerTimings;
 }
 
+/** Retry and purge of dead letters; each returns how many it affected. */
+export interface DeadLetterActions {
+  readonly inbox: { retry(selector: DeadLetterSelector): Promise<number>; purge(selector: DeadLetterSelector): Promise<number> };
+  readonly outbox: { retry(selector: OutboxDeadLetterSelector): Promise<number>; purge(selector: OutboxDeadLetterSelector): Promise<number> };
+}
+
 /** Everything the admin server reads. */
 export interface AdminSource {
   /** The open store; undefined before it is opened or after it is closed. */
@@ -59,4 +65,9 @@ export interface AdminSource {
   readonly scrub: Scrub;
   /** The running bot; absent for a store served without one (`unlost dashboard`). */
   readonly runtime?: RuntimeView;
+  /**
+   * How dead letters are retried and purged: a runtime's own operations (they wake its
+   * dispatcher and delivery loop, and remove purged jobs' files). Default: the store's.
+   */
+  readonly deadLetters?: () => DeadLetterActions | undefined;
 }

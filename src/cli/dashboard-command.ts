@@ -20,8 +20,8 @@ export const DASHBOARD_HELP = `Usage: unlost dashboard [options]
 
 Serves the admin server's read-only endpoints for a bot's store, without
 running the bot: /metrics (Prometheus), /healthz, /readyz (store answers,
-backlog not too old) and /api/stats (needs UNLOST_ADMIN_TOKEN as a Bearer
-token). Counters of a running bot (handled, sends, 429s) are only in the bot's
+backlog not too old), and with UNLOST_ADMIN_TOKEN as a Bearer token /api/stats,
+/api/dead-letters and its retry and purge actions. Counters of a running bot (handled, sends, 429s) are only in the bot's
 own admin server (unlost run --admin-port); here are the store's counts.
 Stops on Ctrl-C. See docs/operations.md.
 
@@ -62,7 +62,7 @@ export async function runDashboardCommand(argv: readonly string[], out: (line: s
     const { createAdminApp } = await import("../admin/server.js");
     const app = createAdminApp({ source: { store: () => store, clock: Date.now, scrub: scrubber.scrub }, options, token, logger });
     const listener = await app.listen();
-    err(`unlost dashboard: serving ${config.storePath} at ${listener.url} (/metrics, /healthz, /readyz${token === undefined ? "; /api/stats needs UNLOST_ADMIN_TOKEN" : ", /api/stats"}); Ctrl-C stops it`);
+    err(`unlost dashboard: serving ${config.storePath} at ${listener.url} (/metrics, /healthz, /readyz${token === undefined ? "; /api needs UNLOST_ADMIN_TOKEN" : ", /api"}); Ctrl-C stops it`);
     await (stop ?? untilSignal());
     await listener.close();
   } finally {

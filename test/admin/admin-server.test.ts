@@ -204,6 +204,37 @@ describe("the admin server", () => {
     }
   });
 
+  it("retries and purges dead letters with POST (token required; exactly one selector)", async () => {
+    let failing = true;
+    const handled: string[] = [];
+    setup = await startWithAdmin((bot) => bot.on("message:text", (ctx) => {
+      if (failing) throw new Error("not yet");
+      handled.push(ctx.message.text);
+    }), { inbox: { maxAttempts: 1, idleMs: 20, backoff: { baseMs: 10, maxMs: 50, jitter: 0 } } });
+    const { emulator, sim, url, runtime } = setup;
+    const post = async (path: string, body: unknown, token: string | null = ADMIN_TOKEN) => {
+      const response = await fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...(token === null ? {} : { authorization: `Bearer ${token}` }) }, body: JSON.stringify(body) });
+      return { status: response.status, body: JSON.parse(await response.text()) as Record<string, unknown> };
+    };
+    emulator.createUser().sendText(sim, "again");
+    await until(async () => sample((await get(`${url}/metrics`)).text, "unlost_dead_letters", { kind: "inbox" }) === 1, 10_000, "a dead letter");
+    const [letter] = JSON.parse((await get(`${url}/api/dead-letters`, ADMIN_TOKEN)).text).items as Array<{ updateId: number }>;
+
+    expect((await post("/api/dead-letters/retry", { kind: "inbox", id: letter!.updateId }, null)).status).toBe(401);
+    for (const bad of [{ kind: "inbox" }, { kind: "inbox", id: letter!.updateId, all: true }, { kind: "inbox", id: "x" }, { kind: "both", all: true }, "not json", { kind: "inbox", all: false }]) {
+      const answer = await post("/api/dead-letters/purge", bad);
+      expect(answer.status, JSON.stringify(bad)).toBe(400);
+    }
+    failing = false;
+    expect((await post("/api/dead-letters/retry", { kind: "inbox", id: letter!.updateId })).body).toEqual({ kind: "inbox", action: "retry", count: 1 });
+    await until(() => handled.includes("again"), 10_000, "the retried update handled");
+
+    await runtime.outbox.sendText(424242, "to nobody");
+    await until(async () => sample((await get(`${url}/metrics`)).text, "unlost_dead_letters", { kind: "outbox" }) === 1, 10_000, "an outbox dead letter");
+    expect((await post("/api/dead-letters/purge", { kind: "outbox", chat: 424242 })).body).toEqual({ kind: "outbox", action: "purge", count: 1 });
+    expect(sample((await get(`${url}/metrics`)).text, "unlost_dead_letters", { kind: "outbox" })).toBe(0);
+  });
+
   it("closes with runtime.stop(): the port no longer answers", async () => {
     setup = await startWithAdmin(() => undefined);
     const { url } = setup;
