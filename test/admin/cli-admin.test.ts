@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type EmulatorServer, type SimBot, type SimUser } from "../../src/emulator/index.js";
-import { baseEnv, startCli } from "../cli/fixtures/cli-process.js";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { baseEnv, cli, startCli } from "../cli/fixtures/cli-process.js";
 import { until } from "../helpers/until.js";
 import { get, sample } from "./helpers.js";
 
@@ -63,5 +65,23 @@ describe("unlost run --admin-port", () => {
       expect(text).not.toContain("admin-cli-secret-token");
       expect(text).not.toContain(ADMIN);
     }
+  });
+
+  it("exits 2 with a clear message for a taken admin port or a short UNLOST_ADMIN_TOKEN", async () => {
+    const modulePath = new URL("../cli/fixtures/exported-bot.mjs", import.meta.url).pathname;
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (blocker.address() as AddressInfo).port;
+      const taken = await cli(["run", modulePath, "--api-root", server.url, "--data", "taken", "--admin-port", String(port)], { cwd, env: baseEnv({ BOT_TOKEN: TOKEN, UNLOST_ADMIN_TOKEN: ADMIN }) });
+      expect(taken.code).toBe(2);
+      expect(taken.stderr).toMatch(new RegExp(`The admin server cannot listen on 127\\.0\\.0\\.1:${port}`));
+    } finally {
+      blocker.close();
+    }
+    const short = await cli(["run", modulePath, "--api-root", server.url, "--data", "short", "--admin-port", "0"], { cwd, env: baseEnv({ BOT_TOKEN: TOKEN, UNLOST_ADMIN_TOKEN: "short" }) });
+    expect(short.code).toBe(2);
+    expect(short.stderr).toMatch(/UNLOST_ADMIN_TOKEN must be at least 16 characters/);
+    expect(short.stderr + short.stdout).not.toContain("admin-cli-secret-token");
   });
 });
