@@ -9,7 +9,10 @@ import type { OutboxStats } from "../outbound/types.js";
 import type { InboxStats } from "../store/index.js";
 import type { AdminSource } from "./source.js";
 
-/** How long a probe waits for the store, ms. Prometheus' and Kubernetes' default timeouts are longer (10 s, 1 s → we stay under both's usual settings). */
+/**
+ * How long a probe waits for the store, ms: under the 1 s default timeout of a Kubernetes
+ * probe (and Prometheus' 10 s scrape timeout), so that the prober gets our reason, not its own.
+ */
 export const STORE_PROBE_TIMEOUT_MS = 900;
 
 /** What a probe found. */
