@@ -74,13 +74,13 @@ export function createAdminApp(appOptions: AdminAppOptions): AdminApp {
   const app = new Hono();
 
   app.use("*", async (c, next) => {
+    // Nothing the admin server answers is worth a cache (or a sniffed content type), refusals included.
+    c.header("Cache-Control", "no-store");
+    c.header("X-Content-Type-Options", "nosniff");
     const open = PROBES.has(c.req.path) || (options.publicMetrics && c.req.path === "/metrics");
     const refusal = open ? undefined : check(c.req.header("authorization"));
     if (refusal !== undefined) return json(c, source, refusal.status, refusal.body, refusal.headers);
     await next();
-    // Nothing the admin server answers is worth a cache (or a sniffed content type).
-    c.header("Cache-Control", "no-store");
-    c.header("X-Content-Type-Options", "nosniff");
   });
 
   app.get("/healthz", (c) => json(c, source, 200, liveness()));

@@ -39,6 +39,7 @@ describe("the admin server", () => {
     const metrics = await get(`${setup.url}/metrics`);
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(metrics.headers.get("cache-control")).toBe("no-store");
     for (const name of REQUIRED_METRICS) expect(metrics.text, name).toContain(`# TYPE ${name} `);
     expect(metrics.text).toContain("# TYPE unlost_handler_duration_seconds histogram");
     expect(metrics.text).toContain("process_cpu_user_seconds_total");
@@ -54,6 +55,7 @@ describe("the admin server", () => {
     const none = await get(`${setup.url}/api/stats`);
     expect(none.status).toBe(401);
     expect(none.headers.get("www-authenticate")).toMatch(/^Bearer/);
+    expect(none.headers.get("cache-control")).toBe("no-store");
     expect(JSON.parse(none.text)).toMatchObject({ error: "unauthorized" });
     expect((await get(`${setup.url}/api/stats`, "wrong-token-0123456789abcdef")).status).toBe(401);
     expect((await get(`${setup.url}/api/stats`, ADMIN_TOKEN.slice(0, -1))).status).toBe(401);
