@@ -259,7 +259,7 @@ describe("the admin server", () => {
     setup = await startWithAdmin(() => undefined, { mode: "webhook", webhook: { url: "https://bot.example.com/telegram", listen: false, register: false, secretToken: WEBHOOK_SECRET } }, breakable.store);
     const { url, sim } = setup;
     const secrets = [sim.token, sim.token.split(":")[1] as string, WEBHOOK_SECRET, ADMIN_TOKEN];
-    const paths = ["/healthz", "/readyz", "/metrics", "/api/stats", "/nothing-here"];
+    const paths = ["/", "/login", "/healthz", "/readyz", "/metrics", "/api/stats", "/api/dead-letters", "/api/dead-letters?kind=outbox", "/nothing-here"];
     const bodies: string[] = [];
     for (const failing of [false, true]) {
       breakable.fail(failing ? new Error(`cannot reach https://api.telegram.org/bot${sim.token}/getMe, secret ${WEBHOOK_SECRET}, admin ${ADMIN_TOKEN}`) : undefined);
