@@ -82,7 +82,7 @@ export function createAdminApp(appOptions: AdminAppOptions): AdminApp {
   const check: AuthCheck = bearerCheck(appOptions.token);
   const token = appOptions.token;
   const sessions = new Sessions();
-  const sessionOf = (c: Context) => (token === undefined ? undefined : sessions.get(getCookie(c, SESSION_COOKIE)));
+  const sessionOf = (c: Context) => sessions.get(getCookie(c, SESSION_COOKIE));
   const log = logger.child({ component: "admin" });
   const app = new Hono();
 
@@ -93,8 +93,9 @@ export function createAdminApp(appOptions: AdminAppOptions): AdminApp {
     const path = c.req.path;
     if (OPEN.has(path) || (options.publicMetrics && path === "/metrics")) return next();
     const authorization = c.req.header("authorization");
-    // A bearer header is sent only by code that holds the token: no CSRF check needed.
-    if (authorization !== undefined || getCookie(c, SESSION_COOKIE) === undefined) {
+    // A bearer header is sent only by code that holds the token: no CSRF check needed. Without
+    // a configured token, every way in ends in the refusal that says how to set one.
+    if (authorization !== undefined || token === undefined || getCookie(c, SESSION_COOKIE) === undefined) {
       const refusal = check(authorization);
       if (refusal === undefined) return next();
       if (authorization === undefined && path === "/" && c.req.method === "GET" && token !== undefined) return c.redirect("/login", 303);
