@@ -17,6 +17,7 @@
 export { createRuntime } from "./runtime/runtime.js";
 export type { Runtime, RuntimeStats, InboxDeadLetters } from "./runtime/runtime.js";
 export type { RuntimeOptions } from "./runtime/options.js";
+export type { AdminOptions } from "./admin/options.js";
 export type {
   WebhookAdapterName, WebhookHandlers, ExpressWebhookHandler, ExpressRequestLike, FastifyWebhookHandler, FastifyRequestLike, FastifyReplyLike,
   HonoWebhookHandler, HonoContextLike, HttpWebhookHandler, StdHttpWebhookHandler,

@@ -8,6 +8,7 @@ import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { isUnlostError, Scrubber } from "../errors/index.js";
 import { DEMO_HELP, runDemoCommand } from "./demo-command.js";
+import { DASHBOARD_HELP, runDashboardCommand } from "./dashboard-command.js";
 import { DEAD_LETTERS_HELP, runDeadLettersCommand } from "./dead-letters-command.js";
 import { DOCTOR_HELP, runDoctorCommand } from "./doctor-command.js";
 import { EMULATOR_HELP, runEmulatorCommand } from "./emulator-command.js";
@@ -21,6 +22,7 @@ Commands:
   status            inbox and outbox counts, heartbeat, offline windows, dead letters
   dead-letters      list, show, retry or purge what unlost gave up on (inbox and outbox)
   doctor            check token, webhook, store and disk, with a fix for each problem
+  dashboard         serve /metrics, /healthz, /readyz of a store without running the bot
   demo              watch unlost survive kill -9, faults and a 429 storm (npm start)
   emulator          the Telegram Bot API emulator, standalone
 
@@ -41,6 +43,7 @@ const COMMANDS: Record<string, { run: Command; help: string; redact?: boolean; j
   status: { run: runStatusCommand, help: STATUS_HELP, redact: true, json: true },
   "dead-letters": { run: runDeadLettersCommand, help: DEAD_LETTERS_HELP, redact: true, json: true },
   doctor: { run: runDoctorCommand, help: DOCTOR_HELP, redact: true, json: true },
+  dashboard: { run: runDashboardCommand, help: DASHBOARD_HELP, redact: true },
   demo: { run: runDemoCommand, help: DEMO_HELP },
   emulator: { run: runEmulatorCommand, help: EMULATOR_HELP },
 };
@@ -61,7 +64,7 @@ export async function main(argv: readonly string[], rawOut: (line: string) => vo
   // quotes (errors of HTTP clients, of user modules, errors stored in dead letters).
   // (The store and the logs are scrubbed where text enters them; this is the last line for what
   // a command quotes from elsewhere, and for stores written before that.)
-  const scrubber = new Scrubber([process.env["BOT_TOKEN"], process.env["UNLOST_WEBHOOK_SECRET"]]);
+  const scrubber = new Scrubber([process.env["BOT_TOKEN"], process.env["UNLOST_WEBHOOK_SECRET"], process.env["UNLOST_ADMIN_TOKEN"]]);
   const redact = name !== undefined && COMMANDS[name]?.redact === true;
   const out = (line: string): void => rawOut(redact ? scrubber.scrub(line) : line);
   const err = (line: string): void => rawErr(redact ? scrubber.scrub(line) : line);

@@ -24,6 +24,7 @@ handlers on the Bot unlost creates with BOT_TOKEN. Stops gracefully on SIGINT/SI
 
 Environment:
   BOT_TOKEN                 the bot's token from @BotFather (required)
+  UNLOST_ADMIN_TOKEN        bearer token of the admin server's protected endpoints
 
 Options (each also UNLOST_* in the environment or a key in unlost.config.json;
 see docs/configuration.md):
@@ -39,6 +40,9 @@ see docs/configuration.md):
   --notify-offline          tell users their message is handled late after a downtime
   --admin <ids>             comma-separated chats alerted after long outages
   --shutdown-deadline <ms>  time in-flight handlers get on stop (default 10000)
+  --admin-port <n>          serve /metrics (Prometheus), /healthz, /readyz and the
+                            operator's API on this port (token: UNLOST_ADMIN_TOKEN)
+  --admin-host <addr>       interface of the admin server (default 127.0.0.1)
   --log-level <level>       fatal, error, warn, info (default), debug, trace, silent
   --config <file>           config file (default ./unlost.config.json when present)
   -h, --help                show this help
@@ -91,6 +95,7 @@ export async function runRunCommand(argv: readonly string[], out: (line: string)
   try {
     await runtime.start();
     err(`unlost run: @${bot.botInfo.username} is running (${config.runtime.mode ?? "polling"}, store ${config.storeUrl === null ? config.storePath : "PostgreSQL"}); Ctrl-C stops it gracefully`);
+    if (runtime.adminUrl !== undefined) err(`unlost run: admin server at ${runtime.adminUrl} (/metrics, /healthz, /readyz; docs/operations.md)`);
     await runtime.wait();
   } catch (error) {
     // A token rejected at start or later (401 while polling), or given a store of another bot,

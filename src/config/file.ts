@@ -34,6 +34,8 @@ const fileSchema = z.strictObject({
   downtime: section.optional(),
   shutdown: section.optional(),
   store: section.optional(),
+  admin: section.optional(),
+  alerts: section.optional(),
 });
 
 /** What a config file may hold, once validated. */
@@ -68,6 +70,10 @@ export function readConfigFile(explicit: string | undefined, cwd: string): Loade
   if (typeof json === "object" && json !== null && ("token" in json || "botToken" in json)) {
     // A token in a file tends to end up in a repository; the environment is the one place for it.
     throw new UnlostError("INVALID_CONFIG", `${path}: do not put the bot token in the config file; set the BOT_TOKEN environment variable instead`);
+  }
+  const admin = typeof json === "object" && json !== null ? (json as { admin?: unknown }).admin : undefined;
+  if (typeof admin === "object" && admin !== null && "token" in admin) {
+    throw new UnlostError("INVALID_CONFIG", `${path}: do not put the admin token in the config file; set the UNLOST_ADMIN_TOKEN environment variable instead`);
   }
   const parsed = fileSchema.safeParse(json);
   if (!parsed.success) {

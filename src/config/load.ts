@@ -11,7 +11,7 @@ import { UnlostError, isUnlostError } from "../errors/index.js";
 import { resolveOptions, type RuntimeOptions } from "../runtime/options.js";
 import { readConfigFile } from "./file.js";
 import { parseSettingValue, type SettingValue } from "./parse-value.js";
-import { RUNTIME_SECTIONS, SETTINGS } from "./settings.js";
+import { RUNTIME_SECTIONS, SECRET_VARIABLES, SETTINGS } from "./settings.js";
 
 /** Where the configuration is read from. */
 export interface ConfigSources {
@@ -159,7 +159,7 @@ function originOf(key: string, origins: ReadonlyMap<string, string>): string | u
 
 /** `UNLOST_*` variables that no setting reads: most likely a typo, worth a warning. */
 function unknownVariables(env: Readonly<Record<string, string | undefined>>): string[] {
-  const known = new Set(["UNLOST_CONFIG", ...SETTINGS.flatMap((s) => (s.env === undefined ? [] : [s.env]))]);
+  const known = new Set(["UNLOST_CONFIG", ...SECRET_VARIABLES, ...SETTINGS.flatMap((s) => (s.env === undefined ? [] : [s.env]))]);
   return Object.keys(env)
     .filter((name) => name.startsWith("UNLOST_") && !known.has(name))
     .map((name) => `the environment variable ${name} is not an unlost setting (see docs/configuration.md); it is ignored`);

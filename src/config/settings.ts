@@ -56,8 +56,16 @@ export const SETTINGS: readonly Setting[] = [
   { key: "outbox.concurrency", env: "UNLOST_OUTBOX_CONCURRENCY", kind: "int", defaultText: "32", meaning: "outgoing requests in flight at once" },
   { key: "shutdown.deadlineMs", flag: "shutdown-deadline", env: "UNLOST_SHUTDOWN_DEADLINE_MS", kind: "int", defaultText: "10000", meaning: "how long in-flight handlers may finish after SIGINT/SIGTERM, ms" },
   { key: "durability", flag: "durability", env: "UNLOST_DURABILITY", kind: "durability", defaultText: "disk", meaning: "disk: nothing is acknowledged (getUpdates offset, webhook 200, send) before it is flushed to disk, so power loss loses nothing; process: acknowledged once committed, which survives a crash of the bot but not of the machine" },
+  { key: "admin.port", flag: "admin-port", env: "UNLOST_ADMIN_PORT", kind: "int", defaultText: "none (no admin server)", meaning: "port of the admin server: Prometheus /metrics, /healthz, /readyz and the operator's API (docs/operations.md); the token comes from UNLOST_ADMIN_TOKEN" },
+  { key: "admin.host", flag: "admin-host", env: "UNLOST_ADMIN_HOST", kind: "string", defaultText: "127.0.0.1", meaning: "interface of the admin server (0.0.0.0 only behind a firewall or with a token)" },
   { key: "store.synchronous", env: "UNLOST_SYNCHRONOUS", kind: "synchronous", defaultText: "normal", meaning: "full: SQLite fsyncs inside every commit, on the main thread (rarely needed: acknowledgements are flushed anyway with durability disk)" },
 ];
 
 /** The sections of `createRuntime` options a config file may hold (validated by the runtime). */
-export const RUNTIME_SECTIONS = ["mode", "polling", "webhook", "inbox", "catchUp", "outbox", "downtime", "shutdown", "store"] as const;
+export const RUNTIME_SECTIONS = ["mode", "polling", "webhook", "inbox", "catchUp", "outbox", "downtime", "shutdown", "store", "admin", "alerts"] as const;
+
+/**
+ * Variables read elsewhere than through the table: secrets, which have no flag and no file key
+ * (`UNLOST_ADMIN_TOKEN` is read by the runtime's admin server itself).
+ */
+export const SECRET_VARIABLES = ["UNLOST_ADMIN_TOKEN"] as const;

@@ -3,6 +3,8 @@
  * value rejected here with a message that says which option, what was wrong and what to do.
  */
 import { z } from "zod";
+import { adminOptionsSchema, type AdminOptions } from "../admin/options.js";
+import { alertOptionsSchema, type AlertOptions } from "../admin/alerts/options.js";
 import { UnlostError } from "../errors/index.js";
 import { resolveCatchUpOptions, type CatchUpOptions } from "../inbound/catch-up/index.js";
 import type { OutboxDefaults } from "../outbound/outbox.js";
@@ -191,6 +193,19 @@ export interface RuntimeOptions {
     /** Stop on SIGINT/SIGTERM (a second signal exits at once). Default true. */
     handleSignals?: boolean;
   };
+  /**
+   * The admin server: Prometheus `/metrics`, `/healthz`, `/readyz` and the operator's API on
+   * `host:port` (127.0.0.1 by default), started and stopped with the runtime. Default: none.
+   * See `AdminOptions` and docs/operations.md.
+   */
+  admin?: AdminOptions;
+  /**
+   * Operator alerts to `downtime.adminChatIds` (high priority) and the log, each with a
+   * cool-down and a "resolved" message: memory (RSS), free disk at the store's folder, a slow or
+   * failing store, the backlog's age, nobody polling. Default: off; `{}` switches them on with the documented
+   * thresholds. See `AlertOptions` and docs/operations.md.
+   */
+  alerts?: AlertOptions;
   /** A pino logger; default a JSON logger on stdout at `LOG_LEVEL` or `info`. */
   logger?: Logger;
   /** The clock (ms epoch). Default `Date.now`; tests pass the emulator's. */
@@ -297,6 +312,8 @@ const schema = z.strictObject({
     })
     .prefault({}),
   shutdown: z.strictObject({ deadlineMs: ms(0).default(10_000), handleSignals: z.boolean().default(true) }).prefault({}),
+  admin: adminOptionsSchema.optional(),
+  alerts: alertOptionsSchema.optional(),
   logger: z.custom<Logger>((v) => typeof v === "object" && v !== null && typeof (v as { info?: unknown }).info === "function", "a pino logger").optional(),
   clock: z.custom<() => number>((v) => typeof v === "function", "a function returning ms since the epoch").optional(),
   instanceId: z.string().min(1).optional(),

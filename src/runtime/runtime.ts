@@ -34,6 +34,9 @@ import { WorkerLease } from "./worker-lease.js";
 import { callErrorHandler, hasOwnErrorHandler } from "./error-handler.js";
 import { handOverPolling } from "./hand-over.js";
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
+import { RuntimeOperations, type RuntimeOperationsParts } from "../admin/runtime-operations.js";
+import type { HandlerTimings } from "../admin/handler-timings.js";
+import type { UpdatesState } from "../admin/source.js";
 
 /** What a handler commits with its completion when it commits nothing (shared, never mutated). */
 const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
@@ -87,6 +90,8 @@ export interface Runtime {
   stats(): Promise<RuntimeStats>;
   /** The durable outbox: send, notify, broadcast, job status, stats, dead letters, audit (after `start`). */
   readonly outbox: Outbox;
+  /** The admin server's URL (`http://127.0.0.1:<port>`) while it listens (option `admin`); else undefined. */
+  readonly adminUrl: string | undefined;
   /**
    * The webhook as a handler for your own server, like grammY's `webhookCallback(bot, adapter)`,
    * with unlost's guarantees: the secret is checked (401), the body read up to
@@ -228,6 +233,11 @@ class UnlostRuntime implements Runtime {
   private settle!: { resolve: () => void; reject: (e: Error) => void };
   private readonly finished: Promise<void>;
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  /** The admin server and alerts (options `admin`, `alerts`), and the per-run timings the server shows. */
+  private readonly ops: RuntimeOperations | undefined;
+  private readonly timings: HandlerTimings | undefined;
+  /** Updates stored in the inbox since start (for the admin server's metrics). */
+  private received = 0;
 
   constructor(private readonly bot: Bot<Context>, private readonly options: ResolvedOptions) {
     this.instanceId = options.instanceId ?? newInstanceId();
@@ -252,6 +262,30 @@ class UnlostRuntime implements Runtime {
       this.clones = new ApiCloneRouter(bot.token, bot.api.options);
       this.clones.install(bot.api, this.outboxForSend);
     }
+    this.ops = RuntimeOperations.create(options, this.opsView());
+    this.timings = this.ops?.timings;
+  }
+
+  /** What the admin server and alerts read: closures over this runtime, read when they ask. */
+  private opsView(): RuntimeOperationsParts {
+    return {
+      mode: this.options.mode, scrubber: this.scrubber, logger: this.logger, clock: this.clock,
+      store: () => this.openedStore, botName: () => `@${this.bot.botInfo.username}`, adminChatIds: this.options.downtime.adminChatIds,
+      // High priority through the outbox; without it (outbox.enabled: false), straight.
+      send: (chatId, text) => this.outbound?.outbox.sendText(chatId, text, { priority: "high" }) ?? this.bot.api.sendMessage(chatId, text),
+      state: (): UpdatesState => (!this.running ? (this.stopping === undefined ? "starting" : "stopped") : this.options.mode === "webhook" ? "webhook" : this.poller?.polling === true ? "polling" : "standby"),
+      counters: () => {
+        const d = this.dispatcherStats();
+        return { received: this.received, handled: d.handled, failed: d.failed, deadLettered: d.deadLettered, timedOut: d.timedOut, skipped: this.skipped, inFlight: d.inFlight };
+      },
+      delivery: () => this.outbound?.delivery.stats(),
+      // The runtime's own: they wake the dispatcher and the delivery loop, and remove purged jobs' files.
+      deadLetters: () => (this.outbound === undefined ? undefined : { inbox: this.deadLetters, outbox: this.outbound.outbox.deadLetters }),
+    };
+  }
+
+  get adminUrl(): string | undefined {
+    return this.ops?.url;
   }
 
   get isRunning(): boolean {
@@ -348,6 +382,8 @@ class UnlostRuntime implements Runtime {
     if (this.running) return;
     const { options, logger } = this;
     try {
+      // First: /readyz says "starting" while the store opens and the bot is identified.
+      await this.ops?.startServer();
       // The store, the bot's identity and the outbox may be up already: a `bot.api` send made
       // before `start()` brings them up (see `prepare`).
       const store = await this.prepare();
@@ -448,6 +484,7 @@ class UnlostRuntime implements Runtime {
       else await this.startPolling(store, webhookInfo);
       this.startHousekeeping(store);
       await this.scheduleRegistry.start({ store, owner: this.instanceId, clock: this.clock, logger });
+      this.ops?.startAlerts();
       this.running = true;
       if (options.shutdown.handleSignals) this.installSignals();
     } catch (error) {
@@ -532,6 +569,8 @@ class UnlostRuntime implements Runtime {
     this.signalHandlers = [];
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    // First: a probe must not find a stopping bot ready, and scrapes must not meet a closed store.
+    await this.ops?.stop();
     await this.poller?.stop();
     this.getUpdatesClient?.close();
     await this.receiver?.close();
@@ -642,7 +681,7 @@ class UnlostRuntime implements Runtime {
               if ((await adoptGoneJournals(store, this.instanceId, this.clock(), logger)) > 0) this.dispatcher?.wake();
             },
           }),
-      onIngested: () => this.ingested(),
+      onIngested: (n: number) => this.ingested(n),
       acknowledge: acknowledgeGate(store, options.durability),
       onFatal: (error) => this.fatal(error),
     });
@@ -661,7 +700,7 @@ class UnlostRuntime implements Runtime {
       maxBodyBytes: config.maxBodyBytes,
       logger: this.logger,
       clock: this.clock,
-      onIngested: () => this.ingested(),
+      onIngested: (n: number) => this.ingested(n),
       acknowledge: acknowledgeGate(store, this.options.durability),
     };
     if (config.listen) {
@@ -816,6 +855,9 @@ class UnlostRuntime implements Runtime {
 
   /** Runs the bot's middleware on the update with `ctx.unlost`; resolves with what to commit with its completion. */
   private runHandlers(claimed: HandledUpdate, run: HandlerRun, facts: UpdateFacts): Promise<readonly StoreEffect[]> {
+    // With an admin server: the run's duration from `facts.now` and the update's lag, at one
+    // more clock read per run (see HandlerTimings).
+    const timings = this.timings;
     const info = new HandlingInfo(claimed, facts, `${this.bot.botInfo.id}:${claimed.updateId}`, this.outboxOrThrow, this.options.inbox.maxAttempts, this.data, this.journal !== undefined, this.timedOutTry);
     // The dispatcher aborts `ctx.unlost.signal` through `info` at the deadline (the catch-up
     // steps before may already have used the time up).
@@ -830,11 +872,13 @@ class UnlostRuntime implements Runtime {
     const handling = caught.then(
       () => this.sendsSettled(info),
       async (error: unknown) => {
+        timings?.ended(facts.now, this.clock());
         await this.sendsSettled(info);
         throw error;
       },
     );
     return handling.then(() => {
+      timings?.ended(facts.now, this.clock(), claimed.receivedAt);
       if (!info.enqueued) return info.committedEffects;
       return info.effects().then((effects) => {
         if (effects.some((e) => e.kind === "outbox.enqueue")) this.sendsCommitted = true;
@@ -877,7 +921,8 @@ class UnlostRuntime implements Runtime {
   };
 
   /** After updates were stored: note the first batch's time, wake the dispatcher. */
-  private ingested(): void {
+  private ingested(inserted: number): void {
+    this.received += inserted;
     this.firstIngestAt ??= this.clock();
     // Journal batches go straight to the journal dispatcher; the row dispatcher has nothing new.
     if (this.journal === undefined) this.dispatcher?.wake();

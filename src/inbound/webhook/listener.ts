@@ -39,8 +39,11 @@ export interface GracefulServer {
 
 type FetchHandler = (request: Request) => Promise<Response>;
 
-/** Wraps `handler` so that requests in progress are counted, and serves it on demand. */
-export function gracefulServer(handler: FetchHandler): GracefulServer {
+/**
+ * Wraps `handler` so that requests in progress are counted, and serves it on demand. `what`
+ * names the server in errors (the admin server uses this helper too).
+ */
+export function gracefulServer(handler: FetchHandler, what = "The webhook receiver"): GracefulServer {
   let server: Server | undefined;
   let closing = false;
   let inFlight = 0;
@@ -63,14 +66,14 @@ export function gracefulServer(handler: FetchHandler): GracefulServer {
     },
 
     async listen(options, path) {
-      if (server !== undefined) throw new UnlostError("INVALID_ARGUMENT", "The webhook receiver is already listening; call listen() once.");
-      if (closing) throw new UnlostError("STOPPED", "The webhook receiver was closed; create a new one to listen again.");
+      if (server !== undefined) throw new UnlostError("INVALID_ARGUMENT", `${what} is already listening; call listen() once.`);
+      if (closing) throw new UnlostError("STOPPED", `${what} was closed; create a new one to listen again.`);
       const host = options.host ?? "127.0.0.1";
       const started = serve({ fetch: counted, port: options.port ?? 0, hostname: host });
       server = started as Server;
       await new Promise<void>((resolve, reject) => {
         const onError = (error: Error): void => {
-          reject(new UnlostError("INVALID_CONFIG", `The webhook receiver cannot listen on ${host}:${options.port ?? 0}: ${error.message}`, { cause: error }));
+          reject(new UnlostError("INVALID_CONFIG", `${what} cannot listen on ${host}:${options.port ?? 0}: ${error.message}`, { cause: error }));
         };
         started.once("error", onError);
         started.once("listening", () => {
