@@ -31,11 +31,16 @@ export interface UpdateScope {
    * with an ambiguous attempt on record (duplicates stay accounted for).
    */
   mayRepeat: boolean;
+  /**
+   * Not the update's first run (a retry, or a run after its process died): an earlier run may
+   * have answered its button press already (see `outboxTransformer`).
+   */
+  rerun: boolean;
 }
 
 /** A new scope for the handling of one update. */
-export function newUpdateScope(updateKey: string, direct = false, mayRepeat = false): UpdateScope {
-  return { updateKey, calls: 0, direct, sentDirect: false, mayRepeat };
+export function newUpdateScope(updateKey: string, direct = false, mayRepeat = false, rerun = false): UpdateScope {
+  return { updateKey, calls: 0, direct, sentDirect: false, mayRepeat, rerun };
 }
 
 /**
