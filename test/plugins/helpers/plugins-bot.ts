@@ -178,6 +178,45 @@ export async function untilSecondAfter(epochMs: number): Promise<void> {
   await until(() => Date.now() >= next, 2_000, `the second after ${epochMs}`);
 }
 
+/** What one chat received, accounted against the store. */
+export interface DeliveryAccount {
+  /** The texts delivered, in order, each repeat of an earlier text left out. */
+  readonly firstDeliveries: ReadonlyArray<string | undefined>;
+  /** Deliveries that repeated an earlier one. */
+  readonly duplicates: number;
+  /**
+   * The chat's sends (sendMessage, keyed by their updates) whose job records an ambiguous
+   * attempt: sent again because a kill cut off the run (or the try) while the first send was
+   * on the wire, so it may have been delivered twice. Every duplicate must be one of these.
+   */
+  readonly ambiguous: number;
+}
+
+/**
+ * Accounts for what a chat received (every text is unique in the suite's scenarios): what
+ * arrived, in order, and how many repeats, against the sends the store says may have repeated.
+ * Open the store only after the bot exited.
+ */
+export async function deliveryAccount(h: PluginsHarness, chatId: number): Promise<DeliveryAccount> {
+  const texts = h.sim.record.to(chatId).map((m) => m.text);
+  const firstDeliveries = texts.filter((t, i) => texts.indexOf(t) === i);
+  const botId = h.sim.token.split(":")[0] ?? "";
+  const updates = h.sim.updateLog.filter((u) => (u.message?.chat.id ?? u.callback_query?.message?.chat.id) === chatId).map((u) => u.update_id);
+  const store = await openStore({ path: h.dbPath });
+  let ambiguous = 0;
+  try {
+    for (const updateId of updates) {
+      for (let position = 0; position < 8; position++) {
+        const job = await store.outbox.getByKey(`${botId}:${updateId}:${position}:sendMessage`);
+        if (job?.history.some((a) => a.ambiguous)) ambiguous++;
+      }
+    }
+  } finally {
+    await store.close();
+  }
+  return { firstDeliveries, duplicates: texts.length - firstDeliveries.length, ambiguous };
+}
+
 /** How many 429s the emulator answered so far. */
 export function floodsInjected(emulator: Emulator): number {
   return emulator.faults.injected().flood;
