@@ -51,6 +51,9 @@ describe("conversations v2 (unlostConversationStorage)", () => {
     expect(await stopGracefully(last)).toEqual({ code: 0, signal: null });
 
     expect(textsTo(h.sim, alice.id)).toEqual(["What is your name?", "How old are you, Alice?", ...SUMMARIES]);
+    // The conversation's own Api has none of bot.api's transformers, but its sends are delivered
+    // by the outbox through bot.api: the default parse_mode transformer applies to them too.
+    expect(h.sim.record.to(alice.id).map((m) => m.parseMode)).toEqual(Array(7).fill("HTML"));
     // Every replay of a delivered reply got the message it was delivered as.
     const all = marks(h.processes);
     for (let k = 1; k <= 5; k++) {
