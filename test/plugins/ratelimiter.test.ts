@@ -7,7 +7,8 @@
  * flood; the plugins bot lets only live updates through it, as docs/runtime.md recommends
  * (`bot.filter((ctx) => !ctx.unlost.arrivedWhileDown, limit(...))`). Alice and Bob each write 6
  * messages while the bot is down (after its last heartbeat): all 12 are answered. Then Alice
- * sends a burst of 6 live: 3 are answered, she is told to slow down once, 3 are dropped.
+ * sends a burst of 6 live: 3 are answered; the other 3 are dropped, the first of them with
+ * "Slow down, please.".
  *
  * Control: `PLUGINS_CONTROL=unguarded-limiter` (the limiter sees every update) fails: the
  * backlog is cut to 3 messages a user.
