@@ -60,6 +60,22 @@ export type LoadedBotModule =
 
 const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".tsx"]);
 
+let typeScriptRegistered: Promise<void> | undefined;
+
+/**
+ * Lets this process import TypeScript (tsx's loader, registered once for the process). Not
+ * `tsImport`: that loads the module and everything it imports in a namespace of its own, so a
+ * bot module's `import { unlostSession } from "unlost"` would get a second copy of unlost,
+ * whose session and conversation storage do not know the runtime's updates (every update
+ * failed with INVALID_CONFIG "this update has no ctx.unlost").
+ */
+function registerTypeScript(): Promise<void> {
+  typeScriptRegistered ??= import("tsx/esm/api").then(({ register }) => {
+    register();
+  });
+  return typeScriptRegistered;
+}
+
 /**
  * Imports the module at `path` (relative to `cwd`) and classifies its default export.
  *
@@ -73,9 +89,8 @@ export async function loadBotModule(path: string, cwd: string): Promise<LoadedBo
   const url = pathToFileURL(file).href;
   let loaded: unknown;
   try {
-    loaded = TS_EXTENSIONS.has(extname(file))
-      ? await (await import("tsx/esm/api")).tsImport(url, { parentURL: import.meta.url })
-      : await import(url);
+    if (TS_EXTENSIONS.has(extname(file))) await registerTypeScript();
+    loaded = await import(url);
   } catch (error) {
     throw moduleLoadError(file, error);
   }

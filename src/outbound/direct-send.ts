@@ -1,6 +1,7 @@
 /**
  * Direct sends: a handler's reply leaves at once, without a job stored (and claimed, and
- * settled) before it, and is recorded as a delivered job after Telegram answered.
+ * settled) before it, and is recorded as a delivered job after Telegram answered, before the
+ * handler's `await` returns.
  *
  * Why this keeps the promise. A send made during an update's *first run* is protected by its
  * update, which is not complete until the run ends: if the process dies before the send is
@@ -109,6 +110,10 @@ export class DirectSender {
     }
     this.options.count({ delivered: true, ambiguous: false, retryAfterMs: undefined });
     this.recorder.add({ job, result: JSON.stringify(result ?? null), messageId: messageIdOf(result), at: clock() });
+    // On record before the handler goes on: a process killed after the handler's `await`
+    // returned (the next step of a conversation, the next reply) must not send it again when
+    // the update runs again.
+    await this.recorder.flush();
     return { kind: "delivered", result };
   }
 

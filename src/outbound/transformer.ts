@@ -35,13 +35,33 @@ export type OutboxSource = Outbox | (() => Promise<Outbox>);
 export function outboxTransformer(source: OutboxSource, scope?: UpdateScope): Transformer {
   const transformer: Transformer = async (prev, method, payload, signal) => {
     const p = payload as Record<string, unknown> | undefined;
-    if (isDirect(payload) || !outboxHandles(method, p)) return prev(method, payload, signal);
+    if (isDirect(payload) || !outboxHandles(method, p)) {
+      if (scope?.rerun === true && method === "answerCallbackQuery") return answeredBefore(prev(method, payload, signal)) as never;
+      return prev(method, payload, signal);
+    }
     // grammY types its signal with a polyfill's AbortSignal; at run time it is Node's.
     return sendThroughOutbox(source, keyOf(scope, method), method, p as Record<string, unknown>, (signal ?? undefined) as AbortSignal | undefined) as never;
   };
   // Only the bot-wide one is ever looked up (per-update ones live on `ctx.api`, not `bot.api`).
   if (scope === undefined) ownTransformers.add(transformer);
   return transformer;
+}
+
+/** Telegram's refusal of an answer to a button press that was answered already, or is too old. */
+const QUERY_ANSWERED_OR_OLD = /query is too old and response timeout expired or query ID is invalid/i;
+
+/**
+ * A button press answered again by a later run of its update (a retry, or the run after a
+ * kill): the earlier run may have answered it, and Telegram refuses a second answer with 400
+ * "query is too old … or query ID is invalid". Failing the run for it would fail every later
+ * run the same way (the menu plugin answers each press), until the update is a dead letter and
+ * its session writes are lost. Answered before, or too late to answer: either way there is
+ * nothing left to do, so the call resolves as answered.
+ */
+async function answeredBefore<R extends { ok: boolean; error_code?: number; description?: string }>(call: Promise<R>): Promise<R | { ok: true; result: true }> {
+  const answer = await call;
+  if (!answer.ok && answer.error_code === 400 && QUERY_ANSWERED_OR_OLD.test(answer.description ?? "")) return { ok: true, result: true };
+  return answer;
 }
 
 /** Telegram's answer to a send that was delivered. */

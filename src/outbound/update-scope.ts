@@ -37,22 +37,31 @@ export interface UpdateScope {
    * with an ambiguous attempt on record (duplicates stay accounted for).
    */
   mayRepeat: boolean;
+  /**
+   * Not the update's first run (a retry, or a run after its process died): an earlier run may
+   * have answered its button press already (see `outboxTransformer`).
+   */
+  rerun: boolean;
 }
 
 /** A new scope for the handling of one update. */
-export function newUpdateScope(updateKey: string, direct = false, mayRepeat = false): UpdateScope {
-  return { updateKey, calls: 0, direct, sentDirect: false, mayRepeat, pending: undefined };
+export function newUpdateScope(updateKey: string, direct = false, mayRepeat = false, rerun = false): UpdateScope {
+  return { updateKey, calls: 0, direct, sentDirect: false, mayRepeat, rerun, pending: undefined };
 }
 
 /**
  * Marks a payload as the delivery loop's own call, which the outbox transformer passes
  * straight through. A symbol key is invisible to grammY's JSON and multipart serialisation.
+ * It is enumerable so that it survives a transformer of the user's that copies the payload
+ * before unlost's sees it (`prev(method, { ...payload, parse_mode }, signal)`, as parse-mode
+ * v1's `parseMode()` does): without it the delivery would be taken for a new send and
+ * enqueued again, behind itself.
  */
 export const DIRECT_CALL: unique symbol = Symbol("unlost.direct-call");
 
 /** Returns `payload` marked as a direct call. */
 export function markDirect<T extends object>(payload: T): T {
-  Object.defineProperty(payload, DIRECT_CALL, { value: true, enumerable: false });
+  Object.defineProperty(payload, DIRECT_CALL, { value: true, enumerable: true });
   return payload;
 }
 

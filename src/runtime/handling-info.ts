@@ -95,7 +95,7 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
    * replays the same "sorry" at the same key, and it is delivered once.
    */
   sendScope(): UpdateScope {
-    return (this.#scope ??= newUpdateScope(this.#catching ? `${this.idempotencyKey}:catch` : this.idempotencyKey, this.#firstRun && this.#abortReason === undefined, this.#mayRepeat));
+    return (this.#scope ??= newUpdateScope(this.#catching ? `${this.idempotencyKey}:catch` : this.idempotencyKey, this.#firstRun && this.#abortReason === undefined, this.#mayRepeat, this.attempt > 1 || this.recovered || this.#mayRepeat));
   }
 
   /** The bot's error handler is about to run for this try: its sends start a scope of their own. */
