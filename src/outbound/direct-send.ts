@@ -112,8 +112,8 @@ export class DirectSender {
     this.recorder.add({ job, result: JSON.stringify(result ?? null), messageId: messageIdOf(result), at: clock() });
     // On record before the handler goes on: a process killed after the handler's `await`
     // returned (the next step of a conversation, the next reply) must not send it again when
-    // the update runs again.
-    await this.recorder.flush();
+    // the update runs again. Written with the rest of the turn's replies, one transaction.
+    await this.recorder.written();
     return { kind: "delivered", result };
   }
 

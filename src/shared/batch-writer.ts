@@ -8,6 +8,8 @@ export class BatchWriter<T> {
   private readonly pending: T[] = [];
   private scheduled = false;
   private writing: Promise<void> | undefined;
+  /** Callers of `written` waiting for the pending items. */
+  private readonly waiting: Array<() => void> = [];
 
   /** `write` records one batch; it must not throw (it handles its own failures). */
   constructor(private readonly write: (batch: T[]) => Promise<void>) {}
@@ -28,10 +30,21 @@ export class BatchWriter<T> {
     while (this.writing !== undefined) await this.writing;
     if (this.pending.length === 0) return;
     const batch = this.pending.splice(0);
+    const waiting = this.waiting.splice(0);
     this.writing = this.write(batch).finally(() => {
       this.writing = undefined;
+      for (const resolve of waiting) resolve();
     });
     await this.writing;
+  }
+
+  /**
+   * Resolves once everything added so far is written, with the rest of its turn (unlike
+   * `flush`, which writes at once: a write per caller when each caller flushes).
+   */
+  written(): Promise<void> {
+    if (this.pending.length === 0) return this.writing === undefined ? Promise.resolve() : this.writing.then(() => undefined);
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   /** How many items wait to be written. */

@@ -66,6 +66,21 @@ describe("the outbox inside a runtime", () => {
     expect(sim.record.to(alice.id).map((m) => m.text)).toEqual(["made it"]);
   });
 
+  it("429s do not use up a send's attempts (Telegram pacing the bot is no failure); 5xx do", async () => {
+    const { emulator, sim, rt } = await setup(() => undefined, { outbox: { idleMs: 20, defaults: { attempts: 2, backoff: { baseMs: 20, maxMs: 100, jitter: 0 } } } });
+    const carol = emulator.createUser({ startedBots: true });
+    emulator.faults.add({ fault: { kind: "flood", retryAfter: 1 }, methods: ["sendMessage"], times: 3 });
+    const [paced] = await rt.outbox.send("sendMessage", { chat_id: carol.id, text: "after three 429s" });
+    const job = await rt.outbox.waitForFinal(paced!);
+    expect(job).toMatchObject({ state: "delivered", attempts: 4 });
+    expect(job.history.filter((h) => h.code === 429)).toHaveLength(3);
+    emulator.faults.add({ fault: { kind: "server-error", status: 502 }, methods: ["sendMessage"], times: 2 });
+    const [broken] = await rt.outbox.send("sendMessage", { chat_id: carol.id, text: "two 502s" });
+    const failed = await rt.outbox.waitForFinal(broken!);
+    expect(failed).toMatchObject({ state: "failed", attempts: 2, failureReason: "attempts" });
+    expect(sim.record.to(carol.id).map((m) => m.text)).toEqual(["after three 429s"]);
+  });
+
   it("a handler re-run after a failure gets its earlier sends back instead of sending them twice", async () => {
     let runs = 0;
     const seen: number[] = [];
