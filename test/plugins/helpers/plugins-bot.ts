@@ -72,10 +72,6 @@ export async function createHarness(name: string, seed: number): Promise<Plugins
     polling: { timeoutSeconds: 1 },
     // The kills are not the updates' fault: they are run again however often they die.
     inbox: { maxAttempts: 100, maxRecoveries: 100, backoff: { baseMs: 50, maxMs: 500 } },
-    // 429s use up a send's attempts: with the default 5, one send in 0.3^-5 ≈ 400 gives up under
-    // 30% 429s, its handler fails, and the update's retries get the same failed send back (see
-    // docs/plugins.md). As the outbox's own fault test does, allow more.
-    outbox: { defaults: { attempts: 20 } },
     downtime: { heartbeatMs: 200 },
     shutdown: { deadlineMs: 2_000 },
   }));
