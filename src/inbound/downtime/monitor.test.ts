@@ -290,6 +290,29 @@ describe("createDowntimeMonitor: wasDown", () => {
   });
 });
 
+describe("createDowntimeMonitor: wasDown after a crash during catch-up", () => {
+  it("still counts the first outage's backlog after a second start (the first catch-up died), not windows past Telegram's retention", async () => {
+    await previousRun(T0 - 30 * HOUR); // an outage long ago: outside the 24 h retention
+    now = T0 - 29 * HOUR;
+    const old = monitor().monitor;
+    await old.start();
+    await old.stop();
+    await previousRun(T0); // the bot ran until 12:00
+    now = T0 + 10 * MIN; // down 10 min, then a start that dies at once during catch-up
+    const first = monitor().monitor;
+    await first.start();
+    now = T0 + 10 * MIN + 5_000; // restarted 5 s later
+    const second = monitor().monitor;
+    await second.start();
+    expect(second.lastWindow?.durationMs).toBeLessThan(10_000);
+    expect(second.wasDown(T0 + 5 * MIN)).toBe(true); // the first outage's backlog
+    expect(second.wasDown(T0 + 10 * MIN + 2_000)).toBe(true); // the crash's gap
+    expect(second.wasDown(T0 - 29.5 * HOUR)).toBe(false); // Telegram no longer has those
+    expect(second.wasDown(T0 + 20 * MIN)).toBe(false);
+    await second.stop();
+  });
+});
+
 describe("createDowntimeMonitor: options", () => {
   const send = async () => true;
   it.each([

@@ -55,8 +55,10 @@ export interface DowntimeMonitor {
   /** The window found at start (null before start or on first run). */
   readonly lastWindow: OfflineWindow | null;
   /**
-   * True when `atMs` (a message date) falls inside the offline window found at start. Whole-
-   * second dates count only when their whole second is inside; see `isInsideWindow`.
+   * True when `atMs` (a message date) falls inside an offline window: the one found at start,
+   * or an earlier one whose backlog Telegram may still hand over (a process that died during
+   * catch-up). Whole-second dates count only when their whole second is inside; see
+   * `isInsideWindow`.
    */
   wasDown(atMs: number): boolean;
   /** Resolves when every alert of this start was sent or failed (at once when there were none). */
@@ -69,6 +71,9 @@ export interface DowntimeMonitor {
    */
   stop(): Promise<void>;
 }
+
+/** Offline windows read at start for `wasDown` (those within Telegram's retention among them). */
+const RECENT_WINDOWS = 50;
 
 function invalid(message: string): never {
   throw new UnlostError("INVALID_CONFIG", `downtime: ${message}`);
@@ -114,6 +119,12 @@ export function createDowntimeMonitor(options: DowntimeMonitorOptions): Downtime
   const { state, logger, send } = options;
   const clock = options.clock ?? Date.now;
   let window: OfflineWindow | null = null;
+  /**
+   * Every offline window whose updates Telegram may still hand over (ended within its ~24 h
+   * retention): a process that dies during catch-up leaves the rest of the first outage's
+   * backlog to the next start, whose own window is only the short gap of the crash.
+   */
+  let windows: readonly OfflineWindow[] = [];
   let starting: Promise<OfflineWindow | null> | undefined;
   let stopping: Promise<void> | undefined;
   let timer: ReturnType<typeof setInterval> | undefined;
@@ -171,6 +182,8 @@ export function createDowntimeMonitor(options: DowntimeMonitorOptions): Downtime
   async function doStart(): Promise<OfflineWindow | null> {
     const found = await state.recordStart(clock());
     window = found;
+    const since = clock() - TELEGRAM_UPDATE_RETENTION_MS;
+    windows = (await state.offlineWindows({ limit: RECENT_WINDOWS }).catch(() => (found === null ? [] : [found]))).filter((w) => w.to >= since);
     if (found === null) logger.info("first start: no earlier heartbeat, so no offline window");
     else report(found);
     if (stopping === undefined) {
@@ -195,7 +208,8 @@ export function createDowntimeMonitor(options: DowntimeMonitorOptions): Downtime
       return window;
     },
     wasDown(atMs: number) {
-      return isInsideWindow(window, atMs);
+      for (const w of windows) if (isInsideWindow(w, atMs)) return true;
+      return false;
     },
     alertsSettled() {
       return alerts;
