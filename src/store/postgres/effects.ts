@@ -13,7 +13,7 @@ import type { PgDatabase, Tx } from "./database.js";
 import { enqueueJobs } from "./outbox-enqueue.js";
 import { upsertValue } from "./state.js";
 
-export { validateEffects } from "../sqlite/effects.js";
+export { validateEffects } from "../effects-validate.js";
 
 /**
  * Takes, in one statement, the outbox locks of every chat the effects enqueue to: a batch of

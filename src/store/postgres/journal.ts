@@ -13,25 +13,24 @@
  * @module
  */
 import { UnlostError } from "../../errors/index.js";
-import type { StoreEffect } from "../effects.js";
 import type { EpochMs } from "../inbox-types.js";
 import type {
   InboxJournal,
   JournalAppendOptions,
   JournalAppendResult,
   JournalCompletion,
-  JournalMove,
   JournalOpenOptions,
   JournalOpenUpdate,
   JournalStats,
 } from "../journal-types.js";
 import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "../update-meta.js";
-import { MAX_ERROR_LENGTH, MAX_STACK_LENGTH, requireInt, requireText, requireTime } from "../validate.js";
+import { requireInt, requireText, requireTime } from "../validate.js";
+import { parseBatch, prepareCompletion, type PreparedCompletion, type PreparedMove } from "../journal-prepare.js";
 import { lockChats } from "./chat-locks.js";
 import { enqueuePending } from "./chat-queue.js";
 import type { PgDatabase, Tx } from "./database.js";
 import { keepUnstorable, prepareUnstorable } from "./dead-letters.js";
-import { applyEffects, lockEffectChats, validateEffects } from "./effects.js";
+import { applyEffects, lockEffectChats } from "./effects.js";
 import { assertFence } from "./lease.js";
 
 /** Length of a done-count bucket (`inbox_done_counts.minute`), ms. */
@@ -41,98 +40,11 @@ function invalid(message: string): never {
   throw new UnlostError("INVALID_ARGUMENT", message);
 }
 
-/** Parses a batch's stored updates; JSON that does not parse means the store was tampered with. */
-function parseBatch(json: string, batch: number): RawUpdate[] {
-  try {
-    return JSON.parse(json) as RawUpdate[];
-  } catch (err) {
-    throw new UnlostError("STORE_FAILURE", `The stored JSON of journal batch ${batch} does not parse; the store is damaged.`, {
-      cause: err,
-    });
-  }
-}
-
-/** A moved update, validated and prepared before the transaction. */
-interface PreparedMove {
-  readonly updateId: number;
-  readonly chatKey: string;
-  readonly updateType: string;
-  readonly messageDate: number | null;
-  readonly raw: string;
-  readonly receivedAt: number;
-  readonly attempts: number;
-  readonly dead: boolean;
-  readonly dueAt: number;
-  readonly error: string;
-  readonly stack: string | null;
-}
-
 interface BatchRow {
   batch: number;
   owner: string;
   count: number;
   settled: number;
-}
-
-function prepareMove(db: PgDatabase, move: JournalMove, now: number): PreparedMove {
-  if (typeof move !== "object" || move === null) invalid("moved[] must be objects.");
-  requireInt("moved.batch", move.batch, 1);
-  const updateId = requireUpdateId(move.update);
-  const receivedAt = requireTime("moved.receivedAt", move.receivedAt);
-  const attempts = requireInt("moved.attempts", move.attempts, 0);
-  const outcome = move.outcome;
-  if (outcome?.kind !== "retry" && outcome?.kind !== "dead") {
-    invalid(`moved.outcome must be { kind: "retry" } or { kind: "dead" }; got ${JSON.stringify(outcome)}.`);
-  }
-  if (typeof outcome.error !== "string") invalid(`moved.outcome.error must be a string.`);
-  const dead = outcome.kind === "dead";
-  const stack = dead ? outcome.stack : null;
-  if (stack !== undefined && stack !== null && typeof stack !== "string") invalid("moved.outcome.stack must be a string or null.");
-  return {
-    updateId,
-    ...deriveUpdateMeta(move.update),
-    raw: JSON.stringify(move.update),
-    receivedAt,
-    attempts,
-    dead,
-    dueAt: dead ? now : requireTime("moved.outcome.at", outcome.at),
-    error: db.freeText(outcome.error, MAX_ERROR_LENGTH),
-    stack: stack == null ? null : db.freeText(stack, MAX_STACK_LENGTH),
-  };
-}
-
-/** A validated completion, ready to write. */
-interface PreparedCompletion {
-  readonly moved: PreparedMove[];
-  readonly effects: readonly StoreEffect[];
-  readonly closed: ReadonlySet<number>;
-  /** The update_ids each batch settles (done and moved). */
-  readonly settles: ReadonlyMap<number, number[]>;
-  /** Every batch referenced. */
-  readonly batches: readonly number[];
-  readonly doneCount: number;
-}
-
-/** Validates a completion (before any write); undefined when it has nothing to write. */
-function prepareCompletion(db: PgDatabase, completion: Omit<JournalCompletion, "owner" | "now">, now: number): PreparedCompletion | undefined {
-  if (!Array.isArray(completion.done)) invalid("done must be an array.");
-  const effects = completion.effects ?? [];
-  validateEffects(effects);
-  const moved = (completion.moved ?? []).map((m) => prepareMove(db, m, now));
-  const closed = new Set((completion.closed ?? []).map((b) => requireInt("closed[]", b, 1)));
-  const settles = new Map<number, number[]>();
-  const add = (batch: number, id: number): void => {
-    const list = settles.get(batch);
-    if (list === undefined) settles.set(batch, [id]);
-    else list.push(id);
-  };
-  for (const d of completion.done) {
-    add(requireInt("done.batch", d?.batch, 1), requireInt("done.updateId", d.updateId, 0));
-  }
-  (completion.moved ?? []).forEach((m, i) => add(m.batch, moved[i]!.updateId));
-  const batches = [...new Set([...settles.keys(), ...closed])];
-  if (batches.length === 0 && effects.length === 0) return undefined;
-  return { moved, effects, closed, settles, batches, doneCount: completion.done.length };
 }
 
 /** The done ids recorded for `batch`. */

@@ -4,44 +4,12 @@
  * @module
  */
 import { UnlostError } from "../../errors/index.js";
-import { requireDataKey, requireDataValue } from "../data-validate.js";
 import type { StoreEffect } from "../effects.js";
-import { validateNewJob } from "../outbox-validate.js";
 import { deleteData, upsertData } from "./data.js";
 import type { SqliteDatabase } from "./database.js";
 import { enqueueJobs } from "./outbox-enqueue.js";
 
-function invalid(message: string): never {
-  throw new UnlostError("INVALID_ARGUMENT", message);
-}
-
-/** Checks effects before any write, so a malformed one aborts the batch before it starts. */
-export function validateEffects(effects: readonly StoreEffect[]): void {
-  for (const effect of effects) {
-    switch (effect?.kind) {
-      case "kv.set":
-      case "kv.delete":
-      case "kv.increment":
-        if (typeof effect.key !== "string" || effect.key.length === 0) invalid(`Effect ${effect.kind} needs a non-empty string key.`);
-        if (effect.kind === "kv.increment" && effect.by !== undefined && !Number.isSafeInteger(effect.by)) {
-          invalid(`Effect kv.increment needs an integer "by"; got ${effect.by}.`);
-        }
-        break;
-      case "data.set":
-        requireDataValue(requireDataKey(effect.key), effect.value);
-        break;
-      case "data.delete":
-        requireDataKey(effect.key);
-        break;
-      case "outbox.enqueue":
-        if (!Array.isArray(effect.jobs)) invalid("Effect outbox.enqueue needs an array of jobs.");
-        for (const job of effect.jobs) validateNewJob(job);
-        break;
-      default:
-        invalid(`Unknown store effect: ${JSON.stringify(effect)}`);
-    }
-  }
-}
+export { validateEffects } from "../effects-validate.js";
 
 /** Applies `effects` in order; must be called inside a write transaction. */
 export function applyEffects(db: SqliteDatabase, effects: readonly StoreEffect[], now: number): void {
