@@ -7,9 +7,9 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { PRIORITY_RANK, type NewJob } from "../../outbound/types.js";
 import { chatKeyOf } from "../outbox-validate.js";
+import { sameSend, variantKey, type StoredSend } from "../outbox-replay.js";
 import type { EnqueueResult } from "../outbox-types.js";
 import { MAX_ERROR_LENGTH } from "../validate.js";
 import { lockChats, OUTBOX_LOCK_CLASS } from "./chat-locks.js";
@@ -55,23 +55,6 @@ export async function enqueueJobs(db: PgDatabase, tx: Tx, jobs: readonly NewJob[
     results.push({ id: job.id, created: false });
   }
   return results;
-}
-
-interface StoredSend {
-  readonly id: string;
-  readonly method: string;
-  readonly chat_key: string;
-  readonly fingerprint: string | null;
-}
-
-/** Jobs stored without a fingerprint are never the same send: unlost cannot tell, so it sends. */
-function sameSend(stored: StoredSend, job: NewJob, chatKey: string): boolean {
-  return stored.fingerprint !== null && stored.fingerprint === job.fingerprint && stored.method === job.method && stored.chat_key === chatKey;
-}
-
-/** The key a diverging send is stored under: the original key and what the send is (as on SQLite). */
-function variantKey(key: string, job: NewJob, chatKey: string): string {
-  return `${key}~${createHash("sha256").update(`${job.method}\n${chatKey}\n${job.fingerprint}`).digest("hex").slice(0, 16)}`;
 }
 
 /**
