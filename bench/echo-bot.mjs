@@ -38,20 +38,28 @@ const print = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 const bot = new Bot(args.token, { client: { apiRoot: args.url } });
 let handled = 0;
 // The echo handler, the same for every bot.
+// How long `await ctx.reply` takes (a sample of every 64th), for diagnosis: what a reply's
+// objects live through decides how much of them V8 promotes to its old generation.
+const replyWaits = [];
 bot.on("message:text", async (ctx) => {
+  const sampled = (handled & 63) === 0;
+  const t0 = sampled ? performance.now() : 0;
   await ctx.reply(ctx.message.text);
+  if (sampled) replyWaits.push(performance.now() - t0);
   handled++;
 });
 bot.catch((err) => process.stderr.write(`handler error: ${String(err.error ?? err)}\n`));
 
 // Diagnosis: UNLOST_BENCH_ALLOC_PROFILE=<file> samples every allocation (collected ones too)
 // from here until `report`, and writes the profile there (see bench/profile-summary.mjs).
+// With UNLOST_BENCH_ALLOC_PROMOTED=1, only allocations that survived the young generation
+// (promoted to the old one: what makes the heap grow between full GCs).
 let allocSession;
 if (process.env.UNLOST_BENCH_ALLOC_PROFILE !== undefined) {
   const { Session } = await import("node:inspector/promises");
   allocSession = new Session();
   allocSession.connect();
-  await allocSession.post("HeapProfiler.startSampling", { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  await allocSession.post("HeapProfiler.startSampling", { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.UNLOST_BENCH_ALLOC_PROMOTED === undefined });
 }
 
 let stopBot;
@@ -88,6 +96,11 @@ if (kind.startsWith("unlost")) {
   const handle = run(bot);
   stopBot = () => handle.stop();
 }
+// Diagnosis: UNLOST_BENCH_MIDRUN_SNAPSHOT=<file>:<ms> writes a heap snapshot (after a full GC) <ms> after start.
+if (process.env.UNLOST_BENCH_MIDRUN_SNAPSHOT !== undefined) {
+  const [file, ms] = process.env.UNLOST_BENCH_MIDRUN_SNAPSHOT.split(":");
+  setTimeout(() => void import("node:v8").then((v8) => process.stderr.write(`mid-run heap snapshot: ${v8.writeHeapSnapshot(file)}\n`)), Number(ms)).unref();
+}
 print({ event: "started", pid: process.pid, kind, rss_mb: Math.round(process.memoryUsage().rss / 1048576), heap_total_mb: Math.round(process.memoryUsage().heapTotal / 1048576) });
 
 let exiting = false;
@@ -110,7 +123,9 @@ lines.on("line", async (line) => {
       for (const key of ["Rss", "Anonymous", "Shared_Clean", "Private_Clean", "Private_Dirty"]) rollup[key] = Math.round(Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? 0) / 1024);
     } catch { rollup = {}; }
     const mb = (x) => Math.round(x / 1048576);
-    print({ event: "report", cpu_ms: Math.round((cpu.user + cpu.system) / 1000), peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), handled, rss_mb: mb(mem.rss), heap_total_mb: mb(mem.heapTotal), heap_used_mb: mb(mem.heapUsed), external_mb: mb(mem.external), array_buffers_mb: mb(mem.arrayBuffers), rollup });
+    const waits = replyWaits.sort((a, b) => a - b);
+    const pct = (p) => Math.round((waits[Math.floor(p * (waits.length - 1))] ?? 0) * 10) / 10;
+    print({ event: "report", reply_wait_ms: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99) }, cpu_ms: Math.round((cpu.user + cpu.system) / 1000), peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), handled, rss_mb: mb(mem.rss), heap_total_mb: mb(mem.heapTotal), heap_used_mb: mb(mem.heapUsed), external_mb: mb(mem.external), array_buffers_mb: mb(mem.arrayBuffers), rollup });
   } else if (command.startsWith("heap ")) {
     // Diagnosis: a heap snapshot (after a full GC when node runs with --expose-gc).
     globalThis.gc?.();

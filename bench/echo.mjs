@@ -123,6 +123,11 @@ async function runBot(kind, round, nodeFlags = []) {
   const store = join(tmp, `${kind}-${round}.sqlite`);
   const spawnedAt = wallNow();
   const env = kind === "unlost-baseline" ? { UNLOST_BENCH_DIST: BASELINE } : {};
+  // Diagnosis: UNLOST_BENCH_HEAP_SNAPSHOT=<dir> writes a heap snapshot of each bot after the drain (after a full GC).
+  const snapshotDir = process.env.UNLOST_BENCH_HEAP_SNAPSHOT;
+  if (snapshotDir !== undefined) nodeFlags = [...nodeFlags, "--expose-gc"];
+  // Diagnosis: UNLOST_BENCH_NODE_FLAGS adds node flags to the unlost bots (e.g. "--trace-gc").
+  if ((kind.startsWith("unlost") || process.env.UNLOST_BENCH_NODE_FLAGS_ALL !== undefined) && process.env.UNLOST_BENCH_NODE_FLAGS !== undefined) nodeFlags = [...nodeFlags, ...process.env.UNLOST_BENCH_NODE_FLAGS.split(" ")];
   const bot = await startProcess(kind, [...nodeFlags, join(here, "echo-bot.mjs"), "--kind", kind, "--url", server.info.url, "--token", token, "--store", store], "started", { env });
   let replied;
   try {
@@ -132,6 +137,7 @@ async function runBot(kind, round, nodeFlags = []) {
     replied = await server.command(`tally ${token}`, "tally");
   }
   const report = await bot.command("report", "report");
+  if (snapshotDir !== undefined) log(`heap snapshot: ${(await bot.command(`heap ${join(snapshotDir, `${kind}-${round}.heapsnapshot`)}`, "heap", 120_000)).file}`);
   await bot.stop();
   // Replies that came after "all replied" (a late duplicate) are counted too.
   const final = await server.command(`tally ${token}`, "tally");
@@ -144,7 +150,7 @@ async function runBot(kind, round, nodeFlags = []) {
     duplicates: final.duplicates,
     lost: options.n - final.distinct,
     strays: final.strays,
-    memory: `rss at start ${bot.info.rss_mb} MB (heap ${bot.info.heap_total_mb} MB); rss ${report.rss_mb} MB, heap ${report.heap_used_mb}/${report.heap_total_mb} MB, external ${report.external_mb} MB, smaps ${JSON.stringify(report.rollup)}`,
+    memory: `await ctx.reply ${JSON.stringify(report.reply_wait_ms)} ms; rss at start ${bot.info.rss_mb} MB (heap ${bot.info.heap_total_mb} MB); rss ${report.rss_mb} MB, heap ${report.heap_used_mb}/${report.heap_total_mb} MB, external ${report.external_mb} MB, smaps ${JSON.stringify(report.rollup)}`,
   };
 }
 

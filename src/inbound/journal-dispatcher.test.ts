@@ -1,3 +1,5 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../runtime/logger.js";
 import { UncommittedWrites } from "../state/uncommitted-writes.js";
@@ -59,6 +61,16 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5_000)
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A full garbage collection (V8's `gc`, exposed for this process), then a turn so weak references clear. */
+async function collectGarbage(): Promise<void> {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  for (let i = 0; i < 2; i++) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+  }
+}
 
 describe("JournalDispatcher", () => {
   afterEach(() => {
@@ -417,6 +429,26 @@ describe("JournalDispatcher", () => {
     await until(() => d.stats().handled === 200);
     for (const ids of seen.values()) expect(ids).toEqual([...ids].sort((a, b) => a - b));
     expect([...seen.values()].flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+  });
+
+  it("lets go of a finished update while its chat is still busy (a busy chat's queue is compacted only now and then)", async () => {
+    store = await openStore({ path: ":memory:" });
+    const finished: Array<WeakRef<object>> = [];
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const d = startJournal(async (u) => {
+      if (u.updateId === 31) await held; // the chat stays busy: updates 31..40 wait their turn
+      else finished.push(new WeakRef(u.update));
+      return [];
+    });
+    await deliver(d, Array.from({ length: 40 }, (_, i) => message(i + 1, 7)));
+    await until(() => finished.length === 30);
+    await collectGarbage();
+    // Before the fix, all 30 stayed reachable from the chat's queue until it emptied or ran
+    // 64 more: with 1,000 busy chats, 64,000 updates with their contexts (bench:echo: 500 MB).
+    expect(finished.filter((ref) => ref.deref() !== undefined).length).toBeLessThanOrEqual(1);
+    release();
+    await until(() => d.stats().handled === 40);
   });
 
   it("starts no handler while its ownership is not fresh: runs on once confirmed, drops the journal when it was taken over", async () => {

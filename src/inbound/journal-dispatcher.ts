@@ -133,7 +133,13 @@ interface Item extends HandledUpdate, HandlerRun {
 }
 
 interface ChatQueue {
-  readonly items: Item[];
+  /**
+   * The chat's updates in order; those before `next` ran and are cleared (`undefined`): a busy
+   * chat's window is compacted only now and then, and a finished item must not keep its
+   * update, context and handler state alive meanwhile (bench:echo: up to 64 finished runs
+   * per chat, ~4 KiB each, held by 1,000 busy chats).
+   */
+  readonly items: Array<Item | undefined>;
   /** Index of the next item to run. */
   next: number;
   running: boolean;
@@ -569,7 +575,7 @@ export class JournalDispatcher {
     this.active--;
     if (--this.unfinished < this.waitLimit) this.drained.wake();
     chat.running = false;
-    chat.next++;
+    chat.items[chat.next++] = undefined;
     if (this.idleWaiters.size > 0) this.releaseIdle(item.chatKey);
     if (blocks) this.block(item.chatKey, true);
     if (chat.next >= chat.items.length) {

@@ -83,4 +83,6 @@ export {
   type UpdateMeta,
 } from "./update-meta.js";
 export { SqliteStore, DEFAULT_SQLITE_PATH, SQLITE_SCHEMA_VERSION } from "./sqlite/index.js";
-export { PostgresStore, DEFAULT_PG_SCHEMA, PG_SCHEMA_VERSION } from "./postgres/index.js";
+// The PostgreSQL backend itself (and `pg`) is loaded only when a store asks for it (see open.ts):
+// a bot on the embedded default does not carry it in memory.
+export { PG_SCHEMA_VERSION } from "./postgres/schema.js";

@@ -4,7 +4,6 @@
  * @module
  */
 import { UnlostError } from "../errors/index.js";
-import { PostgresStore } from "./postgres/index.js";
 import { SqliteStore } from "./sqlite/index.js";
 import type { PostgresStoreOptions, Store, StoreOptions } from "./types.js";
 
@@ -29,7 +28,12 @@ function isPostgres(options: StoreOptions): options is PostgresStoreOptions {
  * cannot be opened.
  */
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
-  if (isPostgres(options)) return PostgresStore.open(options);
+  if (isPostgres(options)) {
+    // Loaded on demand: `pg` and the backend are ~1 MB of code a SQLite bot would keep in
+    // memory for nothing (and V8 sizes its heap by a multiple of what stays live).
+    const { PostgresStore } = await import("./postgres/index.js");
+    return PostgresStore.open(options);
+  }
   const kind: unknown = options.kind ?? "sqlite";
   if (kind === "sqlite") return SqliteStore.open(options);
   throw new UnlostError("INVALID_CONFIG", `Unknown store kind ${JSON.stringify(kind)}; the supported kinds are "sqlite" and "postgres".`);

@@ -5,7 +5,8 @@
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { isUnlostError, type UnlostError } from "../../src/errors/index.js";
-import { openStore, PG_SCHEMA_VERSION, PostgresStore, type Store } from "../../src/store/index.js";
+import { openStore, PG_SCHEMA_VERSION, type Store } from "../../src/store/index.js";
+import { PostgresStore } from "../../src/store/postgres/index.js";
 import { usePgDatabase } from "../helpers/postgres.js";
 import { newJob } from "./outbox-contract.js";
 import { message, T0 } from "./store-contract.js";
