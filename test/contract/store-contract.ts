@@ -10,6 +10,7 @@ import { isUnlostError, redactSecrets } from "../../src/errors/index.js";
 import type { Claim, ClaimedUpdate, RawUpdate, Store } from "../../src/store/index.js";
 import { defineDataContract } from "./data-contract.js";
 import { defineOutboxContract } from "./outbox-contract.js";
+import { defineTaskContract } from "./task-contract.js";
 
 /**
  * Opens a store. Without `location`: a new, empty store. With one (a closed store's
@@ -1037,5 +1038,6 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
 
     defineOutboxContract(factory);
     defineDataContract(factory);
+    defineTaskContract(factory);
   });
 }
