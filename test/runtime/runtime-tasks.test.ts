@@ -61,11 +61,22 @@ describe("runtime.tasks", () => {
     let maxPerUser = 0;
     const ran = new Map<string, number>();
     const dirs = new Set<string>();
+    const soloByUser = new Map<number, number>();
+    let maxSolo = 0;
     const rt = make((bot, r) => {
       bot.on("message:text", async (ctx) => {
         const id = await ctx.unlost.task("work", { text: ctx.message.text });
         expect(id).toBe(`${ctx.me.id}:${ctx.update.update_id}:task:0`);
+        await ctx.unlost.task("solo", null);
       });
+      // Room for every user at once: only the per-user limit holds them back.
+      r.tasks.handle("solo", async ({ userId }) => {
+        const mine = (soloByUser.get(userId!) ?? 0) + 1;
+        soloByUser.set(userId!, mine);
+        maxSolo = Math.max(maxSolo, mine);
+        await sleep(20);
+        soloByUser.set(userId!, mine - 1);
+      }, { concurrency: 50, perUser: 1 });
       r.tasks.handle<{ text: string }>("work", async (task: TaskRun<{ text: string }>) => {
         running++;
         maxRunning = Math.max(maxRunning, running);
@@ -89,6 +100,8 @@ describe("runtime.tasks", () => {
     for (let i = 0; i < perEach; i++) for (const u of users) u.sendText(sim, `m${i}-${u.id}`);
     const total = perEach * users.length;
     await until(async () => ((await rt.tasks.stats()).byKind["work"]?.done ?? 0) === total, 30_000, "every task done");
+    await until(async () => ((await rt.tasks.stats()).byKind["solo"]?.done ?? 0) === total, 30_000, "every solo task done");
+    expect(maxSolo).toBe(1);
     expect(maxRunning).toBeLessThanOrEqual(3);
     expect(maxRunning).toBeGreaterThan(1); // the limit, not a serial runner
     expect(maxPerUser).toBe(1);
@@ -104,7 +117,7 @@ describe("runtime.tasks", () => {
     expect(dirs.size).toBe(total);
     expect(await folders(path)).toEqual([]);
     const stats = await rt.tasks.stats();
-    expect(stats.process).toMatchObject({ done: total, failed: 0, running: 0 });
+    expect(stats.process).toMatchObject({ done: 2 * total, failed: 0, running: 0 });
   });
 
   it("refuses a user's task past perUserQueueLimit with TASK_QUEUE_FULL, so the handler can answer", async () => {
