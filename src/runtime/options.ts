@@ -194,6 +194,8 @@ export interface RuntimeOptions {
     pollMs?: number;
     /** How long a claim holds without renewal: a dead process's tasks are taken over after it, ms. Default 30 000. */
     leaseMs?: number;
+    /** A dead process's claim on a task is taken over at most this many times; then the task is a dead letter (it may be what kills its process). Default 5. */
+    maxRecoveries?: number;
     /** Where each task's temp folder goes (`<tmpDir>/<id>`). Default `tasks-tmp` beside the SQLite file, else `./data/tasks-tmp`. */
     tmpDir?: string;
   };
@@ -323,7 +325,7 @@ const schema = z.strictObject({
     })
     .prefault({}),
   tasks: z
-    .strictObject({ graceMs: ms(0).default(10_000), pollMs: ms(10).default(1_000), leaseMs: ms(1_000).default(30_000), tmpDir: z.string().min(1).optional() })
+    .strictObject({ graceMs: ms(0).default(10_000), pollMs: ms(10).default(1_000), leaseMs: ms(1_000).default(30_000), maxRecoveries: int(0, 1_000).default(5), tmpDir: z.string().min(1).optional() })
     .prefault({}),
   shutdown: z.strictObject({ deadlineMs: ms(0).default(10_000), handleSignals: z.boolean().default(true) }).prefault({}),
   admin: adminOptionsSchema.optional(),

@@ -46,6 +46,8 @@ export interface TaskRunnerOptions {
   readonly leaseMs: number;
   /** The longest sleep before looking for due tasks again, ms. */
   readonly pollMs: number;
+  /** Take-overs of a dead process's claim before the task is a dead letter. */
+  readonly maxRecoveries: number;
   /** The kinds handled (read at each claim: kinds may be added while running). */
   readonly handlers: () => Iterable<TaskHandler>;
 }
@@ -161,7 +163,7 @@ export class TaskRunner {
         if (take > 0) kinds.push({ kind: h.kind, concurrency: h.options.concurrency, perUser: h.options.perUser, take });
       }
       if (kinds.length === 0) return;
-      const claimed = await this.o.store.claim({ owner: this.o.owner, leaseMs: this.o.leaseMs, kinds, now: this.o.clock() });
+      const claimed = await this.o.store.claim({ owner: this.o.owner, leaseMs: this.o.leaseMs, maxRecoveries: this.o.maxRecoveries, kinds, now: this.o.clock() });
       if (this.stopping) {
         // Claimed while the stop began: given back at once.
         for (const c of claimed) await this.o.store.settle(c.lease, { kind: "release", at: this.o.clock() }).catch(() => undefined);

@@ -28,6 +28,8 @@ export interface TaskServiceSettings {
   readonly pollMs: number;
   /** How long a claim holds without renewal, ms. */
   readonly leaseMs: number;
+  /** How often a dead process's claim on a task is taken over before the task is a dead letter. */
+  readonly maxRecoveries: number;
   /** Where the tasks' temp folders go; default `tasks-tmp` beside the SQLite file, else `./data/tasks-tmp`. */
   readonly tmpDir?: string | undefined;
 }
@@ -86,7 +88,7 @@ export class TaskService implements Tasks, UncommittedEffects {
     this.tempDirs = new TaskTempDirs(await this.tempRoot(deps.store));
     this.runner = new TaskRunner({
       store: deps.store.tasks, owner: deps.owner, clock: deps.clock, logger: deps.logger, tempDirs: this.tempDirs, api: deps.api,
-      leaseMs: this.settings.leaseMs, pollMs: this.settings.pollMs, handlers: () => this.handlers.values(),
+      leaseMs: this.settings.leaseMs, maxRecoveries: this.settings.maxRecoveries, pollMs: this.settings.pollMs, handlers: () => this.handlers.values(),
     });
     await this.runner.start();
   }
