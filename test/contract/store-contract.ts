@@ -32,7 +32,8 @@ export function message(updateId: number, chat: number, text = `m${updateId}`): 
 
 const ids = (items: readonly ClaimedUpdate[]): number[] => items.map((i) => i.updateId);
 
-async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
+/** Expects `promise` to reject with an UnlostError of `code`. */
+export async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
   const err = await promise.then(
     () => undefined,
     (e: unknown) => e,

@@ -3,18 +3,8 @@
  * durable tasks. Part of the store contract ({@link defineStoreContract} calls it).
  */
 import { describe, expect, it } from "vitest";
-import { isUnlostError } from "../../src/errors/index.js";
 import type { NewTask, Store, TaskKindLimit } from "../../src/store/index.js";
-import { message, T0, useStores, type StoreFactory } from "./store-contract.js";
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(isUnlostError(err), `expected an UnlostError ${code}, got ${String(err)}`).toBe(true);
-  expect((err as { code: string }).code).toBe(code);
-}
+import { expectCode, message, T0, useStores, type StoreFactory } from "./store-contract.js";
 
 /** A task of `kind` for `user` (null: no user). */
 function task(id: string, user: number | null = null, over: Partial<NewTask> = {}): NewTask {
