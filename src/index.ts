@@ -27,6 +27,8 @@ export type { UnlostFlavor, UnlostUpdateInfo } from "./inbound/update-info.js";
 export { floodGuard } from "./inbound/catch-up/flood-guard.js";
 export type { Breaker, BreakerOptions, BreakerStatus, BreakerTrigger } from "./guards/index.js";
 export type { ScheduleSpec, ScheduleOptions, ScheduleRun, ScheduleFunction, ScheduleStatus, MissedRunPolicy } from "./scheduler/index.js";
+export { runInWorker } from "./tasks/index.js";
+export type { RunInWorkerOptions } from "./tasks/index.js";
 export type { Tasks, TaskHandlerOptions, TaskAddOptions, TaskRun, TaskFunction, TaskInfo, TaskStats, TaskDeadLetters } from "./tasks/index.js";
 export type { TaskState, TaskCancelResult, TaskDeadLetterSelector, TaskStore, TaskRecord } from "./store/index.js";
 export {

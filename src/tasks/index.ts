@@ -8,5 +8,6 @@ export { TaskService, taskInfo, withTaskTracking, type TaskServiceSettings, type
 export { TaskRunner, type TaskHandler, type TaskRunnerOptions } from "./runner.js";
 export { TaskTempDirs } from "./temp-dirs.js";
 export { taskApiFactory } from "./task-api.js";
+export { runInWorker, type RunInWorkerOptions } from "./worker.js";
 export { resolveTaskOptions, retryDelay, type ResolvedTaskOptions } from "./options.js";
 export type { TaskAddOptions, TaskDeadLetters, TaskFunction, TaskHandlerOptions, TaskInfo, TaskRun, Tasks, TaskStats } from "./types.js";
