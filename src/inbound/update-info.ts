@@ -80,6 +80,7 @@ export interface UnlostUpdateInfo {
    * ```
    * @throws UnlostError (the promise rejects) `TASK_QUEUE_FULL` past the kind's
    * `perUserQueueLimit`, `INVALID_ARGUMENT` for a payload that is not JSON-serialisable or a bad option
+   * (await the call to see a refusal: a refused task is not added)
    */
   task(kind: string, payload: unknown, options?: TaskAddOptions): Promise<string>;
 }

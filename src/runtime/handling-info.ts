@@ -158,7 +158,10 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
       return task;
     });
     this.#tasks.push(prepared.then((t) => t, () => undefined));
-    return prepared.then((t) => t.id);
+    const id = prepared.then((t) => t.id);
+    // A refusal is the handler's to see by awaiting; one it did not await must not crash the process.
+    id.catch(() => undefined);
+    return id;
   }
 
   /** Tasks were added with `task` (their effects are committed with the completion). */

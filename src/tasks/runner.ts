@@ -80,6 +80,8 @@ export class TaskRunner {
   private readonly runningByKind = new Map<string, number>();
   private stopping = false;
   private pumping = false;
+  /** The claim in progress, awaited by `stop` (what it claims is given back). */
+  private pumpDone: Promise<void> | undefined;
   private again = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -121,7 +123,7 @@ export class TaskRunner {
     }
     this.pumping = true;
     // Yield first: handlers' work waiting in the event loop goes ahead of a claim.
-    setImmediate(() => void this.pump());
+    this.pumpDone = new Promise((resolve) => setImmediate(() => void this.pump().finally(resolve)));
   }
 
   /** Cancels a try running here at once (its store row is flagged by the caller). */
@@ -139,6 +141,7 @@ export class TaskRunner {
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     clearTimeout(this.pollTimer);
+    await this.pumpDone;
     const all = (): Promise<unknown> => Promise.allSettled([...this.runs.values()].map((r) => r.finished));
     if (this.runs.size > 0) {
       this.o.logger.info({ running: this.runs.size, graceMs }, "stopping: running tasks may finish within the grace period");
