@@ -56,7 +56,7 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
   #data: AttemptData | undefined;
   /** This try's tasks, in call order, until each passed its checks (rejected ones are left out). */
   #tasks: Array<Promise<NewTask | undefined>> | undefined;
-  /** Tasks of this try that passed their checks (the queue limit counts them). */
+  /** Tasks of this try being checked or checked (the queue limit counts them; see `TaskService.prepare`). */
   readonly #taskList: NewTask[] = [];
 
   /**
@@ -153,9 +153,6 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
     const prepared = service.prepare({
       kind, payload, options, id: `${this.idempotencyKey}:task:${position}`,
       from: ctx?.from?.id ?? null, chat: ctx?.chat?.id ?? null, earlier: this.#taskList,
-    }).then((task) => {
-      this.#taskList.push(task);
-      return task;
     });
     this.#tasks.push(prepared.then((t) => t, () => undefined));
     const id = prepared.then((t) => t.id);

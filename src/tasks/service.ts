@@ -54,8 +54,11 @@ export interface HandlerTaskCall {
   /** The update's sender and chat (the defaults). */
   readonly from: number | null;
   readonly chat: number | null;
-  /** Tasks of the same try added before this one, not committed yet. */
-  readonly earlier: readonly NewTask[];
+  /**
+   * The try's tasks so far, not committed yet: counted by the queue limit, and this one is
+   * added to it at once (taken out again when refused), so calls not awaited count each other.
+   */
+  readonly earlier: NewTask[];
 }
 
 const PRIVATE_TEMP_ROOTS = new WeakMap<Store, string>();
@@ -135,7 +138,14 @@ export class TaskService implements Tasks, UncommittedEffects {
    */
   async prepare(call: HandlerTaskCall): Promise<NewTask> {
     const task = this.newTask(call.kind, call.payload, call.options, call.id, call.from, call.chat);
-    await this.checkQueueLimit(task, call.earlier.filter((t) => t.kind === task.kind && t.userId === task.userId).length);
+    const before = call.earlier.filter((t) => t.kind === task.kind && t.userId === task.userId).length;
+    call.earlier.push(task);
+    try {
+      await this.checkQueueLimit(task, before);
+    } catch (error) {
+      call.earlier.splice(call.earlier.indexOf(task), 1);
+      throw error;
+    }
     this.addedByHandlers = true;
     return task;
   }

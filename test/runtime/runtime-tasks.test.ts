@@ -289,6 +289,30 @@ describe("runtime.tasks", () => {
     expect(finished.sort()).toEqual(["quick", "slow", "waiting"]);
   });
 
+  it("commits tasks a handler did not await, in call order; a refused one not awaited neither crashes nor is added", async () => {
+    const { emulator, sim, make } = await world();
+    const alice = emulator.createUser();
+    let key = "";
+    const rt = make((bot, r) => {
+      bot.on("message:text", async (ctx) => {
+        key = ctx.unlost.idempotencyKey;
+        void ctx.unlost.task("bg", { n: 1 });
+        void ctx.unlost.task("bg", { n: 2 });
+        void ctx.unlost.task("bg", { n: 3 }); // past perUserQueueLimit 2: refused
+        await ctx.reply("ok");
+      });
+      r.tasks.handle("bg", ({ signal }) => new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))), { perUserQueueLimit: 2, concurrency: 1 });
+    });
+    await rt.start();
+    alice.sendText(sim, "go");
+    await until(() => sim.record.to(alice.id).length === 1);
+    await until(async () => (await rt.tasks.get(`${key}:task:1`)) !== null);
+    expect((await rt.tasks.get(`${key}:task:0`))?.payload).toEqual({ n: 1 });
+    expect((await rt.tasks.get(`${key}:task:1`))?.payload).toEqual({ n: 2 });
+    expect(await rt.tasks.get(`${key}:task:2`)).toBeNull();
+    expect(await rt.store.tasks.countOpen("bg", alice.id)).toBe(2);
+  });
+
   it("sweeps temp folders left by a crash at start; a handler's task is added once although its update is retried", async () => {
     const { emulator, sim, path, make } = await world();
     const alice = emulator.createUser();
