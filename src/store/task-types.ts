@@ -19,7 +19,7 @@ export type TaskState = "queued" | "running" | "done" | "failed" | "cancelled";
 
 /** A task to add: everything chosen by the caller, so that adding it again changes nothing. */
 export interface NewTask {
-  /** Its id (≤ 200 characters): deterministic for a handler's task, so a replayed update adds it once. */
+  /** Its id (≤ 256 characters): deterministic for a handler's task, so a replayed update adds it once. */
   readonly id: string;
   /** Which handler runs it (`runtime.tasks.handle(kind, …)`), ≤ 100 characters. */
   readonly kind: string;
@@ -31,7 +31,10 @@ export interface NewTask {
   readonly chatId: number | null;
   /** The caller's idempotency key (a second add with the same key adds nothing), or null. */
   readonly key: string | null;
-  /** Tries before it becomes a dead letter (1..1000). */
+  /**
+   * Tries before it becomes a dead letter (1..1000), as known when it was added (the runner
+   * applies its kind's `attempts`; this is what status shows when no process handles the kind).
+   */
   readonly maxAttempts: number;
   /** Not before this time (ms epoch); null for at once. */
   readonly notBefore: EpochMs | null;

@@ -8,8 +8,10 @@ import { UnlostError } from "../errors/index.js";
 import type { NewTask, TaskDeadLetterSelector, TaskLease, TaskOutcome, TaskRecord, TaskState } from "./task-types.js";
 import { requireInt, requireText, requireTime } from "./validate.js";
 
-/** Longest task id. */
-export const MAX_TASK_ID_LENGTH = 200;
+/** Longest task id (room for a prefix and a key of {@link MAX_TASK_KEY_LENGTH}). */
+export const MAX_TASK_ID_LENGTH = 256;
+/** Longest idempotency key of a task. */
+export const MAX_TASK_KEY_LENGTH = 200;
 /** Longest task kind. */
 export const MAX_TASK_KIND_LENGTH = 100;
 /** Longest payload, result or progress (JSON text), characters. */
@@ -46,7 +48,7 @@ export function validateNewTask(task: NewTask): void {
   requireJsonText("task payload", task.payload);
   optionalId("task userId", task.userId);
   optionalId("task chatId", task.chatId);
-  if (task.key !== null) requireText("task key", task.key, MAX_TASK_ID_LENGTH);
+  if (task.key !== null) requireText("task key", task.key, MAX_TASK_KEY_LENGTH);
   requireInt("task maxAttempts", task.maxAttempts, 1, 1_000);
   if (task.notBefore !== null) requireTime("task notBefore", task.notBefore);
 }

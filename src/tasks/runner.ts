@@ -225,9 +225,9 @@ export class TaskRunner {
       // An aborted try is not waited for; its function's later failure is nobody's to catch.
       work.catch(() => undefined);
       const value = await Promise.race([work, aborted(run.abort.signal)]);
-      outcome = run.abort.signal.aborted ? this.outcomeOf(run.abort.signal.reason, task.failures, task.maxAttempts, options) : { kind: "done", result: resultJson(value) };
+      outcome = run.abort.signal.aborted ? this.outcomeOf(run.abort.signal.reason, task.failures, options.attempts, options) : { kind: "done", result: resultJson(value) };
     } catch (error) {
-      outcome = this.outcomeOf(run.abort.signal.aborted ? run.abort.signal.reason : error, task.failures, task.maxAttempts, options);
+      outcome = this.outcomeOf(run.abort.signal.aborted ? run.abort.signal.reason : error, task.failures, options.attempts, options);
     } finally {
       clearTimeout(timer);
     }
