@@ -48,7 +48,7 @@ describe("TaskRunner", () => {
   it("fails a try past its timeoutMs with TASK_TIMEOUT, aborting its signal", async () => {
     const store = open();
     let reason: unknown;
-    const r = runner({ fn: ({ signal }) => new Promise(() => signal.addEventListener("abort", () => (reason = signal.reason))), options: { timeoutMs: 50 } }, store.tasks);
+    const r = runner({ fn: ({ signal }) => new Promise(() => signal.addEventListener("abort", () => (reason = signal.reason))), options: { timeoutMs: 50, attempts: 1 } }, store.tasks);
     await store.tasks.add(task("t"));
     await r.start();
     await until(async () => (await store.tasks.get("t"))?.state === "failed");
