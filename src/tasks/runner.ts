@@ -266,9 +266,10 @@ export class TaskRunner {
     const now = this.o.clock();
     if (isUnlostError(reason, "TASK_CANCELLED")) return { kind: "cancelled" };
     if (isUnlostError(reason, "STOPPED")) return { kind: "release", at: now, error: reason.message };
-    if (isUnlostError(reason, "CIRCUIT_OPEN")) {
-      const after = reason.details["retryAfterMs"];
-      return { kind: "release", at: now + Math.max(100, typeof after === "number" ? after : 1_000), error: reason.message };
+    const open = circuitOpen(reason);
+    if (open !== undefined) {
+      const after = open.details["retryAfterMs"];
+      return { kind: "release", at: now + Math.max(100, typeof after === "number" ? after : 1_000), error: open.message };
     }
     const error = describe(reason);
     const used = failures + 1;
@@ -340,6 +341,16 @@ class ProgressWriter {
       this.inFlight = undefined;
     }
   }
+}
+
+/** The `CIRCUIT_OPEN` error behind `reason` (itself, or its cause a few levels down), if any. */
+function circuitOpen(reason: unknown): UnlostError | undefined {
+  let error = reason;
+  for (let depth = 0; depth < 5 && error !== undefined && error !== null; depth++) {
+    if (isUnlostError(error, "CIRCUIT_OPEN")) return error;
+    error = (error as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 /** A function's result as JSON text (undefined as null). */

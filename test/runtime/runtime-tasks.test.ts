@@ -201,8 +201,10 @@ describe("runtime.tasks", () => {
             return "file";
           }, signal);
         } catch (error) {
-          if (isUnlostError(error, "CIRCUIT_OPEN")) calls.push("fast-fail");
-          throw error;
+          if (!isUnlostError(error, "CIRCUIT_OPEN")) throw error;
+          calls.push("fast-fail");
+          // Wrapped by the task's own error: the open breaker is found as its cause.
+          throw new Error("download service unavailable", { cause: error });
         }
       }, { attempts: 2, backoff: { baseMs: 10, maxMs: 10 } });
     });
