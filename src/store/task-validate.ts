@@ -5,7 +5,7 @@
  * @module
  */
 import { UnlostError } from "../errors/index.js";
-import type { NewTask, TaskDeadLetterSelector, TaskLease, TaskOutcome, TaskRecord, TaskState } from "./task-types.js";
+import type { NewTask, TaskClaimOptions, TaskDeadLetterSelector, TaskLease, TaskOutcome, TaskRecord, TaskState } from "./task-types.js";
 import { requireInt, requireText, requireTime } from "./validate.js";
 
 /** Longest task id (room for a prefix and a key of {@link MAX_TASK_KEY_LENGTH}). */
@@ -51,6 +51,21 @@ export function validateNewTask(task: NewTask): void {
   if (task.key !== null) requireText("task key", task.key, MAX_TASK_KEY_LENGTH);
   requireInt("task maxAttempts", task.maxAttempts, 1, 1_000);
   if (task.notBefore !== null) requireTime("task notBefore", task.notBefore);
+}
+
+/** Checks a claim's options; returns its lease and take-over limit with their defaults. */
+export function validateTaskClaim(options: TaskClaimOptions): { leaseMs: number; maxRecoveries: number } {
+  requireText("owner", options.owner);
+  const leaseMs = requireInt("leaseMs", options.leaseMs, 1);
+  const maxRecoveries = requireInt("maxRecoveries", options.maxRecoveries ?? 5, 0);
+  if (!Array.isArray(options.kinds)) invalid("claim kinds must be an array of { kind, concurrency, perUser, take }.");
+  for (const k of options.kinds) {
+    requireText("kind", k.kind, MAX_TASK_KIND_LENGTH);
+    requireInt("concurrency", k.concurrency, 1);
+    requireInt("perUser", k.perUser, 1);
+    requireInt("take", k.take, 0);
+  }
+  return { leaseMs, maxRecoveries };
 }
 
 /** Checks a lease's shape. */

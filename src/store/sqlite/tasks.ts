@@ -12,7 +12,7 @@ import type {
 } from "../task-types.js";
 import {
   diedTooOftenError, MAX_TASK_ID_LENGTH, MAX_TASK_KIND_LENGTH, MAX_TASK_NOTE_LENGTH, requireJsonText, TASK_COLUMNS, taskRecord,
-  validateLease, validateNewTask, validateTaskOutcome, validateTaskSelector, type TaskRow,
+  validateLease, validateNewTask, validateTaskClaim, validateTaskOutcome, validateTaskSelector, type TaskRow,
 } from "../task-validate.js";
 import { MAX_ERROR_LENGTH, requireInt, requireText, requireTime } from "../validate.js";
 import { ACKNOWLEDGED_SOON, type SqliteDatabase } from "./database.js";
@@ -60,15 +60,7 @@ export class SqliteTasks implements TaskStore {
   /** {@inheritDoc TaskStore.claim} */
   async claim(options: TaskClaimOptions): Promise<ClaimedTask[]> {
     const now = this.now(options.now);
-    requireText("owner", options.owner);
-    const leaseMs = requireInt("leaseMs", options.leaseMs, 1);
-    const maxRecoveries = requireInt("maxRecoveries", options.maxRecoveries ?? 5, 0);
-    for (const k of options.kinds) {
-      requireText("kind", k.kind, MAX_TASK_KIND_LENGTH);
-      requireInt("concurrency", k.concurrency, 1);
-      requireInt("perUser", k.perUser, 1);
-      requireInt("take", k.take, 0);
-    }
+    const { leaseMs, maxRecoveries } = validateTaskClaim(options);
     const db = this.db;
     return db.write("claim tasks", () => {
       const claimed: ClaimedTask[] = [];
