@@ -214,7 +214,7 @@ export class TaskRunner {
   }
 
   private async execute(claimed: ClaimedTask, handler: TaskHandler, run: Run): Promise<void> {
-    const { task, lease } = claimed;
+    const { task } = claimed;
     const { options } = handler;
     const timer = setTimeout(() => run.abort.abort(new UnlostError("TASK_TIMEOUT", `task ${task.id} (${task.kind}) ran longer than its timeoutMs (${options.timeoutMs} ms); the try counts as failed`)), options.timeoutMs);
     timer.unref();
