@@ -328,6 +328,8 @@ class UnlostRuntime implements Runtime {
         backlog > 0 ? "unlost started; catching up on the backlog" : "unlost started",
       );
 
+      // Before any handler runs: `ctx.unlost.task` checks its queue limit in the store.
+      await this.taskService.start({ store, owner: this.instanceId, clock: this.clock, logger, api: taskApiFactory(this.bot, () => this.outbound?.outbox) });
       this.policy = createCatchUpPolicy(options.catchUp);
       installUpdateInfo(this.bot);
       this.uncommitted = new UncommittedWrites();
@@ -390,7 +392,6 @@ class UnlostRuntime implements Runtime {
       else await this.startPolling(store, webhookInfo);
       this.startHousekeeping(store);
       await this.scheduleRegistry.start({ store, owner: this.instanceId, clock: this.clock, logger });
-      await this.taskService.start({ store, owner: this.instanceId, clock: this.clock, logger, api: taskApiFactory(this.bot, () => this.outbound?.outbox) });
       this.ops?.startAlerts();
       this.running = true;
       if (options.shutdown.handleSignals) this.installSignals();
