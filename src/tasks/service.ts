@@ -101,7 +101,8 @@ export class TaskService implements Tasks, UncommittedEffects {
     const runner = this.runner;
     this.runner = undefined;
     await runner?.stop(this.settings.graceMs);
-    this.started = undefined;
+    // The store stays known: handlers finishing meanwhile may still add tasks (a closed store
+    // then refuses with STOPPED). The next start counts uncommitted tasks afresh.
     this.uncommitted.clear();
   }
 
