@@ -7,7 +7,8 @@
  * context flavor (`ctx.unlost`), sessions and conversations committed with each update
  * ({@link unlostSession}, {@link unlostConversationStorage}) and the error model ({@link UnlostError}).
  * Webhooks in your own server: `runtime.webhookCallback("express" | "fastify" | "hono" | "http" | "std/http")`.
- * For experts: the store ({@link openStore}) and the logger. The Bot API emulator is a separate
+ * Background work: `runtime.schedule`, `runtime.breaker` and durable tasks (`runtime.tasks`,
+ * `ctx.unlost.task`). For experts: the store ({@link openStore}) and the logger. The Bot API emulator is a separate
  * entry point: `unlost/emulator`.
  *
  * @module
@@ -26,6 +27,10 @@ export type { UnlostFlavor, UnlostUpdateInfo } from "./inbound/update-info.js";
 export { floodGuard } from "./inbound/catch-up/flood-guard.js";
 export type { Breaker, BreakerOptions, BreakerStatus, BreakerTrigger } from "./guards/index.js";
 export type { ScheduleSpec, ScheduleOptions, ScheduleRun, ScheduleFunction, ScheduleStatus, MissedRunPolicy } from "./scheduler/index.js";
+export { runInWorker } from "./tasks/index.js";
+export type { RunInWorkerOptions } from "./tasks/index.js";
+export type { Tasks, TaskHandlerOptions, TaskAddOptions, TaskRun, TaskFunction, TaskInfo, TaskStats, TaskDeadLetters } from "./tasks/index.js";
+export type { TaskState, TaskCancelResult, TaskDeadLetterSelector, TaskStore, TaskRecord } from "./store/index.js";
 export {
   unlostSession, unlostLazySession, unlostConversationStorage, unlostStorage, UnlostStorage, SESSION_PREFIX, CONVERSATIONS_PREFIX,
 } from "./state/index.js";

@@ -77,6 +77,15 @@ export function formatStatus(r: StatusReport): string[] {
     const rows = r.schedules.map((s) => [s.name, s.spec, s.running ? "running (or cut off)" : s.lastResult ?? "never ran", s.lastRunAt === null ? "never" : formatTime(s.lastRunAt, r.now), s.nextRunAt === null ? "none" : new Date(s.nextRunAt).toISOString(), `${s.runs} / ${s.failures}`, s.lastError ?? ""]);
     lines.push(...indent(table([["name", "timing", "last result", "last run", "next run", "runs / failed", "last error"], ...rows])));
   }
+  lines.push("", "tasks");
+  if (r.tasks.length === 0) lines.push("  none");
+  else {
+    const states = ["queued", "running", "done", "failed", "cancelled"] as const;
+    const kinds = [...new Set(r.tasks.map((t) => t.kind))];
+    const count = (kind: string, state: string): string => String(r.tasks.find((t) => t.kind === kind && t.state === state)?.count ?? 0);
+    lines.push(...indent(table([["kind", ...states], ...kinds.map((k) => [k, ...states.map((s) => count(k, s))])])));
+    if (r.tasks.some((t) => t.state === "failed")) lines.push("  (failed tasks are dead letters: runtime.tasks.deadLetters)");
+  }
   lines.push("", "offline windows (newest first)");
   if (r.offlineWindows.length === 0) lines.push("  none recorded");
   for (const w of r.offlineWindows) lines.push(`  ${new Date(w.from).toISOString()} → ${new Date(w.to).toISOString()}  (${formatDuration(w.durationMs)})`);

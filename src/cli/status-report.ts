@@ -5,7 +5,7 @@
  * @module
  */
 import { storedSchedules, type ScheduleStatus } from "../scheduler/index.js";
-import type { Store } from "../store/index.js";
+import type { TaskCount, Store } from "../store/index.js";
 import type { JobState, Priority } from "../outbound/types.js";
 import { oneLine } from "./format.js";
 
@@ -62,6 +62,8 @@ export interface StatusReport {
   readonly unreachableChats: number;
   /** The schedules recorded in the store: timing, last and next run, last result. */
   readonly schedules: readonly ScheduleStatus[];
+  /** Durable tasks by kind and state (kinds and states with none left out). */
+  readonly tasks: readonly TaskCount[];
   /** Updates whose handling has taken longer than `olderThanMs`, oldest first. */
   readonly running: {
     /** The threshold (`--stuck-after`), ms. */
@@ -151,6 +153,7 @@ export async function statusReport(store: Store, options: LivenessOptions & { no
     unreachableChats: unreachable.length,
     running: { olderThanMs, updates: await runningUpdates(store, now, olderThanMs) },
     schedules: await storedSchedules(store),
+    tasks: await store.tasks.counts(),
   };
 }
 

@@ -44,6 +44,15 @@ export type UnlostErrorCode =
   | "CIRCUIT_OPEN"
   /** A scheduled run did not finish within its `timeoutMs`: the run counts as failed. */
   | "SCHEDULE_TIMEOUT"
+  /**
+   * A user has as many tasks of a kind queued or running as its `perUserQueueLimit` allows: the
+   * new one was not added (`details`: kind, userId, limit, open). Tell the user to wait.
+   */
+  | "TASK_QUEUE_FULL"
+  /** A task's try did not finish within its `timeoutMs`: the try counts as failed (retried or a dead letter). */
+  | "TASK_TIMEOUT"
+  /** A task was cancelled (`runtime.tasks.cancel`): the reason of its `signal`. */
+  | "TASK_CANCELLED"
   /** The emulator could not do what a test asked of it. */
   | "EMULATOR"
   /**

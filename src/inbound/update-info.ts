@@ -7,6 +7,7 @@ import type { Update } from "grammy/types";
 import { UnlostError } from "../errors/index.js";
 import type { SendOptions } from "../outbound/outbox.js";
 import type { StoreEffect } from "../store/index.js";
+import type { TaskAddOptions } from "../tasks/types.js";
 
 /** Facts about the update being handled, and a way to commit writes with its completion. */
 export interface UnlostUpdateInfo {
@@ -58,6 +59,30 @@ export interface UnlostUpdateInfo {
    * the sent message.
    */
   enqueue(method: string, payload: Record<string, unknown>, options?: SendOptions): string[];
+  /**
+   * Adds a durable task (run by `runtime.tasks.handle(kind, fn)`) *with this update's
+   * completion*: exactly once, and only if the handler succeeds; a replayed update does not add
+   * it again (its id comes from the update and the call's position in the handler, or from
+   * `options.key`). The user and chat default to the update's. Resolves with the task's id once
+   * the kind's `perUserQueueLimit` was checked, so the handler can answer the user:
+   *
+   * @example
+   * ```ts
+   * bot.command("download", async (ctx) => {
+   *   try {
+   *     await ctx.unlost.task("download", { url: ctx.match });
+   *     await ctx.reply("Queued: I will send the file when it is ready.");
+   *   } catch (error) {
+   *     if (isUnlostError(error, "TASK_QUEUE_FULL")) await ctx.reply("You have too many downloads waiting; try again when one is done.");
+   *     else throw error;
+   *   }
+   * });
+   * ```
+   * @throws UnlostError (the promise rejects) `TASK_QUEUE_FULL` past the kind's
+   * `perUserQueueLimit`, `INVALID_ARGUMENT` for a payload that is not JSON-serialisable or a bad option
+   * (await the call to see a refusal: a refused task is not added)
+   */
+  task(kind: string, payload: unknown, options?: TaskAddOptions): Promise<string>;
 }
 
 /** The context flavor that declares `ctx.unlost`: `Bot<Context & UnlostFlavor>`. */

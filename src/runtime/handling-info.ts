@@ -12,10 +12,14 @@ import type { UpdateFacts } from "../inbound/catch-up/index.js";
 import type { HandledUpdate, TimeoutListener } from "../inbound/dispatcher.js";
 import type { UnlostUpdateInfo } from "../inbound/update-info.js";
 import type { Outbox, SendOptions } from "../outbound/outbox.js";
+import type { TaskAddOptions } from "../tasks/types.js";
+import { UnlostError } from "../errors/index.js";
 import type { NewJob } from "../outbound/types.js";
 import { newUpdateScope, type UpdateScope } from "../outbound/update-scope.js";
 import type { StoreEffect } from "../store/index.js";
 import { ATTEMPT_DATA, AttemptData, type DataSource } from "../state/attempt-data.js";
+import type { TaskService } from "../tasks/service.js";
+import type { NewTask } from "../store/index.js";
 
 const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
 
@@ -43,12 +47,17 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
   #queued: Array<Promise<NewJob[]>> | undefined;
   #commit: UnlostUpdateInfo["commitWithCompletion"] | undefined;
   #enqueue: UnlostUpdateInfo["enqueue"] | undefined;
+  #task: UnlostUpdateInfo["task"] | undefined;
   /** Made when a handler first reads `signal`: most never do, and most runs never time out. */
   #abort: AbortController | undefined;
   /** Why the run was aborted (its deadline passed), once it was. */
   #abortReason: Error | undefined;
   /** This try's bot data (sessions, conversations); made when a storage adapter first uses it. */
   #data: AttemptData | undefined;
+  /** This try's tasks, in call order, until each passed its checks (rejected ones are left out). */
+  #tasks: Array<Promise<NewTask | undefined>> | undefined;
+  /** Tasks of this try being checked or checked (the queue limit counts them; see `TaskService.prepare`). */
+  readonly #taskList: NewTask[] = [];
 
   /**
    * @param claimed the update as the dispatcher hands it over
@@ -59,6 +68,7 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
    * @param data where the try's bot data comes from (uncommitted writes, then the store)
    * @param directSends whether first runs send direct in this runtime (journal polling)
    * @param onTimedOut told when the run passes its deadline (one function per runtime)
+   * @param taskService what `task` adds through (checks, ids)
    */
   constructor(
     claimed: HandledUpdate,
@@ -69,6 +79,7 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
     private readonly data: DataSource,
     directSends = false,
     private readonly onTimedOut?: (info: HandlingInfo, reason: Error) => void,
+    private readonly taskService?: TaskService,
   ) {
     this.updateId = claimed.updateId;
     this.idempotencyKey = idempotencyKey;
@@ -126,6 +137,33 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
       (this.#queued ??= []).push(prepared.jobs);
       return prepared.ids;
     });
+  }
+
+  /** {@inheritDoc UnlostUpdateInfo.task} */
+  get task(): UnlostUpdateInfo["task"] {
+    return (this.#task ??= (kind, payload, options) => this.addTask(kind, payload, options ?? {}));
+  }
+
+  private addTask(kind: string, payload: unknown, options: TaskAddOptions): Promise<string> {
+    const service = this.taskService;
+    if (service === undefined) return Promise.reject(new UnlostError("STOPPED", "ctx.unlost.task needs the runtime's tasks (this update is not run by a started runtime)"));
+    // The position is taken now, synchronously: concurrent calls get the order they were made in.
+    const position = (this.#tasks ??= []).length;
+    const ctx = this.context;
+    const prepared = service.prepare({
+      kind, payload, options, id: `${this.idempotencyKey}:task:${position}`,
+      from: ctx?.from?.id ?? null, chat: ctx?.chat?.id ?? null, earlier: this.#taskList,
+    });
+    this.#tasks.push(prepared.then((t) => t, () => undefined));
+    const id = prepared.then((t) => t.id);
+    // A refusal is the handler's to see by awaiting; one it did not await must not crash the process.
+    id.catch(() => undefined);
+    return id;
+  }
+
+  /** Tasks were added with `task` (their effects are committed with the completion). */
+  get tasksAdded(): boolean {
+    return this.#tasks !== undefined;
   }
 
   /**
@@ -187,6 +225,11 @@ export class HandlingInfo implements UnlostUpdateInfo, TimeoutListener {
 
   /** After the handler succeeded: the effects to commit with its completion. */
   async effects(): Promise<readonly StoreEffect[]> {
+    if (this.#tasks !== undefined) {
+      // Refused ones (queue full) are the handler's to answer; the others commit with the completion.
+      for (const task of await Promise.all(this.#tasks)) if (task !== undefined) (this.#effects ??= []).push({ kind: "task.add", task });
+      this.#tasks = [];
+    }
     const queued = this.#queued;
     if (queued === undefined) return this.#effects ?? NO_EFFECTS;
     const jobs = (await Promise.all(queued)).flat();

@@ -186,6 +186,19 @@ export interface RuntimeOptions {
     /** Heartbeat interval, ms. Default 5 000. */
     heartbeatMs?: number;
   };
+  /** Durable tasks (`runtime.tasks`). */
+  tasks?: {
+    /** How long running tasks may finish after a stop before they are aborted and queued again (no attempt used), ms. Default 10 000. */
+    graceMs?: number;
+    /** The longest wait before looking for due tasks again (added ones are seen at once), ms. Default 1 000. */
+    pollMs?: number;
+    /** How long a claim holds without renewal: a dead process's tasks are taken over after it, ms. Default 30 000. */
+    leaseMs?: number;
+    /** A dead process's claim on a task is taken over at most this many times; then the task is a dead letter (it may be what kills its process). Default 5. */
+    maxRecoveries?: number;
+    /** Where each task's temp folder goes (`<tmpDir>/<id>`). Default `tasks-tmp` beside the SQLite file, else `./data/tasks-tmp`. */
+    tmpDir?: string;
+  };
   /** Shutdown. */
   shutdown?: {
     /** How long in-flight handlers may finish after a stop, ms. Default 10 000. */
@@ -310,6 +323,9 @@ const schema = z.strictObject({
       adminChatIds: z.array(z.number().int()).readonly().default([]),
       heartbeatMs: ms(100).default(5_000),
     })
+    .prefault({}),
+  tasks: z
+    .strictObject({ graceMs: ms(0).default(10_000), pollMs: ms(10).default(1_000), leaseMs: ms(1_000).default(30_000), maxRecoveries: int(0, 1_000).default(5), tmpDir: z.string().min(1).optional() })
     .prefault({}),
   shutdown: z.strictObject({ deadlineMs: ms(0).default(10_000), handleSignals: z.boolean().default(true) }).prefault({}),
   admin: adminOptionsSchema.optional(),

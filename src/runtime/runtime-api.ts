@@ -8,6 +8,7 @@ import type { Breaker, BreakerOptions, BreakerStatus } from "../guards/index.js"
 import type { Dispatcher } from "../inbound/dispatcher.js";
 import type { WebhookAdapterName, WebhookHandlers } from "../inbound/webhook/index.js";
 import type { Outbox } from "../outbound/outbox.js";
+import type { Tasks } from "../tasks/index.js";
 import type { ScheduleFunction, ScheduleOptions, ScheduleSpec, ScheduleStatus } from "../scheduler/index.js";
 import type { DeadLetter, DeadLetterListOptions, DeadLetterPage, DeadLetterSelector, InboxStats, OfflineWindow, Store } from "../store/index.js";
 
@@ -114,5 +115,26 @@ export interface Runtime {
   breaker(name: string, options?: BreakerOptions): Breaker;
   /** Every breaker's state (closed, open, half-open), when it opened and why. */
   breakers(): BreakerStatus[];
+  /**
+   * Durable tasks: long work started by handlers (`ctx.unlost.task(kind, payload)`, added with
+   * the update's completion, exactly once) or by any code (`tasks.add`), run by
+   * `tasks.handle(kind, fn, { concurrency, perUser, perUserQueueLimit, attempts, backoff,
+   * timeoutMs })` beside message handling: a global limit per kind and a per-user one (across
+   * processes), retries with backoff, `CIRCUIT_OPEN` retried after the breaker's half-open time
+   * without using an attempt, dead letters, cancel, progress, a temp folder per task removed
+   * when it ends, sends through the outbox keyed by the task. A stop lets running tasks finish
+   * within `tasks.graceMs`, then queues them again. See docs/tasks.md.
+   *
+   * @example
+   * ```ts
+   * const service = runtime.breaker("download-service");
+   * runtime.tasks.handle("download", async ({ payload, chatId, tmpDir, signal, api }) => {
+   *   const file = join(tmpDir, "video.mp4");
+   *   await service.execute((s) => download((payload as { url: string }).url, file, s), signal);
+   *   await api.sendVideo(chatId!, new InputFile(file));
+   * }, { concurrency: 4, perUser: 1, perUserQueueLimit: 3, attempts: 5 });
+   * ```
+   */
+  readonly tasks: Tasks;
 }
 

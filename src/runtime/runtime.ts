@@ -23,6 +23,7 @@ import { startOutbound, type Outbound } from "../outbound/service.js";
 import { BreakerRegistry, type Breaker, type BreakerOptions, type BreakerStatus } from "../guards/index.js";
 import { ScheduleRegistry, type ScheduleFunction, type ScheduleOptions, type ScheduleSpec, type ScheduleStatus } from "../scheduler/index.js";
 import type { Outbox } from "../outbound/outbox.js";
+import { TaskService, taskApiFactory, withTaskTracking, type Tasks } from "../tasks/index.js";
 import { outboxTransformer } from "../outbound/transformer.js";
 import { ApiCloneRouter } from "../outbound/api-clones.js";
 import { HandlingInfo } from "./handling-info.js";
@@ -79,6 +80,7 @@ class UnlostRuntime implements Runtime {
   readonly instanceId: string;
   private readonly scheduleRegistry = new ScheduleRegistry();
   private readonly breakerRegistry: BreakerRegistry;
+  private readonly taskService: TaskService;
   private readonly logger: Logger;
   /**
    * The secrets of this bot (its token, the webhook secret): one scrubber shared by the
@@ -145,6 +147,7 @@ class UnlostRuntime implements Runtime {
     this.scrubber.add(bot.token, options.webhook?.secretToken, storePassword(options.store));
     this.logger = options.logger ?? createLogger({ scrubber: this.scrubber });
     this.breakerRegistry = new BreakerRegistry({ logger: this.logger, clock: this.clock });
+    this.taskService = new TaskService(options.tasks);
     this.finished = new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
     });
@@ -230,6 +233,10 @@ class UnlostRuntime implements Runtime {
 
   breakers(): BreakerStatus[] {
     return this.breakerRegistry.status();
+  }
+
+  get tasks(): Tasks {
+    return this.taskService;
   }
 
   webhookCallback<A extends WebhookAdapterName>(adapter: A): WebhookHandlers[A] {
@@ -321,6 +328,8 @@ class UnlostRuntime implements Runtime {
         backlog > 0 ? "unlost started; catching up on the backlog" : "unlost started",
       );
 
+      // Before any handler runs: `ctx.unlost.task` checks its queue limit in the store.
+      await this.taskService.start({ store, owner: this.instanceId, clock: this.clock, logger, api: taskApiFactory(this.bot, () => this.outbound?.outbox) });
       this.policy = createCatchUpPolicy(options.catchUp);
       installUpdateInfo(this.bot);
       this.uncommitted = new UncommittedWrites();
@@ -351,6 +360,7 @@ class UnlostRuntime implements Runtime {
           // A settled retry may unblock a chat waiting in the journal.
           void this.journal?.checkBlocked();
           this.wakeDelivery();
+          this.taskService.committed();
         },
       });
       this.dispatcher.start();
@@ -371,9 +381,10 @@ class UnlostRuntime implements Runtime {
           onCommitted: ({ moved }) => {
             if (moved > 0) this.dispatcher?.wake();
             this.wakeDelivery();
+            this.taskService.committed();
           },
           ownership: (this.workerLease as WorkerLease).journalOwnership(journal),
-          uncommitted: this.uncommitted,
+          uncommitted: withTaskTracking(this.uncommitted, this.taskService),
         });
         this.journal.start();
       }
@@ -476,7 +487,7 @@ class UnlostRuntime implements Runtime {
     const deadline = this.options.shutdown.deadlineMs;
     // Both stop taking work at once (the row dispatcher must not claim what the journal hands
     // over below), then finish what runs, up to the deadline.
-    const [fromJournal, fromRows] = await Promise.all([this.journal?.stop(deadline), this.dispatcher?.stop(deadline), this.scheduleRegistry.stop(deadline)]);
+    const [fromJournal, fromRows] = await Promise.all([this.journal?.stop(deadline), this.dispatcher?.stop(deadline), this.scheduleRegistry.stop(deadline), this.taskService.stop()]);
     await handOverPolling({ journal: this.journal === undefined ? undefined : this.openedStore?.inbox.journal, poller: this.poller, instanceId: this.instanceId, clock: this.clock, logger: this.logger }, fromJournal);
     const result = fromRows === undefined ? undefined : { abandoned: fromRows.abandoned + (fromJournal?.abandoned ?? 0) };
     if (result !== undefined) {
@@ -755,7 +766,7 @@ class UnlostRuntime implements Runtime {
     // With an admin server: the run's duration from `facts.now` and the update's lag, at one
     // more clock read per run (see HandlerTimings).
     const timings = this.timings;
-    const info = new HandlingInfo(claimed, facts, `${this.bot.botInfo.id}:${claimed.updateId}`, this.outboxOrThrow, this.options.inbox.maxAttempts, this.data, this.journal !== undefined, this.timedOutTry);
+    const info = new HandlingInfo(claimed, facts, `${this.bot.botInfo.id}:${claimed.updateId}`, this.outboxOrThrow, this.options.inbox.maxAttempts, this.data, this.journal !== undefined, this.timedOutTry, this.taskService);
     // The dispatcher aborts `ctx.unlost.signal` through `info` at the deadline (the catch-up
     // steps before may already have used the time up).
     run.onTimeout = info;
@@ -776,7 +787,7 @@ class UnlostRuntime implements Runtime {
     );
     return handling.then(() => {
       timings?.ended(facts.now, this.clock(), claimed.receivedAt);
-      if (!info.enqueued) return info.committedEffects;
+      if (!info.enqueued && !info.tasksAdded) return info.committedEffects;
       return info.effects().then((effects) => {
         if (effects.some((e) => e.kind === "outbox.enqueue")) this.sendsCommitted = true;
         return effects;

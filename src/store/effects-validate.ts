@@ -8,6 +8,7 @@ import { UnlostError } from "../errors/index.js";
 import { requireDataKey, requireDataValue } from "./data-validate.js";
 import type { StoreEffect } from "./effects.js";
 import { validateNewJob } from "./outbox-validate.js";
+import { validateNewTask } from "./task-validate.js";
 
 function invalid(message: string): never {
   throw new UnlostError("INVALID_ARGUMENT", message);
@@ -34,6 +35,9 @@ export function validateEffects(effects: readonly StoreEffect[]): void {
       case "outbox.enqueue":
         if (!Array.isArray(effect.jobs)) invalid("Effect outbox.enqueue needs an array of jobs.");
         for (const job of effect.jobs) validateNewJob(job);
+        break;
+      case "task.add":
+        validateNewTask(effect.task);
         break;
       default:
         invalid(`Unknown store effect: ${JSON.stringify(effect)}`);

@@ -9,6 +9,7 @@
  * @module
  */
 import type { NewJob } from "../outbound/types.js";
+import type { NewTask } from "./task-types.js";
 
 /** Set a runtime key/value entry (see `StateStore.getValue`). */
 export interface KvSetEffect {
@@ -74,8 +75,19 @@ export interface DataDeleteEffect {
 }
 
 /**
+ * Add a task (see `TaskStore.add`: idempotent on its id and key): how a handler's
+ * `ctx.unlost.task(...)` is added exactly once, with its completion.
+ */
+export interface TaskAddEffect {
+  /** Discriminant. */
+  readonly kind: "task.add";
+  /** The task, fully resolved (its id deterministic from the update and the call's position). */
+  readonly task: NewTask;
+}
+
+/**
  * Everything a settle can do besides changing the update's state. A closed union on purpose:
  * a backend must know how to apply each kind inside its transaction, and the compiler then
  * points at every backend when a kind is added.
  */
-export type StoreEffect = KvSetEffect | KvDeleteEffect | KvIncrementEffect | DataSetEffect | DataDeleteEffect | OutboxEnqueueEffect;
+export type StoreEffect = KvSetEffect | KvDeleteEffect | KvIncrementEffect | DataSetEffect | DataDeleteEffect | OutboxEnqueueEffect | TaskAddEffect;

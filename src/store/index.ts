@@ -48,7 +48,12 @@ export type {
 } from "./journal-types.js";
 export type { LeaseFence, LeaseGrant, LeaseInfo, LeaseStore } from "./lease-types.js";
 export type { OfflineWindow, StateStore } from "./state-types.js";
-export type { StoreEffect, KvSetEffect, KvDeleteEffect, KvIncrementEffect, DataSetEffect, DataDeleteEffect, OutboxEnqueueEffect } from "./effects.js";
+export type { StoreEffect, KvSetEffect, KvDeleteEffect, KvIncrementEffect, DataSetEffect, DataDeleteEffect, OutboxEnqueueEffect, TaskAddEffect } from "./effects.js";
+export type {
+  ClaimedTask, NewTask, TaskAddResult, TaskCancelResult, TaskClaimOptions, TaskCount, TaskDeadLetterListOptions, TaskDeadLetterSelector,
+  TaskKindLimit, TaskLease, TaskLeaseResult, TaskOutcome, TaskRecord, TaskState, TaskStore,
+} from "./task-types.js";
+export { validateNewTask, MAX_TASK_JSON_LENGTH, MAX_TASK_ID_LENGTH, MAX_TASK_KIND_LENGTH } from "./task-validate.js";
 export type { BotDataStore, DataEntry, DataListOptions } from "./data-types.js";
 export { MAX_DATA_KEY_LENGTH, MAX_DATA_VALUE_LENGTH, requireDataKey, requireDataValue } from "./data-validate.js";
 export type {

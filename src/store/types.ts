@@ -14,6 +14,7 @@ import type { InboxStore, EpochMs } from "./inbox-types.js";
 import type { LeaseStore } from "./lease-types.js";
 import type { OutboxStore } from "./outbox-types.js";
 import type { StateStore } from "./state-types.js";
+import type { TaskStore } from "./task-types.js";
 import type { Scrub } from "../errors/index.js";
 import type { ConnectionOptions } from "node:tls";
 
@@ -42,6 +43,12 @@ export interface Store {
    * committed with the completion of the update that wrote them.
    */
   readonly data: BotDataStore;
+  /**
+   * Durable tasks (background work started by handlers): claims within per-kind and per-user
+   * limits across processes, progress, retries, dead letters. A handler's tasks are added with
+   * its completion (the `task.add` effect), exactly once.
+   */
+  readonly tasks: TaskStore;
   /**
    * What was found on opening that the operator should fix, each with its fix (e.g. a data
    * folder other users can read). The runtime logs them at start; doctor reports them.

@@ -10,6 +10,7 @@ import { isUnlostError, redactSecrets } from "../../src/errors/index.js";
 import type { Claim, ClaimedUpdate, RawUpdate, Store } from "../../src/store/index.js";
 import { defineDataContract } from "./data-contract.js";
 import { defineOutboxContract } from "./outbox-contract.js";
+import { defineTaskContract } from "./task-contract.js";
 
 /**
  * Opens a store. Without `location`: a new, empty store. With one (a closed store's
@@ -31,7 +32,8 @@ export function message(updateId: number, chat: number, text = `m${updateId}`): 
 
 const ids = (items: readonly ClaimedUpdate[]): number[] => items.map((i) => i.updateId);
 
-async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
+/** Expects `promise` to reject with an UnlostError of `code`. */
+export async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
   const err = await promise.then(
     () => undefined,
     (e: unknown) => e,
@@ -1037,5 +1039,6 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
 
     defineOutboxContract(factory);
     defineDataContract(factory);
+    defineTaskContract(factory);
   });
 }

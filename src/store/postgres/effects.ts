@@ -12,6 +12,7 @@ import { deleteData, upsertData } from "./data.js";
 import type { PgDatabase, Tx } from "./database.js";
 import { enqueueJobs } from "./outbox-enqueue.js";
 import { upsertValue } from "./state.js";
+import { insertTask } from "./tasks.js";
 
 export { validateEffects } from "../effects-validate.js";
 
@@ -54,6 +55,10 @@ export async function applyEffects(db: PgDatabase, tx: Tx, effects: readonly Sto
       case "outbox.enqueue":
         // The same rows as OutboxStore.enqueue, in the settle's transaction: exactly once with it.
         await enqueueJobs(db, tx, effect.jobs, now);
+        break;
+      case "task.add":
+        // As TaskStore.add, in the settle's transaction: a replayed update adds nothing.
+        await insertTask(tx, effect.task, now);
         break;
       default: {
         const unknown: never = effect;

@@ -149,6 +149,43 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     description: "outbox: jobs, chat heads, broadcasts, unreachable chats, known users, audit log, counters",
     sql: PG_OUTBOX_SCHEMA_SQL,
   },
+  {
+    version: 4,
+    description: "tasks: durable background work with per-kind and per-user limits, retries and dead letters",
+    sql: `
+      -- As SQLite's tasks table (see ../sqlite/schema.ts, migration 8).
+      CREATE TABLE tasks (
+        seq              bigserial PRIMARY KEY,
+        id               text      NOT NULL UNIQUE,
+        kind             text      NOT NULL,
+        payload          text      NOT NULL,
+        user_id          bigint,
+        chat_id          bigint,
+        idem_key         text,
+        state            text      NOT NULL,
+        failures         integer   NOT NULL DEFAULT 0,
+        max_attempts     integer   NOT NULL,
+        runs             integer   NOT NULL DEFAULT 0,
+        recoveries       integer   NOT NULL DEFAULT 0,
+        due_at           bigint    NOT NULL,
+        created_at       bigint    NOT NULL,
+        updated_at       bigint    NOT NULL,
+        finished_at      bigint,
+        lease_owner      text,
+        lease_until      bigint,
+        cancel_requested boolean   NOT NULL DEFAULT false,
+        progress         text,
+        progress_note    text,
+        result           text,
+        last_error       text
+      );
+      CREATE UNIQUE INDEX tasks_key ON tasks (idem_key) WHERE idem_key IS NOT NULL;
+      CREATE INDEX tasks_queued ON tasks (kind, due_at, seq) WHERE state = 'queued';
+      CREATE INDEX tasks_running ON tasks (kind, user_id) WHERE state = 'running';
+      CREATE INDEX tasks_user ON tasks (kind, user_id, state);
+      CREATE INDEX tasks_finished ON tasks (state, finished_at) WHERE finished_at IS NOT NULL;
+    `,
+  },
 ];
 
 /** The schema version this build of unlost writes on PostgreSQL. */

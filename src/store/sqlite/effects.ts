@@ -8,6 +8,7 @@ import type { StoreEffect } from "../effects.js";
 import { deleteData, upsertData } from "./data.js";
 import type { SqliteDatabase } from "./database.js";
 import { enqueueJobs } from "./outbox-enqueue.js";
+import { insertTask } from "./tasks.js";
 
 export { validateEffects } from "../effects-validate.js";
 
@@ -42,6 +43,10 @@ export function applyEffects(db: SqliteDatabase, effects: readonly StoreEffect[]
       case "outbox.enqueue":
         // The same rows as OutboxStore.enqueue, in the settle's transaction: exactly once with it.
         enqueueJobs(db, effect.jobs, now);
+        break;
+      case "task.add":
+        // As TaskStore.add, in the settle's transaction: a replayed update adds nothing.
+        insertTask(db, effect.task, now);
         break;
       default: {
         const unknown: never = effect;

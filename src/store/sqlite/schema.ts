@@ -204,6 +204,44 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 8,
+    description: "tasks: durable background work with per-kind and per-user limits, retries and dead letters",
+    sql: `
+      -- seq: add order (ties of due_at run oldest first). state queued|running|done|failed|cancelled.
+      CREATE TABLE tasks (
+        seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+        id               TEXT    NOT NULL UNIQUE,
+        kind             TEXT    NOT NULL,
+        payload          TEXT    NOT NULL,
+        user_id          INTEGER,
+        chat_id          INTEGER,
+        idem_key         TEXT,
+        state            TEXT    NOT NULL,
+        failures         INTEGER NOT NULL DEFAULT 0,
+        max_attempts     INTEGER NOT NULL,
+        runs             INTEGER NOT NULL DEFAULT 0,
+        recoveries       INTEGER NOT NULL DEFAULT 0,
+        due_at           INTEGER NOT NULL,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        finished_at      INTEGER,
+        lease_owner      TEXT,
+        lease_until      INTEGER,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        progress         TEXT,
+        progress_note    TEXT,
+        result           TEXT,
+        last_error       TEXT
+      );
+      CREATE UNIQUE INDEX tasks_key ON tasks (idem_key) WHERE idem_key IS NOT NULL;
+      -- claim: a kind's due tasks in order; its live claims by user; per-user queue counts.
+      CREATE INDEX tasks_queued ON tasks (kind, due_at, seq) WHERE state = 'queued';
+      CREATE INDEX tasks_running ON tasks (kind, user_id) WHERE state = 'running';
+      CREATE INDEX tasks_user ON tasks (kind, user_id, state);
+      CREATE INDEX tasks_finished ON tasks (state, finished_at) WHERE finished_at IS NOT NULL;
+    `,
+  },
 ];
 
 /** The schema version this build of unlost writes. */

@@ -10,6 +10,7 @@ import { SqliteInbox } from "./inbox.js";
 import { SqliteLeases } from "./lease.js";
 import { SqliteOutbox } from "./outbox.js";
 import { SqliteState } from "./state.js";
+import { SqliteTasks } from "./tasks.js";
 
 /** {@link Store} on an embedded SQLite file (better-sqlite3). */
 export class SqliteStore implements Store {
@@ -27,6 +28,8 @@ export class SqliteStore implements Store {
   readonly leases: SqliteLeases;
   /** {@inheritDoc Store.data} */
   readonly data: SqliteData;
+  /** {@inheritDoc Store.tasks} */
+  readonly tasks: SqliteTasks;
   /** {@inheritDoc Store.warnings} */
   readonly warnings: readonly StoreWarning[];
   /** The connection, for backend-specific tests and tools. */
@@ -41,6 +44,7 @@ export class SqliteStore implements Store {
     this.state = new SqliteState(database);
     this.leases = new SqliteLeases(database);
     this.data = new SqliteData(database);
+    this.tasks = new SqliteTasks(database);
   }
 
   /**
