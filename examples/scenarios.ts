@@ -88,20 +88,48 @@ const notifier: Scenario = {
 
 const downloader: Scenario = {
   name: "downloader",
-  about: "four users send links at once; each download takes 1–3 s, and no chat waits for another",
+  about: "users send links; durable tasks fetch them (3 at once, 1 per user, 3 waiting per user at most), a flaky one is retried",
   async play(s) {
-    const links = ["https://example.com/cats.mp4", "https://example.com/talk", "https://example.com/song.mp3", "https://example.com/lecture-7"];
-    ["Alice", "Bobur", "Dilnoza", "Farhod"].forEach((name, i) => s.say(s.user(name), links[i] ?? "https://example.com"));
+    const [alice, bobur, dilnoza, farhod] = ["Alice", "Bobur", "Dilnoza", "Farhod"].map((name) => s.user(name)) as [SimUser, SimUser, SimUser, SimUser];
+    s.say(alice, "https://example.com/cats.mp4");
+    s.say(bobur, "https://example.com/talk");
+    s.say(dilnoza, "https://example.com/flaky-song.mp3");
+    // Farhod sends four links at once: three wait their turn (one of his runs at a time), the fourth is refused.
+    for (let i = 1; i <= 4; i++) s.say(farhod, `https://example.com/lecture-${i}`);
   },
-  expected: ["Alice", "Bobur", "Dilnoza", "Farhod"].flatMap((user) => [
-    { user, text: /^⏳ fetching / },
-    { user, text: /^✅ .+ fetched in \d+ ms$/ },
-  ]),
+  expected: [
+    ...["Alice", "Bobur", "Dilnoza", "Farhod"].map((user) => ({ user, text: /^⏳ queued / })),
+    { user: "Alice", text: /^✅ .*cats.+ fetched in \d+ ms/ },
+    { user: "Bobur", text: /^✅ .*talk.+ fetched in \d+ ms/ },
+    { user: "Dilnoza", text: /^✅ .*flaky_song.+ fetched in \d+ ms/ },
+    ...[1, 2, 3].map((i) => ({ user: "Farhod", text: new RegExp(`^✅ .*lecture_${i}.+ fetched in \\d+ ms`) })),
+    { user: "Farhod", text: /^✋ you already have 3 links waiting; send https:\/\/example.com\/lecture-4 again/ },
+  ],
   summary(replies, elapsedMs) {
     const total = replies.reduce((sum, text) => sum + Number(/fetched in (\d+) ms/.exec(text)?.[1] ?? 0), 0);
-    return `the downloads took ${(total / 1000).toFixed(1)} s one after another; handled in parallel chats, all were answered within ${(elapsedMs / 1000).toFixed(1)} s`;
+    return `the downloads took ${(total / 1000).toFixed(1)} s one after another; as tasks (3 at once, one per user) all were delivered within ${(elapsedMs / 1000).toFixed(1)} s, and every user got an answer at once`;
   },
 };
 
+const multiService: Scenario = {
+  name: "multi-service",
+  about: "private messages answered at once while a discovery scan, an audience scan, a publisher and continuous invitations run",
+  env: (s) => ({ ADMIN_IDS: String(s.user("Alice").id), MULTI_SERVICE_FAST: "1" }),
+  async play(s) {
+    const [alice, bobur] = [s.user("Alice"), s.user("Bobur")];
+    s.say(alice, "hello");
+    s.say(bobur, "salom");
+    // The publisher's first digest comes at once; by the second, the scans have run.
+    await s.replyTo(alice, /^📰 digest #2/, 20_000);
+    s.say(bobur, "/status");
+  },
+  expected: [
+    { user: "Alice", text: /^you said: hello$/ },
+    { user: "Bobur", text: /^you said: salom$/ },
+    { user: "Alice", text: /^📰 digest #1: \d+ channels found, \d+ invited/ },
+    { user: "Bobur", text: /^services:\n• audience-scan: [1-9]\d* runs, last ok[\s\S]*discovery-scan: [1-9]\d* runs, last ok[\s\S]*invitations: [1-9]\d* done/ },
+  ],
+};
+
 /** Every example, by name. */
-export const SCENARIOS: Readonly<Record<string, Scenario>> = { echo, notifier, downloader };
+export const SCENARIOS: Readonly<Record<string, Scenario>> = { echo, notifier, downloader, "multi-service": multiService };

@@ -1,6 +1,7 @@
 /**
  * A fake slow external service, the shape of what a downloader bot calls: every request takes
- * 1–3 s (the same for the same query) and answers with a made-up file description.
+ * 1–3 s (the same for the same query) and answers with a made-up file description. A query
+ * containing "flaky" fails with 503 the first time it is asked, as real services do now and then.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -24,8 +25,15 @@ export function workMs(query: string): number {
 /** Starts the service on a free port of 127.0.0.1. */
 export async function startSlowService(): Promise<SlowService> {
   let served = 0;
+  const failed = new Set<string>();
   const server: Server = createServer((req, res) => {
     const query = new URL(req.url ?? "/", "http://x").searchParams.get("q") ?? "";
+    if (query.includes("flaky") && !failed.has(query)) {
+      failed.add(query);
+      res.statusCode = 503;
+      res.end("try again later");
+      return;
+    }
     const ms = workMs(query);
     setTimeout(() => {
       served++;

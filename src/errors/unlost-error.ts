@@ -62,6 +62,9 @@ export type UnlostErrorCode =
    */
   | "BOT_MODULE";
 
+/** The brand of unlost's errors, shared by every copy of unlost in the process. */
+const UNLOST_ERROR_BRAND: unique symbol = Symbol.for("unlost.UnlostError") as never;
+
 /** Options of {@link UnlostError}. */
 export interface UnlostErrorOptions {
   /** The error that caused this one, kept for logs and debugging. */
@@ -81,6 +84,17 @@ export interface UnlostErrorOptions {
  * ```
  */
 export class UnlostError extends Error {
+  /**
+   * Every copy of unlost in a process recognises every other's errors by this brand (a
+   * registered symbol): a bot module may load a second copy (a TypeScript path mapping, two
+   * versions in a monorepo), and `instanceof` alone would then miss its errors.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // A subclass keeps the ordinary prototype check.
+    if (this !== UnlostError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[UNLOST_ERROR_BRAND] === true;
+  }
+
   /** The stable machine-readable error code. */
   readonly code: UnlostErrorCode;
   /** Structured facts about the failure (never secrets). */
@@ -89,6 +103,7 @@ export class UnlostError extends Error {
   constructor(code: UnlostErrorCode, message: string, options: UnlostErrorOptions = {}) {
     super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "UnlostError";
+    Object.defineProperty(this, UNLOST_ERROR_BRAND, { value: true });
     this.code = code;
     this.details = options.details ?? {};
   }

@@ -80,12 +80,12 @@ describe("ApiCloneRouter: an Api built from the options it installs", () => {
     expect(scope.calls).toBe(2);
   });
 
-  it("without a scope: durable, acknowledged, no key", async () => {
+  it("without a scope: durable, acknowledged, no key, behind users' replies (normal priority)", async () => {
     const { outbox, sent } = fakeOutbox();
     const api = new Api(TOKEN, { apiRoot: "http://127.0.0.1:9" });
     new ApiCloneRouter(TOKEN, api.options).install(api, async () => outbox);
     await new Api(TOKEN, api.options).sendMessage(42, "hi");
-    expect(sent).toMatchObject([{ method: "sendMessage", fromHandler: false, options: { priority: "high" } }]);
+    expect(sent).toMatchObject([{ method: "sendMessage", fromHandler: false, options: { priority: "normal" } }]);
     expect(sent[0]!.options.idempotencyKey).toBeUndefined();
   });
 

@@ -99,8 +99,9 @@ export function keyOf(scope: UpdateScope | undefined, method: string): SendKey {
  */
 export async function sendThroughOutbox(source: OutboxSource, key: SendKey, method: string, fields: Record<string, unknown>, signal?: AbortSignal): Promise<DeliveredAnswer> {
   const outbox = typeof source === "function" ? await source() : source;
-  // Outside handlers (e.g. a scheduled job) a send is still durable, just without a key.
-  const options = key === undefined ? ({ priority: "high" } as const) : ({ priority: "high", idempotencyKey: key.idempotencyKey } as const);
+  // Outside handlers (e.g. a scheduled job) a send is still durable, just without a key, and
+  // waits behind users' replies (`normal`): background work never delays an answer to a user.
+  const options = key === undefined ? ({ priority: "normal" } as const) : ({ priority: key.scope.priority ?? "high", idempotencyKey: key.idempotencyKey } as const);
   let id: string;
   let fresh: boolean;
   try {

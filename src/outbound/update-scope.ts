@@ -7,6 +7,7 @@
  * to the same scope (see `api-clones.ts`): an `Api` built from them, such as each step of a
  * conversation, takes its keys from the same sequence.
  */
+import type { Priority } from "./types.js";
 
 /** The scope of one handler run. */
 export interface UpdateScope {
@@ -17,6 +18,12 @@ export interface UpdateScope {
   updateKey: string;
   /** How many outbox calls this run has made so far (the next call's position). */
   calls: number;
+  /**
+   * The outbox priority of this scope's sends. Default `high`: a reply to a user. Background
+   * work (a task's sends) uses `normal`, so that users' replies go first when both wait for
+   * Telegram's rate limits.
+   */
+  priority?: Priority;
   /**
    * Sends may leave without a job stored first (see `direct-send.ts`): only on the first run
    * of a fresh update, until that run passes its deadline (a late send of a timed-out run
@@ -45,8 +52,8 @@ export interface UpdateScope {
 }
 
 /** A new scope for the handling of one update. */
-export function newUpdateScope(updateKey: string, direct = false, mayRepeat = false, rerun = false): UpdateScope {
-  return { updateKey, calls: 0, direct, sentDirect: false, mayRepeat, rerun, pending: undefined };
+export function newUpdateScope(updateKey: string, direct = false, mayRepeat = false, rerun = false, priority?: Priority): UpdateScope {
+  return { updateKey, calls: 0, direct, sentDirect: false, mayRepeat, rerun, pending: undefined, ...(priority === undefined ? {} : { priority }) };
 }
 
 /**

@@ -19,7 +19,7 @@ export function taskApiFactory(bot: Bot<Context>, outbox: () => Outbox | undefin
     if (installed.length > 0) api.config.use(...installed);
     const box = outbox();
     // Never direct (no job stored first): a task has no update whose replay would find the send.
-    if (box !== undefined) api.config.use(outboxTransformer(box, newUpdateScope(scopeKey, false, false, rerun)));
+    if (box !== undefined) api.config.use(outboxTransformer(box, newUpdateScope(scopeKey, false, false, rerun, "normal")));
     return api;
   };
 }

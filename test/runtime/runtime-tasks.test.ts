@@ -153,6 +153,32 @@ describe("runtime.tasks", () => {
     expect(await rt.tasks.add("download", { url: "x" }, { userId: alice.id })).toMatch(/^t-/);
   });
 
+  it("a task's sends wait behind users' replies when both wait for the rate limit (users first)", async () => {
+    const { emulator, sim, make } = await world();
+    const alice = emulator.createUser({ firstName: "Alice" });
+    const bob = emulator.createUser({ firstName: "Bob" });
+    let started!: () => void;
+    const sending = new Promise<void>((r) => (started = r));
+    const rt = make((bot, r) => {
+      bot.on("message:text", (ctx) => ctx.reply(`reply to ${ctx.message.text}`));
+      r.tasks.handle("report", async ({ api, userId }) => {
+        // Eight messages queued at once for one chat; the pacer lets out 4 a second.
+        const sends = Array.from({ length: 8 }, (_, i) => api.sendMessage(userId!, `report part ${i + 1}`));
+        started();
+        await Promise.all(sends);
+      }, { concurrency: 1 });
+    }, { outbox: { idleMs: 20, limits: { global: { perSecond: 4, burst: 1 }, perChat: { perSecond: 100, burst: 100 } } } });
+    await rt.start();
+    await rt.tasks.add("report", {}, { userId: alice.id, chatId: alice.id });
+    await sending;
+    await sleep(300); // a part or two has left
+    bob.sendText(sim, "hi");
+    await until(() => sim.record.to(alice.id).length === 8 && sim.record.to(bob.id).length === 1, 15_000, "everything delivered");
+    const order = sim.record.messages().map((m) => m.text);
+    // Bob's reply jumped the queue: at most the parts already out (and the one being paced) came first.
+    expect(order.indexOf("reply to hi")).toBeLessThanOrEqual(3);
+  });
+
   it("retries a failing task with backoff, dead-letters it after its attempts, and runs it again from the dead letters", async () => {
     const { make } = await world();
     const tries: Array<{ id: string; attempt: number; at: number }> = [];
