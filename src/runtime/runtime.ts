@@ -37,6 +37,7 @@ import { handOverPolling } from "./hand-over.js";
 import { resolveOptions, type ResolvedOptions, type RuntimeOptions } from "./options.js";
 import type { InboxDeadLetters, Runtime, RuntimeStats } from "./runtime-api.js";
 export type { InboxDeadLetters, Runtime, RuntimeStats } from "./runtime-api.js";
+import { startOutboxHousekeeping } from "../outbound/housekeeping.js";
 import { RuntimeOperations, type RuntimeOperationsParts } from "../admin/runtime-operations.js";
 import type { HandlerTimings } from "../admin/handler-timings.js";
 import type { UpdatesState } from "../admin/source.js";
@@ -646,7 +647,14 @@ class UnlostRuntime implements Runtime {
     }, options.inbox.pruneIntervalMs);
     prune.unref();
     this.timers.push(prune);
-    if (this.outbound !== undefined) this.startOutboxHousekeeping(store);
+    if (this.outbound !== undefined) {
+      const o = options.outbox;
+      this.timers.push(...startOutboxHousekeeping({
+        store, outbound: this.outbound, logger, clock: this.clock, botName: () => this.bot.botInfo.username, adminChatIds: options.downtime.adminChatIds,
+        pruneIntervalMs: options.inbox.pruneIntervalMs, retentionMs: o.retentionMs, auditRetentionMs: o.auditRetentionMs,
+        failureAlertThreshold: o.failureAlertThreshold, failureAlertWindowMs: o.failureAlertWindowMs,
+      }));
+    }
   }
 
   /** Renews the worker lease (from `prepare` on: the outbox's claims need it) and, once running, recovers dead instances. */
@@ -661,47 +669,6 @@ class UnlostRuntime implements Runtime {
         .catch((error: unknown) => logger.warn({ err: error }, "heartbeat failed"));
     }, options.downtime.heartbeatMs);
     this.heartbeat.unref();
-  }
-
-  /** Prunes delivered jobs, old audit entries and orphan blobs; alerts on bursts of failures. */
-  private startOutboxHousekeeping(store: Store): void {
-    const { options, logger } = this;
-    const o = options.outbox;
-    const prune = setInterval(() => {
-      const now = this.clock();
-      void store.outbox
-        .prune({ deliveredBefore: now - o.retentionMs })
-        .then(async (removed) => {
-          await this.outbound?.blobs.remove(removed.blobs);
-          const audit = await store.outbox.audit.prune({ before: now - o.auditRetentionMs });
-          if (removed.count + audit > 0) logger.info({ prunedJobs: removed.count, prunedAudit: audit }, "pruned delivered messages past their retention");
-        })
-        .catch((error: unknown) => logger.warn({ err: error }, "pruning the outbox failed"));
-    }, options.inbox.pruneIntervalMs);
-    let lastFailed: number | undefined;
-    let windowStart = Date.now();
-    let alerted = false;
-    const watch = setInterval(() => {
-      void store.outbox.stats({ now: this.clock() }).then((stats) => {
-        const failed = stats.byState.failed;
-        if (lastFailed === undefined || Date.now() - windowStart >= o.failureAlertWindowMs) {
-          lastFailed = failed;
-          windowStart = Date.now();
-          alerted = false;
-          return;
-        }
-        const recent = failed - lastFailed;
-        if (recent > o.failureAlertThreshold && !alerted) {
-          alerted = true;
-          const text = `⚠️ @${this.bot.botInfo.username}: ${recent} outgoing messages failed for good in the last ${Math.round(o.failureAlertWindowMs / 60_000)} min. See the outbox dead letters for the reasons.`;
-          logger.error({ recentFailures: recent }, "many outgoing messages failed; alerting the admins");
-          for (const chatId of options.downtime.adminChatIds) void this.outbound?.outbox.sendText(chatId, text, { priority: "critical" }).catch(() => undefined);
-        }
-      }).catch(() => undefined);
-    }, Math.min(60_000, o.failureAlertWindowMs / 10));
-    prune.unref();
-    watch.unref();
-    this.timers.push(prune, watch);
   }
 
   /**
