@@ -14,6 +14,7 @@ import type { InboxStats } from "../store/index.js";
 import type { HistogramSnapshot, LightHistogram } from "./light-histogram.js";
 import type { AdminSource, RuntimeCounters, UpdatesState } from "./source.js";
 import { probeStore } from "./store-probe.js";
+import { BACKGROUND_FAMILIES, type BackgroundSnapshot } from "./background-metrics.js";
 
 /** One sample of a metric family. */
 interface Sample {
@@ -31,6 +32,7 @@ interface Snapshot {
   readonly counters?: RuntimeCounters;
   readonly delivery?: DeliveryStats;
   readonly state?: UpdatesState;
+  readonly background?: BackgroundSnapshot;
 }
 
 /** A metric family computed from a snapshot. */
@@ -140,7 +142,8 @@ export function createAdminMetrics(source: AdminSource): AdminMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const runtime = source.runtime;
-  const families = FAMILIES.filter((f) => runtime !== undefined || f.runtime !== true);
+  const background: readonly Family[] = BACKGROUND_FAMILIES.map((f) => ({ ...f, samples: (s: Snapshot) => f.samples(s.background ?? {}) }));
+  const families = [...FAMILIES, ...background].filter((f) => runtime !== undefined || f.runtime !== true);
   if (runtime !== undefined) {
     families.push(
       histogramFamily("unlost_handler_duration_seconds", "How long handler runs took (every try, successful or not).", runtime.timings.duration),
@@ -178,8 +181,20 @@ export function createAdminMetrics(source: AdminSource): AdminMetrics {
         ...(runtime === undefined ? {} : { counters: runtime.counters(), state: runtime.state() }),
       };
       const delivery = runtime?.delivery();
-      current = delivery === undefined ? snapshot : { ...snapshot, delivery };
+      const withDelivery = delivery === undefined ? snapshot : { ...snapshot, delivery };
+      current = { ...withDelivery, background: await readBackground(source, probe.ok) };
       return registry.metrics();
     },
   };
+}
+
+/** Breakers and schedules of the running bot, tasks from the store; a part that fails to read is left out. */
+async function readBackground(source: AdminSource, storeUp: boolean): Promise<BackgroundSnapshot> {
+  const store = storeUp ? source.store() : undefined;
+  const [tasks, schedules] = await Promise.all([
+    store?.tasks.counts().catch(() => undefined),
+    source.runtime?.schedules?.().catch(() => undefined),
+  ]);
+  const breakers = source.runtime?.breakers?.();
+  return { ...(tasks === undefined ? {} : { tasks }), ...(schedules === undefined ? {} : { schedules }), ...(breakers === undefined ? {} : { breakers }) };
 }

@@ -96,7 +96,7 @@ export class RuntimeOperations {
       store: p.store,
       clock: p.clock,
       scrub: p.scrubber.scrub,
-      runtime: { mode: p.mode, state: p.state, counters: p.counters, delivery: p.delivery, timings },
+      runtime: { mode: p.mode, state: p.state, counters: p.counters, delivery: p.delivery, timings, ...(p.breakers === undefined ? {} : { breakers: p.breakers }), ...(p.schedules === undefined ? {} : { schedules: p.schedules }) },
       ...(p.deadLetters === undefined ? {} : { deadLetters: p.deadLetters }),
     };
     return createAdminApp({ source, options, token: this.token, logger: p.logger });

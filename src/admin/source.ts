@@ -8,6 +8,8 @@
 import type { Scrub } from "../errors/index.js";
 import type { DeliveryStats } from "../outbound/delivery.js";
 import type { DeadLetterSelector, OutboxDeadLetterSelector, Store } from "../store/index.js";
+import type { BreakerStatus } from "../guards/index.js";
+import type { ScheduleStatus } from "../scheduler/index.js";
 import type { HandlerTimings } from "./handler-timings.js";
 
 /**
@@ -47,6 +49,10 @@ export interface RuntimeView {
   delivery(): DeliveryStats | undefined;
   /** Handler durations and update lags. */
   readonly timings: HandlerTimings;
+  /** The runtime's circuit breakers (`runtime.breakers()`). */
+  breakers?(): readonly BreakerStatus[];
+  /** The runtime's schedules with their stored state (`runtime.schedules()`). */
+  schedules?(): Promise<readonly ScheduleStatus[]>;
 }
 
 /** Retry and purge of dead letters; each returns how many it affected. */

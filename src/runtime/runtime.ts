@@ -180,6 +180,8 @@ class UnlostRuntime implements Runtime {
         return { received: this.received, handled: d.handled, failed: d.failed, deadLettered: d.deadLettered, timedOut: d.timedOut, skipped: this.skipped, inFlight: d.inFlight };
       },
       delivery: () => this.outbound?.delivery.stats(),
+      breakers: () => this.breakerRegistry.status(),
+      schedules: () => this.scheduleRegistry.status(),
       // The runtime's own: they wake the dispatcher and the delivery loop, and remove purged jobs' files.
       deadLetters: () => (this.outbound === undefined ? undefined : { inbox: this.deadLetters, outbox: this.outbound.outbox.deadLetters }),
     };
