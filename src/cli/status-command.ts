@@ -77,6 +77,12 @@ export function formatStatus(r: StatusReport): string[] {
     const rows = r.schedules.map((s) => [s.name, s.spec, s.running ? "running (or cut off)" : s.lastResult ?? "never ran", s.lastRunAt === null ? "never" : formatTime(s.lastRunAt, r.now), s.nextRunAt === null ? "none" : new Date(s.nextRunAt).toISOString(), `${s.runs} / ${s.failures}`, s.lastError ?? ""]);
     lines.push(...indent(table([["name", "timing", "last result", "last run", "next run", "runs / failed", "last error"], ...rows])));
   }
+  lines.push("", "circuit breakers");
+  if (r.breakers.length === 0) lines.push("  none");
+  else {
+    const rows = r.breakers.map((b) => [b.name, b.state, formatTime(b.recordedAt, r.now), String(b.opened), b.instance, b.lastError ?? ""]);
+    lines.push(...indent(table([["name", "state", "since", "opened", "instance", "last error"], ...rows])));
+  }
   lines.push("", "tasks");
   if (r.tasks.length === 0) lines.push("  none");
   else {

@@ -5,6 +5,7 @@
  * @module
  */
 import { storedSchedules, type ScheduleStatus } from "../scheduler/index.js";
+import { storedBreakers, type StoredBreaker } from "../guards/index.js";
 import type { TaskCount, Store } from "../store/index.js";
 import type { JobState, Priority } from "../outbound/types.js";
 import { oneLine } from "./format.js";
@@ -62,6 +63,8 @@ export interface StatusReport {
   readonly unreachableChats: number;
   /** The schedules recorded in the store: timing, last and next run, last result. */
   readonly schedules: readonly ScheduleStatus[];
+  /** The circuit breakers' last recorded states (written by the processes that use them). */
+  readonly breakers: readonly StoredBreaker[];
   /** Durable tasks by kind and state (kinds and states with none left out). */
   readonly tasks: readonly TaskCount[];
   /** Updates whose handling has taken longer than `olderThanMs`, oldest first. */
@@ -153,6 +156,7 @@ export async function statusReport(store: Store, options: LivenessOptions & { no
     unreachableChats: unreachable.length,
     running: { olderThanMs, updates: await runningUpdates(store, now, olderThanMs) },
     schedules: await storedSchedules(store),
+    breakers: await storedBreakers(store),
     tasks: await store.tasks.counts(),
   };
 }

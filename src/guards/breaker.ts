@@ -57,7 +57,7 @@ export interface Breaker {
 const NAME = /^[\w.:-]{1,100}$/;
 
 /** Makes a breaker (see the module comment). Throws `INVALID_ARGUMENT` on bad options. */
-export function createBreaker(name: string, options: BreakerOptions, deps: { readonly logger: Logger; readonly clock: () => number }): Breaker {
+export function createBreaker(name: string, options: BreakerOptions, deps: { readonly logger: Logger; readonly clock: () => number; readonly onChange?: (status: BreakerStatus) => void }): Breaker {
   if (typeof name !== "string" || !NAME.test(name)) throw new UnlostError("INVALID_ARGUMENT", `a breaker's name must be 1–100 letters, digits or . : - _; got ${JSON.stringify(name)}`);
   const halfOpenAfter = options.halfOpenAfterMs ?? 30_000;
   if (!Number.isInteger(halfOpenAfter) || halfOpenAfter < 1) throw new UnlostError("INVALID_ARGUMENT", `breaker ${name}: halfOpenAfterMs must be a whole number of ms ≥ 1; got ${JSON.stringify(options.halfOpenAfterMs)}`);
@@ -71,12 +71,22 @@ export function createBreaker(name: string, options: BreakerOptions, deps: { rea
     opened++;
     lastError = "error" in reason ? describe(reason.error) : null;
     logger.warn({ breaker: name, error: lastError, halfOpenAfterMs: halfOpenAfter }, "a circuit breaker opened: calls to its service fail fast until a probe succeeds");
+    changed();
   });
-  policy.onHalfOpen(() => logger.info({ breaker: name }, "a circuit breaker lets a probe call through"));
+  policy.onHalfOpen(() => {
+    logger.info({ breaker: name }, "a circuit breaker lets a probe call through");
+    changed();
+  });
   policy.onReset(() => {
     openedAt = null;
     logger.info({ breaker: name }, "a circuit breaker closed: its service answers again");
+    changed();
   });
+  // cockatiel calls its listeners before it changes `state`: report on the next turn.
+  const changed = (): void => {
+    if (deps.onChange !== undefined) queueMicrotask(() => deps.onChange?.(status()));
+  };
+  const status = (): BreakerStatus => ({ name, state: stateName(policy.state), openedAt, opened, lastError });
   return {
     name,
     async execute<T>(fn: (signal: AbortSignal) => Promise<T> | T, signal?: AbortSignal): Promise<T> {
@@ -88,7 +98,7 @@ export function createBreaker(name: string, options: BreakerOptions, deps: { rea
         throw new UnlostError("CIRCUIT_OPEN", `the circuit breaker ${name} is open (its service failed: ${lastError ?? "too often"}); not called. Try again in ${Math.ceil(retryAfterMs / 1000)} s`, { cause: error, details: { breaker: name, retryAfterMs } });
       }
     },
-    status: () => ({ name, state: stateName(policy.state), openedAt, opened, lastError }),
+    status,
   };
 }
 

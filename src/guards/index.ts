@@ -5,3 +5,4 @@
  */
 export { createBreaker, type Breaker, type BreakerOptions, type BreakerStatus, type BreakerTrigger } from "./breaker.js";
 export { BreakerRegistry } from "./registry.js";
+export { storedBreakers, type StoredBreaker } from "./stored.js";

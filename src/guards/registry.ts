@@ -6,11 +6,14 @@
  */
 import { UnlostError } from "../errors/index.js";
 import type { Logger } from "../runtime/logger.js";
+import type { StateStore } from "../store/index.js";
 import { createBreaker, type Breaker, type BreakerOptions, type BreakerStatus } from "./breaker.js";
+import { recordBreaker } from "./stored.js";
 
 /** Breakers of one runtime. */
 export class BreakerRegistry {
   private readonly breakers = new Map<string, { breaker: Breaker; options: string }>();
+  private recorder: { readonly state: StateStore; readonly instance: string } | undefined;
 
   constructor(private readonly deps: { readonly logger: Logger; readonly clock: () => number }) {}
 
@@ -22,9 +25,25 @@ export class BreakerRegistry {
       if (known.options !== key) throw new UnlostError("INVALID_ARGUMENT", `breaker ${JSON.stringify(name)} exists with other options (${known.options}); use one set of options per service`);
       return known.breaker;
     }
-    const breaker = createBreaker(name, options, this.deps);
+    const breaker = createBreaker(name, options, { ...this.deps, onChange: (status) => this.record(status) });
     this.breakers.set(name, { breaker, options: key });
     return breaker;
+  }
+
+  /**
+   * Records every breaker's state changes in `state` from now on (and the current states now),
+   * for `unlost status`. Called once the store is open.
+   */
+  recordTo(state: StateStore, instance: string): void {
+    this.recorder = { state, instance };
+    for (const { breaker } of this.breakers.values()) this.record(breaker.status());
+  }
+
+  private record(status: BreakerStatus): void {
+    const recorder = this.recorder;
+    if (recorder === undefined) return;
+    recordBreaker(recorder.state, status, recorder.instance, this.deps.clock()).catch((error: unknown) =>
+      this.deps.logger.warn({ err: error, breaker: status.name }, "recording a circuit breaker's state in the store failed; unlost status may show an older one"));
   }
 
   /** Every breaker's state. */

@@ -394,6 +394,7 @@ class UnlostRuntime implements Runtime {
       if (options.mode === "webhook") await this.startWebhook(store);
       else await this.startPolling(store, webhookInfo);
       this.startHousekeeping(store);
+      this.breakerRegistry.recordTo(store.state, this.instanceId);
       await this.scheduleRegistry.start({ store, owner: this.instanceId, clock: this.clock, logger });
       this.ops?.startAlerts();
       this.running = true;
