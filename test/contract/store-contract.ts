@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { isUnlostError, redactSecrets } from "../../src/errors/index.js";
 import type { Claim, ClaimedUpdate, RawUpdate, Store } from "../../src/store/index.js";
 import { defineDataContract } from "./data-contract.js";
+import { defineInspectContract } from "./inspect-contract.js";
 import { defineOutboxContract } from "./outbox-contract.js";
 
 /**
@@ -1037,5 +1038,6 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
 
     defineOutboxContract(factory);
     defineDataContract(factory);
+    defineInspectContract(factory);
   });
 }

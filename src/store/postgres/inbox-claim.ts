@@ -17,6 +17,7 @@ import type { ClaimedUpdate } from "../inbox-types.js";
 import { parseRaw } from "../sqlite/rows.js";
 import { tryLockChats } from "./chat-locks.js";
 import { refreshHead } from "./chat-queue.js";
+import { recordLostTries } from "./attempts.js";
 import type { Tx } from "./database.js";
 
 /** A validated claim request. */
@@ -90,6 +91,7 @@ export async function claimHeads(tx: Tx, claim: ClaimRequest, now: number): Prom
   const { owner } = claim;
   const leaseUntil = now + claim.leaseMs;
   const chats = [...locked];
+  await recordLostTries(tx, chats, now);
   const rows = await tx.rows<ClaimedRow>(TAKE_HEADS, [chats, now, owner, leaseUntil]);
   // A ready head pointing at a finished item (the queue out of step): repair it rather than
   // stall the chat. Such a chat was locked but nothing of it was taken.

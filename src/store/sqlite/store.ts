@@ -7,6 +7,7 @@ import type { SqliteStoreOptions, Store, StoreWarning } from "../types.js";
 import { SqliteData } from "./data.js";
 import { SqliteDatabase } from "./database.js";
 import { SqliteInbox } from "./inbox.js";
+import { SqliteInspect } from "./inspect.js";
 import { SqliteLeases } from "./lease.js";
 import { SqliteOutbox } from "./outbox.js";
 import { SqliteState } from "./state.js";
@@ -27,6 +28,8 @@ export class SqliteStore implements Store {
   readonly leases: SqliteLeases;
   /** {@inheritDoc Store.data} */
   readonly data: SqliteData;
+  /** {@inheritDoc Store.inspect} */
+  readonly inspect: SqliteInspect;
   /** {@inheritDoc Store.warnings} */
   readonly warnings: readonly StoreWarning[];
   /** The connection, for backend-specific tests and tools. */
@@ -41,6 +44,7 @@ export class SqliteStore implements Store {
     this.state = new SqliteState(database);
     this.leases = new SqliteLeases(database);
     this.data = new SqliteData(database);
+    this.inspect = new SqliteInspect(database);
   }
 
   /**

@@ -1,0 +1,46 @@
+/**
+ * The history of handler tries that did not complete an update, on PostgreSQL (`inbox_attempts`,
+ * migration 5; the SQLite twin is ../sqlite/attempts.ts). Written inside the transactions that
+ * learn of such a try, so it is exactly as durable as the outcome.
+ *
+ * @module
+ */
+import { MAX_ATTEMPTS_KEPT } from "../inspect-types.js";
+import { LOST_TRY, type AttemptToRecord } from "../sqlite/attempts.js";
+import type { Tx } from "./database.js";
+
+/** Records a try (its error already scrubbed and cut) and keeps the update's newest {@link MAX_ATTEMPTS_KEPT}. */
+export async function recordAttempt(tx: Tx, a: AttemptToRecord): Promise<void> {
+  await tx.run("INSERT INTO inbox_attempts (update_id, attempt, owner, started_at, ended_at, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7)", [
+    a.updateId,
+    a.attempt,
+    a.owner,
+    a.startedAt,
+    a.endedAt,
+    a.outcome,
+    a.error,
+  ]);
+  await tx.run(
+    `DELETE FROM inbox_attempts WHERE update_id = $1 AND seq <
+       (SELECT seq FROM inbox_attempts WHERE update_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET ${MAX_ATTEMPTS_KEPT - 1})`,
+    [a.updateId],
+  );
+}
+
+/** Records the lost tries of in-flight updates about to be recovered (before their rows change). */
+export async function recordLostTries(tx: Tx, chatKeys: readonly string[], now: number): Promise<void> {
+  // The in-flight heads of these (locked) chats whose lease ran out: what the claim recovers.
+  const rows = await tx.rows<{ update_id: number; attempts: number; lease_owner: string | null; claimed_at: number | null }>(
+    `SELECT i.update_id, i.attempts, i.lease_owner, i.claimed_at FROM chat_queue q JOIN inbox i ON i.update_id = q.head_id
+     WHERE q.chat_key = ANY($1::text[]) AND q.ready_at <= $2 AND i.state = 'inflight'`,
+    [chatKeys, now],
+  );
+  for (const r of rows) {
+    await recordAttempt(tx, { updateId: r.update_id, attempt: r.attempts, owner: r.lease_owner, startedAt: r.claimed_at, endedAt: now, outcome: "lost", error: LOST_TRY });
+  }
+}
+
+/** Forgets the tries of updates that are no longer stored (after a prune or a purge). */
+export async function forgetOrphanAttempts(tx: Tx): Promise<void> {
+  await tx.run("DELETE FROM inbox_attempts a WHERE NOT EXISTS (SELECT 1 FROM inbox i WHERE i.update_id = a.update_id)");
+}
