@@ -10,7 +10,7 @@ import { loadConfig } from "../config/index.js";
 import { Scrubber, UnlostError } from "../errors/index.js";
 import { createLogger } from "../runtime/logger.js";
 import { intOption, parseCommandLine, settingOptions } from "./args.js";
-import { openExistingStore } from "./store-access.js";
+import { openOperatorStore } from "./store-access.js";
 
 /** The port when none is given (also the one the docs use for `--admin-port`). */
 const DEFAULT_PORT = 9464;
@@ -30,6 +30,7 @@ Environment:
 
 Options:
   --data <dir>          folder of the store (default ./data; or UNLOST_DATA_DIR)
+  --store <url>         a PostgreSQL store instead (postgres://…; or UNLOST_STORE)
   --config <file>       config file (default ./unlost.config.json when present)
   --port <n>            port to listen on (default admin.port of the config, or ${DEFAULT_PORT}; 0: a free one)
   --host <addr>         interface (default admin.host of the config, or 127.0.0.1)
@@ -56,13 +57,13 @@ export async function runDashboardCommand(argv: readonly string[], out: (line: s
   const scrubber = new Scrubber([process.env["BOT_TOKEN"], process.env["UNLOST_WEBHOOK_SECRET"], token]);
   const logger = createLogger({ scrubber, ...(config.logLevel === undefined ? {} : { level: config.logLevel }) });
 
-  const store = openExistingStore(config, "dashboard");
+  const store = await openOperatorStore(config, "dashboard");
   try {
     // Loaded here: the other commands do not need Hono and prom-client.
     const { createAdminApp } = await import("../admin/server.js");
     const app = createAdminApp({ source: { store: () => store, clock: Date.now, scrub: scrubber.scrub }, options, token, logger });
     const listener = await app.listen();
-    err(`unlost dashboard: serving ${config.storePath} at ${listener.url} (/metrics, /healthz, /readyz${token === undefined ? "; /api needs UNLOST_ADMIN_TOKEN" : ", /api"}); Ctrl-C stops it`);
+    err(`unlost dashboard: serving ${store.location} at ${listener.url} (/metrics, /healthz, /readyz${token === undefined ? "; /api needs UNLOST_ADMIN_TOKEN" : ", /api"}); Ctrl-C stops it`);
     await (stop ?? untilSignal());
     await listener.close();
   } finally {
