@@ -35,7 +35,7 @@ export function jobEvents(job: Job): TraceEvent[] {
     events.push({ at: h.at, kind: "send-attempt", text, bad: h.outcome !== "delivered", jobId: job.id });
   });
   if (job.state === "delivered") {
-    events.push({ at: job.deliveredAt ?? job.updatedAt, kind: "send-delivered", text: `delivered${job.resultMessageId === null ? "" : ` as message ${job.resultMessageId}`} after ${job.attempts} attempt${job.attempts === 1 ? "" : "s"}`, jobId: job.id });
+    events.push({ at: job.deliveredAt ?? job.updatedAt, kind: "send-delivered", text: `delivered${job.resultMessageId === null ? "" : ` as message ${job.resultMessageId}`}`, jobId: job.id });
   } else if (job.state === "failed") {
     events.push({ at: job.updatedAt, kind: "send-failed", text: `gave up (${job.failureReason ?? "failed"}): ${job.lastError ?? "no error recorded"} — an outbox dead letter, retry it from the dashboard`, bad: true, jobId: job.id });
   } else if (job.state === "cancelled") {

@@ -22,5 +22,5 @@ export async function broadcastsPage(ctx: PageContext, store: Store): Promise<st
       count(b.delivered), count(b.failed), count(b.cancelled), count(b.remaining), count(b.total), actions,
     ];
   });
-  return page(ctx, "Broadcasts", h`<h1>Broadcasts</h1><p class="muted">Paced at Telegram's limits behind other sends (low priority by default). Pausing holds the queued messages (those being sent finish); cancelling drops them.</p>${table(["broadcast", "status", "progress", "delivered", "failed", "cancelled", "remaining", "total", ""], rows, { num: [3, 4, 5, 6, 7], empty: "No broadcasts in the store." })}`);
+  return page(ctx, "Broadcasts", h`<h1>Broadcasts</h1><p class="muted">Paced at Telegram's limits, behind sends of a higher priority. Pausing holds the queued messages (those being sent finish); cancelling drops them.</p>${table(["broadcast", "status", "progress", "delivered", "failed", "cancelled", "remaining", "total", ""], rows, { num: [3, 4, 5, 6, 7], empty: "No broadcasts in the store." })}`);
 }

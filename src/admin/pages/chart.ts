@@ -16,9 +16,9 @@ export interface Series {
   readonly values: readonly (number | null)[];
 }
 
-const W = 600;
-const H = 170;
-const PAD = { left: 44, right: 8, top: 8, bottom: 22 };
+const W = 440;
+const H = 150;
+const PAD = { left: 40, right: 8, top: 10, bottom: 22 };
 
 /** A "nice" upper bound for the axis: 1, 2, 5 × 10^n at or above `max`. */
 function niceMax(max: number): number {
@@ -37,7 +37,7 @@ export function lineChart(title: string, times: readonly number[], series: reado
   const top = niceMax(Math.max(0, ...all));
   const x = (i: number): number => PAD.left + (n <= 1 ? 0 : (i / (n - 1)) * (W - PAD.left - PAD.right));
   const y = (v: number): number => PAD.top + (1 - v / top) * (H - PAD.top - PAD.bottom);
-  const grid = [0, 0.5, 1].map((f) => h`<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${y(top * f).toFixed(1)}" y2="${y(top * f).toFixed(1)}" stroke="#e3e6ec"/><text x="${PAD.left - 4}" y="${(y(top * f) + 4).toFixed(1)}" text-anchor="end" font-size="10" fill="#667">${label(top * f)}</text>`);
+  const grid = [0, 0.5, 1].map((f) => h`<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${y(top * f).toFixed(1)}" y2="${y(top * f).toFixed(1)}" stroke="#e3e6ec"/><text x="${PAD.left - 4}" y="${(y(top * f) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#667">${label(top * f)}</text>`);
   const lines = series.map((s) => {
     const paths: string[] = [];
     let current = "";
@@ -57,7 +57,7 @@ export function lineChart(title: string, times: readonly number[], series: reado
   const axis =
     first === undefined || last === undefined
       ? h`<text x="${W / 2}" y="${H / 2}" text-anchor="middle" font-size="12" fill="#667">collecting samples…</text>`
-      : h`<text x="${PAD.left}" y="${H - 6}" font-size="10" fill="#667">${new Date(first).toISOString().slice(11, 19)}</text><text x="${W - PAD.right}" y="${H - 6}" font-size="10" fill="#667" text-anchor="end">${new Date(last).toISOString().slice(11, 19)} UTC</text>`;
+      : h`<text x="${PAD.left}" y="${H - 6}" font-size="11" fill="#667">${new Date(first).toISOString().slice(11, 19)}</text><text x="${W - PAD.right}" y="${H - 6}" font-size="11" fill="#667" text-anchor="end">${new Date(last).toISOString().slice(11, 19)} UTC</text>`;
   const legend = series.map((s) => {
     const latest = [...s.values].reverse().find((v) => v !== null);
     return h`<span><i style="background:${s.color}"></i>${s.name}${latest === undefined ? "" : ` (${label(latest)})`}</span>`;

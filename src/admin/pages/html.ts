@@ -68,8 +68,8 @@ tr.stuck td{background:#fdecea}.pill{display:inline-block;padding:.05rem .5rem;b
 .pill.bad{background:#fdecea;border-color:#f3b7b1}.pill.ok{background:#e7f5ec;border-color:#a9d8b8}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(12rem,1fr));gap:.7rem;margin:.5rem 0 1rem}
 .card{border:1px solid var(--line);border-radius:6px;padding:.55rem .75rem}.card b{display:block;font-size:1.35rem}.card span{color:var(--muted);font-size:.85em}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(25rem,1fr));gap:.8rem}
-figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:.5rem .7rem}figcaption{font-weight:600;margin-bottom:.2rem}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(24rem,1fr));gap:.8rem}
+code{font-size:.9em}figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:.5rem .7rem}figcaption{font-weight:600;margin-bottom:.2rem}
 .legend span{margin-right:.8rem;font-size:.85em}.legend i{display:inline-block;width:.8rem;height:.25rem;margin-right:.3rem;vertical-align:middle}
 pre{background:var(--bg);border:1px solid var(--line);padding:.5rem;overflow:auto;max-height:20rem;font-size:12px;white-space:pre-wrap;word-break:break-word}
 form.inline{display:inline;margin:0}button{cursor:pointer;padding:.25rem .7rem;border:1px solid #9aa3b5;border-radius:4px;background:#fff}
@@ -117,12 +117,13 @@ export function table(head: readonly string[], rows: readonly (readonly Part[])[
   return h`<table><thead><tr>${head.map((c, i) => h`<th class="${cls(i)}">${c}</th>`)}</tr></thead><tbody>${rows.map((row, r) => h`<tr class="${options.rowClass?.(r) ?? ""}">${row.map((c, i) => h`<td class="${cls(i)}">${c}</td>`)}</tr>`)}</tbody></table>`;
 }
 
-/** A time as `HH:MM:SS` UTC with the date when not today, in a <time> element. */
-export function time(at: number | null, now: number): Html {
+/** A time as `HH:MM:SS` UTC (`.mmm` with `ms`) with the date when not today, in a <time> element. */
+export function time(at: number | null, now: number, ms = false): Html {
   if (at === null) return h`<span class="muted">—</span>`;
   const iso = new Date(at).toISOString();
   const sameDay = iso.slice(0, 10) === new Date(now).toISOString().slice(0, 10);
-  return h`<time datetime="${iso}">${sameDay ? iso.slice(11, 19) : `${iso.slice(0, 10)} ${iso.slice(11, 19)}`}</time>`;
+  const clock = iso.slice(11, ms ? 23 : 19);
+  return h`<time datetime="${iso}">${sameDay ? clock : `${iso.slice(0, 10)} ${clock}`}</time>`;
 }
 
 /** A duration in words ("850 ms", "12 s", "4 min", "3 h 5 min"). */

@@ -17,6 +17,7 @@ export interface OutboxQuery {
   readonly state?: JobState | undefined;
   readonly priority?: Priority | undefined;
   readonly chat?: string | undefined;
+  readonly broadcast?: string | undefined;
   readonly cursor?: string | undefined;
   readonly error?: string | undefined;
 }
@@ -26,7 +27,7 @@ export function chatRef(text: string): number | string {
   return /^-?\d+$/.test(text) ? Number(text) : text;
 }
 
-const jobLink = (id: string): Html => h`<a href="/outbox/jobs/${encodeURIComponent(id)}">${id.length > 14 ? `${id.slice(0, 13)}…` : id}</a>`;
+const jobLink = (id: string): Html => h`<a href="/outbox/jobs/${encodeURIComponent(id)}"><code>${id}</code></a>`;
 const stateClass = (s: JobState): string => (s === "failed" ? "bad" : s === "delivered" ? "ok" : s === "cancelled" ? "muted" : "");
 
 function jobRows(jobs: readonly Job[], now: number): Part[][] {
@@ -40,7 +41,7 @@ export async function outboxPage(ctx: PageContext, store: Store, query: OutboxQu
   const chat = query.chat ? chatRef(query.chat) : undefined;
   const [stats, jobs, dead, unreachable] = await Promise.all([
     store.outbox.stats({ now }),
-    store.inspect.jobs({ limit: 50, newestFirst: true, ...(query.state ? { state: query.state } : {}), ...(query.priority ? { priority: query.priority } : {}), ...(chat === undefined ? {} : { chatId: chat }), ...(query.cursor ? { cursor: query.cursor } : {}) }),
+    store.inspect.jobs({ limit: 50, newestFirst: true, ...(query.state ? { state: query.state } : {}), ...(query.priority ? { priority: query.priority } : {}), ...(chat === undefined ? {} : { chatId: chat }), ...(query.broadcast ? { broadcastId: query.broadcast } : {}), ...(query.cursor ? { cursor: query.cursor } : {}) }),
     store.outbox.deadLetters.list({ limit: 100, ...(query.error ? { errorContains: query.error } : {}) }),
     store.outbox.listUnreachable(),
   ]);
@@ -56,16 +57,6 @@ export async function outboxPage(ctx: PageContext, store: Store, query: OutboxQu
   ));
   parts.push(h`<p class="muted">Oldest queued: ${duration(stats.oldestQueuedAgeMs)} · delivered in the last minute: ${count(stats.deliveredLastMinute)} · ambiguous attempts: ${count(stats.ambiguousAttempts)}</p>`);
 
-  parts.push(h`<h2>Jobs <span class="muted">(newest first)</span></h2>
-<form method="get" action="/outbox" class="actions"><label>state <select name="state"><option value="">any</option>${STATES.map((s) => h`<option ${query.state === s ? "selected" : ""}>${s}</option>`)}</select></label>
-<label>priority <select name="priority"><option value="">any</option>${PRIORITIES.map((p) => h`<option ${query.priority === p ? "selected" : ""}>${p}</option>`)}</select></label>
-<label>chat <input name="chat" value="${query.chat ?? ""}" size="12"></label><button type="submit">Filter</button></form>`);
-  parts.push(table(["job", "method", "chat", "state", "priority", "attempts", "created", "delivered", "last error"], jobRows(jobs.items, now), { num: [5], empty: "No jobs match." }));
-  if (jobs.nextCursor !== null) {
-    const next = new URLSearchParams({ ...(query.state ? { state: query.state } : {}), ...(query.priority ? { priority: query.priority } : {}), ...(query.chat ? { chat: query.chat } : {}), cursor: jobs.nextCursor });
-    parts.push(h`<p><a href="/outbox?${next.toString()}">older jobs →</a></p>`);
-  }
-
   parts.push(h`<h2 id="dead">Dead letters (${dead.items.length}${dead.nextCursor === null ? "" : "+"})</h2>
 <form method="get" action="/outbox" class="actions"><label>error contains <input name="error" value="${query.error ?? ""}"></label><button type="submit">Filter</button></form>
 <div class="actions">${query.error ? csrfForm(ctx, "/outbox/retry", `Retry all with "${query.error}"`, { error: query.error }) : ""}${csrfForm(ctx, "/outbox/retry", "Retry all", { all: "1" })} ${csrfForm(ctx, "/outbox/purge", "Purge all", { all: "1" }, true)}</div>`);
@@ -79,6 +70,16 @@ export async function outboxPage(ctx: PageContext, store: Store, query: OutboxQu
 
   parts.push(h`<h2 id="unreachable">Unreachable chats (${unreachable.length})</h2><p class="muted">Telegram said the bot cannot write to them (blocked, deactivated, kicked); nothing is sent until the user writes again.</p>`);
   parts.push(table(["chat", "since", "reason", ""], unreachable.map((u) => [traceLink("chat", u.chatId), time(u.since, now), u.reason, csrfForm(ctx, "/outbox/unreachable/clear", "Clear mark", { chat: String(u.chatId) })]), { empty: "None." }));
+  parts.push(h`<h2>Jobs <span class="muted">(newest first)</span></h2>
+<form method="get" action="/outbox" class="actions"><label>state <select name="state"><option value="">any</option>${STATES.map((s) => h`<option ${query.state === s ? "selected" : ""}>${s}</option>`)}</select></label>
+<label>priority <select name="priority"><option value="">any</option>${PRIORITIES.map((p) => h`<option ${query.priority === p ? "selected" : ""}>${p}</option>`)}</select></label>
+<label>chat <input name="chat" value="${query.chat ?? ""}" size="12"></label>${query.broadcast ? h`<input type="hidden" name="broadcast" value="${query.broadcast}"> <span class="pill">broadcast ${query.broadcast}</span>` : ""}<button type="submit">Filter</button></form>`);
+  parts.push(table(["job", "method", "chat", "state", "priority", "attempts", "created", "delivered", "last error"], jobRows(jobs.items, now), { num: [5], empty: "No jobs match." }));
+  if (jobs.nextCursor !== null) {
+    const next = new URLSearchParams({ ...(query.state ? { state: query.state } : {}), ...(query.priority ? { priority: query.priority } : {}), ...(query.chat ? { chat: query.chat } : {}), ...(query.broadcast ? { broadcast: query.broadcast } : {}), cursor: jobs.nextCursor });
+    parts.push(h`<p><a href="/outbox?${next.toString()}">older jobs →</a></p>`);
+  }
+
   return page(ctx, "Outbox", h`${parts}`);
 }
 

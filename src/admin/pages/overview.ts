@@ -20,6 +20,23 @@ export interface OverviewDeps {
   readonly maxBacklogAgeMs: number;
 }
 
+const STATE_WORDS: Readonly<Record<string, string>> = {
+  polling: "polling (this instance holds the poller lease)",
+  standby: "standing by (another instance polls)",
+  webhook: "webhook",
+  starting: "starting",
+  stopped: "stopped",
+};
+
+/** Sends per second over the samples of the last 10 s (steadier than one interval); undefined without send counts. */
+function sendRate(samples: readonly Sample[]): number | undefined {
+  const last = samples[samples.length - 1];
+  if (last?.sendRequests == null) return undefined;
+  const recent = samples.filter((s) => s.at > last.at - 10_000 && s.sendRequests !== null);
+  const ms = recent.reduce((sum, s) => sum + s.intervalMs, 0);
+  return ms <= 0 ? undefined : recent.reduce((sum, s) => sum + (s.sendRequests ?? 0), 0) / (ms / 1_000);
+}
+
 const card = (label: string, value: string, note?: Html | string, cls = ""): Html => h`<div class="card"><span>${label}</span><b class="${cls}">${value}</b>${note === undefined ? "" : h`<span>${note}</span>`}</div>`;
 
 function charts(samples: readonly Sample[]): Html {
@@ -57,7 +74,7 @@ export async function overviewPage(ctx: PageContext, deps: OverviewDeps): Promis
   const parts: Html[] = [h`<h1>Overview</h1>`];
 
   const state = runtime?.state();
-  parts.push(h`<p>${ready.ready ? h`<span class="pill ok">ready</span>` : h`<span class="pill bad">not ready</span>`} ${runtime === undefined ? h`<span class="pill">store only (unlost dashboard): the bot's own counters are in its admin server</span>` : h`<span class="pill ${state === "polling" || state === "webhook" ? "ok" : state === "standby" ? "" : "bad"}">${runtime.mode}: ${state ?? ""}</span>`} <span class="muted">last heartbeat ${time(lastBeat, ctx.now)}</span></p>`);
+  parts.push(h`<p>${ready.ready ? h`<span class="pill ok">ready</span>` : h`<span class="pill bad">not ready</span>`} ${runtime === undefined ? h`<span class="pill">store only (unlost dashboard): the bot's own counters are in its admin server</span>` : h`<span class="pill ${state === "polling" || state === "webhook" ? "ok" : state === "standby" ? "" : "bad"}">${STATE_WORDS[state ?? "stopped"]}</span>`} <span class="muted">last heartbeat ${time(lastBeat, ctx.now)}</span></p>`);
   if (!ready.ready) parts.push(h`<ul>${ready.reasons.map((r) => h`<li class="bad">${r}</li>`)}</ul>`);
 
   const cards: Html[] = [];
@@ -69,7 +86,7 @@ export async function overviewPage(ctx: PageContext, deps: OverviewDeps): Promis
     cards.push(card("oldest waiting", backlog === 0 ? "—" : duration(i.oldestOpenAgeMs), `readiness limit ${duration(deps.maxBacklogAgeMs)}`, i.oldestOpenAgeMs > deps.maxBacklogAgeMs ? "bad" : ""));
     cards.push(card("messages queued", count(o.byState.queued), h`${count(o.byState.sending)} sending · oldest ${duration(o.oldestQueuedAgeMs)}`));
     cards.push(card("dead letters", `${count(i.dead)} / ${count(o.byState.failed)}`, h`<a href="/inbox#dead">inbox</a> / <a href="/outbox#dead">outbox</a>`, i.dead + o.byState.failed > 0 ? "bad" : "ok"));
-    const perSecond = last?.sendRequests == null ? o.deliveredLastMinute / 60 : last.sendRequests / Math.max(1, last.intervalMs / 1_000);
+    const perSecond = sendRate(samples) ?? o.deliveredLastMinute / 60;
     const share = perSecond / FLOOD_LIMITS.perBotPerSecond;
     cards.push(card("send rate", `${perSecond.toFixed(1)}/s`, h`of Telegram's ${FLOOD_LIMITS.perBotPerSecond}/s (${Math.round(share * 100)} %) · ${count(o.deliveredLastMinute)} delivered last minute`, share > 0.9 ? "warn" : ""));
     const r429 = last?.responses429;

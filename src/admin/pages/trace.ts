@@ -17,7 +17,7 @@ const SEND_HEAD = ["job", "method", "chat", "state", "attempts", "created", "del
 export function updateTimeline(t: UpdateTrace, now: number, level: "h1" | "h3" = "h1"): Html {
   const title = t.found ? `Update ${t.updateId} · ${t.updateType ?? ""} · chat ${t.chatKey ?? ""} · ${t.state ?? ""}` : `Update ${t.updateId}`;
   const heading = level === "h1" ? h`<h1>${title}</h1>` : h`<h3>${traceLink("update", t.updateId)} <span class="muted">${t.updateType ?? ""} · ${t.state ?? "no record"}</span></h3>`;
-  const events = h`<ol class="timeline">${t.events.map((e) => h`<li class="${e.bad === true ? "bad" : ""}">${time(e.at, now)}${e.jobId === undefined ? "" : h`<a href="/outbox/jobs/${encodeURIComponent(e.jobId)}">${e.jobId.slice(0, 8)}</a> `}${e.text}</li>`)}</ol>`;
+  const events = h`<ol class="timeline">${t.events.map((e) => h`<li class="${e.bad === true ? "bad" : ""}">${time(e.at, now, true)}${e.jobId === undefined ? "" : h`<a href="/outbox/jobs/${encodeURIComponent(e.jobId)}">${e.jobId.slice(0, 8)}</a> `}${e.text}</li>`)}</ol>`;
   const payload = t.payload === null || level !== "h1" ? "" : h`<h2>The update</h2><pre>${prettyJson(t.payload)}</pre>`;
   const sends = level === "h1" ? h`<h2>Its sends</h2>${table(SEND_HEAD, sendRows(t.sends, now), { num: [4], empty: "None under its keys." })}` : "";
   return h`${heading}<p class="verdict ${t.problem ? "bad" : "ok"}">${t.verdict}</p>${events}${sends}${payload}`;

@@ -54,7 +54,7 @@ export function addPageRoutes(app: Hono, deps: PageDeps): void {
   app.get("/outbox", withStore((ctx, store, c) => outboxPage(ctx, store, {
     state: oneOf<JobState>(c.req.query("state"), ["queued", "sending", "delivered", "failed", "cancelled"]),
     priority: oneOf<Priority>(c.req.query("priority"), ["critical", "high", "normal", "low"]),
-    chat: c.req.query("chat") || undefined, cursor: /^\d{1,16}$/.test(c.req.query("cursor") ?? "") ? c.req.query("cursor") : undefined, error: c.req.query("error") || undefined,
+    chat: c.req.query("chat") || undefined, broadcast: c.req.query("broadcast") || undefined, cursor: /^\d{1,16}$/.test(c.req.query("cursor") ?? "") ? c.req.query("cursor") : undefined, error: c.req.query("error") || undefined,
   })));
   app.get("/outbox/jobs/:id", withStore((ctx, store, c) => jobPage(ctx, store, c.req.param("id") ?? "")));
   app.get("/broadcasts", withStore((ctx, store) => broadcastsPage(ctx, store)));
