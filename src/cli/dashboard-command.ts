@@ -1,7 +1,8 @@
 /**
- * `unlost dashboard`: the admin server's read-only endpoints (`/metrics`, `/healthz`,
- * `/readyz`, `/api/stats`) for a bot's store, without running the bot: for a bot that runs
- * without `--admin-port`, or one that is down (its backlog and dead letters still show).
+ * `unlost dashboard`: the admin server (the dashboard's pages and actions, `/api`, `/metrics`,
+ * `/healthz`, `/readyz`) for a bot's store, SQLite or PostgreSQL, without running the bot: for
+ * a bot that runs without `--admin-port`, or one that is down (its backlog and dead letters
+ * still show).
  *
  * @module
  */
@@ -18,15 +19,16 @@ const DEFAULT_PORT = 9464;
 /** Help text of `unlost dashboard`. */
 export const DASHBOARD_HELP = `Usage: unlost dashboard [options]
 
-Serves the admin server's read-only endpoints for a bot's store, without
-running the bot: /metrics (Prometheus), /healthz, /readyz (store answers,
-backlog not too old), and with UNLOST_ADMIN_TOKEN as a Bearer token /api/stats,
-/api/dead-letters and its retry and purge actions. Counters of a running bot (handled, sends, 429s) are only in the bot's
+Serves the admin server for a bot's store, without running the bot: the
+dashboard's pages (overview with charts, inbox, outbox, broadcasts, trace) and
+their actions, /api, /metrics (Prometheus), /healthz, /readyz. Pages and /api
+need UNLOST_ADMIN_TOKEN (log in at / in a browser, or send it as a Bearer
+token). Counters of a running bot (send requests, 429s) are only in the bot's
 own admin server (unlost run --admin-port); here are the store's counts.
 Stops on Ctrl-C. See docs/operations.md.
 
 Environment:
-  UNLOST_ADMIN_TOKEN    bearer token of /api/stats (at least 16 characters)
+  UNLOST_ADMIN_TOKEN    the admin token of the pages and /api (at least 16 characters)
 
 Options:
   --data <dir>          folder of the store (default ./data; or UNLOST_DATA_DIR)

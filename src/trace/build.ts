@@ -25,13 +25,13 @@ export function jobEvents(job: Job): TraceEvent[] {
   const what = `${job.method} to ${String(job.chatId)} (job ${job.id}, ${job.priority})`;
   const events: TraceEvent[] = [{ at: job.createdAt, kind: "send-queued", text: `${what} stored in the outbox`, jobId: job.id }];
   job.history.forEach((h, i) => {
-    const answer = h.answer === undefined ? "" : ` — Telegram: ${h.answer.description}${h.answer.parameters?.retry_after === undefined ? "" : ` (retry after ${h.answer.parameters.retry_after} s)`}`;
-    const code = h.code === null ? "" : ` ${h.code}`;
+    // Telegram's description, when it says more than the error already does, and its retry_after.
+    const said = h.answer === undefined || h.answer.description === h.error ? "" : ` — Telegram: ${h.answer.description}`;
+    const wait = h.answer?.parameters?.retry_after === undefined ? "" : ` (retry after ${h.answer.parameters.retry_after} s)`;
+    const code = h.code === null ? "" : ` (${h.code})`;
     const doubt = h.ambiguous ? " (ambiguous: it may have arrived)" : "";
-    const text =
-      h.outcome === "delivered"
-        ? `send attempt ${i + 1}: delivered${doubt}`
-        : `send attempt ${i + 1}: ${h.outcome === "retry" ? "failed, will retry" : h.outcome === "retarget" ? "chat migrated, sent to the new chat" : "failed for good"}${code}${h.error === null ? "" : `: ${h.error}`}${answer}${doubt}`;
+    const how = h.outcome === "retry" ? `failed${code}, will retry` : h.outcome === "retarget" ? "the chat migrated; sent to the new chat" : `failed for good${code}`;
+    const text = h.outcome === "delivered" ? `send attempt ${i + 1}: delivered${doubt}` : `send attempt ${i + 1}: ${how}${h.error === null ? "" : `: ${h.error}`}${said}${wait}${doubt}`;
     events.push({ at: h.at, kind: "send-attempt", text, bad: h.outcome !== "delivered", jobId: job.id });
   });
   if (job.state === "delivered") {
@@ -171,6 +171,7 @@ export async function traceChat(store: Store, who: { readonly chatId: string } |
   if (mark !== null) verdict = `the chat is marked unreachable since ${new Date(mark.since).toISOString()}: ${mark.reason} (nothing is sent to it until the user writes again)`;
   else if (updates.length === 0 && otherSends.length === 0) verdict = "nothing stored for this chat: no update rows (the polling fast path keeps none once completed) and no sends";
   else if (problems.length > 0) verdict = `${problems.length} of its last ${updates.length} updates got no reply (yet): newest — update ${problems[0]?.updateId}: ${problems[0]?.verdict}`;
-  else verdict = updates.length === 0 ? `no update rows; ${otherSends.length} sends to it` : `its last ${updates.length} updates were all answered`;
+  else if (updates.length === 0) verdict = `no update rows; ${otherSends.length} send${otherSends.length === 1 ? "" : "s"} to it`;
+  else verdict = updates.length === 1 ? "its last update was answered" : `its last ${updates.length} updates were all answered`;
   return { chatId, userId, unreachable: mark === null ? null : { reason: mark.reason, since: mark.since }, updates, otherSends, verdict };
 }

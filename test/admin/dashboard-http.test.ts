@@ -141,7 +141,7 @@ describe("the dashboard over HTTP", () => {
     const { cookie } = await login();
     const actions = ["/inbox/retry", "/inbox/purge", "/outbox/retry", "/outbox/purge", "/outbox/unreachable/clear", "/broadcasts/news/pause", "/broadcasts/news/resume", "/broadcasts/news/cancel"];
     for (const path of actions) {
-      for (const form of [{ all: "1", chat: "55" }, { all: "1", chat: "55", _csrf: "x".repeat(43) }]) {
+      for (const form of [{ all: "1", chat: "55" }, { all: "1", chat: "55", _csrf: "x".repeat(43) }] as Record<string, string>[]) {
         const r = await call(path, { cookie, form });
         expect(r.status, path).toBe(403);
         expect(JSON.parse(r.text).error).toBe("csrf");
