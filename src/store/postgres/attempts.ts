@@ -6,20 +6,12 @@
  * @module
  */
 import { MAX_ATTEMPTS_KEPT } from "../inspect-types.js";
-import { LOST_TRY, type AttemptToRecord } from "../sqlite/attempts.js";
+import { ATTEMPT_COLUMNS, attemptValues, LOST_TRY, type AttemptToRecord } from "../sqlite/attempts.js";
 import type { Tx } from "./database.js";
 
 /** Records a try (its error already scrubbed and cut) and keeps the update's newest {@link MAX_ATTEMPTS_KEPT}. */
 export async function recordAttempt(tx: Tx, a: AttemptToRecord): Promise<void> {
-  await tx.run("INSERT INTO inbox_attempts (update_id, attempt, owner, started_at, ended_at, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7)", [
-    a.updateId,
-    a.attempt,
-    a.owner,
-    a.startedAt,
-    a.endedAt,
-    a.outcome,
-    a.error,
-  ]);
+  await tx.run(`INSERT INTO inbox_attempts (${ATTEMPT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, attemptValues(a));
   await tx.run(
     `DELETE FROM inbox_attempts WHERE update_id = $1 AND seq <
        (SELECT seq FROM inbox_attempts WHERE update_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET ${MAX_ATTEMPTS_KEPT - 1})`,

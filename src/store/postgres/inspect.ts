@@ -11,7 +11,7 @@ import { inspectJobsWhere, inspectLimit, inspectUpdatesWhere } from "../inspect-
 import { chatKeyOf } from "../outbox-validate.js";
 import type { Page } from "../outbox-types.js";
 import { requireInt } from "../validate.js";
-import { toAttempt, type AttemptRow } from "../sqlite/attempts.js";
+import { ATTEMPT_COLUMNS, toAttempt, type AttemptRow } from "../sqlite/attempts.js";
 import { parseCursor } from "../sqlite/outbox-dead-letters.js";
 import { INBOX_COLUMNS, toInboxRecord, type InboxRow } from "../sqlite/rows.js";
 import type { PgDatabase } from "./database.js";
@@ -33,7 +33,7 @@ export class PgInspect implements InspectStore {
   async attempts(updateId: number): Promise<HandlerAttempt[]> {
     requireInt("updateId", updateId, Number.MIN_SAFE_INTEGER);
     const rows = await this.db.read("handler attempts", (tx) =>
-      tx.rows<AttemptRow>("SELECT update_id, attempt, owner, started_at, ended_at, outcome, error FROM inbox_attempts WHERE update_id = $1 ORDER BY seq", [updateId]),
+      tx.rows<AttemptRow>(`SELECT ${ATTEMPT_COLUMNS} FROM inbox_attempts WHERE update_id = $1 ORDER BY seq`, [updateId]),
     );
     return rows.map(toAttempt);
   }

@@ -22,17 +22,14 @@ export interface AttemptToRecord {
   readonly error: string | null;
 }
 
+/** The columns of a try's row, and its values in their order (for every backend's insert). */
+export const ATTEMPT_COLUMNS = "update_id, attempt, owner, started_at, ended_at, outcome, error";
+/** The values of {@link ATTEMPT_COLUMNS}. */
+export const attemptValues = (a: AttemptToRecord): (string | number | null)[] => [a.updateId, a.attempt, a.owner, a.startedAt, a.endedAt, a.outcome, a.error];
+
 /** Records a try and keeps the update's newest {@link MAX_ATTEMPTS_KEPT}. Must run in a write transaction. */
 export function recordAttempt(db: SqliteDatabase, a: AttemptToRecord): void {
-  db.statement("INSERT INTO inbox_attempts (update_id, attempt, owner, started_at, ended_at, outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?)").run(
-    a.updateId,
-    a.attempt,
-    a.owner,
-    a.startedAt,
-    a.endedAt,
-    a.outcome,
-    a.error,
-  );
+  db.statement(`INSERT INTO inbox_attempts (${ATTEMPT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`).run(...attemptValues(a));
   db.statement(
     `DELETE FROM inbox_attempts WHERE update_id = ? AND seq <
        (SELECT seq FROM inbox_attempts WHERE update_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ${MAX_ATTEMPTS_KEPT - 1})`,

@@ -10,7 +10,7 @@ import { chatKeyOf } from "../outbox-validate.js";
 import type { Page } from "../outbox-types.js";
 import { inspectJobsWhere, inspectLimit, inspectUpdatesWhere, likePrefix } from "../inspect-validate.js";
 import { requireInt } from "../validate.js";
-import { toAttempt, type AttemptRow } from "./attempts.js";
+import { ATTEMPT_COLUMNS, toAttempt, type AttemptRow } from "./attempts.js";
 import type { SqliteDatabase } from "./database.js";
 import { broadcastProgress } from "./outbox-broadcasts.js";
 import { parseCursor } from "./outbox-dead-letters.js";
@@ -26,7 +26,7 @@ export class SqliteInspect implements InspectStore {
   async attempts(updateId: number): Promise<HandlerAttempt[]> {
     requireInt("updateId", updateId, Number.MIN_SAFE_INTEGER);
     const rows = this.db.read("handler attempts", () =>
-      this.db.statement("SELECT update_id, attempt, owner, started_at, ended_at, outcome, error FROM inbox_attempts WHERE update_id = ? ORDER BY seq").all(updateId),
+      this.db.statement(`SELECT ${ATTEMPT_COLUMNS} FROM inbox_attempts WHERE update_id = ? ORDER BY seq`).all(updateId),
     ) as AttemptRow[];
     return rows.map(toAttempt);
   }
