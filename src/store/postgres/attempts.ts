@@ -19,17 +19,9 @@ export async function recordAttempt(tx: Tx, a: AttemptToRecord): Promise<void> {
   );
 }
 
-/** Records the lost tries of in-flight updates about to be recovered (before their rows change). */
-export async function recordLostTries(tx: Tx, chatKeys: readonly string[], now: number): Promise<void> {
-  // The in-flight heads of these (locked) chats whose lease ran out: what the claim recovers.
-  const rows = await tx.rows<{ update_id: number; attempts: number; lease_owner: string | null; claimed_at: number | null }>(
-    `SELECT i.update_id, i.attempts, i.lease_owner, i.claimed_at FROM chat_queue q JOIN inbox i ON i.update_id = q.head_id
-     WHERE q.chat_key = ANY($1::text[]) AND q.ready_at <= $2 AND i.state = 'inflight'`,
-    [chatKeys, now],
-  );
-  for (const r of rows) {
-    await recordAttempt(tx, { updateId: r.update_id, attempt: r.attempts, owner: r.lease_owner, startedAt: r.claimed_at, endedAt: now, outcome: "lost", error: LOST_TRY });
-  }
+/** Records the lost try of an update a claim just recovered, with the lost claim's attempt count, owner and start. */
+export async function recordLostTry(tx: Tx, updateId: number, attempt: number, owner: string | null, startedAt: number | null, now: number): Promise<void> {
+  await recordAttempt(tx, { updateId, attempt, owner, startedAt, endedAt: now, outcome: "lost", error: LOST_TRY });
 }
 
 /** Forgets the tries of updates that are no longer stored (after a prune or a purge). */
