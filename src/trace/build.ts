@@ -124,18 +124,29 @@ function verdictOfSends(jobs: readonly Job[], handled: string): { verdict: strin
   return { verdict: `replied: ${jobs.length - cancelled.length} send${jobs.length === 1 ? "" : "s"} delivered (last at ${new Date(last).toISOString()})`, problem: false };
 }
 
+/** How many open journal updates a trace looks through for an update without a row. */
+const JOURNAL_LOOK = 1_000;
+
 /** The timeline of one update. */
 export async function traceUpdate(store: Store, updateId: number, now: number): Promise<UpdateTrace> {
   const [record, tries, botId] = await Promise.all([store.inbox.get(updateId), store.inspect.attempts(updateId), store.state.boundBot()]);
   const jobs = await sendsOf(store, botId, updateId);
-  const events = [...(record === null ? [] : updateEvents(record, tries, now)), ...jobs.flatMap(jobEvents)];
-  const { verdict, problem } = verdictOf(record, jobs, now);
+  // No row: it may be in an open batch of the polling fast path (the journal), not completed yet.
+  const open = record === null ? (await store.inbox.journal?.openUpdates({ receivedBefore: now, limit: JOURNAL_LOOK }))?.find((u) => u.updateId === updateId) : undefined;
+  const journalEvents: TraceEvent[] = open === undefined ? [] : [
+    { at: open.receivedAt, kind: "stored", text: `received in a long-polling batch and stored in the journal of ${open.owner}` },
+    { at: null, kind: "waiting", text: `not completed yet: its handler is running, or it waits behind its chat's earlier update (for ${describeDuration(now - open.receivedAt)})`, bad: now - open.receivedAt > 60_000 },
+  ];
+  const events = [...(record === null ? journalEvents : updateEvents(record, tries, now)), ...jobs.flatMap(jobEvents)];
+  const { verdict, problem } = open !== undefined
+    ? { verdict: `not yet: in an open polling batch for ${describeDuration(now - open.receivedAt)} (handled by ${open.owner} on the fast path)`, problem: true }
+    : verdictOf(record, jobs, now);
   return {
     updateId,
-    found: record !== null,
-    chatKey: record?.chatKey ?? null,
-    updateType: record?.updateType ?? null,
-    state: record?.state ?? null,
+    found: record !== null || open !== undefined,
+    chatKey: record?.chatKey ?? open?.chatKey ?? null,
+    updateType: record?.updateType ?? open?.updateType ?? null,
+    state: record?.state ?? (open === undefined ? null : "journal"),
     payload: record?.raw ?? null,
     verdict,
     problem,

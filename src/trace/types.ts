@@ -44,7 +44,7 @@ export interface UpdateTrace {
   readonly found: boolean;
   readonly chatKey: string | null;
   readonly updateType: string | null;
-  /** pending, inflight, done, dead; null when not found. */
+  /** pending, inflight, done, dead; `journal` in an open polling batch (the fast path); null when not found. */
   readonly state: string | null;
   /** The update's JSON as stored (users' data: shown only behind the admin token). */
   readonly payload: string | null;

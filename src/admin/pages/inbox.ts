@@ -20,8 +20,9 @@ export interface InboxQuery {
 /** The inbox page. */
 export async function inboxPage(ctx: PageContext, store: Store, query: InboxQuery): Promise<string> {
   const now = ctx.now;
-  const [pending, running, dead] = await Promise.all([
+  const [pending, journal, running, dead] = await Promise.all([
     store.inspect.updates({ state: "pending", limit: 100 }),
+    store.inbox.journal?.openUpdates({ receivedBefore: now, limit: 100 }) ?? [],
     store.inbox.running({ claimedBefore: now, limit: 100 }),
     store.inbox.deadLetters.list({ limit: 100, ...(query.error ? { errorContains: query.error } : {}), ...(query.chat ? { chatKey: query.chat } : {}) }),
   ]);
@@ -38,7 +39,11 @@ export async function inboxPage(ctx: PageContext, store: Store, query: InboxQuer
     { num: [3], rowClass: (i) => (stuck(i) ? "stuck" : ""), empty: "No handler is running." },
   ));
 
-  parts.push(h`<h2>Waiting (${pending.length}${pending.length === 100 ? "+" : ""})</h2><p class="muted">Oldest first. Updates of the polling fast path's open batches are counted on the overview, not listed here.</p>`);
+  if (journal.length > 0) {
+    parts.push(h`<h2>In open polling batches (${journal.length}${journal.length === 100 ? "+" : ""})</h2><p class="muted">The fast path: fetched and stored as one record per batch, handled by their instance; running, or waiting behind their chat's earlier update.</p>`);
+    parts.push(table(["update", "chat", "type", "received", "open for", "instance"], journal.map((j) => [traceLink("update", j.updateId), traceLink("chat", j.chatKey), j.updateType, time(j.receivedAt, now), duration(now - j.receivedAt), j.owner]), { rowClass: (i) => ((journal[i] !== undefined && now - journal[i].receivedAt > STUCK_AFTER_MS) ? "stuck" : "") }));
+  }
+  parts.push(h`<h2>Waiting (${pending.length}${pending.length === 100 ? "+" : ""})</h2><p class="muted">Oldest first: new updates, and failed ones waiting for their retry.</p>`);
   parts.push(table(
     ["update", "chat", "type", "received", "waiting", "tries", "due", "last error"],
     pending.map((r) => [traceLink("update", r.updateId), traceLink("chat", r.chatKey), r.updateType, time(r.receivedAt, now), duration(now - r.receivedAt), r.attempts, r.dueAt > now ? h`in ${duration(r.dueAt - now)}` : "now", r.lastError ?? ""]),
