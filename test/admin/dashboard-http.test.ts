@@ -154,6 +154,9 @@ describe("the dashboard over HTTP", () => {
 
   it("retries the selected inbox dead letters from the form and goes back with the result; purges by error", async () => {
     const { cookie, csrf } = await login();
+    // A dead update's trace offers its retry, with the session's CSRF token.
+    const trace = (await call("/trace?update=10", { cookie })).text;
+    expect(trace).toMatch(new RegExp(`<form class="inline" method="post" action="/inbox/retry"><input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="back" value="/trace\\?update=10"><input type="hidden" name="id" value="10"><button`));
     const r = await call("/inbox/retry", { cookie, form: { _csrf: csrf, back: "/inbox", id: deadIds.map(String) } });
     expect(r.status).toBe(303);
     expect(r.location).toBe("/inbox?done=Retried+2+inbox+dead+letters.");

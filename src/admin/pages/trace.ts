@@ -7,27 +7,30 @@
 import type { Store } from "../../store/index.js";
 import { traceChat, traceUpdate } from "../../trace/build.js";
 import type { ChatTrace, TraceSend, UpdateTrace } from "../../trace/types.js";
-import { h, page, table, time, traceLink, prettyJson, type Html, type PageContext } from "./html.js";
+import { csrfForm, h, page, table, time, traceLink, prettyJson, type Html, type PageContext } from "./html.js";
 
 const sendRows = (sends: readonly TraceSend[], now: number) =>
   sends.map((s) => [h`<a href="/outbox/jobs/${encodeURIComponent(s.jobId)}">${s.jobId}</a>`, s.method, String(s.chatId), h`<span class="${s.state === "failed" ? "bad" : s.state === "delivered" ? "ok" : ""}">${s.state}</span>`, s.attempts, time(s.createdAt, now), time(s.deliveredAt, now), s.lastError ?? ""]);
 const SEND_HEAD = ["job", "method", "chat", "state", "attempts", "created", "delivered", "last error"];
 
-/** One update's timeline as HTML (also a section of a chat's). */
-export function updateTimeline(t: UpdateTrace, now: number, level: "h1" | "h3" = "h1"): Html {
+/** One update's timeline as HTML (also a section of a chat's); a dead letter gets its Retry and Purge buttons. */
+export function updateTimeline(ctx: PageContext, t: UpdateTrace, level: "h1" | "h3" = "h1"): Html {
+  const now = ctx.now;
   const title = t.found ? `Update ${t.updateId} · ${t.updateType ?? ""} · chat ${t.chatKey ?? ""} · ${t.state ?? ""}` : `Update ${t.updateId}`;
   const heading = level === "h1" ? h`<h1>${title}</h1>` : h`<h3>${traceLink("update", t.updateId)} <span class="muted">${t.updateType ?? ""} · ${t.state ?? "no record"}</span></h3>`;
   const events = h`<ol class="timeline">${t.events.map((e) => h`<li class="${e.bad === true ? "bad" : ""}">${time(e.at, now, true)}${e.jobId === undefined ? "" : h`<a href="/outbox/jobs/${encodeURIComponent(e.jobId)}">${e.jobId.slice(0, 8)}</a> `}${e.text}</li>`)}</ol>`;
   const payload = t.payload === null || level !== "h1" ? "" : h`<h2>The update</h2><pre>${prettyJson(t.payload)}</pre>`;
   const sends = level === "h1" ? h`<h2>Its sends</h2>${table(SEND_HEAD, sendRows(t.sends, now), { num: [4], empty: "None under its keys." })}` : "";
-  return h`${heading}<p class="verdict ${t.problem ? "bad" : "ok"}">${t.verdict}</p>${events}${sends}${payload}`;
+  const actions = t.state === "dead" ? h`<div class="actions">${csrfForm(ctx, "/inbox/retry", "Retry this update", { id: t.updateId })} ${csrfForm(ctx, "/inbox/purge", "Purge it", { id: t.updateId }, true)}</div>` : "";
+  return h`${heading}<p class="verdict ${t.problem ? "bad" : "ok"}">${t.verdict}</p>${actions}${events}${sends}${payload}`;
 }
 
-function chatTimeline(t: ChatTrace, now: number): Html {
+function chatTimeline(ctx: PageContext, t: ChatTrace): Html {
+  const now = ctx.now;
   const unreachable = t.unreachable === null ? "" : h`<p class="bad">Unreachable since ${time(t.unreachable.since, now)}: ${t.unreachable.reason}</p>`;
   return h`<h1>Chat ${t.chatId}${t.userId === null ? "" : ` (user ${t.userId})`}</h1><p class="verdict ${t.updates.some((u) => u.problem) || t.unreachable !== null ? "bad" : "ok"}">${t.verdict}</p>${unreachable}
 <p class="muted"><a href="/outbox?chat=${encodeURIComponent(t.chatId)}">its jobs</a> · <a href="/inbox?chat=${encodeURIComponent(t.chatId)}">its dead letters</a></p>
-<h2>Its last updates</h2>${t.updates.length === 0 ? h`<p class="muted">No update rows kept for this chat (the polling fast path keeps none once completed).</p>` : t.updates.map((u) => updateTimeline(u, now, "h3"))}
+<h2>Its last updates</h2>${t.updates.length === 0 ? h`<p class="muted">No update rows kept for this chat (the polling fast path keeps none once completed).</p>` : t.updates.map((u) => updateTimeline(ctx, u, "h3"))}
 <h2>Other sends to this chat</h2>${table(SEND_HEAD, sendRows(t.otherSends, now), { num: [4], empty: "None." })}`;
 }
 
@@ -62,7 +65,7 @@ export async function tracePage(ctx: PageContext, store: Store, target: TraceTar
   else if (typeof target === "string") body = h`<h1>Trace</h1><p class="bad">${target}</p>${FORM}`;
   else {
     const trace = await traceOf(store, target, ctx.now);
-    body = "updateId" in trace ? updateTimeline(trace, ctx.now) : chatTimeline(trace, ctx.now);
+    body = "updateId" in trace ? updateTimeline(ctx, trace) : chatTimeline(ctx, trace);
   }
   return page(ctx, "Trace", body);
 }
