@@ -128,6 +128,15 @@ describe("the dashboard over HTTP", () => {
     expect((await call("/api/jobs/no-such-job", { bearer: true })).status).toBe(404);
   });
 
+  it("shows who holds the poller lease on the overview, and when nobody does", async () => {
+    expect((await call("/", { bearer: true })).text).toContain("Poller: no instance has polled this store yet");
+    const now = Date.now();
+    await store.leases.acquire("poller", "host-b/9", 1_000, { now: now - 60_000 });
+    expect((await call("/", { bearer: true })).text).toMatch(/class="bad">Poller: nobody holds the poller lease: it lapsed 59 s ago \(last holder host-b\/9\)/);
+    await store.leases.acquire("poller", "host-a/123/<b>", 30_000, { now });
+    expect((await call("/", { bearer: true })).text).toMatch(/Poller: <b>host-a\/123\/&lt;b&gt;<\/b> holds the poller lease \(renewed, valid for \d+ s\)/);
+  });
+
   it("answers 400 with what was wrong for malformed queries", async () => {
     for (const path of ["/api/trace", "/api/trace?update=abc", "/api/jobs?state=lost", "/api/jobs?limit=0", "/api/updates?state=nope"]) {
       const r = await call(path, { bearer: true });

@@ -65,6 +65,7 @@ describe("the dashboard in Chromium", () => {
     await page.reload();
     expect(await page.textContent("h1")).toBe("Overview");
     expect(await page.locator(".pill.ok", { hasText: "ready" }).count()).toBe(1);
+    expect(await page.textContent("main")).toContain("holds the poller lease");
     expect(await page.locator("figure svg path").count()).toBeGreaterThanOrEqual(6);
     expect(await page.locator("figure figcaption").allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining("Updates"), expect.stringContaining("Sends")]));
     const html = await page.content();

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { LEASE_NAME as POLLER_LEASE } from "../../inbound/poller.js";
+import type { LeaseInfo } from "../../store/index.js";
 import { FLOOD_LIMITS } from "../../telegram/limits.js";
 import { readiness } from "../health.js";
 import type { Sample, Sampler } from "../samples.js";
@@ -27,6 +29,13 @@ const STATE_WORDS: Readonly<Record<string, string>> = {
   starting: "starting",
   stopped: "stopped",
 };
+
+/** Who holds the poller lease (every instance sharing the store sees the same). */
+function pollerLine(lease: LeaseInfo | null, now: number): Html {
+  if (lease === null) return h`<p class="muted">Poller: no instance has polled this store yet (a webhook bot, or never started).</p>`;
+  if (lease.expiresAt > now) return h`<p class="muted">Poller: <b>${lease.owner}</b> holds the poller lease (renewed, valid for ${duration(lease.expiresAt - now)}).</p>`;
+  return h`<p class="bad">Poller: nobody holds the poller lease: it lapsed ${duration(now - lease.expiresAt)} ago (last holder ${lease.owner}); updates wait at Telegram.</p>`;
+}
 
 /** Sends per second over the samples of the last 10 s (steadier than one interval); undefined without send counts. */
 function sendRate(samples: readonly Sample[]): number | undefined {
@@ -67,7 +76,7 @@ export async function overviewPage(ctx: PageContext, deps: OverviewDeps): Promis
   const { source } = deps;
   const [probe, ready] = await Promise.all([probeStore(source), readiness(source, deps.maxBacklogAgeMs)]);
   const store = source.store();
-  const [windows, lastBeat] = store === undefined ? [[], null] : await Promise.all([store.state.offlineWindows({ limit: 5 }), store.state.lastBeat()]);
+  const [windows, lastBeat, lease] = store === undefined ? [[], null, null] : await Promise.all([store.state.offlineWindows({ limit: 5 }), store.state.lastBeat(), store.leases.get(POLLER_LEASE)]);
   const runtime = source.runtime;
   const samples = deps.sampler.samples();
   const last = samples[samples.length - 1];
@@ -76,6 +85,7 @@ export async function overviewPage(ctx: PageContext, deps: OverviewDeps): Promis
   const state = runtime?.state();
   parts.push(h`<p>${ready.ready ? h`<span class="pill ok">ready</span>` : h`<span class="pill bad">not ready</span>`} ${runtime === undefined ? h`<span class="pill">store only (unlost dashboard): the bot's own counters are in its admin server</span>` : h`<span class="pill ${state === "polling" || state === "webhook" ? "ok" : state === "standby" ? "" : "bad"}">${STATE_WORDS[state ?? "stopped"]}</span>`} <span class="muted">last heartbeat ${time(lastBeat, ctx.now)}</span></p>`);
   if (!ready.ready) parts.push(h`<ul>${ready.reasons.map((r) => h`<li class="bad">${r}</li>`)}</ul>`);
+  if (runtime?.mode !== "webhook") parts.push(pollerLine(lease, ctx.now));
 
   const cards: Html[] = [];
   if (probe.ok) {
