@@ -14,6 +14,8 @@ export interface Series {
   readonly color: string;
   /** One value per sample; null where unknown. */
   readonly values: readonly (number | null)[];
+  /** Drawn dashed (a line that often runs on top of another, e.g. requests under deliveries). */
+  readonly dashed?: boolean;
 }
 
 const W = 440;
@@ -50,7 +52,7 @@ export function lineChart(title: string, times: readonly number[], series: reado
       current += `${current === "" ? "M" : "L"}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
     });
     if (current !== "") paths.push(current);
-    return paths.map((d) => h`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2" stroke-linejoin="round"/>`);
+    return paths.map((d) => h`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2" stroke-linejoin="round" stroke-dasharray="${s.dashed === true ? "5 4" : "none"}"/>`);
   });
   const first = times[0];
   const last = times[n - 1];

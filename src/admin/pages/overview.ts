@@ -59,7 +59,7 @@ ${lineChart("Updates", times, [
 ], "per interval")}
 ${lineChart("Sends", times, [
   { name: "delivered", color: "#16a34a", values: pick((s) => s.delivered) },
-  { name: "requests", color: "#6366f1", values: pick((s) => s.sendRequests) },
+  { name: "requests", color: "#6366f1", values: pick((s) => s.sendRequests), dashed: true },
   { name: "failed", color: "#dc2626", values: pick((s) => s.sendsFailed) },
   { name: "429s", color: "#f59e0b", values: pick((s) => s.responses429) },
 ], "per interval")}
