@@ -43,6 +43,12 @@ export interface AdminOptions {
    * Default 300 000 (5 minutes).
    */
   maxBacklogAgeMs?: number;
+  /**
+   * How often the dashboard's overview takes a sample for its charts (updates in, handled,
+   * failed, sends, 429s, backlog), ms; the last 360 are kept in memory (30 min at the default).
+   * Default 5000.
+   */
+  sampleIntervalMs?: number;
 }
 
 /** The schema of {@link AdminOptions}, with its defaults. */
@@ -52,6 +58,7 @@ export const adminOptionsSchema = z.strictObject({
   token: z.string().trim().min(MIN_ADMIN_TOKEN_LENGTH, `the admin token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters (e.g. openssl rand -hex 24)`).optional(),
   publicMetrics: z.boolean().default(true),
   maxBacklogAgeMs: z.number().int().min(1).default(DEFAULT_MAX_BACKLOG_AGE_MS),
+  sampleIntervalMs: z.number().int().min(100).max(3_600_000).default(5_000),
 });
 
 /** {@link AdminOptions} with every default applied. */

@@ -16,7 +16,7 @@ import type { AdminApp, AdminListener } from "./server.js";
 import type { AdminSource, RuntimeView } from "./source.js";
 
 /** What a runtime shows its operator tools. */
-export interface RuntimeOperationsParts extends Omit<RuntimeView, "timings">, Pick<AdminSource, "store" | "clock" | "deadLetters"> {
+export interface RuntimeOperationsParts extends Omit<RuntimeView, "timings">, Pick<AdminSource, "store" | "clock" | "deadLetters" | "broadcasts"> {
   /** The runtime's scrubber: it learns the admin token here, and cleans every answer and alert. */
   readonly scrubber: Scrubber;
   readonly logger: Logger;
@@ -98,6 +98,7 @@ export class RuntimeOperations {
       scrub: p.scrubber.scrub,
       runtime: { mode: p.mode, state: p.state, counters: p.counters, delivery: p.delivery, timings, ...(p.breakers === undefined ? {} : { breakers: p.breakers }), ...(p.schedules === undefined ? {} : { schedules: p.schedules }) },
       ...(p.deadLetters === undefined ? {} : { deadLetters: p.deadLetters }),
+      ...(p.broadcasts === undefined ? {} : { broadcasts: p.broadcasts }),
     };
     return createAdminApp({ source, options, token: this.token, logger: p.logger });
   }

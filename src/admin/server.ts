@@ -9,8 +9,10 @@
  * | `GET /api/stats` | token | the runtime's and the store's counts as JSON |
  * | `GET /api/dead-letters` | token | a page of dead letters with payload, error, stack (see dead-letters-api.ts) |
  * | `POST /api/dead-letters/retry`, `/purge` | token | acts on the dead letters a JSON body selects |
+ * | `GET /api/samples`, `/api/jobs`, `/api/jobs/:id`, `/api/broadcasts`, `/api/updates`, `/api/trace` | token | the dashboard's data (see routes/api.ts) |
  * | `GET /login`, `POST /login` | none | the login form: the token for a session cookie |
- * | `GET /` | token | the overview page (HTML) |
+ * | `GET /`, `/inbox`, `/outbox`, `/outbox/jobs/:id`, `/broadcasts`, `/trace`, `/search` | token | the dashboard's pages (HTML, see pages/) |
+ * | `POST /inbox/retry`, `/inbox/purge`, `/outbox/retry`, `/outbox/purge`, `/outbox/unreachable/clear`, `/broadcasts/:id/pause`, `…/resume`, `…/cancel` | token + CSRF | the dashboard's actions (see routes/actions.ts) |
  * | `POST /logout` | token | ends the session |
  *
  * Probes and scrapers come without credentials, and what they get is free of user data; the
@@ -27,7 +29,12 @@ import { gracefulServer } from "../inbound/webhook/listener.js";
 import { bearerCheck, type AuthCheck } from "./auth.js";
 import { BadQuery, deadLetterAction, listDeadLetters, storeDeadLetterActions } from "./dead-letters-api.js";
 import { liveness, readiness } from "./health.js";
-import { loginPage, overviewPage } from "./pages.js";
+import { loginPage } from "./pages/login.js";
+import { formField, html, json } from "./respond.js";
+import { addActionRoutes } from "./routes/actions.js";
+import { addApiRoutes } from "./routes/api.js";
+import { addPageRoutes } from "./routes/pages.js";
+import { Sampler } from "./samples.js";
 import { sameSecret, Sessions, SESSION_COOKIE, SESSION_TTL_MS } from "./sessions.js";
 import { createAdminMetrics, type AdminMetrics } from "./metrics.js";
 import type { ResolvedAdminOptions } from "./options.js";
@@ -36,9 +43,6 @@ import { probeStore } from "./store-probe.js";
 
 /** Paths answered without the token (see the module's table). */
 const OPEN: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/login"]);
-
-/** What HTML pages may load and do: nothing but their own inline style and forms to this server. */
-const PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /** How long closing waits for requests in progress, ms (scrapes and probes are short). */
 const CLOSE_TIMEOUT_MS = 2_000;
@@ -71,6 +75,8 @@ export interface AdminApp {
   readonly app: Hono;
   /** The metrics registry behind `/metrics`. */
   readonly metrics: AdminMetrics;
+  /** The overview's chart samples (taken while the app listens). */
+  readonly sampler: Sampler;
   /** Serves the app on `options.host:options.port`. */
   listen(): Promise<AdminListener>;
 }
@@ -84,7 +90,9 @@ export function createAdminApp(appOptions: AdminAppOptions): AdminApp {
   const sessions = new Sessions();
   const sessionOf = (c: Context) => sessions.get(getCookie(c, SESSION_COOKIE));
   const log = logger.child({ component: "admin" });
+  const sampler = new Sampler(source, options.sampleIntervalMs);
   const app = new Hono();
+  const notReady = (c: Context): Response => json(c, source, 503, { error: "not_ready", message: "the store is not open (the runtime is starting or stopped)" });
 
   app.use("*", async (c, next) => {
     // Nothing the admin server answers is worth a cache (or a sniffed content type), refusals included.
@@ -98,12 +106,12 @@ export function createAdminApp(appOptions: AdminAppOptions): AdminApp {
     if (authorization !== undefined || token === undefined || getCookie(c, SESSION_COOKIE) === undefined) {
       const refusal = check(authorization);
       if (refusal === undefined) return next();
-      if (authorization === undefined && path === "/" && c.req.method === "GET" && token !== undefined) return c.redirect("/login", 303);
+      if (authorization === undefined && isPage(c) && token !== undefined) return c.redirect("/login", 303);
       return json(c, source, refusal.status, refusal.body, refusal.headers);
     }
     const session = sessionOf(c);
     if (session === undefined) {
-      if (path === "/" && c.req.method === "GET") return c.redirect("/login", 303);
+      if (isPage(c)) return c.redirect("/login", 303);
       return json(c, source, 401, { error: "unauthorized", message: "the session expired or is unknown: log in again at /login" });
     }
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
@@ -131,15 +139,6 @@ export function createAdminApp(appOptions: AdminAppOptions): AdminApp {
     deleteCookie(c, SESSION_COOKIE, { path: "/" });
     return c.redirect("/login", 303);
   });
-  app.get("/", async (c) => {
-    const [probe, ready] = await Promise.all([probeStore(source), readiness(source, options.maxBacklogAgeMs)]);
-    const runtime = source.runtime;
-    return html(c, source, 200, overviewPage({
-      probe, readiness: ready, csrf: sessionOf(c)?.csrf ?? "",
-      ...(runtime === undefined ? {} : { runtime: { mode: runtime.mode, state: runtime.state(), counters: runtime.counters() } }),
-    }));
-  });
-
   app.get("/healthz", (c) => json(c, source, 200, liveness()));
   app.get("/readyz", async (c) => {
     const ready = await readiness(source, options.maxBacklogAgeMs);
@@ -157,9 +156,12 @@ export function createAdminApp(appOptions: AdminAppOptions): AdminApp {
       ...(runtime === undefined ? {} : { runtime: { mode: runtime.mode, state: runtime.state(), counters: runtime.counters(), delivery: runtime.delivery() ?? null } }),
     });
   });
+  addPageRoutes(app, { source, sampler, maxBacklogAgeMs: options.maxBacklogAgeMs, csrfOf: (c) => sessionOf(c)?.csrf ?? "" });
+  addApiRoutes(app, { source, sampler, notReady });
+  addActionRoutes(app, { source, log, notReady });
   app.get("/api/dead-letters", async (c) => {
     const store = source.store();
-    if (store === undefined) return json(c, source, 503, { error: "not_ready", message: "the store is not open (the runtime is starting or stopped)" });
+    if (store === undefined) return notReady(c);
     try {
       return json(c, source, 200, await listDeadLetters(store, c.req.query()));
     } catch (error) {
@@ -193,29 +195,26 @@ export function createAdminApp(appOptions: AdminAppOptions): AdminApp {
   return {
     app,
     metrics,
+    sampler,
     async listen() {
       const server = gracefulServer((request) => Promise.resolve(app.fetch(request)), "The admin server");
       const listening = await server.listen({ port: options.port, host: options.host }, "");
-      return { url: listening.url, port: listening.port, close: () => server.close(CLOSE_TIMEOUT_MS) };
+      sampler.start();
+      return {
+        url: listening.url, port: listening.port,
+        close: () => {
+          sampler.stop();
+          return server.close(CLOSE_TIMEOUT_MS);
+        },
+      };
     },
   };
 }
 
-/** A field of a form body (urlencoded or multipart), or undefined. Hono caches the parsed body. */
-async function formField(c: Context, name: string): Promise<string | undefined> {
-  const type = c.req.header("content-type") ?? "";
-  if (!type.startsWith("application/x-www-form-urlencoded") && !type.startsWith("multipart/form-data")) return undefined;
-  const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
-  const value = body[name];
-  return typeof value === "string" ? value : undefined;
-}
+/** The dashboard's pages: a browser that asks for one without a session is sent to the login form. */
+const PAGES = /^\/(?:$|inbox$|outbox(?:$|\/jobs\/)|broadcasts$|trace$|search$)/;
 
-/** An HTML page, scrubbed, that may load nothing from elsewhere. */
-function html(c: Context, source: AdminSource, status: number, text: string): Response {
-  return c.body(source.scrub(text), status as 200, { "Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": PAGE_POLICY });
-}
-
-/** A JSON answer, scrubbed of every secret the source knows. */
-function json(c: Context, source: AdminSource, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): Response {
-  return c.body(source.scrub(JSON.stringify(body)), status as 200, { ...headers, "Content-Type": "application/json; charset=utf-8" });
+/** A browser's GET of a page (not the API, not an unknown path). */
+function isPage(c: Context): boolean {
+  return c.req.method === "GET" && PAGES.test(c.req.path);
 }

@@ -61,6 +61,16 @@ export interface DeadLetterActions {
   readonly outbox: { retry(selector: OutboxDeadLetterSelector): Promise<number>; purge(selector: OutboxDeadLetterSelector): Promise<number> };
 }
 
+/** Pause, resume and cancel of broadcasts (a runtime's own wake its delivery loop). */
+export interface BroadcastActions {
+  /** False for an unknown broadcast. */
+  pauseBroadcast(broadcastId: string): Promise<boolean>;
+  /** False for an unknown broadcast. */
+  resumeBroadcast(broadcastId: string): Promise<boolean>;
+  /** How many queued messages were cancelled. */
+  cancelBroadcast(broadcastId: string): Promise<number>;
+}
+
 /** Everything the admin server reads. */
 export interface AdminSource {
   /** The open store; undefined before it is opened or after it is closed. */
@@ -76,4 +86,6 @@ export interface AdminSource {
    * dispatcher and delivery loop, and remove purged jobs' files). Default: the store's.
    */
   readonly deadLetters?: () => DeadLetterActions | undefined;
+  /** How broadcasts are paused, resumed and cancelled: a runtime's outbox (it wakes its delivery loop). Default: the store's. */
+  readonly broadcasts?: () => BroadcastActions | undefined;
 }

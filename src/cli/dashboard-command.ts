@@ -1,7 +1,8 @@
 /**
- * `unlost dashboard`: the admin server's read-only endpoints (`/metrics`, `/healthz`,
- * `/readyz`, `/api/stats`) for a bot's store, without running the bot: for a bot that runs
- * without `--admin-port`, or one that is down (its backlog and dead letters still show).
+ * `unlost dashboard`: the admin server (the dashboard's pages and actions, `/api`, `/metrics`,
+ * `/healthz`, `/readyz`) for a bot's store, SQLite or PostgreSQL, without running the bot: for
+ * a bot that runs without `--admin-port`, or one that is down (its backlog and dead letters
+ * still show).
  *
  * @module
  */
@@ -10,7 +11,7 @@ import { loadConfig } from "../config/index.js";
 import { Scrubber, UnlostError } from "../errors/index.js";
 import { createLogger } from "../runtime/logger.js";
 import { intOption, parseCommandLine, settingOptions } from "./args.js";
-import { openExistingStore } from "./store-access.js";
+import { openOperatorStore } from "./store-access.js";
 
 /** The port when none is given (also the one the docs use for `--admin-port`). */
 const DEFAULT_PORT = 9464;
@@ -18,18 +19,20 @@ const DEFAULT_PORT = 9464;
 /** Help text of `unlost dashboard`. */
 export const DASHBOARD_HELP = `Usage: unlost dashboard [options]
 
-Serves the admin server's read-only endpoints for a bot's store, without
-running the bot: /metrics (Prometheus), /healthz, /readyz (store answers,
-backlog not too old), and with UNLOST_ADMIN_TOKEN as a Bearer token /api/stats,
-/api/dead-letters and its retry and purge actions. Counters of a running bot (handled, sends, 429s) are only in the bot's
+Serves the admin server for a bot's store, without running the bot: the
+dashboard's pages (overview with charts, inbox, outbox, broadcasts, trace) and
+their actions, /api, /metrics (Prometheus), /healthz, /readyz. Pages and /api
+need UNLOST_ADMIN_TOKEN (log in at / in a browser, or send it as a Bearer
+token). Counters of a running bot (send requests, 429s) are only in the bot's
 own admin server (unlost run --admin-port); here are the store's counts.
 Stops on Ctrl-C. See docs/operations.md.
 
 Environment:
-  UNLOST_ADMIN_TOKEN    bearer token of /api/stats (at least 16 characters)
+  UNLOST_ADMIN_TOKEN    the admin token of the pages and /api (at least 16 characters)
 
 Options:
   --data <dir>          folder of the store (default ./data; or UNLOST_DATA_DIR)
+  --store <url>         a PostgreSQL store instead (postgres://…; or UNLOST_STORE)
   --config <file>       config file (default ./unlost.config.json when present)
   --port <n>            port to listen on (default admin.port of the config, or ${DEFAULT_PORT}; 0: a free one)
   --host <addr>         interface (default admin.host of the config, or 127.0.0.1)
@@ -56,13 +59,13 @@ export async function runDashboardCommand(argv: readonly string[], out: (line: s
   const scrubber = new Scrubber([process.env["BOT_TOKEN"], process.env["UNLOST_WEBHOOK_SECRET"], token]);
   const logger = createLogger({ scrubber, ...(config.logLevel === undefined ? {} : { level: config.logLevel }) });
 
-  const store = openExistingStore(config, "dashboard");
+  const store = await openOperatorStore(config, "dashboard");
   try {
     // Loaded here: the other commands do not need Hono and prom-client.
     const { createAdminApp } = await import("../admin/server.js");
     const app = createAdminApp({ source: { store: () => store, clock: Date.now, scrub: scrubber.scrub }, options, token, logger });
     const listener = await app.listen();
-    err(`unlost dashboard: serving ${config.storePath} at ${listener.url} (/metrics, /healthz, /readyz${token === undefined ? "; /api needs UNLOST_ADMIN_TOKEN" : ", /api"}); Ctrl-C stops it`);
+    err(`unlost dashboard: serving ${store.location} at ${listener.url} (/metrics, /healthz, /readyz${token === undefined ? "; /api needs UNLOST_ADMIN_TOKEN" : ", /api"}); Ctrl-C stops it`);
     await (stop ?? untilSignal());
     await listener.close();
   } finally {

@@ -14,6 +14,7 @@ import { DOCTOR_HELP, runDoctorCommand } from "./doctor-command.js";
 import { EMULATOR_HELP, runEmulatorCommand } from "./emulator-command.js";
 import { RUN_HELP, runRunCommand } from "./run-command.js";
 import { STATUS_HELP, runStatusCommand } from "./status-command.js";
+import { TRACE_HELP, runTraceCommand } from "./trace-command.js";
 
 const HELP = `Usage: unlost <command> [options]
 
@@ -21,6 +22,7 @@ Commands:
   run <bot-module>  run your grammY bot under unlost (BOT_TOKEN from the environment)
   status            inbox and outbox counts, heartbeat, offline windows, dead letters
   dead-letters      list, show, retry or purge what unlost gave up on (inbox and outbox)
+  trace             why did this user get no reply? an update's or a chat's timeline
   doctor            check token, webhook, store and disk, with a fix for each problem
   dashboard         serve /metrics, /healthz, /readyz of a store without running the bot
   demo              watch unlost survive kill -9, faults and a 429 storm (npm start)
@@ -42,6 +44,7 @@ const COMMANDS: Record<string, { run: Command; help: string; redact?: boolean; j
   run: { run: runRunCommand, help: RUN_HELP, redact: true },
   status: { run: runStatusCommand, help: STATUS_HELP, redact: true, json: true },
   "dead-letters": { run: runDeadLettersCommand, help: DEAD_LETTERS_HELP, redact: true, json: true },
+  trace: { run: runTraceCommand, help: TRACE_HELP, redact: true, json: true },
   doctor: { run: runDoctorCommand, help: DOCTOR_HELP, redact: true, json: true },
   dashboard: { run: runDashboardCommand, help: DASHBOARD_HELP, redact: true },
   demo: { run: runDemoCommand, help: DEMO_HELP },

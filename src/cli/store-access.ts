@@ -41,9 +41,19 @@ async function openExistingServerStore(url: string, command: string): Promise<St
   return store;
 }
 
+/**
+ * Opens the existing store of `config`: SQLite in the data folder, or PostgreSQL with `--store`
+ * (`UNLOST_STORE`). The caller closes it.
+ *
+ * @throws UnlostError `INVALID_ARGUMENT` when there is no store there (see above).
+ */
+export async function openOperatorStore(config: CliConfig, command: string): Promise<Store> {
+  return config.storeUrl === null ? openExistingStore(config, command) : await openExistingServerStore(config.storeUrl, command);
+}
+
 /** Runs `fn` with the store open (SQLite in the data folder, or PostgreSQL with `--store`) and closes it afterwards. */
 export async function withStore<T>(config: CliConfig, command: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = config.storeUrl === null ? openExistingStore(config, command) : await openExistingServerStore(config.storeUrl, command);
+  const store = await openOperatorStore(config, command);
   try {
     return await fn(store);
   } finally {

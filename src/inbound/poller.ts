@@ -82,7 +82,8 @@ export interface PollerOptions {
   readonly onFatal: (error: UnlostError) => void;
 }
 
-const LEASE_NAME = "poller";
+/** The name of the poller lease in the store (only its holder polls). */
+export const LEASE_NAME = "poller";
 
 /** A fetched batch split into what the store can take and what it cannot. */
 interface SplitBatch {

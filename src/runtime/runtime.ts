@@ -184,6 +184,7 @@ class UnlostRuntime implements Runtime {
       schedules: () => this.scheduleRegistry.status(),
       // The runtime's own: they wake the dispatcher and the delivery loop, and remove purged jobs' files.
       deadLetters: () => (this.outbound === undefined ? undefined : { inbox: this.deadLetters, outbox: this.outbound.outbox.deadLetters }),
+      broadcasts: () => this.outbound?.outbox,
     };
   }
 

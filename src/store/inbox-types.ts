@@ -216,6 +216,8 @@ export interface InboxRecord extends InboxUpdate {
   readonly lastStack: string | null;
   /** When it became done or dead (ms epoch). */
   readonly settledAt: EpochMs | null;
+  /** When its current or last claim was taken: the start of its last try (ms epoch); null when never claimed. */
+  readonly claimedAt: EpochMs | null;
 }
 
 /** How a claim ends. */

@@ -11,6 +11,7 @@
  */
 import type { BotDataStore } from "./data-types.js";
 import type { InboxStore, EpochMs } from "./inbox-types.js";
+import type { InspectStore } from "./inspect-types.js";
 import type { LeaseStore } from "./lease-types.js";
 import type { OutboxStore } from "./outbox-types.js";
 import type { StateStore } from "./state-types.js";
@@ -43,6 +44,8 @@ export interface Store {
    * committed with the completion of the update that wrote them.
    */
   readonly data: BotDataStore;
+  /** The operator's reads: unfinished updates, handler tries, jobs by filter, broadcasts (dashboard, `unlost trace`). */
+  readonly inspect: InspectStore;
   /**
    * Durable tasks (background work started by handlers): claims within per-kind and per-user
    * limits across processes, progress, retries, dead letters. A handler's tasks are added with

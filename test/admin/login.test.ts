@@ -52,8 +52,8 @@ describe("the login form and the overview page", () => {
     const overview = await fetch(`${url}/`, { headers: { cookie } });
     expect(overview.status).toBe(200);
     const page = await overview.text();
-    expect(page).toMatch(/Ready\./);
-    expect(page).toMatch(/<td>1<\/td>/); // handled
+    expect(page).toMatch(/class="pill ok">ready</);
+    expect(page).toMatch(/>1 handled</);
     for (const secret of [ADMIN_TOKEN, sim.token, sim.token.split(":")[1] as string]) expect(page).not.toContain(secret);
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page)?.[1] as string;
     expect(csrf).toMatch(/^[\w-]{40,}$/);

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { isUnlostError, redactSecrets } from "../../src/errors/index.js";
 import type { Claim, ClaimedUpdate, RawUpdate, Store } from "../../src/store/index.js";
 import { defineDataContract } from "./data-contract.js";
+import { defineInspectContract } from "./inspect-contract.js";
 import { defineOutboxContract } from "./outbox-contract.js";
 import { defineTaskContract } from "./task-contract.js";
 
@@ -1040,5 +1041,6 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
     defineOutboxContract(factory);
     defineDataContract(factory);
     defineTaskContract(factory);
+    defineInspectContract(factory);
   });
 }

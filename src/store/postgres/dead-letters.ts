@@ -17,6 +17,7 @@ import type {
 } from "../inbox-types.js";
 import { UNSTORABLE } from "../inbox-types.js";
 import { INBOX_COLUMNS, toDeadLetter, type InboxRow } from "../sqlite/rows.js";
+import { forgetOrphanAttempts } from "./attempts.js";
 import { MAX_ERROR_LENGTH, MAX_UNSTORABLE_LENGTH, requireInt, requireTime, validateSelector } from "../validate.js";
 import { lockChats } from "./chat-locks.js";
 import { enqueuePending } from "./chat-queue.js";
@@ -159,6 +160,10 @@ export class PgDeadLetters implements DeadLetterStore {
   async purge(selector: DeadLetterSelector): Promise<number> {
     const where = selectorWhere(selector);
     // Dead letters are in no chat queue, so deleting them needs no queue maintenance.
-    return this.db.write("purge dead letters", (tx) => tx.run(`DELETE FROM inbox WHERE ${where.sql}`, where.params));
+    return this.db.write("purge dead letters", async (tx) => {
+      const count = await tx.run(`DELETE FROM inbox WHERE ${where.sql}`, where.params);
+      if (count > 0) await forgetOrphanAttempts(tx);
+      return count;
+    });
   }
 }

@@ -17,6 +17,7 @@ import type { ClaimedUpdate } from "../inbox-types.js";
 import { parseRaw } from "../sqlite/rows.js";
 import { tryLockChats } from "./chat-locks.js";
 import { refreshHead } from "./chat-queue.js";
+import { recordLostTry } from "./attempts.js";
 import type { Tx } from "./database.js";
 
 /** A validated claim request. */
@@ -42,6 +43,10 @@ interface ClaimedRow {
   last_error: string | null;
   /** The head was in flight: this claim is a recovery. */
   recovered: boolean;
+  /** The lost claim's attempt count, owner and start (for the history of a recovery). */
+  was_attempts: number;
+  was_owner: string | null;
+  was_claimed_at: number | null;
 }
 
 /**
@@ -54,7 +59,7 @@ interface ClaimedRow {
  */
 const TAKE_HEADS = `
   WITH heads AS (
-    SELECT q.chat_key, q.head_id, i.state AS was
+    SELECT q.chat_key, q.head_id, i.state AS was, i.attempts AS was_attempts, i.lease_owner AS was_owner, i.claimed_at AS was_claimed_at
     FROM chat_queue q JOIN inbox i ON i.update_id = q.head_id
     WHERE q.chat_key = ANY($1::text[]) AND q.ready_at <= $2 AND i.state IN ('pending', 'inflight')
   ), taken AS (
@@ -70,7 +75,7 @@ const TAKE_HEADS = `
     RETURNING inbox.update_id, inbox.chat_key, inbox.update_type, inbox.message_date, inbox.received_at, inbox.raw,
               inbox.attempts, inbox.recoveries, inbox.isolated_deaths, inbox.lease_token, inbox.last_error,
               CASE WHEN heads.was = 'inflight' THEN inbox.recovered_isolation END AS recovered_isolation,
-              heads.was = 'inflight' AS recovered
+              heads.was = 'inflight' AS recovered, heads.was_attempts, heads.was_owner, heads.was_claimed_at
   ), moved AS (
     UPDATE chat_queue SET ready_at = $4 FROM taken
     WHERE chat_queue.chat_key = taken.chat_key AND chat_queue.head_id = taken.update_id
@@ -91,6 +96,8 @@ export async function claimHeads(tx: Tx, claim: ClaimRequest, now: number): Prom
   const leaseUntil = now + claim.leaseMs;
   const chats = [...locked];
   const rows = await tx.rows<ClaimedRow>(TAKE_HEADS, [chats, now, owner, leaseUntil]);
+  // A recovery ends the lost try: into the history, with the lost claim's values (rare; nothing for a pending head).
+  for (const r of rows) if (r.recovered) await recordLostTry(tx, r.update_id, r.was_attempts, r.was_owner, r.was_claimed_at, now);
   // A ready head pointing at a finished item (the queue out of step): repair it rather than
   // stall the chat. Such a chat was locked but nothing of it was taken.
   const taken = new Set(rows.map((r) => r.chat_key));

@@ -30,6 +30,7 @@ import type {
   SettleResult,
 } from "../inbox-types.js";
 import { INBOX_COLUMNS, toInboxRecord, type InboxRow } from "../sqlite/rows.js";
+import { forgetOrphanAttempts, recordAttempt } from "./attempts.js";
 import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "../update-meta.js";
 import { MAX_ERROR_LENGTH, MAX_STACK_LENGTH, requireInt, requireText, requireTime, validateClaim, validateOutcome } from "../validate.js";
 import { lockChats } from "./chat-locks.js";
@@ -241,20 +242,25 @@ export class PgInbox implements InboxStore {
         row = await tx.one(`UPDATE inbox SET state = 'done', settled_at = $4, lease_until = NULL ${current}`, [...key, now]);
         break;
       case "retry":
-        row = await tx.one(`UPDATE inbox SET state = 'pending', due_at = $4, last_error = $5, lease_until = NULL, isolation = NULL ${current}`, [
-          ...key,
-          Math.floor(outcome.at),
-          this.db.freeText(outcome.error, MAX_ERROR_LENGTH),
-        ]);
+      case "dead": {
+        const error = this.db.freeText(outcome.error, MAX_ERROR_LENGTH);
+        const failed =
+          outcome.kind === "retry"
+            ? await tx.one<{ chat_key: string; claimed_at: number | null; attempts: number }>(
+                `UPDATE inbox SET state = 'pending', due_at = $4, last_error = $5, lease_until = NULL, isolation = NULL ${current}, claimed_at, attempts`,
+                [...key, Math.floor(outcome.at), error],
+              )
+            : await tx.one<{ chat_key: string; claimed_at: number | null; attempts: number }>(
+                `UPDATE inbox SET state = 'dead', settled_at = $4, last_error = $5, last_stack = $6, lease_until = NULL ${current}, claimed_at, attempts`,
+                [...key, now, error, outcome.stack == null ? null : this.db.freeText(outcome.stack, MAX_STACK_LENGTH)],
+              );
+        // A failed try is also written to the history (rare: the hot path, done, writes nothing more).
+        if (failed !== undefined) {
+          await recordAttempt(tx, { updateId: claim.updateId, attempt: failed.attempts, owner: claim.owner, startedAt: failed.claimed_at, endedAt: now, outcome: outcome.kind, error });
+        }
+        row = failed;
         break;
-      case "dead":
-        row = await tx.one(`UPDATE inbox SET state = 'dead', settled_at = $4, last_error = $5, last_stack = $6, lease_until = NULL ${current}`, [
-          ...key,
-          now,
-          this.db.freeText(outcome.error, MAX_ERROR_LENGTH),
-          outcome.stack == null ? null : this.db.freeText(outcome.stack, MAX_STACK_LENGTH),
-        ]);
-        break;
+      }
       case "release":
         // Due time unchanged: a released item keeps its place, as if it had never been claimed.
         row = await tx.one(`UPDATE inbox SET state = 'pending', attempts = greatest(attempts - 1, 0), lease_until = NULL, isolation = NULL ${current}`, key);
@@ -410,6 +416,7 @@ export class PgInbox implements InboxStore {
         "DELETE FROM inbox WHERE update_id IN (SELECT update_id FROM inbox WHERE state = 'done' AND settled_at < $1 LIMIT $2)",
         [before, limit],
       );
+      if (rows > 0) await forgetOrphanAttempts(tx);
       return rows + (await pruneDone(tx, before));
     });
   }

@@ -28,6 +28,7 @@ import { requireInt, requireText, requireTime } from "../validate.js";
 import { parseBatch, prepareCompletion, type PreparedCompletion, type PreparedMove } from "../journal-prepare.js";
 import { lockChats } from "./chat-locks.js";
 import { enqueuePending } from "./chat-queue.js";
+import { recordAttempt } from "./attempts.js";
 import type { PgDatabase, Tx } from "./database.js";
 import { keepUnstorable, prepareUnstorable } from "./dead-letters.js";
 import { applyEffects, lockEffectChats } from "./effects.js";
@@ -246,6 +247,7 @@ export class PgJournal implements InboxJournal {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (update_id) DO NOTHING`,
       [m.updateId, m.chatKey, m.updateType, m.messageDate, m.receivedAt, m.raw, m.dead ? "dead" : "pending", m.dueAt, m.attempts, m.error, m.stack, m.dead ? now : null],
     );
+    if (changed === 1) await recordAttempt(tx, { updateId: m.updateId, attempt: Math.max(m.attempts, 1), owner: null, startedAt: null, endedAt: now, outcome: m.dead ? "dead" : "retry", error: m.error });
     // A retry blocks its chat until done or dead: it becomes (or queues behind) the chat's head.
     if (changed === 1 && !m.dead) await enqueuePending(tx, [{ chatKey: m.chatKey, updateId: m.updateId }], m.dueAt);
   }

@@ -186,6 +186,24 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE INDEX tasks_finished ON tasks (state, finished_at) WHERE finished_at IS NOT NULL;
     `,
   },
+  {
+    // See the SQLite schema's migration 9 (the same table).
+    version: 5,
+    description: "inbox: the history of handler tries that did not complete an update (failed, lost)",
+    sql: `
+      CREATE TABLE inbox_attempts (
+        seq        bigserial PRIMARY KEY,
+        update_id  bigint    NOT NULL,
+        attempt    integer   NOT NULL,
+        owner      text,
+        started_at bigint,
+        ended_at   bigint    NOT NULL,
+        outcome    text      NOT NULL,
+        error      text
+      );
+      CREATE INDEX inbox_attempts_update ON inbox_attempts (update_id, seq);
+    `,
+  },
 ];
 
 /** The schema version this build of unlost writes on PostgreSQL. */

@@ -8,6 +8,7 @@ import type { PostgresStoreOptions, Store } from "../types.js";
 import { PgData } from "./data.js";
 import { PgDatabase } from "./database.js";
 import { PgInbox } from "./inbox.js";
+import { PgInspect } from "./inspect.js";
 import { PgLeases } from "./lease.js";
 import { PgOutbox } from "./outbox.js";
 import { PgState } from "./state.js";
@@ -33,6 +34,8 @@ export class PostgresStore implements Store {
   readonly data: PgData;
   /** {@inheritDoc Store.tasks} */
   readonly tasks: PgTasks;
+  /** {@inheritDoc Store.inspect} */
+  readonly inspect: PgInspect;
   /** The connection pool, for backend-specific tests and tools. */
   readonly database: PgDatabase;
 
@@ -45,6 +48,7 @@ export class PostgresStore implements Store {
     this.leases = new PgLeases(database);
     this.data = new PgData(database);
     this.tasks = new PgTasks(database);
+    this.inspect = new PgInspect(database);
   }
 
   /**

@@ -21,6 +21,7 @@ import { MAX_ERROR_LENGTH, MAX_UNSTORABLE_LENGTH, requireInt, requireTime, valid
 import { enqueuePending } from "./chat-queue.js";
 import type { SqliteDatabase } from "./database.js";
 import { INBOX_COLUMNS, toDeadLetter, type InboxRow } from "./rows.js";
+import { forgetOrphanAttempts } from "./attempts.js";
 
 /** A WHERE clause over dead rows and its parameters. */
 interface Where {
@@ -160,6 +161,10 @@ export class SqliteDeadLetters implements DeadLetterStore {
     const where = selectorWhere(selector);
     const db = this.db;
     // Dead letters are in no chat queue, so deleting them needs no queue maintenance.
-    return db.write("purge dead letters", () => db.statement(`DELETE FROM inbox WHERE ${where.sql}`).run(...where.params).changes);
+    return db.write("purge dead letters", () => {
+      const { changes } = db.statement(`DELETE FROM inbox WHERE ${where.sql}`).run(...where.params);
+      if (changes > 0) forgetOrphanAttempts(db);
+      return changes;
+    });
   }
 }

@@ -43,6 +43,7 @@ import { applyEffects, validateEffects } from "./effects.js";
 import { SqliteJournal } from "./journal.js";
 import { assertFence } from "./lease.js";
 import { INBOX_COLUMNS, parseRaw, toInboxRecord, type InboxRow } from "./rows.js";
+import { forgetOrphanAttempts, recordAttempt, recordLostTry } from "./attempts.js";
 
 /** Upper bound of one claim, so a typo cannot lock the whole inbox into one transaction. */
 const MAX_CLAIM = 10_000;
@@ -343,6 +344,7 @@ export class SqliteInbox implements InboxStore {
     );
     const claimed: ClaimedUpdate[] = [];
     for (const head of heads) {
+      if (head.state === "inflight") recordLostTry(db, head.head_id, now);
       const take = head.state === "inflight" ? takeRecovered : takePending;
       const row = take.get(owner, leaseUntil, now, head.head_id) as ClaimedRow | undefined;
       if (row === undefined) {
@@ -426,22 +428,23 @@ export class SqliteInbox implements InboxStore {
           | undefined;
         break;
       case "retry":
-        row = db
-          .statement(`UPDATE inbox SET state = 'pending', due_at = ?, last_error = ?, lease_until = NULL, isolation = NULL ${current}`)
-          .get(Math.floor(outcome.at), db.freeText(outcome.error, MAX_ERROR_LENGTH), ...key) as { chat_key: string } | undefined;
+      case "dead": {
+        // A failed try is also written to the history (rare: the hot path, done, writes nothing more).
+        const failed = (
+          outcome.kind === "retry"
+            ? db
+                .statement(`UPDATE inbox SET state = 'pending', due_at = ?, last_error = ?, lease_until = NULL, isolation = NULL ${current}, claimed_at, attempts`)
+                .get(Math.floor(outcome.at), db.freeText(outcome.error, MAX_ERROR_LENGTH), ...key)
+            : db
+                .statement(`UPDATE inbox SET state = 'dead', settled_at = ?, last_error = ?, last_stack = ?, lease_until = NULL ${current}, claimed_at, attempts`)
+                .get(now, db.freeText(outcome.error, MAX_ERROR_LENGTH), outcome.stack == null ? null : db.freeText(outcome.stack, MAX_STACK_LENGTH), ...key)
+        ) as { chat_key: string; claimed_at: number | null; attempts: number } | undefined;
+        if (failed !== undefined) {
+          recordAttempt(db, { updateId: claim.updateId, attempt: failed.attempts, owner: claim.owner, startedAt: failed.claimed_at, endedAt: now, outcome: outcome.kind, error: db.freeText(outcome.error, MAX_ERROR_LENGTH) });
+        }
+        row = failed;
         break;
-      case "dead":
-        row = db
-          .statement(
-            `UPDATE inbox SET state = 'dead', settled_at = ?, last_error = ?, last_stack = ?, lease_until = NULL ${current}`,
-          )
-          .get(
-            now,
-            db.freeText(outcome.error, MAX_ERROR_LENGTH),
-            outcome.stack == null ? null : db.freeText(outcome.stack, MAX_STACK_LENGTH),
-            ...key,
-          ) as { chat_key: string } | undefined;
-        break;
+      }
       case "release":
         // Due time unchanged: a released item keeps its place, as if it had never been claimed.
         row = db
@@ -606,6 +609,7 @@ export class SqliteInbox implements InboxStore {
              (SELECT update_id FROM inbox WHERE state = 'done' AND settled_at < ? LIMIT ?)`,
         )
         .run(before, limit);
+      if (changes > 0) forgetOrphanAttempts(db);
       return changes + this.journal.pruneDone(before);
     });
   }

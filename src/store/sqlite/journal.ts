@@ -21,6 +21,7 @@ import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "../update-met
 import { requireInt, requireText, requireTime } from "../validate.js";
 import { parseBatch, prepareCompletion, type PreparedCompletion, type PreparedMove } from "../journal-prepare.js";
 import { enqueuePending } from "./chat-queue.js";
+import { recordAttempt } from "./attempts.js";
 import { ACKNOWLEDGED_SOON, type SqliteDatabase } from "./database.js";
 import { applyEffects } from "./effects.js";
 import { keepUnstorable, prepareUnstorable } from "./dead-letters.js";
@@ -209,6 +210,7 @@ export class SqliteJournal implements InboxJournal {
         m.stack,
         m.dead ? now : null,
       );
+    if (changes === 1) recordAttempt(db, { updateId: m.updateId, attempt: Math.max(m.attempts, 1), owner: null, startedAt: null, endedAt: now, outcome: m.dead ? "dead" : "retry", error: m.error });
     // A retry blocks its chat until done or dead: it becomes (or queues behind) the chat's head.
     if (changes === 1 && !m.dead) enqueuePending(db, m.chatKey, m.updateId, m.dueAt);
   }

@@ -38,6 +38,13 @@
  * WITHOUT ROWID like `kv`: its values can be large (a conversation's replay log), and large
  * rows belong in a table whose B-tree does not carry them in its key.
  *
+ * Migration 9 adds the handler attempts that did not complete an update (`inbox_attempts`, see
+ * attempts.ts): each failed try (retry or dead), each try lost with its process (a recovery)
+ * and each failed first try of the journal's fast path, with its start, end and error, at most
+ * {@link MAX_ATTEMPTS_KEPT} per update. A completing try is not written here: the update's row
+ * has its start (`claimed_at`) and end (`settled_at`), so the hot path writes nothing more.
+ * (Migration 8 is another part's.)
+ *
  * @module
  */
 import { OUTBOX_SCHEMA_SQL } from "./outbox-schema.js";
@@ -240,6 +247,23 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tasks_running ON tasks (kind, user_id) WHERE state = 'running';
       CREATE INDEX tasks_user ON tasks (kind, user_id, state);
       CREATE INDEX tasks_finished ON tasks (state, finished_at) WHERE finished_at IS NOT NULL;
+    `,
+  },
+  {
+    version: 9,
+    description: "inbox: the history of handler tries that did not complete an update (failed, lost)",
+    sql: `
+      CREATE TABLE inbox_attempts (
+        seq        INTEGER PRIMARY KEY,
+        update_id  INTEGER NOT NULL,
+        attempt    INTEGER NOT NULL,
+        owner      TEXT,
+        started_at INTEGER,
+        ended_at   INTEGER NOT NULL,
+        outcome    TEXT    NOT NULL,
+        error      TEXT
+      );
+      CREATE INDEX inbox_attempts_update ON inbox_attempts (update_id, seq);
     `,
   },
 ];

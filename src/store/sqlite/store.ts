@@ -7,6 +7,7 @@ import type { SqliteStoreOptions, Store, StoreWarning } from "../types.js";
 import { SqliteData } from "./data.js";
 import { SqliteDatabase } from "./database.js";
 import { SqliteInbox } from "./inbox.js";
+import { SqliteInspect } from "./inspect.js";
 import { SqliteLeases } from "./lease.js";
 import { SqliteOutbox } from "./outbox.js";
 import { SqliteState } from "./state.js";
@@ -30,6 +31,8 @@ export class SqliteStore implements Store {
   readonly data: SqliteData;
   /** {@inheritDoc Store.tasks} */
   readonly tasks: SqliteTasks;
+  /** {@inheritDoc Store.inspect} */
+  readonly inspect: SqliteInspect;
   /** {@inheritDoc Store.warnings} */
   readonly warnings: readonly StoreWarning[];
   /** The connection, for backend-specific tests and tools. */
@@ -45,6 +48,7 @@ export class SqliteStore implements Store {
     this.leases = new SqliteLeases(database);
     this.data = new SqliteData(database);
     this.tasks = new SqliteTasks(database);
+    this.inspect = new SqliteInspect(database);
   }
 
   /**
