@@ -30,6 +30,7 @@ import { dataSource, type DataSource } from "../state/attempt-data.js";
 import { UncommittedWrites } from "../state/uncommitted-writes.js";
 import { createLogger, scrubberOf, type Logger } from "./logger.js";
 import { adoptGoneJournals, instanceGone, newInstanceId, recoverDeadInstances } from "./liveness.js";
+import { StoreOutageLog } from "./store-outage.js";
 import { WorkerLease } from "./worker-lease.js";
 import { callErrorHandler, hasOwnErrorHandler } from "./error-handler.js";
 import { handOverPolling } from "./hand-over.js";
@@ -80,6 +81,9 @@ class UnlostRuntime implements Runtime {
   private readonly scheduleRegistry = new ScheduleRegistry();
   private readonly breakerRegistry: BreakerRegistry;
   private readonly logger: Logger;
+  /** Store outages: their log lines, and the quieting of the failures they cause. */
+  private readonly outage = new StoreOutageLog();
+  private readonly outageLogger: Logger;
   /**
    * The secrets of this bot (its token, the webhook secret): one scrubber shared by the
    * logger, the store and the errors, so text is cleaned where it enters them.
@@ -143,7 +147,10 @@ class UnlostRuntime implements Runtime {
     // here; any other logger given is the user's to clean.
     this.scrubber = (options.logger === undefined ? undefined : scrubberOf(options.logger)) ?? new Scrubber();
     this.scrubber.add(bot.token, options.webhook?.secretToken, storePassword(options.store));
-    this.logger = options.logger ?? createLogger({ scrubber: this.scrubber });
+    const logger = options.logger ?? createLogger({ scrubber: this.scrubber });
+    // One line per store outage, not one per failed operation (see store-outage.ts).
+    this.logger = this.outage.quiet(logger);
+    this.outageLogger = logger;
     this.breakerRegistry = new BreakerRegistry({ logger: this.logger, clock: this.clock });
     this.finished = new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
@@ -409,6 +416,7 @@ class UnlostRuntime implements Runtime {
   private async prepareOnce(): Promise<Store> {
     const { options, logger } = this;
     const store = await this.openTheStore();
+    this.outage.watch(store, this.outageLogger);
     for (const warning of store.warnings ?? []) logger.warn({ fix: warning.fix }, `${warning.message} ${warning.fix}`);
     await this.initBot();
     // Before anything talks to Telegram for the store (getUpdates confirms the stored offset,
@@ -492,6 +500,7 @@ class UnlostRuntime implements Runtime {
     this.poller?.abandonLease();
     // Every claim is settled, so nothing needs this instance's lease any more.
     if (result?.abandoned === 0 && (sending?.abandoned ?? 0) === 0) await this.workerLease?.release();
+    this.outage.stop();
     if (this.ownsStore) {
       await this.openedStore?.close();
       // An in-memory store's blobs went with it; its temp folder is not left behind.

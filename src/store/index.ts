@@ -46,6 +46,7 @@ export type {
   JournalOpenUpdate,
   JournalStats,
 } from "./journal-types.js";
+export type { ReachabilityChange, StoreReachability } from "./reachability-types.js";
 export type { LeaseFence, LeaseGrant, LeaseInfo, LeaseStore } from "./lease-types.js";
 export type { OfflineWindow, StateStore } from "./state-types.js";
 export type { StoreEffect, KvSetEffect, KvDeleteEffect, KvIncrementEffect, DataSetEffect, DataDeleteEffect, OutboxEnqueueEffect } from "./effects.js";

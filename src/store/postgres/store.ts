@@ -10,6 +10,7 @@ import { PgDatabase } from "./database.js";
 import { PgInbox } from "./inbox.js";
 import { PgLeases } from "./lease.js";
 import { PgOutbox } from "./outbox.js";
+import type { PgReachability } from "./reachability.js";
 import { PgState } from "./state.js";
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -30,12 +31,15 @@ export class PostgresStore implements Store {
   readonly leases: PgLeases;
   /** {@inheritDoc Store.data} */
   readonly data: PgData;
+  /** {@inheritDoc Store.reachability} */
+  readonly reachability: PgReachability;
   /** The connection pool, for backend-specific tests and tools. */
   readonly database: PgDatabase;
 
   private constructor(database: PgDatabase, options: PostgresStoreOptions) {
     this.database = database;
     this.location = database.location;
+    this.reachability = database.reachability;
     this.inbox = new PgInbox(database);
     this.outbox = new PgOutbox(database, { auditRedaction: options.auditRedaction === true });
     this.state = new PgState(database);
