@@ -32,18 +32,18 @@ export function openExistingStore(config: CliConfig, command: string): SqliteSto
  *
  * @throws UnlostError `INVALID_ARGUMENT` when no bot ever ran on it.
  */
-async function openExistingServerStore(url: string, command: string): Promise<Store> {
-  const store = await openStore({ url });
+async function openExistingServerStore(url: string, schema: string | null, command: string): Promise<Store> {
+  const store = await openStore({ url, ...(schema === null ? {} : { schema }) });
   if ((await store.state.boundBot()) === null) {
     await store.close();
-    throw new UnlostError("INVALID_ARGUMENT", `no bot has run on the PostgreSQL store at ${store.location} yet. Check --store (or UNLOST_STORE) for "unlost ${command}": the same URL (and schema) the bot runs with.`);
+    throw new UnlostError("INVALID_ARGUMENT", `no bot has run on the PostgreSQL store at ${store.location} yet. Check --store (or UNLOST_STORE) and --schema (or UNLOST_STORE_SCHEMA) for "unlost ${command}": the same URL and schema the bot runs with.`);
   }
   return store;
 }
 
 /** Runs `fn` with the store open (SQLite in the data folder, or PostgreSQL with `--store`) and closes it afterwards. */
 export async function withStore<T>(config: CliConfig, command: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = config.storeUrl === null ? openExistingStore(config, command) : await openExistingServerStore(config.storeUrl, command);
+  const store = config.storeUrl === null ? openExistingStore(config, command) : await openExistingServerStore(config.storeUrl, config.storeSchema, command);
   try {
     return await fn(store);
   } finally {

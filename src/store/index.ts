@@ -84,5 +84,5 @@ export {
   type UpdateMeta,
 } from "./update-meta.js";
 export { SqliteStore, DEFAULT_SQLITE_PATH, SQLITE_SCHEMA_VERSION } from "./sqlite/index.js";
-export { PostgresStore, DEFAULT_PG_SCHEMA, PG_SCHEMA_VERSION } from "./postgres/index.js";
+export { PostgresStore, DEFAULT_PG_SCHEMA, PG_SCHEMA_VERSION, inspectPgStore, type PgStoreInspection } from "./postgres/index.js";
 export { migrateStore, MIGRATED_FROM_KEY, type MigrateStoreOptions, type MigrateStoreResult } from "./migrate-store.js";
