@@ -332,7 +332,8 @@ class UnlostRuntime implements Runtime {
       installUpdateInfo(this.bot);
       this.uncommitted = new UncommittedWrites();
       this.data = dataSource(this.uncommitted, () => store.data);
-      const journalPolling = options.mode === "polling" && options.inbox.journal && store.inbox.journal !== undefined;
+      // On PostgreSQL, rows by default: every process of the bot claims and handles them.
+      const journalPolling = options.mode === "polling" && (options.inbox.journal ?? store.kind !== "postgres") && store.inbox.journal !== undefined;
       // One gate for both dispatchers: a suspect (an update recovered from a dead process) runs
       // with nothing else of this process, journal handlers included.
       const gate = new IsolationGate();

@@ -5,8 +5,9 @@
  * - Failover: three processes with chosen instance ids (no shared pid space, so nothing but the
  *   worker lease tells that a process is gone); the one polling is killed with `kill -9` three
  *   times under load, and restarted like a supervisor would. Another process takes polling
- *   over each time (the time from the SIGKILL to its "polling" line is printed); every update is
- *   completed exactly once and each chat's updates run in order, one at a time, across all of them.
+ *   over each time (the time from the SIGKILL to its "polling" line is printed); every process
+ *   handles updates (not only the poller); every update is completed exactly once and each
+ *   chat's updates run in order, one at a time, across all of them.
  * - Webhook mode: two processes each receive every update (a fan-out in front of them, as a
  *   load balancer retrying on another instance, or Telegram re-delivering): each update is
  *   stored once (dedupe by update_id), handled once and answered once.
@@ -50,7 +51,10 @@ const pollingSince = (p: BotProcess): number[] =>
 describe("several processes on one PostgreSQL schema", () => {
   it("the poller killed with kill -9 three times (ids chosen: the worker lease alone decides): another takes over; every update once, in order", async () => {
     const schema = db.freshSchema();
-    const env = { STORE_URL: db.url(), STORE_SCHEMA: schema, HEARTBEAT_MS: "1000", POLLER_LEASE_MS: "4000", HANDLER_DELAY_MS: "5", HANDLER_JITTER_MS: "20", UNPACED: "1" };
+    const env = { STORE_URL: db.url(), STORE_SCHEMA: schema, HEARTBEAT_MS: "1000", POLLER_LEASE_MS: "4000", UNPACED: "1",
+      // Handlers slower than one process can keep up with alone (2 at a time, ~70 ms each, for
+      // 25 messages/s): the others must take their share.
+      CONCURRENCY: "2", HANDLER_DELAY_MS: "60", HANDLER_JITTER_MS: "20" };
     const start = (id: string): BotProcess => startUnlostBot(server, sim, { ...env, INSTANCE_ID: id }, id);
     const procs = new Map<string, BotProcess>();
     const all: BotProcess[] = [];
@@ -69,11 +73,13 @@ describe("several processes on one PostgreSQL schema", () => {
     }, 40);
 
     const failovers: number[] = [];
+    let firstKillAt = 0;
     for (let round = 0; round < 3; round++) {
-      await new Promise((r) => setTimeout(r, 1_500));
+      await new Promise((r) => setTimeout(r, 2_500));
       const poller = await waitFor(() => [...procs].find(([, p]) => !p.hasExited() && pollingSince(p).length > 0 && Math.max(...pollingSince(p)) >= Math.max(0, ...all.filter((o) => o !== p).flatMap(pollingSince))), { timeoutMs: 15_000, what: "the process polling" });
       const [id, victim] = poller;
       const killedAt = Date.now();
+      if (firstKillAt === 0) firstKillAt = killedAt;
       await victim.kill9();
       const next = await waitFor(() => {
         const times = all.filter((p) => p !== victim && !p.hasExited()).flatMap(pollingSince).filter((t) => t >= killedAt);
@@ -96,6 +102,11 @@ describe("several processes on one PostgreSQL schema", () => {
     expect([...completions].filter(([, c]) => c !== 1), "updates not completed exactly once").toEqual([]);
     expect(chatOrder(...all)).toEqual({ outOfOrder: [], overlaps: [] });
     expect(failovers).toHaveLength(3);
+    // Every process handles, not only the poller: each of the first three did before the first
+    // kill, while one of them polled.
+    const runsBeforeKill = all.slice(0, 3).map((p) => handledEvents(p).filter((h) => h.end < firstKillAt).length);
+    console.log(JSON.stringify({ handled_before_first_kill: runsBeforeKill }));
+    expect(runsBeforeKill.every((n) => n > 0), `handled per process before the first kill: ${runsBeforeKill.join(", ")}`).toBe(true);
     expect(emulator.internalErrors).toEqual([]);
   }, 150_000);
 
