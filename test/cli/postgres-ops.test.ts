@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type EmulatorServer, type SimBot, type SimUser } from "../../src/emulator/index.js";
 import { PostgresStore, SqliteStore } from "../../src/store/index.js";
 import { usePgDatabase } from "../helpers/postgres.js";
+import { until } from "../helpers/until.js";
 import { baseEnv, cli, startCli, type CliResult } from "./fixtures/cli-process.js";
 
 const db = usePgDatabase();
@@ -41,14 +42,6 @@ async function run(args: string[], env: Record<string, string> = {}): Promise<Cl
   const result = await cli(args, { cwd, env: baseEnv({ BOT_TOKEN: TOKEN, UNLOST_API_ROOT: server.url, ...env }), timeoutMs: 30_000 });
   printed.push(result.stdout, result.stderr);
   return result;
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const texts = (user: SimUser): string[] => sim.record.to(user.id).map((m) => m.text ?? "");
@@ -84,7 +77,7 @@ describe("unlost migrate-store, then run, doctor and status on PostgreSQL", () =
     alice.sendText(sim, "hello");
     alice.sendText(sim, "poison");
     alice.sendText(sim, "after the poison");
-    await until(() => texts(alice).includes("echo: after the poison"), "the replies on SQLite");
+    await until(() => texts(alice).includes("echo: after the poison"), 20_000, "the replies on SQLite");
 
     const whileRunning = await run(["migrate-store", "--from", "data", "--to", url, "--schema", "moved"]);
     expect(whileRunning.code, whileRunning.stderr).toBe(1);
@@ -114,7 +107,7 @@ describe("unlost migrate-store, then run, doctor and status on PostgreSQL", () =
     const onPg = startCli(["run", BOT, "--store", url, "--schema", "moved"], { cwd, env: baseEnv({ BOT_TOKEN: TOKEN, UNLOST_API_ROOT: server.url }) });
     await onPg.waitFor(/@pg_ops_bot is running \(polling, store PostgreSQL\)/);
     alice.sendText(sim, "on postgres");
-    await until(() => texts(alice).includes("echo: left behind") && texts(alice).includes("echo: on postgres"), "the replies on PostgreSQL");
+    await until(() => texts(alice).includes("echo: left behind") && texts(alice).includes("echo: on postgres"), 20_000, "the replies on PostgreSQL");
 
     // doctor and status while it runs.
     const doctor = await run(["doctor", "--store", url, "--schema", "moved"]);
