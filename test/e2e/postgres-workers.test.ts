@@ -110,6 +110,56 @@ describe("several processes on one PostgreSQL schema", () => {
     expect(emulator.internalErrors).toEqual([]);
   }, 150_000);
 
+  it("a poller paused (SIGSTOP) past its leases is deposed; resumed, its late writes change nothing: it stands by, every update once", async () => {
+    const schema = db.freshSchema();
+    const env = { STORE_URL: db.url(), STORE_SCHEMA: schema, HEARTBEAT_MS: "500", POLLER_LEASE_MS: "3000", UNPACED: "1", HANDLER_DELAY_MS: "20", HANDLER_JITTER_MS: "20" };
+    const a = startUnlostBot(server, sim, { ...env, INSTANCE_ID: "paused-a" }, "paused-a");
+    await a.waitForEvent(isStarted, { timeoutMs: 20_000 });
+    await a.waitForEvent((e) => typeof e["msg"] === "string" && POLLING.test(e["msg"]), { timeoutMs: 10_000 });
+    const b = startUnlostBot(server, sim, { ...env, INSTANCE_ID: "standby-b" }, "standby-b");
+    await b.waitForEvent(isStarted, { timeoutMs: 20_000 });
+    const offsets: number[] = [];
+    emulator.onCall((call) => {
+      if (call.method.toLowerCase() === "getupdates") offsets.push(Number((call.params as { offset?: unknown }).offset ?? 0));
+    });
+    const sent: SentMessage[] = [];
+    let n = 0;
+    load = setInterval(() => {
+      const user = users[n % users.length] as SimUser;
+      n++;
+      sent.push(send(sim, user, `${user.user.first_name} p${n}`));
+    }, 50);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const stoppedAt = Date.now();
+    a.child.kill("SIGSTOP");
+    await waitFor(() => pollingSince(b).some((t) => t >= stoppedAt), { timeoutMs: 20_000, what: "the standby polling while the poller is paused" });
+    await new Promise((r) => setTimeout(r, 1_000));
+    a.child.kill("SIGCONT");
+    // Resumed: it finds its lease gone (its fenced writes refused) and stands by.
+    await a.waitForLine(/lost the poller lease|another instance took over polling|another instance on this store is polling/, { timeoutMs: 15_000 });
+    await new Promise((r) => setTimeout(r, 1_500));
+    clearInterval(load);
+    load = undefined;
+    await waitFor(() => tallyReplies(sim.record, sent).answered === sent.length, { timeoutMs: 30_000, what: "every message answered" });
+    expect(a.hasExited()).toBe(false);
+    expect((await stopGracefully(b)).code).toBe(0);
+    expect((await stopGracefully(a)).code).toBe(0);
+
+    const ids = updateIdsOf(sim, sent);
+    const completions = await readCompletions({ url: db.url(), schema }, ids);
+    expect([...completions].filter(([, c]) => c !== 1), "updates not completed exactly once").toEqual([]);
+    // The stored offset is past every update: no late write of the deposed poller moved it back.
+    const store = await openStore({ url: db.url(), schema });
+    try {
+      expect(await store.state.offset()).toBe(Math.max(...ids) + 1);
+    } finally {
+      await store.close();
+    }
+    // What each getUpdates confirmed never went back below what had been confirmed before.
+    const regressions = offsets.filter((o, i) => o > 0 && i > 0 && o < Math.max(...offsets.slice(0, i)));
+    expect(regressions, "getUpdates offsets below one already confirmed").toEqual([]);
+  }, 90_000);
+
   it("webhook mode, two processes receiving every update: stored once, handled once, answered once", async () => {
     const schema = db.freshSchema();
     const ports = [await freePort(), await freePort()];
