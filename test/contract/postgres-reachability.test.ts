@@ -2,7 +2,8 @@
  * The PostgreSQL store's reachability (what the runtime's one-line-per-outage log listens to),
  * against a real server behind a TCP proxy the test cuts and restores: an outage starts with
  * the first operation that cannot reach the server, is reported once however many fail, and
- * ends with the first that succeeds; a statement the server refuses is no outage.
+ * ends with the first that succeeds; a statement the server refuses is no outage, nor is a pool
+ * whose every connection is busy (a slow server).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PostgresStore, type ReachabilityChange } from "../../src/store/index.js";
@@ -44,6 +45,25 @@ describe("PostgresStore.reachability", () => {
       expect(changes[1]).toMatchObject({ reachable: true, failedOperations: 5 });
     } finally {
       proxy.restore();
+      await store.close();
+    }
+  });
+
+  it("every connection of the pool busy past the connect timeout is a slow server, said so, not an outage", async () => {
+    const store = await PostgresStore.open({ url: db.url(), schema: db.freshSchema(), poolSize: 1, connectTimeoutMs: 300 });
+    try {
+      // The only connection sleeps in a transaction for a second.
+      const sleeping = store.database.read("sleep", (tx) => tx.run("SELECT pg_sleep(1)"));
+      await new Promise((r) => setTimeout(r, 50));
+      await expect(store.state.getValue("a")).rejects.toMatchObject({
+        code: "STORE_FAILURE",
+        message: expect.stringMatching(/read value failed: all 1 connections of this process stayed busy for 300 ms .*store\.poolSize/),
+        details: { poolExhausted: true },
+      });
+      expect(store.reachability.reachable).toBe(true);
+      await sleeping;
+      expect(await store.state.getValue("a")).toBeNull();
+    } finally {
       await store.close();
     }
   });

@@ -7,7 +7,8 @@
  * and one when it ends (not a line per failed operation, not a crash loop); nothing is
  * confirmed to Telegram while the store cannot take it (the messages sent during an outage stay
  * at the emulator); after each restore every update is handled and completed exactly once (the
- * `completed:<id>` counter is committed with the completion), in order per chat.
+ * `completed:<id>` counter is committed with the completion), in order per chat. A slow server
+ * (latency added by the proxy) is no outage: everything is handled once, only later.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type Emulator, type EmulatorServer, type SimBot, type SimUser } from "../../src/emulator/index.js";
@@ -99,4 +100,28 @@ describe("PostgreSQL down under a running bot", () => {
     expect(new Set(handledEvents(bot).map((h) => h.updateId)).size).toBe(ids.length);
     expect(chatOrder(bot)).toEqual({ outOfOrder: [], overlaps: [] });
   }, 150_000);
+
+  it("a slow server (40 ms added each way to every packet): no outage reported, nothing fails for good, every update once, in order", async () => {
+    const schema = db.freshSchema();
+    const bot = startUnlostBot(server, sim, { STORE_URL: proxy.through(db.url()), STORE_SCHEMA: schema, HANDLER_DELAY_MS: "5" }, "bot on a slow link");
+    await bot.waitForEvent(isStarted, { timeoutMs: 20_000 });
+    proxy.slow(40);
+    const sent: SentMessage[] = [];
+    for (let i = 0; i < 16; i++) {
+      const user = users[i % users.length] as SimUser;
+      sent.push(send(sim, user, `${user.user.first_name} slow ${i}`));
+    }
+    await waitFor(() => tallyReplies(sim.record, sent).answered === sent.length, { timeoutMs: 60_000, what: "replies over the slow link" }).catch((e: unknown) => {
+      console.log(`answered ${tallyReplies(sim.record, sent).answered} of ${sent.length}\n${bot.lines.slice(-40).join("\n")}`);
+      throw e;
+    });
+    proxy.slow(0);
+    expect((await stopGracefully(bot)).code).toBe(0);
+    expect(logLines(bot, DOWN)).toEqual([]);
+    const ids = updateIdsOf(sim, sent);
+    const completions = await readCompletions({ url: db.url(), schema }, ids);
+    expect([...completions.values()].filter((n) => n !== 1)).toEqual([]);
+    expect(tallyReplies(sim.record, sent).duplicated).toBe(0);
+    expect(chatOrder(bot)).toEqual({ outOfOrder: [], overlaps: [] });
+  }, 90_000);
 });

@@ -3,6 +3,7 @@
  * take PostgreSQL away from a running bot (and give it back) without stopping the server the
  * other tests use. While cut, open connections are destroyed and new ones are closed as soon as
  * they arrive (the client sees its connection end, as when a server or a network goes away).
+ * While slowed, every chunk waits before it is passed on, each way (a slow network or server).
  */
 import { createServer, connect, type Server, type Socket } from "node:net";
 
@@ -16,6 +17,8 @@ export interface TcpProxy {
   cut(): void;
   /** Lets connections through again. */
   restore(): void;
+  /** Delays every chunk by `ms` each way from now on (0: no delay); order is kept. */
+  slow(ms: number): void;
   /** Connections accepted while cut (each closed at once). */
   readonly refused: number;
   close(): Promise<void>;
@@ -26,6 +29,19 @@ export async function startTcpProxy(host: string, port: number): Promise<TcpProx
   const open = new Set<Socket>();
   let cut = false;
   let refused = 0;
+  let delayMs = 0;
+  /** Passes chunks from `from` to `to`, each after the current delay, in order. */
+  const relay = (from: Socket, to: Socket): void => {
+    let last = Promise.resolve();
+    from.on("data", (chunk: Buffer) => {
+      if (delayMs === 0) {
+        last = last.then(() => void to.write(chunk));
+        return;
+      }
+      const wait = delayMs;
+      last = last.then(() => new Promise<void>((r) => setTimeout(() => { if (!to.destroyed) to.write(chunk); r(); }, wait)));
+    });
+  };
   const server: Server = createServer((client) => {
     if (cut) {
       refused++;
@@ -43,8 +59,8 @@ export async function startTcpProxy(host: string, port: number): Promise<TcpProx
     };
     client.on("error", end).on("close", end);
     upstream.on("error", end).on("close", end);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    relay(client, upstream);
+    relay(upstream, client);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
@@ -64,6 +80,9 @@ export async function startTcpProxy(host: string, port: number): Promise<TcpProx
     },
     restore(): void {
       cut = false;
+    },
+    slow(ms: number): void {
+      delayMs = ms;
     },
     get refused(): number {
       return refused;
