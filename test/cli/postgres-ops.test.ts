@@ -156,6 +156,15 @@ describe("unlost migrate-store, then run, doctor and status on PostgreSQL", () =
     const exists = await client.query("SELECT 1 FROM information_schema.schemata WHERE schema_name = 'nothing_here'");
     await client.end();
     expect(exists.rowCount).toBe(0);
+    // status and dead-letters refuse it the same way, and leave nothing behind either.
+    const status = await run(["status", "--store", url, "--schema", "nothing_here"]);
+    expect(status.code).toBe(2);
+    expect(status.stderr).toMatch(/no bot has run on the PostgreSQL store at .* schema nothing_here yet/);
+    const again = new pg.Client({ connectionString: db.url() });
+    await again.connect();
+    const still = await again.query("SELECT 1 FROM information_schema.schemata WHERE schema_name = 'nothing_here'");
+    await again.end();
+    expect(still.rowCount).toBe(0);
 
     const closed = new URL(url);
     closed.port = "1";
