@@ -11,7 +11,8 @@ import { Api, GrammyError, HttpError } from "grammy";
 import type { UserFromGetMe, WebhookInfo } from "grammy/types";
 import type { CliConfig } from "../config/index.js";
 import { isUnlostError, redactSecrets } from "../errors/index.js";
-import { SQLITE_SCHEMA_VERSION, SqliteStore } from "../store/index.js";
+import { SQLITE_SCHEMA_VERSION, SqliteStore, type Store } from "../store/index.js";
+import { checkServerStore } from "./doctor-postgres.js";
 import { formatDuration } from "./format.js";
 import { isBotRunning } from "./status-report.js";
 
@@ -88,9 +89,7 @@ export async function checkWebhook(api: Api, config: CliConfig, now: number): Pr
  * belongs to the token's bot (`bot`, from getMe; null when the token could not be checked).
  */
 export async function checkStore(config: CliConfig, now: number, bot: Pick<UserFromGetMe, "id" | "username"> | null = null): Promise<Finding[]> {
-  if (config.storeUrl !== null) {
-    return [{ check: "store", level: "warn", message: "doctor checks a SQLite store's file; the store is on PostgreSQL (--store), which it does not check yet.", fix: "Use \"unlost status --store <url>\" to see that store; PostgreSQL's own tools check the server." }];
-  }
+  if (config.storeUrl !== null) return checkServerStore({ ...config, storeUrl: config.storeUrl }, now, bot);
   if (!existsSync(config.storePath)) {
     return [{ check: "store", level: "warn", message: `there is no store yet at ${config.storePath}.`, fix: "The first \"unlost run\" creates it; if you expected one, point --data (UNLOST_DATA_DIR) at the bot's data folder." }];
   }
@@ -110,28 +109,37 @@ export async function checkStore(config: CliConfig, now: number, bot: Pick<UserF
     if (quick !== "ok") {
       findings.push({ check: "store", level: "problem", message: `SQLite's integrity check failed on ${config.storePath}: ${String(quick)}.`, fix: "Stop the bot, copy the data folder, and rebuild the file with \"sqlite3 unlost.sqlite .recover | sqlite3 fixed.sqlite\" (or restore a backup)." });
     }
-    const liveness = { heartbeatMs: config.runtime.downtime?.heartbeatMs ?? 5_000, mode: config.runtime.mode ?? "polling" };
-    const [inbox, outbox, running, boundBot] = await Promise.all([store.inbox.stats({ now }), store.outbox.stats({ now }), isBotRunning(store, now, liveness), store.state.boundBot()]);
-    if (bot !== null && boundBot !== null && boundBot !== bot.id) {
-      findings.push({
-        check: "store", level: "problem",
-        message: `the store at ${config.storePath} belongs to bot ${boundBot}, but BOT_TOKEN is bot ${bot.id}'s (@${bot.username}); "unlost run" refuses to start on it (its offset would drop this bot's waiting updates).`,
-        fix: `Give bot ${bot.id} its own data folder (--data <dir> or UNLOST_DATA_DIR), or use bot ${boundBot}'s token with this one.`,
-      });
-    }
-    findings.push({
+    const counts = await openStoreFindings(store, config.storePath, config, now, bot);
+    findings.push(...counts.binding, {
       check: "store", level: quick === "ok" ? "ok" : "problem",
-      message: `${config.storePath} opens, schema version ${String(version)} (this unlost: ${SQLITE_SCHEMA_VERSION}), integrity ${quick === "ok" ? "ok" : "damaged"}; inbox ${inbox.pending} pending, ${inbox.inflight} in flight, ${inbox.dead} dead; outbox ${outbox.byState.queued} queued, ${outbox.byState.failed} failed`,
-    });
-    if (inbox.dead > 0) findings.push({ check: "store", level: "warn", message: `${inbox.dead} updates are dead letters (their handler kept failing).`, fix: "See them with \"unlost dead-letters list\", fix the handler, then \"unlost dead-letters retry --all\"." });
-    if (outbox.byState.failed > 0) findings.push({ check: "store", level: "warn", message: `${outbox.byState.failed} outgoing messages failed for good.`, fix: "See why with \"unlost dead-letters list --outbox\"; retry them with \"unlost dead-letters retry --outbox --all\" once the cause is gone." });
-    if (!running && inbox.pending + inbox.inflight > 0) {
-      findings.push({ check: "store", level: "warn", message: `${inbox.pending + inbox.inflight} updates wait (the oldest for ${formatDuration(inbox.oldestOpenAgeMs)}) and no bot is running on this store.`, fix: "Start the bot with \"unlost run <bot-module>\"; it handles them first." });
-    }
+      message: `${config.storePath} opens, schema version ${String(version)} (this unlost: ${SQLITE_SCHEMA_VERSION}), integrity ${quick === "ok" ? "ok" : "damaged"}; ${counts.summary}`,
+    }, ...counts.warnings);
     return findings;
   } finally {
     await store.close();
   }
+}
+
+/** What an open store says: its binding to the token's bot, its counts, and what waits or failed. */
+export async function openStoreFindings(store: Store, where: string, config: CliConfig, now: number, bot: Pick<UserFromGetMe, "id" | "username"> | null): Promise<{ binding: Finding[]; summary: string; warnings: Finding[] }> {
+  const liveness = { heartbeatMs: config.runtime.downtime?.heartbeatMs ?? 5_000, mode: config.runtime.mode ?? "polling" };
+  const [inbox, outbox, running, boundBot] = await Promise.all([store.inbox.stats({ now }), store.outbox.stats({ now }), isBotRunning(store, now, liveness), store.state.boundBot()]);
+  const binding: Finding[] = [];
+  if (bot !== null && boundBot !== null && boundBot !== bot.id) {
+    binding.push({
+      check: "store", level: "problem",
+      message: `the store at ${where} belongs to bot ${boundBot}, but BOT_TOKEN is bot ${bot.id}'s (@${bot.username}); "unlost run" refuses to start on it (its offset would drop this bot's waiting updates).`,
+      fix: `Give bot ${bot.id} its own ${store.kind === "sqlite" ? "data folder (--data <dir> or UNLOST_DATA_DIR)" : "schema (--schema <name> or UNLOST_STORE_SCHEMA)"}, or use bot ${boundBot}'s token with this one.`,
+    });
+  }
+  const warnings: Finding[] = [];
+  if (inbox.dead > 0) warnings.push({ check: "store", level: "warn", message: `${inbox.dead} updates are dead letters (their handler kept failing).`, fix: "See them with \"unlost dead-letters list\", fix the handler, then \"unlost dead-letters retry --all\"." });
+  if (outbox.byState.failed > 0) warnings.push({ check: "store", level: "warn", message: `${outbox.byState.failed} outgoing messages failed for good.`, fix: "See why with \"unlost dead-letters list --outbox\"; retry them with \"unlost dead-letters retry --outbox --all\" once the cause is gone." });
+  if (!running && inbox.pending + inbox.inflight > 0) {
+    warnings.push({ check: "store", level: "warn", message: `${inbox.pending + inbox.inflight} updates wait (the oldest for ${formatDuration(inbox.oldestOpenAgeMs)}) and no bot is running on this store.`, fix: "Start the bot with \"unlost run <bot-module>\"; it handles them first." });
+  }
+  const summary = `inbox ${inbox.pending} pending, ${inbox.inflight} in flight, ${inbox.dead} dead; outbox ${outbox.byState.queued} queued, ${outbox.byState.failed} failed`;
+  return { binding, summary, warnings };
 }
 
 /** Free space and write access in the data folder (or its closest existing parent). */

@@ -16,14 +16,17 @@ import { requireToken } from "./token.js";
 export const DOCTOR_HELP = `Usage: unlost doctor [options]
 
 Checks the bot token (getMe), the webhook state (getWebhookInfo), the store
-(opens, schema version, integrity, counts) and the free disk space of the data
-folder, and explains each problem with its fix.
+(opens, schema version, integrity, counts; on PostgreSQL also the server's
+connections, who polls and which processes run) and the free disk space of the
+data folder, and explains each problem with its fix.
 
 Environment:
   BOT_TOKEN          the bot's token (required)
 
 Options:
   --data <dir>       folder of the store (default ./data; or UNLOST_DATA_DIR)
+  --store <url>      a PostgreSQL store instead (or UNLOST_STORE)
+  --schema <name>    its schema (default unlost; or UNLOST_STORE_SCHEMA)
   --api-root <url>   Bot API server (default Telegram's; or UNLOST_API_ROOT)
   --webhook <url>    the webhook URL the bot should use (default: polling)
   --config <file>    config file (default ./unlost.config.json when present)

@@ -11,6 +11,7 @@ import { DEMO_HELP, runDemoCommand } from "./demo-command.js";
 import { DASHBOARD_HELP, runDashboardCommand } from "./dashboard-command.js";
 import { DEAD_LETTERS_HELP, runDeadLettersCommand } from "./dead-letters-command.js";
 import { DOCTOR_HELP, runDoctorCommand } from "./doctor-command.js";
+import { MIGRATE_STORE_HELP, runMigrateStoreCommand } from "./migrate-store-command.js";
 import { EMULATOR_HELP, runEmulatorCommand } from "./emulator-command.js";
 import { RUN_HELP, runRunCommand } from "./run-command.js";
 import { STATUS_HELP, runStatusCommand } from "./status-command.js";
@@ -24,6 +25,7 @@ Commands:
   dead-letters      list, show, retry or purge what unlost gave up on (inbox and outbox)
   trace             why did this user get no reply? an update's or a chat's timeline
   doctor            check token, webhook, store and disk, with a fix for each problem
+  migrate-store     copy a bot's SQLite store to PostgreSQL (--from ./data --to postgres://…)
   dashboard         serve /metrics, /healthz, /readyz of a store without running the bot
   demo              watch unlost survive kill -9, faults and a 429 storm (npm start)
   emulator          the Telegram Bot API emulator, standalone
@@ -46,6 +48,7 @@ const COMMANDS: Record<string, { run: Command; help: string; redact?: boolean; j
   "dead-letters": { run: runDeadLettersCommand, help: DEAD_LETTERS_HELP, redact: true, json: true },
   trace: { run: runTraceCommand, help: TRACE_HELP, redact: true, json: true },
   doctor: { run: runDoctorCommand, help: DOCTOR_HELP, redact: true, json: true },
+  "migrate-store": { run: runMigrateStoreCommand, help: MIGRATE_STORE_HELP, redact: true, json: true },
   dashboard: { run: runDashboardCommand, help: DASHBOARD_HELP, redact: true },
   demo: { run: runDemoCommand, help: DEMO_HELP },
   emulator: { run: runEmulatorCommand, help: EMULATOR_HELP },

@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import type { CliConfig } from "../config/index.js";
 import { UnlostError } from "../errors/index.js";
 import { openStore, SqliteStore, type Store } from "../store/index.js";
+import { inspectPgStore } from "../store/postgres/index.js";
 
 /**
  * Opens the existing store of `config` (never creates one: a mistyped `--data` must not leave
@@ -32,11 +33,17 @@ export function openExistingStore(config: CliConfig, command: string): SqliteSto
  *
  * @throws UnlostError `INVALID_ARGUMENT` when no bot ever ran on it.
  */
-async function openExistingServerStore(url: string, command: string): Promise<Store> {
-  const store = await openStore({ url });
+async function openExistingServerStore(url: string, schema: string | null, command: string): Promise<Store> {
+  const refuse = (location: string): UnlostError =>
+    new UnlostError("INVALID_ARGUMENT", `no bot has run on the PostgreSQL store at ${location} yet. Check --store (or UNLOST_STORE) and --schema (or UNLOST_STORE_SCHEMA) for "unlost ${command}": the same URL and schema the bot runs with.`);
+  // Looked at first without opening it: opening creates the schema, and a mistyped schema must
+  // not leave an empty one behind.
+  const seen = await inspectPgStore({ url, ...(schema === null ? {} : { schema }) });
+  if (!seen.schemaExists || seen.schemaVersion === 0) throw refuse(seen.location);
+  const store = await openStore({ url, ...(schema === null ? {} : { schema }) });
   if ((await store.state.boundBot()) === null) {
     await store.close();
-    throw new UnlostError("INVALID_ARGUMENT", `no bot has run on the PostgreSQL store at ${store.location} yet. Check --store (or UNLOST_STORE) for "unlost ${command}": the same URL (and schema) the bot runs with.`);
+    throw refuse(store.location);
   }
   return store;
 }
@@ -48,7 +55,7 @@ async function openExistingServerStore(url: string, command: string): Promise<St
  * @throws UnlostError `INVALID_ARGUMENT` when there is no store there (see above).
  */
 export async function openOperatorStore(config: CliConfig, command: string): Promise<Store> {
-  return config.storeUrl === null ? openExistingStore(config, command) : await openExistingServerStore(config.storeUrl, command);
+  return config.storeUrl === null ? openExistingStore(config, command) : await openExistingServerStore(config.storeUrl, config.storeSchema, command);
 }
 
 /** Runs `fn` with the store open (SQLite in the data folder, or PostgreSQL with `--store`) and closes it afterwards. */

@@ -35,6 +35,8 @@ export interface CliConfig {
   readonly storePath: string;
   /** The PostgreSQL URL of the store (`--store`, `UNLOST_STORE`), or null for SQLite in `dataDir`. Never print it: it may hold a password. */
   readonly storeUrl: string | null;
+  /** The PostgreSQL schema (`--schema`, `UNLOST_STORE_SCHEMA`, `store.schema`), or null for the default `unlost`. */
+  readonly storeSchema: string | null;
   /** The log level, when set. */
   readonly logLevel: string | undefined;
   /** The config file that was read, or null. */
@@ -110,6 +112,9 @@ export function loadConfig(sources: ConfigSources): CliConfig {
   const storePath = join(dataDir, STORE_FILE_NAME);
   const store = (tree["store"] ?? {}) as Tree;
   const storeUrl = merged.get("storeUrl")?.value;
+  if (typeof storeUrl !== "string" && store["schema"] !== undefined) {
+    throw new UnlostError("INVALID_CONFIG", `store.schema (${origins.get("store.schema") ?? "the config file"}) names a PostgreSQL schema, but the store is SQLite in ${dataDir}: give the PostgreSQL URL too (--store or UNLOST_STORE), or drop the schema.`);
+  }
   tree["store"] = typeof storeUrl === "string" ? { ...store, url: storeUrl } : { ...store, path: storePath };
 
   validateRuntime(tree, origins);
@@ -121,6 +126,7 @@ export function loadConfig(sources: ConfigSources): CliConfig {
     dataDir,
     storePath: isAbsolute(storePath) ? storePath : resolve(storePath),
     storeUrl: typeof storeUrl === "string" ? storeUrl : null,
+    storeSchema: typeof store["schema"] === "string" ? store["schema"] : null,
     logLevel: typeof logLevel === "string" ? logLevel : undefined,
     configFile: file?.path ?? null,
     // Validated just above by the runtime's own schema.

@@ -39,6 +39,7 @@ export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "
 export const SETTINGS: readonly Setting[] = [
   { key: "dataDir", flag: "data", env: "UNLOST_DATA_DIR", kind: "string", defaultText: "./data", meaning: "folder of the store (unlost.sqlite) and its blobs", everywhere: true },
   { key: "storeUrl", flag: "store", env: "UNLOST_STORE", kind: "string", defaultText: "SQLite in the data folder", meaning: "a PostgreSQL URL (postgres://user:password@host/db): the store lives there instead of SQLite in the data folder (several processes may share it)", everywhere: true },
+  { key: "store.schema", flag: "schema", env: "UNLOST_STORE_SCHEMA", kind: "string", defaultText: "unlost", meaning: "the PostgreSQL schema of the store (with --store): one database can hold several bots, a schema each", everywhere: true },
   { key: "apiRoot", flag: "api-root", env: "UNLOST_API_ROOT", kind: "url", defaultText: "https://api.telegram.org", meaning: "Bot API server: the emulator or a local Bot API server", everywhere: true },
   { key: "logLevel", flag: "log-level", env: "UNLOST_LOG_LEVEL", kind: "level", defaultText: "info (or LOG_LEVEL)", meaning: "least severe log level written (JSON lines on stdout)" },
   { key: "mode", env: "UNLOST_MODE", kind: "mode", defaultText: "polling (webhook when a webhook URL is set)", meaning: "how updates arrive: polling or webhook", everywhere: true },

@@ -20,6 +20,7 @@ import { UnlostError } from "../errors/index.js";
 import type { Logger } from "../runtime/logger.js";
 import type { Claim, ClaimedUpdate, FusedClaimOptions, InboxStore, SettleOutcome, SettleRequest, StoreEffect } from "../store/index.js";
 import { BatchWriter } from "../shared/batch-writer.js";
+import { StoreRetry } from "../shared/store-retry.js";
 import { Waker } from "../shared/waker.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { IsolationGate } from "./isolation-gate.js";
@@ -217,6 +218,8 @@ export class Dispatcher implements HandOff {
   private reserved = 0;
   private handedOffAll = false;
   private readonly completions = new BatchWriter<SettleRequest>((batch) => this.settle(batch));
+  /** Completions the store could not take are recorded again (see StoreRetry), not dropped. */
+  private readonly settleRetry = new StoreRetry();
   private stopping = false;
   private loop: Promise<void> | undefined;
   private readonly waker = new Waker();
@@ -317,6 +320,7 @@ export class Dispatcher implements HandOff {
     clearInterval(this.leaseTimer);
     clearInterval(this.deadlineTimer);
     this.deadlineTimer = undefined;
+    this.settleRetry.flushNow();
     await this.completions.flush();
     return { abandoned: this.active.size };
   }
@@ -584,6 +588,13 @@ export class Dispatcher implements HandOff {
     try {
       ({ results, claimed } = await inbox.settleAndClaim(batch, { now: clock(), claim: { owner, limit, leaseMs } }));
     } catch (error) {
+      // The store could not be reached: the completions wait and are recorded again (fenced by
+      // their claims), instead of their handlers running again once the leases expire.
+      const retryInMs = this.settleRetry.schedule(error, () => { for (const r of batch) this.completions.add(r); });
+      if (retryInMs !== undefined) {
+        logger.warn({ err: error, count: batch.length, retryInMs }, "recording completions failed; retrying");
+        return;
+      }
       // The claims stay in flight; their leases expire and the updates are tried again.
       logger.error({ err: error, count: batch.length }, "recording completions failed; these updates will be retried after their leases expire");
       for (const r of batch) this.active.delete(r.claim.updateId);
@@ -592,6 +603,7 @@ export class Dispatcher implements HandOff {
     } finally {
       this.reserved -= limit;
     }
+    this.settleRetry.succeeded();
     this.options.onSettled?.();
     batch.forEach((request, i) => {
       this.active.delete(request.claim.updateId);

@@ -8,6 +8,7 @@
 import { GrammyError, type Api } from "grammy";
 import { UnlostError } from "../errors/index.js";
 import { BatchWriter } from "../shared/batch-writer.js";
+import { StoreRetry } from "../shared/store-retry.js";
 import { Waker } from "../shared/waker.js";
 import type { Logger } from "../runtime/logger.js";
 import type { OutboxStore } from "../store/index.js";
@@ -67,6 +68,8 @@ interface Settle {
 export class DeliveryLoop {
   private readonly active = new Map<string, ClaimedJob>();
   private readonly outcomes = new BatchWriter<Settle>((batch) => this.record(batch));
+  /** Outcomes the store could not take are recorded again (see StoreRetry), not dropped. */
+  private readonly recordRetry = new StoreRetry();
   private stopping = false;
   private loop: Promise<void> | undefined;
   private readonly waker = new Waker();
@@ -115,6 +118,7 @@ export class DeliveryLoop {
     this.loop = undefined;
     const deadline = Date.now() + deadlineMs;
     while (this.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    this.recordRetry.flushNow();
     await this.outcomes.flush();
     return { abandoned: this.active.size };
   }
@@ -257,10 +261,18 @@ export class DeliveryLoop {
     try {
       results = await store.settleMany(batch.map((s) => ({ claim: s.claim, outcome: s.outcome })), { now: clock() });
     } catch (error) {
+      // Kept (and their jobs in flight) until the store takes them: dropped, a job would block
+      // its chat until its claim expired, and then be sent again.
+      const retryInMs = this.recordRetry.schedule(error, () => { for (const s of batch) this.outcomes.add(s); });
+      if (retryInMs !== undefined) {
+        logger.warn({ err: error, count: batch.length, retryInMs }, "recording send outcomes failed; retrying");
+        return;
+      }
       logger.error({ err: error, count: batch.length }, "recording send outcomes failed; the jobs are taken over when their claims expire");
       for (const s of batch) this.active.delete(s.job.id);
       return;
     }
+    this.recordRetry.succeeded();
     batch.forEach((s, i) => {
       this.active.delete(s.job.id);
       if (results[i] === "stale") {

@@ -136,8 +136,10 @@ export interface RuntimeOptions {
     /**
      * Long polling's fast path: store each fetched batch as one journal record and schedule its
      * updates in memory, writing rows only for updates that fail or are left behind by a
-     * crash (see docs/runtime.md). Default true when the store has a journal (SQLite);
-     * false stores one row per update (slower; every update then visible to `inbox.get`).
+     * crash (see docs/runtime.md). Default true on SQLite; false on PostgreSQL, where one row per
+     * update lets every process claim and handle (the journal's updates are handled by the
+     * process that polled them). False stores one row per update (slower; every update then
+     * visible to `inbox.get`).
      */
     journal?: boolean;
     /**
@@ -290,7 +292,7 @@ const schema = z.strictObject({
       retentionMs: ms(0).default(3 * 24 * 3600_000),
       pruneIntervalMs: ms(1_000).default(10 * 60_000),
       idleMs: ms(1).default(250),
-      journal: z.boolean().default(true),
+      journal: z.boolean().optional(),
       maxBuffered: int(100, 1_000_000).default(1_000),
     })
     .prefault({}),

@@ -31,6 +31,7 @@ import { dataSource, type DataSource } from "../state/attempt-data.js";
 import { UncommittedWrites } from "../state/uncommitted-writes.js";
 import { createLogger, scrubberOf, type Logger } from "./logger.js";
 import { adoptGoneJournals, instanceGone, newInstanceId, recoverDeadInstances } from "./liveness.js";
+import { StoreOutageLog } from "./store-outage.js";
 import { WorkerLease } from "./worker-lease.js";
 import { callErrorHandler, hasOwnErrorHandler } from "./error-handler.js";
 import { handOverPolling } from "./hand-over.js";
@@ -83,6 +84,9 @@ class UnlostRuntime implements Runtime {
   private readonly breakerRegistry: BreakerRegistry;
   private readonly taskService: TaskService;
   private readonly logger: Logger;
+  /** Store outages: their log lines, and the quieting of the failures they cause. */
+  private readonly outage = new StoreOutageLog();
+  private readonly outageLogger: Logger;
   /**
    * The secrets of this bot (its token, the webhook secret): one scrubber shared by the
    * logger, the store and the errors, so text is cleaned where it enters them.
@@ -146,7 +150,10 @@ class UnlostRuntime implements Runtime {
     // here; any other logger given is the user's to clean.
     this.scrubber = (options.logger === undefined ? undefined : scrubberOf(options.logger)) ?? new Scrubber();
     this.scrubber.add(bot.token, options.webhook?.secretToken, storePassword(options.store));
-    this.logger = options.logger ?? createLogger({ scrubber: this.scrubber });
+    const logger = options.logger ?? createLogger({ scrubber: this.scrubber });
+    // One line per store outage, not one per failed operation (see store-outage.ts).
+    this.logger = this.outage.quiet(logger);
+    this.outageLogger = logger;
     this.breakerRegistry = new BreakerRegistry({ logger: this.logger, clock: this.clock });
     this.taskService = new TaskService(options.tasks);
     this.finished = new Promise<void>((resolve, reject) => {
@@ -338,7 +345,8 @@ class UnlostRuntime implements Runtime {
       installUpdateInfo(this.bot);
       this.uncommitted = new UncommittedWrites();
       this.data = dataSource(this.uncommitted, () => store.data);
-      const journalPolling = options.mode === "polling" && options.inbox.journal && store.inbox.journal !== undefined;
+      // On PostgreSQL, rows by default: every process of the bot claims and handles them.
+      const journalPolling = options.mode === "polling" && (options.inbox.journal ?? store.kind !== "postgres") && store.inbox.journal !== undefined;
       // One gate for both dispatchers: a suspect (an update recovered from a dead process) runs
       // with nothing else of this process, journal handlers included.
       const gate = new IsolationGate();
@@ -425,6 +433,7 @@ class UnlostRuntime implements Runtime {
   private async prepareOnce(): Promise<Store> {
     const { options, logger } = this;
     const store = await this.openTheStore();
+    this.outage.watch(store, this.outageLogger);
     for (const warning of store.warnings ?? []) logger.warn({ fix: warning.fix }, `${warning.message} ${warning.fix}`);
     await this.initBot();
     // Before anything talks to Telegram for the store (getUpdates confirms the stored offset,
@@ -508,6 +517,7 @@ class UnlostRuntime implements Runtime {
     this.poller?.abandonLease();
     // Every claim is settled, so nothing needs this instance's lease any more.
     if (result?.abandoned === 0 && (sending?.abandoned ?? 0) === 0) await this.workerLease?.release();
+    this.outage.stop();
     if (this.ownsStore) {
       await this.openedStore?.close();
       // An in-memory store's blobs went with it; its temp folder is not left behind.

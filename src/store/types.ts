@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { StoreReachability } from "./reachability-types.js";
 import type { BotDataStore } from "./data-types.js";
 import type { InboxStore, EpochMs } from "./inbox-types.js";
 import type { InspectStore } from "./inspect-types.js";
@@ -57,6 +58,12 @@ export interface Store {
    * folder other users can read). The runtime logs them at start; doctor reports them.
    */
   readonly warnings?: readonly StoreWarning[];
+  /**
+   * Whether the store's server can be reached (remote backends: PostgreSQL); undefined for a
+   * local one (SQLite). The runtime logs one line per outage from it (see
+   * src/runtime/store-outage.ts).
+   */
+  readonly reachability?: StoreReachability;
   /**
    * Resolves once every operation whose result unlost acknowledges to the outside — ingests
    * and journal appends (the getUpdates that confirms a batch, a webhook's 200) and outbox

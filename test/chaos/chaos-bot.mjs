@@ -2,6 +2,7 @@
 // inbound load (replies to every text message from its handler) and makes outbound load of its
 // own (sends and broadcasts outside handlers, on timers, with idempotency keys). Environment:
 //   API_ROOT, BOT_TOKEN, DB_PATH     the emulator, the bot, the SQLite store
+//   STORE_URL, STORE_SCHEMA          a PostgreSQL store instead (schema default "unlost")
 //   NAME                             this process's name: unique per process, it makes the keys
 //                                    and texts of its own sends unique
 //   HANDLER_DELAY_MIN_MS, _MAX_MS    work per update before replying; picked from the update id,
@@ -54,7 +55,8 @@ bot.on("message:text", async (ctx) => {
 });
 
 const runtime = createRuntime(bot, {
-  store: { path: env.DB_PATH },
+  // STORE_URL (+ STORE_SCHEMA): a PostgreSQL store instead of the SQLite file.
+  store: env.STORE_URL ? { url: env.STORE_URL, schema: env.STORE_SCHEMA ?? "unlost" } : { path: env.DB_PATH },
   polling: { timeoutSeconds: 1, ...(env.POLLER_LEASE_MS ? { leaseTtlMs: Number(env.POLLER_LEASE_MS) } : {}) },
   inbox: {
     concurrency: 16,

@@ -2,7 +2,7 @@
  * The chaos run: everything that can go wrong at once, for minutes, against real bot processes.
  *
  * Two processes of one bot (`chaos-bot.mjs`, unlost on one SQLite store: one polls, the other
- * stands by) take a continuous inbound load (simulated users write; every message is answered
+ * stands by; or, with `processes` and `store`, N processes on one PostgreSQL schema) take a continuous inbound load (simulated users write; every message is answered
  * from its handler with a keyed `ctx.reply`) and make outbound load of their own (sends and
  * broadcasts outside handlers, with idempotency keys, on timers), while
  *
@@ -35,7 +35,7 @@ import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createEmulator, startEmulatorServer, type Emulator, type EmulatorServer, type FaultRule, type SimBot, type SimUser } from "../../src/emulator/index.js";
 import { openStore } from "../../src/store/index.js";
-import type { Store } from "../../src/store/index.js";
+import type { Store, StoreOptions } from "../../src/store/index.js";
 import { spawnBotProcess, type BotExit, type BotProcess } from "../e2e/helpers/bot-process.js";
 import type { SentMessage } from "../e2e/helpers/emulator-probes.js";
 import { prng, sleep } from "../e2e/helpers/outbox-probes.js";
@@ -54,6 +54,13 @@ export interface ChaosOptions {
   readonly durationMs: number;
   /** Seeds the schedule, the load's choice of users and the emulator's faults. */
   readonly seed: number;
+  /** Bot processes running at once (one polls, all handle and send). Default 2. */
+  readonly processes?: number;
+  /**
+   * A PostgreSQL store (URL and schema) shared by the processes; default a SQLite file in the
+   * run's temp folder.
+   */
+  readonly store?: { readonly url: string; readonly schema: string };
   /** Simulated users writing to the bot (also the chats of the sends outside handlers). Default 30. */
   readonly users?: number;
   /** User messages per second over all users. Default 20. */
@@ -109,6 +116,12 @@ export interface ChaosSummary {
   readonly kills_during_startup: number;
   readonly kills_during_graceful_stop: number;
   readonly kills_of_poller: number;
+  /**
+   * Failover after each kill of the poller: from its SIGKILL to the next "polling" line of any
+   * process (the runtime's log time), ms; the longest, and the median.
+   */
+  readonly failover_ms_max: number;
+  readonly failover_ms_median: number;
   /** Processes that exited without being killed or stopped (each restarted). */
   readonly crashes: number;
   readonly processes: number;
@@ -149,6 +162,8 @@ export interface KillRecord {
   readonly inFlight: number[];
   /** ms since the process was spawned. */
   readonly ageMs: number;
+  /** When the SIGKILL was sent (wall clock, ms). */
+  readonly at: number;
 }
 
 /** What broke, item by item (empty when the run met its targets). */
@@ -186,8 +201,9 @@ type Step =
  * 3 s) or `startup` (the process spawned last, 20–1000 ms after its spawn: loading, store
  * recovery, the first polls; `at` and `slot` unused).
  */
-export function chaosSchedule(options: Pick<ChaosOptions, "kills" | "deploys" | "durationMs" | "seed">): Step[] {
+export function chaosSchedule(options: Pick<ChaosOptions, "kills" | "deploys" | "durationMs" | "seed" | "processes">): Step[] {
   const random = prng(options.seed);
+  const processes = options.processes ?? 2;
   const total = options.kills + options.deploys;
   const isDeploy = new Set<number>();
   while (isDeploy.size < options.deploys) isDeploy.add(Math.floor(random() * total));
@@ -195,7 +211,8 @@ export function chaosSchedule(options: Pick<ChaosOptions, "kills" | "deploys" | 
   const steps: Step[] = [];
   for (let i = 0; i < total; i++) {
     const at = Math.floor((i + random() * 0.8) * spacing);
-    const slot = random() < 0.5 ? 0 : 1;
+    // For two processes the same draws as `random() < 0.5 ? 0 : 1`: seeds keep their schedules.
+    const slot = Math.min(processes - 1, Math.floor(random() * processes));
     if (isDeploy.has(i)) {
       const killAfterMs = random() < 0.2 ? Math.floor(random() * 1_500) : null;
       steps.push({ kind: "deploy", at, slot, standbyMs: Math.floor(random() * 500), killAfterMs });
@@ -276,7 +293,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const rate = options.messagesPerSecond ?? 20;
   const [minDelay, maxDelay] = options.handlerDelayMs ?? [10, 60];
   const tmp = makeTempDir("unlost-chaos-");
-  const dbPath = tmp.file("bot.sqlite");
+  const processes = options.processes ?? 2;
+  const where: StoreOptions = options.store === undefined ? { path: tmp.file("bot.sqlite") } : { url: options.store.url, schema: options.store.schema };
   const emulator: Emulator = createEmulator({ seed: options.seed, limits: false });
   const sim: SimBot = emulator.createBot({ username: "chaos_bot" });
   const server: EmulatorServer = await startEmulatorServer(emulator);
@@ -284,7 +302,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const recipients: SimUser[] = Array.from({ length: options.broadcastChats ?? 20 }, (_, i) => emulator.createUser({ firstName: `R${i}` }));
   writeFileSync(tmp.file("recipients.json"), JSON.stringify(recipients.map((r) => r.id)));
   const env: Record<string, string> = {
-    API_ROOT: server.url, BOT_TOKEN: sim.token, DB_PATH: dbPath, LOG_LEVEL: "info",
+    API_ROOT: server.url, BOT_TOKEN: sim.token, LOG_LEVEL: "info",
+    ...(options.store === undefined ? { DB_PATH: tmp.file("bot.sqlite") } : { STORE_URL: options.store.url, STORE_SCHEMA: options.store.schema }),
     HANDLER_DELAY_MIN_MS: String(minDelay), HANDLER_DELAY_MAX_MS: String(maxDelay),
     NOTE_EVERY_MS: String(options.noteEveryMs ?? 250), NOTE_CHATS: writers.map((u) => u.id).join(","),
     BROADCAST_EVERY_MS: String(options.broadcastEveryMs ?? 2_000), BROADCAST_FILE: tmp.file("recipients.json"),
@@ -303,7 +322,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   for (const rule of chaosFaults(options.faultRate ?? 0.2)) emulator.faults.add(rule);
 
   const procs: Proc[] = [];
-  const slots: Array<Proc | undefined> = [undefined, undefined];
+  const slots: Array<Proc | undefined> = Array.from({ length: processes }, () => undefined);
   const kills: KillRecord[] = [];
   const crashes: ChaosEvidence["crashes"] = [];
   let seq = 0;
@@ -349,7 +368,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   };
   const kill = async (proc: Proc, mode: KillRecord["mode"]): Promise<void> => {
     if (proc.p.hasExited()) return;
-    kills.push({ n: kills.length + 1, process: proc.name, mode, role: roleOf(proc), inFlight: inFlight(proc), ageMs: Date.now() - proc.spawnAt });
+    kills.push({ n: kills.length + 1, process: proc.name, mode, role: roleOf(proc), inFlight: inFlight(proc), ageMs: Date.now() - proc.spawnAt, at: Date.now() });
     proc.fate = "killed";
     const exited = proc.p.kill9();
     // SIGKILL is sent: from here on the process runs no code of its own.
@@ -382,10 +401,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 
   let drained = false;
   try {
-    // Start-up: one poller, one standby, then the load and the faults' effects begin.
+    // Start-up: one poller, the others standing by, then the load and the faults' effects begin.
     const first = spawn(0);
     await first.p.waitForEvent((e) => e["msg"] === "polling for updates", { timeoutMs: 60_000 });
-    spawn(1);
+    for (let slot = 1; slot < processes; slot++) spawn(slot);
     load = setInterval(() => {
       const user = writers[Math.floor(loadRandom() * writers.length)] as SimUser;
       const n = (perUser.get(user.id) ?? 0) + 1;
@@ -451,12 +470,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       }
     }
 
-    // Drain: no more kills or messages; the last two processes catch up (faults still on).
+    // Drain: no more kills or messages; the last processes catch up (faults still on).
     clearInterval(load);
     load = undefined;
     writeFileSync(tmp.file("sends.stop"), "");
     log(`draining: ${sent.length} messages sent`);
-    drained = await drain(dbPath, sim, slots, options.drainTimeoutMs ?? 120_000, log);
+    drained = await drain(where, sim, slots, options.drainTimeoutMs ?? 120_000, log);
     finished = true;
     // Stop gracefully: the standby first, so the poller's hand-over has nobody racing it.
     for (const proc of [...slots].sort((a, b) => Number(a !== undefined && roleOf(a) === "poller") - Number(b !== undefined && roleOf(b) === "poller"))) {
@@ -481,7 +500,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 
   const deploys = options.deploys;
   try {
-    const counted = await countRun(dbPath, sim, sent, procs, recipients);
+    const counted = await countRun(where, sim, sent, procs, recipients);
     const order = chatOrderOf(procs.map((p) => ({ name: p.name, events: p.p.events(), ...(p.diedAt === undefined ? {} : { diedAt: p.diedAt }) })));
     const replyOrder = writers.flatMap((u) => {
       const mine = sent.filter((m) => m.chatId === u.id).map((m) => m.messageId);
@@ -507,6 +526,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       kills_during_startup: kills.filter((k) => k.role === "starting").length,
       kills_during_graceful_stop: kills.filter((k) => k.mode === "graceful-stop").length,
       kills_of_poller: kills.filter((k) => k.role === "poller").length,
+      ...failoverTimes(kills, procs),
       crashes: crashes.length,
       processes: procs.length,
       replies: counted.made.reply,
@@ -548,6 +568,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   }
 }
 
+/** {@link ChaosSummary.failover_ms_max} and its median, from the kills of the poller and the processes' log lines. */
+function failoverTimes(kills: readonly KillRecord[], procs: readonly Proc[]): { failover_ms_max: number; failover_ms_median: number } {
+  const pollingSince: number[] = [];
+  for (const proc of procs) {
+    for (const e of proc.p.events()) if (typeof e["msg"] === "string" && POLLING.test(`"msg":"${e["msg"]}"`)) pollingSince.push(Number(e["time"]));
+  }
+  const times = kills
+    .filter((k) => k.role === "poller")
+    .map((k) => Math.min(...pollingSince.filter((t) => t >= k.at)) - k.at)
+    .filter((ms) => Number.isFinite(ms))
+    .sort((a, b) => a - b);
+  return { failover_ms_max: times.at(-1) ?? 0, failover_ms_median: times[Math.floor(times.length / 2)] ?? 0 };
+}
+
 /** What {@link countRun} found. */
 interface Counted {
   readonly lostUpdates: ChaosEvidence["lostUpdates"];
@@ -563,12 +597,12 @@ interface Counted {
 }
 
 /**
- * Waits until everything is handled and delivered: both processes up, nothing left at the
+ * Waits until everything is handled and delivered: every process up, nothing left at the
  * emulator, no unfinished update in the inbox (journal included), no queued or sending job; three
  * checks in a row, since a retry may be between two states. False after `timeoutMs`.
  */
-async function drain(dbPath: string, sim: SimBot, slots: ReadonlyArray<Proc | undefined>, timeoutMs: number, log: (line: string) => void): Promise<boolean> {
-  const store: Store = await openStore({ path: dbPath });
+async function drain(where: StoreOptions, sim: SimBot, slots: ReadonlyArray<Proc | undefined>, timeoutMs: number, log: (line: string) => void): Promise<boolean> {
+  const store: Store = await openStore(where);
   try {
     const deadline = Date.now() + timeoutMs;
     let quiet = 0;
@@ -591,11 +625,11 @@ async function drain(dbPath: string, sim: SimBot, slots: ReadonlyArray<Proc | un
 }
 
 /** Counts the run against the emulator's record and the store (every process has exited). */
-async function countRun(dbPath: string, sim: SimBot, sent: readonly SentMessage[], procs: readonly Proc[], recipients: readonly SimUser[]): Promise<Counted> {
+async function countRun(where: StoreOptions, sim: SimBot, sent: readonly SentMessage[], procs: readonly Proc[], recipients: readonly SimUser[]): Promise<Counted> {
   const ids = updateIdsOf(sim, sent);
-  const completions = await readCompletions(dbPath, ids);
+  const completions = await readCompletions(where, ids);
   const events = procs.map((p) => ({ name: p.name, events: p.p.events() }));
-  const store: Store = await openStore({ path: dbPath });
+  const store: Store = await openStore(where);
   try {
     // Each delivery belongs to at most one send (its chat and unique text), so a broadcast's
     // message is never taken for a duplicate reply; what no send claims is "unexpected".

@@ -157,6 +157,26 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(await store.state.offset()).toBe(100);
       });
 
+      it("a deposed poller's late offset write after the takeover changes nothing (the new poller's offset stays)", async () => {
+        const store = await fresh();
+        const a = await store.leases.acquire("poller", "A", 1000, { now: T0 });
+        if (!a.held) throw new Error("A should hold the lease");
+        const fenceA = { name: "poller", owner: "A", epoch: a.epoch };
+        await store.inbox.ingest([message(1, 10)], { nextOffset: 2, fence: fenceA, now: T0 });
+        // A stalls; its lease runs out and B takes over and moves on.
+        const b = await store.leases.acquire("poller", "B", 1000, { now: T0 + 1500 });
+        if (!b.held) throw new Error("B should hold the lease");
+        expect(b.epoch).toBeGreaterThan(a.epoch);
+        await store.inbox.ingest([message(2, 10), message(3, 11)], { nextOffset: 4, fence: { name: "poller", owner: "B", epoch: b.epoch }, now: T0 + 1600 });
+        // A wakes up with its old batch (an offset behind) and with an empty one (ahead): both refused.
+        await expectCode(store.inbox.ingest([message(2, 10)], { nextOffset: 3, fence: fenceA, now: T0 + 1700 }), "CONFLICT");
+        await expectCode(store.inbox.ingest([], { nextOffset: 99, fence: fenceA, now: T0 + 1701 }), "CONFLICT");
+        expect(await store.state.offset()).toBe(4);
+        // A renewing does not get the lease back either.
+        expect((await store.leases.renew(fenceA, 1000, { now: T0 + 1702 })).held).toBe(false);
+        expect(await store.state.offset()).toBe(4);
+      });
+
       it("a fenced ingest from a poller that lost its lease is refused and writes nothing", async () => {
         const store = await fresh();
         const a = await store.leases.acquire("poller", "A", 1000, { now: T0 });

@@ -11,6 +11,7 @@ import type { Clock, PostgresStoreOptions } from "../types.js";
 import { clip, requireInt } from "../validate.js";
 import { isRetryable, toPgStoreError } from "./errors.js";
 import { migrate } from "./migrate.js";
+import { PgReachability } from "./reachability.js";
 
 /** The schema used when the options name none. */
 export const DEFAULT_PG_SCHEMA = "unlost";
@@ -94,11 +95,16 @@ export class PgDatabase {
   readonly clock: Clock;
   /** Removes secrets (the URL's password, bot tokens) from text: error messages and free text. */
   readonly scrub: Scrub;
+  /** Whether the server can be reached, from the outcome of each transaction. */
+  readonly reachability = new PgReachability();
   private readonly pool: pg.Pool;
+  /** The pool's size and how long an operation waits for one of its connections. */
+  private readonly limits: { readonly poolSize: number; readonly connectTimeoutMs: number };
   private closed = false;
 
-  private constructor(pool: pg.Pool, location: string, schema: string, clock: Clock, scrub: Scrub) {
+  private constructor(pool: pg.Pool, location: string, schema: string, clock: Clock, scrub: Scrub, limits: { poolSize: number; connectTimeoutMs: number }) {
     this.pool = pool;
+    this.limits = limits;
     this.location = location;
     this.schema = schema;
     this.clock = clock;
@@ -146,7 +152,12 @@ export class PgDatabase {
     // listener Node would crash the process. The pool discards it; the next operation opens a
     // new connection or fails with a mapped error.
     pool.on("error", () => undefined);
-    const db = new PgDatabase(pool, location, schema, options.clock ?? Date.now, scrub);
+    // A connection lost while checked out (between two statements of a transaction, when no
+    // query is waiting for it) is reported by its client, which the pool does not listen to
+    // then: without this, a server or network going away mid-transaction crashed the process.
+    // The transaction's next statement fails instead, and the client is discarded.
+    pool.on("connect", (client) => client.on("error", () => undefined));
+    const db = new PgDatabase(pool, location, schema, options.clock ?? Date.now, scrub, { poolSize, connectTimeoutMs });
     try {
       const client = await pool.connect();
       try {
@@ -189,6 +200,7 @@ export class PgDatabase {
     for (let attempt = 0; ; attempt++) {
       let client: pg.PoolClient | undefined;
       let begun = false;
+      let broken = false;
       try {
         client = await this.pool.connect();
         await client.query(begin);
@@ -196,11 +208,12 @@ export class PgDatabase {
         const result = await fn(txOf(client));
         await client.query("COMMIT");
         client.release();
+        this.reachability.succeeded(this.clock());
         return result;
       } catch (err) {
         if (client !== undefined) {
           // A failed ROLLBACK means the connection is broken: destroy it rather than reuse it.
-          const broken = await client.query("ROLLBACK").then(
+          broken = await client.query("ROLLBACK").then(
             () => false,
             () => true,
           );
@@ -212,9 +225,26 @@ export class PgDatabase {
         if (attempt < MAX_RETRIES && (isRetryable(err) || deadConnection) && !this.closed) continue;
         // Closed while it waited for a connection: the pool refuses it; say why.
         if (client === undefined && this.closed) this.assertOpen(operation);
-        throw toPgStoreError(err, operation, this.location, this.scrub);
+        // No connection within the time limit while every one of the pool's was busy: the server
+        // answers, slowly (or transactions are long). Said so, and no outage.
+        const exhausted = client === undefined && this.pool.totalCount >= this.limits.poolSize && this.pool.idleCount === 0;
+        const error = exhausted ? this.exhaustedError(operation, err) : toPgStoreError(err, operation, this.location, this.scrub);
+        // Could not connect, or the connection was lost (even ROLLBACK failed on it): an outage,
+        // reported once for all of its failures. A statement the server refused is not one.
+        if (!this.closed && ((client === undefined && !exhausted) || broken)) this.reachability.failed(error, this.clock());
+        throw error;
       }
     }
+  }
+
+  private exhaustedError(operation: string, cause: unknown): UnlostError {
+    const { poolSize, connectTimeoutMs } = this.limits;
+    return new UnlostError(
+      "STORE_FAILURE",
+      `PostgreSQL store (${this.location}): ${operation} failed: all ${poolSize} connections of this process stayed busy for ${connectTimeoutMs} ms ` +
+        "(a slow server, lock waits, or long transactions). It is retried; if it persists, find what is slow, or raise store.poolSize (see docs/postgres.md, Sizing).",
+      { cause, details: { operation, poolExhausted: true, poolSize } },
+    );
   }
 
   /** Closes the pool (waiting for operations in progress). Idempotent. */

@@ -11,6 +11,7 @@ import { PgInbox } from "./inbox.js";
 import { PgInspect } from "./inspect.js";
 import { PgLeases } from "./lease.js";
 import { PgOutbox } from "./outbox.js";
+import type { PgReachability } from "./reachability.js";
 import { PgState } from "./state.js";
 import { PgTasks } from "./tasks.js";
 
@@ -36,12 +37,15 @@ export class PostgresStore implements Store {
   readonly tasks: PgTasks;
   /** {@inheritDoc Store.inspect} */
   readonly inspect: PgInspect;
+  /** {@inheritDoc Store.reachability} */
+  readonly reachability: PgReachability;
   /** The connection pool, for backend-specific tests and tools. */
   readonly database: PgDatabase;
 
   private constructor(database: PgDatabase, options: PostgresStoreOptions) {
     this.database = database;
     this.location = database.location;
+    this.reachability = database.reachability;
     this.inbox = new PgInbox(database);
     this.outbox = new PgOutbox(database, { auditRedaction: options.auditRedaction === true });
     this.state = new PgState(database);

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { EmulatorServer, SimBot, SimUser } from "../../../src/emulator/index.js";
-import { openStore } from "../../../src/store/index.js";
+import { openStore, type StoreOptions } from "../../../src/store/index.js";
 import { spawnBotProcess, type BotExit, type BotProcess } from "./bot-process.js";
 import type { SentMessage } from "./emulator-probes.js";
 
@@ -198,11 +198,12 @@ export function readExecLog(path: string): Map<number, number> {
 }
 
 /**
- * The exactly-once completion counters `completed:<id>` of `ids`, read from the store file
+ * The exactly-once completion counters `completed:<id>` of `ids`, read from the store (a SQLite
+ * file path, or the options of a PostgreSQL store)
  * (open it only after every bot process on it has exited).
  */
-export async function readCompletions(dbPath: string, ids: readonly number[]): Promise<Map<number, number>> {
-  const store = await openStore({ path: dbPath });
+export async function readCompletions(where: string | StoreOptions, ids: readonly number[]): Promise<Map<number, number>> {
+  const store = await openStore(typeof where === "string" ? { path: where } : where);
   try {
     const out = new Map<number, number>();
     for (const id of ids) {
