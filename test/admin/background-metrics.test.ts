@@ -18,7 +18,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-describe("background work on /metrics", () => {
+describe("background work on /metrics and the overview", () => {
   it("shows each breaker's state and openings, each schedule's runs by result, and tasks by kind and state", async () => {
     const emulator = createEmulator({ limits: false });
     const sim = emulator.createBot();
@@ -54,5 +54,13 @@ describe("background work on /metrics", () => {
     expect(sample(text, "unlost_schedule_runs_total", { name: "report", result: "ok" })).toBeGreaterThanOrEqual(1);
     expect(sample(text, "unlost_schedule_next_run_seconds", { name: "report" })).toBeGreaterThan(Date.now() / 1000 - 1);
     expect(text).toContain("# TYPE unlost_tasks gauge");
+
+    // The overview shows the same: schedules, tasks by kind and state, breakers.
+    const overview = await get(`${url}/`, ADMIN_TOKEN);
+    expect(overview.status).toBe(200);
+    expect(overview.text).toContain("Background work");
+    expect(overview.text).toMatch(/<td[^>]*>report<\/td><td[^>]*>every 1s/);
+    expect(overview.text).toMatch(/<td[^>]*>convert<\/td><td[^>]*>0<\/td><td[^>]*>0<\/td><td[^>]*>3<\/td>/);
+    expect(overview.text).toMatch(/<td[^>]*>payments<\/td><td[^>]*><span class="bad">open<\/span>/);
   });
 });

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmulator, startEmulatorServer, type EmulatorServer, type SimBot, type SimUser } from "../../src/emulator/index.js";
-import { SqliteStore } from "../../src/store/index.js";
+import { PG_SCHEMA_VERSION, SqliteStore } from "../../src/store/index.js";
 import { PostgresStore } from "../../src/store/postgres/index.js";
 import { usePgDatabase } from "../helpers/postgres.js";
 import { until } from "../helpers/until.js";
@@ -116,7 +116,7 @@ describe("unlost migrate-store, then run, doctor and status on PostgreSQL", () =
     expect(doctor.stdout).toMatch(/ok {4}store: PostgreSQL \d+.* answers at postgres:\/\/.*schema moved; \d+ of its \d+ connections in use \(\d+ by unlost\)/);
     expect(doctor.stdout).toMatch(/1 process running on this store: /);
     expect(doctor.stdout).toMatch(/polls \(poller lease epoch \d+/);
-    expect(doctor.stdout).toMatch(/schema version 3 \(this unlost: 3\); inbox 0 pending, 0 in flight, 1 dead/);
+    expect(doctor.stdout).toMatch(new RegExp(`schema version ${PG_SCHEMA_VERSION} \\(this unlost: ${PG_SCHEMA_VERSION}\\); inbox 0 pending, 0 in flight, 1 dead`));
     expect(doctor.stdout).toMatch(/warn {2}store: 1 updates are dead letters/);
     expect(doctor.stdout).not.toMatch(/SQLite store's file/);
     const json = await run(["doctor", "--store", url, "--schema", "moved", "--json"]);

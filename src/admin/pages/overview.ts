@@ -1,7 +1,8 @@
 /**
  * The overview: is the bot keeping up? Readiness, the poller, charts over time (updates in,
  * handled, failed; sends, 429s; backlog and its age), the current rates against Telegram's
- * limits, the backlog, dead letters and the offline windows. Refreshes itself every 10 s.
+ * limits, the backlog, dead letters, background work (schedules, tasks, breakers) and the offline
+ * windows. Refreshes itself every 10 s.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import { readiness } from "../health.js";
 import type { Sample, Sampler } from "../samples.js";
 import type { AdminSource } from "../source.js";
 import { probeStore } from "../store-probe.js";
+import { backgroundSection } from "./background.js";
 import { lineChart } from "./chart.js";
 import { count, duration, h, page, table, time, type Html, type PageContext } from "./html.js";
 
@@ -110,6 +112,7 @@ export async function overviewPage(ctx: PageContext, deps: OverviewDeps): Promis
   }
   parts.push(h`<div class="cards">${cards}</div>`);
   parts.push(h`<h2>Over time <span class="muted">(a sample every ${duration(deps.sampler.intervalMs)}, last ${duration(deps.sampler.intervalMs * Math.max(samples.length, 1))})</span></h2>`, charts(samples));
+  if (store !== undefined) parts.push(await backgroundSection(store, ctx.now));
   parts.push(h`<h2>Offline windows</h2>`, table(["from", "to", "down for"], windows.map((w) => [time(w.from, ctx.now), time(w.to, ctx.now), duration(w.durationMs)]), { empty: "No downtime recorded." }));
   parts.push(h`<p class="muted"><a href="/metrics">/metrics</a> · <a href="/api/stats">/api/stats</a> · <a href="/api/samples">/api/samples</a></p>`);
   return page(ctx, "Overview", h`${parts}`, { refreshSeconds: 10 });
