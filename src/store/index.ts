@@ -47,6 +47,7 @@ export type {
   JournalStats,
 } from "./journal-types.js";
 export type { LeaseFence, LeaseGrant, LeaseInfo, LeaseStore } from "./lease-types.js";
+export type { PacingStore, ReserveSlotsOptions, SlotAnswer, SlotGrant, SlotLimits, SlotRequest } from "./pacing-types.js";
 export type { OfflineWindow, StateStore } from "./state-types.js";
 export type { StoreEffect, KvSetEffect, KvDeleteEffect, KvIncrementEffect, DataSetEffect, DataDeleteEffect, OutboxEnqueueEffect } from "./effects.js";
 export type { BotDataStore, DataEntry, DataListOptions } from "./data-types.js";

@@ -12,6 +12,7 @@
 import type { BotDataStore } from "./data-types.js";
 import type { InboxStore, EpochMs } from "./inbox-types.js";
 import type { LeaseStore } from "./lease-types.js";
+import type { PacingStore } from "./pacing-types.js";
 import type { OutboxStore } from "./outbox-types.js";
 import type { StateStore } from "./state-types.js";
 import type { Scrub } from "../errors/index.js";
@@ -42,6 +43,11 @@ export interface Store {
    * committed with the completion of the update that wrote them.
    */
   readonly data: BotDataStore;
+  /**
+   * The bot's rate slots shared by every process sending for it, on a store several processes
+   * share (PostgreSQL). Absent on SQLite: its store is one process's, which paces in memory.
+   */
+  readonly pacing?: PacingStore;
   /**
    * What was found on opening that the operator should fix, each with its fix (e.g. a data
    * folder other users can read). The runtime logs them at start; doctor reports them.

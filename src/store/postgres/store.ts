@@ -10,6 +10,7 @@ import { PgDatabase } from "./database.js";
 import { PgInbox } from "./inbox.js";
 import { PgLeases } from "./lease.js";
 import { PgOutbox } from "./outbox.js";
+import { PgPacing } from "./pacing.js";
 import { PgState } from "./state.js";
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -30,6 +31,8 @@ export class PostgresStore implements Store {
   readonly leases: PgLeases;
   /** {@inheritDoc Store.data} */
   readonly data: PgData;
+  /** {@inheritDoc Store.pacing} */
+  readonly pacing: PgPacing;
   /** The connection pool, for backend-specific tests and tools. */
   readonly database: PgDatabase;
 
@@ -41,6 +44,7 @@ export class PostgresStore implements Store {
     this.state = new PgState(database);
     this.leases = new PgLeases(database);
     this.data = new PgData(database);
+    this.pacing = new PgPacing(database);
   }
 
   /**
