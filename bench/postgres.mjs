@@ -73,6 +73,22 @@ async function admin(sql) {
     await client.end();
   }
 }
+/** Transactions and statements-ish counters of a bench database (pg_stat_database; read after its processes exited). */
+async function databaseActivity(url) {
+  const client = new pg.Client({ connectionString: options.pg });
+  client.on("error", () => undefined);
+  await client.connect();
+  try {
+    // Counters reach pg_stat_database when a backend ends or idles: give them a moment.
+    await new Promise((r) => setTimeout(r, 1_200));
+    const name = new URL(url).pathname.slice(1);
+    const { rows } = await client.query("SELECT xact_commit::int AS commits, tup_inserted::int AS inserted, tup_updated::int AS updated, tup_deleted::int AS deleted FROM pg_stat_database WHERE datname = $1", [name]);
+    return rows[0];
+  } finally {
+    await client.end();
+  }
+}
+
 async function freshDatabase() {
   const name = `unlost_bench_${randomBytes(5).toString("hex")}`;
   await admin(`CREATE DATABASE ${name}`);
@@ -104,7 +120,8 @@ async function runInbound(kind) {
   const reports = await Promise.all(procs.map((p) => p.command("report", "report")));
   for (const p of procs) await p.stop();
   const seconds = (done.done_at - stats.first_get_updates_at) / 1000;
-  return { perSecond: options.n / seconds, seconds, ...checkOrder(reports), shares: reports.map((r) => r.ids.length) };
+  const activity = store === undefined ? undefined : await databaseActivity(store);
+  return { perSecond: options.n / seconds, seconds, ...checkOrder(reports), shares: reports.map((r) => r.ids.length), activity };
 }
 
 /** Handler starts of all processes merged per chat by time: out-of-order starts, missing and repeated updates. */
@@ -140,6 +157,7 @@ for (let round = 1; round <= (phases.has("inbound") ? options.rounds : 0); round
     results[kind].push(r);
     load.push(loadavg()[0]);
     log(`round ${round}/${options.rounds} ${kind.padEnd(6)}: ${fmt(r.perSecond).padStart(6)} updates/s (${options.n} in ${r.seconds.toFixed(2)} s; handled per process ${r.shares.join(" + ")}; order violations ${r.violations}, lost ${r.lost}, duplicates ${r.duplicates})`);
+    if (r.activity !== undefined) log(`  PostgreSQL: ${fmt(r.activity.commits)} transactions (${(r.activity.commits / options.n * 1000).toFixed(1)} per 1000 updates, start-up and stop included), rows inserted ${fmt(r.activity.inserted)}, updated ${fmt(r.activity.updated)}, deleted ${fmt(r.activity.deleted)}`);
   }
 }
 await inboundServer.stop();
