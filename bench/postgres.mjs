@@ -23,12 +23,15 @@
  * PostgreSQL: `--pg <url>` (default UNLOST_TEST_PG_URL or postgres://postgres@127.0.0.1:5432/test):
  * a user that may create databases; the bench creates one per run and drops it.
  *
- * Usage: npm run bench:postgres [-- --rounds 3 --n 30000 --users 1000 --sends 600 --pg <url>]
+ * Usage: npm run bench:postgres [-- --rounds 3 --n 30000 --users 1000 --sends 600 --pg <url>
+ *        --phases inbound,senders,failover --rows --log-level info]
+ * `--rows` adds the inbox without its journal on 1 and 2 processes (see KINDS); the order check
+ * and the summary's violations and lost cover them too.
  * Output: progress lines, then as the last line one JSON object
  * `{"bench":"postgres","updates_per_s_1proc":…,"updates_per_s_2proc":…,"sqlite_updates_per_s":…,"order_violations":…,"lost":…,"sends_util_2senders":…,"responses_429":…,"failover_ms":…}`.
  * Exit code 1 when a run failed (a process error, a timeout).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,9 +51,13 @@ const options = parseArgs(process.argv.slice(2), {
   pg: process.env.UNLOST_TEST_PG_URL || "postgres://postgres@127.0.0.1:5432/test",
   phases: "inbound,senders,failover",
   logLevel: "error",
+  rows: false,
 });
 const phases = new Set(options.phases.split(","));
-const KINDS = ["sqlite", "pg-1", "pg-2"];
+// `--rows` adds the inbox without the journal (`inbox.journal: false`: a row per update, which
+// every process claims by chat head), on one and two processes: with the journal the poller
+// handles what it fetched itself, so a second process only takes over (dead owner, retries).
+const KINDS = ["sqlite", "pg-1", "pg-2", ...(options.rows ? ["pg-1-rows", "pg-2-rows"] : [])];
 const log = (line) => console.log(`[bench] ${line}`);
 const problems = [];
 // unlost's log lines (JSON without `event`) are not the bench's; with --log-level they are shown.
@@ -99,9 +106,15 @@ async function freshDatabase() {
 }
 
 /** An `unlost run` process of the bench's bot module. */
-function unlostRun(name, { token, apiRoot, store, env = {} }) {
+function unlostRun(name, { token, apiRoot, store, env = {}, config }) {
   const dataDir = mkdtempSync(join(tmp, "data-"));
-  const argv = [join(root, "bin", "unlost.js"), "run", join(here, "postgres-bot.mjs"), "--api-root", apiRoot, "--data", dataDir, "--log-level", options.logLevel, ...(store === undefined ? [] : ["--store", store])];
+  const configArgs = [];
+  if (config !== undefined) {
+    const file = join(dataDir, "unlost.config.json");
+    writeFileSync(file, JSON.stringify(config));
+    configArgs.push("--config", file);
+  }
+  const argv = [join(root, "bin", "unlost.js"), "run", join(here, "postgres-bot.mjs"), "--api-root", apiRoot, "--data", dataDir, "--log-level", options.logLevel, ...configArgs, ...(store === undefined ? [] : ["--store", store])];
   return startProcess(name, argv, "ready", { env: { BOT_TOKEN: token, ...env } });
 }
 
@@ -112,9 +125,10 @@ async function runInbound(kind) {
   const { token } = await inboundServer.command("bot", "bot");
   await inboundServer.command(`prefill ${token} ${options.n}`, "prefilled");
   const store = kind === "sqlite" ? undefined : await freshDatabase();
-  const count = kind === "pg-2" ? 2 : 1;
+  const count = kind.startsWith("pg-2") ? 2 : 1;
+  const config = kind.endsWith("-rows") ? { inbox: { journal: false } } : undefined;
   const procs = [];
-  for (let i = 0; i < count; i++) procs.push(await unlostRun(`${kind}#${i}`, { token, apiRoot: inboundServer.info.url, store }));
+  for (let i = 0; i < count; i++) procs.push(await unlostRun(`${kind}#${i}`, { token, apiRoot: inboundServer.info.url, store, config }));
   const done = await procs[0].command(`watch ${options.n}`, "done", 300_000);
   const stats = await inboundServer.command(`stats ${token}`, "stats");
   const reports = await Promise.all(procs.map((p) => p.command("report", "report")));
@@ -156,7 +170,7 @@ for (let round = 1; round <= (phases.has("inbound") ? options.rounds : 0); round
     const r = await runInbound(kind);
     results[kind].push(r);
     load.push(loadavg()[0]);
-    log(`round ${round}/${options.rounds} ${kind.padEnd(6)}: ${fmt(r.perSecond).padStart(6)} updates/s (${options.n} in ${r.seconds.toFixed(2)} s; handled per process ${r.shares.join(" + ")}; order violations ${r.violations}, lost ${r.lost}, duplicates ${r.duplicates})`);
+    log(`round ${round}/${options.rounds} ${kind.padEnd(9)}: ${fmt(r.perSecond).padStart(6)} updates/s (${options.n} in ${r.seconds.toFixed(2)} s; handled per process ${r.shares.join(" + ")}; order violations ${r.violations}, lost ${r.lost}, duplicates ${r.duplicates})`);
     if (r.activity !== undefined) log(`  PostgreSQL: ${fmt(r.activity.commits)} transactions (${(r.activity.commits / options.n * 1000).toFixed(1)} per 1000 updates, start-up and stop included), rows inserted ${fmt(r.activity.inserted)}, updated ${fmt(r.activity.updated)}, deleted ${fmt(r.activity.deleted)}`);
   }
 }
@@ -242,6 +256,7 @@ const summary = {
   responses_429: responses429,
   failover_ms: Math.round(median(failovers)),
 };
+if (options.rows) log(`without the journal (--rows): 1 process ${fmt(med("pg-1-rows"))}/s, 2 processes ${fmt(med("pg-2-rows"))}/s (2 / 1 = ${(med("pg-2-rows") / med("pg-1-rows")).toFixed(2)})`);
 log(`ratios: 2 processes / 1 = ${(summary.updates_per_s_2proc / summary.updates_per_s_1proc).toFixed(2)}, PostgreSQL 1 process / SQLite = ${(summary.updates_per_s_1proc / summary.sqlite_updates_per_s).toFixed(2)}; duplicates ${all.reduce((s, r) => s + r.duplicates, 0)}; failovers ${failovers.map((f) => Math.round(f)).join(", ")} ms`);
 log(`targets: ≥ 5,000 updates/s on 1 process ${summary.updates_per_s_1proc >= 5000 ? "met" : "MISSED"}; 2 processes not slower ${summary.updates_per_s_2proc >= summary.updates_per_s_1proc ? "met" : "MISSED"}; pacing ≥ 97% with 0 × 429 ${summary.sends_util_2senders >= 0.97 && summary.responses_429 === 0 ? "met" : "MISSED"}; failover ≤ 5 s ${summary.failover_ms <= 5000 ? "met" : "MISSED"}`);
 log(`load average during the runs: ${load.map((l) => l.toFixed(2)).join(" ")}`);
