@@ -43,3 +43,31 @@ export function serverShutdown(server, emulator, { failOnInternalErrors = true }
   process.on("SIGINT", () => void shutdown());
   return shutdown;
 }
+
+/** The emulator's bot with this token; throws naming the token when there is none. */
+export function botOf(emulator, token) {
+  const bot = emulator.bot(token ?? "");
+  if (bot === undefined) throw new Error(`no bot with token ${JSON.stringify(token)}`);
+  return bot;
+}
+
+/**
+ * Reads one command a line from stdin (`<name> <arg>…`) and runs `commands[name](args)`; `exit`
+ * and the end of input run `shutdown`. A command that throws, or an unknown one, is answered
+ * with an `error` event.
+ */
+export async function serveCommands(commands, shutdown) {
+  const { createInterface } = await import("node:readline");
+  const lines = createInterface({ input: process.stdin });
+  lines.on("line", (line) => {
+    const [command, ...rest] = line.trim().split(/\s+/);
+    try {
+      if (command === "exit") void shutdown();
+      else if (command !== undefined && Object.hasOwn(commands, command)) commands[command](rest);
+      else if (command !== "") send({ event: "error", message: `unknown command ${JSON.stringify(line)}` });
+    } catch (error) {
+      send({ event: "error", message: error instanceof Error ? error.message : String(error) });
+    }
+  });
+  lines.on("close", () => void shutdown());
+}

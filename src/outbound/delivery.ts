@@ -15,7 +15,7 @@ import type { OutboxStore } from "../store/index.js";
 import type { BlobStore } from "./blobs.js";
 import { withCallTimeout } from "./call-timeout.js";
 import { classifySendError } from "./classify.js";
-import type { Pacer } from "./pacing.js";
+import type { SendPacer, Slot } from "./pacing.js";
 import { decodePayload } from "./payload.js";
 import { findMethod } from "./validate.js";
 import type { ClaimedJob, Job, JobClaim, JobOutcome, TelegramAnswer } from "./types.js";
@@ -30,7 +30,8 @@ export interface DeliveryOptions {
   /** The Api to send with (its calls run outside the outbox transformer). */
   readonly api: Api;
   readonly blobs: BlobStore;
-  readonly pacer: Pacer;
+  /** In memory (one process) or shared through the store (every process of the bot). */
+  readonly pacer: SendPacer;
   readonly owner: string;
   readonly clock: () => number;
   readonly logger: Logger;
@@ -137,7 +138,9 @@ export class DeliveryLoop {
         } catch (error) {
           logger.error({ err: error }, "claiming outgoing messages failed; retrying");
         }
-        for (const job of claimed) this.begin(job);
+        // The batch's slots are reserved before claiming more: a shared pacer learns from
+        // that answer how much the other processes left.
+        await this.begin(claimed);
       }
       if (this.stopping) break;
       if (claimed.length === 0 || this.active.size >= concurrency || allowed < free) {
@@ -146,43 +149,73 @@ export class DeliveryLoop {
     }
   }
 
-  private begin(job: ClaimedJob): void {
-    const { clock, pacer, store } = this.options;
+  private async begin(jobs: readonly ClaimedJob[]): Promise<void> {
+    const { clock } = this.options;
     const now = clock();
-    this.active.set(job.id, job);
-    if (job.recovered) {
-      // The previous claim's process died (or stalled), maybe with this request on the wire:
-      // that attempt may have been delivered, so the next one could duplicate it. Record it
-      // as an ambiguous attempt of its own (the job's history and ambiguous count survive a
-      // crash; a counter in memory would not), then send again from a fresh claim.
-      this.counters.ambiguous++;
-      this.finish(job, { kind: "retry", at: now, error: "the process sending this message stopped before recording the answer (crash or stall); it may have been delivered, sending again", code: null, ambiguous: true });
-      return;
+    const ready: ClaimedJob[] = [];
+    for (const job of jobs) {
+      this.active.set(job.id, job);
+      if (job.recovered) {
+        // The previous claim's process died (or stalled), maybe with this request on the wire:
+        // that attempt may have been delivered, so the next one could duplicate it. Record it
+        // as an ambiguous attempt of its own (the job's history and ambiguous count survive a
+        // crash; a counter in memory would not), then send again from a fresh claim.
+        this.counters.ambiguous++;
+        this.finish(job, { kind: "retry", at: now, error: "the process sending this message stopped before recording the answer (crash or stall); it may have been delivered, sending again", code: null, ambiguous: true });
+      } else if (job.deadline !== null && now > job.deadline) {
+        this.finish(job, { kind: "failed", reason: "deadline", error: `not delivered before its deadline (${new Date(job.deadline).toISOString()}); a stale message is not sent`, code: null, attempted: false });
+      } else {
+        ready.push(job);
+      }
     }
-    if (job.deadline !== null && now > job.deadline) {
-      this.finish(job, { kind: "failed", reason: "deadline", error: `not delivered before its deadline (${new Date(job.deadline).toISOString()}); a stale message is not sent`, code: null, attempted: false });
-      return;
+    const reachable = (await Promise.all(ready.map((job) => this.reachable(job)))).filter((job): job is ClaimedJob => job !== undefined);
+    // Only calls that post a message count against Telegram's flood limits.
+    const paced = reachable.filter((job) => findMethod(job.method)?.paced !== false);
+    for (const job of reachable) if (findMethod(job.method)?.paced === false) void this.send(job);
+    if (paced.length === 0) return;
+    let slots: readonly Slot[];
+    try {
+      slots = await this.options.pacer.reserveMany(paced.map((job) => ({ chatId: job.chatId, paidBroadcast: job.paidBroadcast })));
+    } catch (error) {
+      this.options.logger.error({ err: error }, "reserving send slots failed");
+      slots = paced.map(() => ({ ok: false, waitMs: 1_000 }));
     }
-    void store.isUnreachable(job.chatId).then(
-      (unreachable) => {
-        if (unreachable !== null) {
-          this.finish(job, { kind: "failed", reason: "unreachable", error: `chat ${String(job.chatId)} is unreachable (${unreachable.reason}); jobs to it fail at once until the user writes to the bot again`, code: null, attempted: false });
-          return;
-        }
-        // Only calls that post a message count against Telegram's flood limits.
-        const slot = findMethod(job.method)?.paced === false ? { ok: true as const } : pacer.reserve({ chatId: job.chatId, paidBroadcast: job.paidBroadcast });
-        if (!slot.ok) {
-          this.counters.deferred++;
-          this.finish(job, { kind: "defer", at: clock() + slot.waitMs });
-          return;
-        }
+    paced.forEach((job, i) => {
+      const slot = slots[i] ?? { ok: false, waitMs: 1_000 };
+      if (!slot.ok) {
+        this.counters.deferred++;
+        this.finish(job, { kind: "defer", at: clock() + slot.waitMs });
+      } else if (slot.delayMs > 0) {
+        setTimeout(() => this.sendInSlot(job), slot.delayMs);
+      } else {
         void this.send(job);
-      },
-      (error: unknown) => {
-        this.options.logger.error({ err: error, jobId: job.id }, "checking the chat's reachability failed");
-        this.finish(job, { kind: "defer", at: clock() + 1_000 });
-      },
-    );
+      }
+    });
+  }
+
+  /** The job when its chat is reachable; else it is settled here and undefined returned. */
+  private async reachable(job: ClaimedJob): Promise<ClaimedJob | undefined> {
+    const { store, clock, logger } = this.options;
+    try {
+      const unreachable = await store.isUnreachable(job.chatId);
+      if (unreachable === null) return job;
+      this.finish(job, { kind: "failed", reason: "unreachable", error: `chat ${String(job.chatId)} is unreachable (${unreachable.reason}); jobs to it fail at once until the user writes to the bot again`, code: null, attempted: false });
+    } catch (error) {
+      logger.error({ err: error, jobId: job.id }, "checking the chat's reachability failed");
+      this.finish(job, { kind: "defer", at: clock() + 1_000 });
+    }
+    return undefined;
+  }
+
+  /** A slot granted ahead has come: sends, unless a 429 meanwhile says to wait (then deferred). */
+  private sendInSlot(job: ClaimedJob): void {
+    const penalty = this.options.pacer.penaltyMs({ chatId: job.chatId, paidBroadcast: job.paidBroadcast });
+    if (penalty > 0) {
+      this.counters.deferred++;
+      this.finish(job, { kind: "defer", at: this.options.clock() + penalty });
+      return;
+    }
+    void this.send(job);
   }
 
   private async send(job: ClaimedJob): Promise<void> {

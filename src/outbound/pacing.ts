@@ -68,6 +68,33 @@ export interface PacingKey {
 /** The answer of {@link Pacer.reserve}: a slot was taken, or how long to wait for one. */
 export type Reservation = { readonly ok: true } | { readonly ok: false; readonly waitMs: number };
 
+/** A slot of {@link SendPacer.reserveMany}: send after `delayMs`, or none (ask again in `waitMs`). */
+export type Slot = { readonly ok: true; readonly delayMs: number } | { readonly ok: false; readonly waitMs: number };
+
+/**
+ * What the delivery loop and direct sends pace by: the in-memory {@link Pacer} (one process,
+ * SQLite) or the {@link SharedPacer} (every process of a bot on one PostgreSQL store). The
+ * outbox does not know which.
+ */
+export interface SendPacer {
+  /** The limits in force. */
+  readonly limits: PacingLimits;
+  /**
+   * Slots for several sends, in order (a shared pacer asks the store once for all of them, and
+   * for the reservations of other callers in the same turn of the event loop). A granted slot
+   * must be used after its `delayMs`; a refused one took nothing.
+   */
+  reserveMany(keys: readonly PacingKey[]): Promise<readonly Slot[]>;
+  /** Obeys a 429's `retry_after` for a chat or, for `"global"`, for everything. */
+  penalize(scope: "global" | number | string, retryAfterMs: number): void;
+  /** How many sends a delivery loop may usefully claim now. */
+  globalCapacity(paidBroadcast?: boolean): number;
+  /** How long a delivery loop with work but no capacity may sleep, ms. */
+  nextReadyInMs(paidBroadcast?: boolean): number;
+  /** A penalty known here that forbids sending to `key` now (ms left, 0: none): checked after a slot's delay. */
+  penaltyMs(key: PacingKey): number;
+}
+
 /** Options of {@link Pacer}. */
 export interface PacerOptions {
   /** Limits to keep to (merged over {@link DEFAULT_PACING_LIMITS}). */
@@ -163,7 +190,7 @@ const ESCALATION_WINDOW_MS = 2000;
  * if (r.ok) await send(); else deferFor(r.waitMs);
  * ```
  */
-export class Pacer {
+export class Pacer implements SendPacer {
   /** The limits in force. */
   readonly limits: PacingLimits;
   private readonly now: () => number;
@@ -171,15 +198,14 @@ export class Pacer {
   private readonly paid: TokenBucket;
   private readonly chats = new Map<string, ChatState>();
   private globalPenaltyUntil = 0;
-  private readonly escalateAfterChats: number;
-  private recentChatPenalties: Array<{ at: number; chat: string; until: number }> = [];
+  private readonly escalation: PenaltyEscalation;
   private reservations = 0;
 
   constructor(options: PacerOptions = {}) {
     this.limits = { ...DEFAULT_PACING_LIMITS, ...options.limits };
     validateLimits(this.limits);
     this.now = options.now ?? Date.now;
-    this.escalateAfterChats = options.escalateAfterChats ?? 3;
+    this.escalation = new PenaltyEscalation(options.escalateAfterChats ?? 3);
     const t = this.now();
     this.global = new TokenBucket(this.limits.global, t);
     this.paid = new TokenBucket(this.limits.paidBroadcast, t);
@@ -212,6 +238,21 @@ export class Pacer {
     return { ok: true };
   }
 
+  /** {@inheritDoc SendPacer.reserveMany} In memory: every slot is now or refused. */
+  reserveMany(keys: readonly PacingKey[]): Promise<readonly Slot[]> {
+    return Promise.resolve(keys.map((key): Slot => {
+      const r = this.reserve(key);
+      return r.ok ? { ok: true, delayMs: 0 } : r;
+    }));
+  }
+
+  /** {@inheritDoc SendPacer.penaltyMs} */
+  penaltyMs(key: PacingKey): number {
+    const now = this.now();
+    const chat = this.chats.get(chatKey(key.chatId));
+    return Math.max(0, this.globalPenaltyUntil - now, (chat?.penaltyUntil ?? 0) - now);
+  }
+
   /**
    * Obeys a 429's `retry_after`: nothing is sent to `scope` (a chat, or everything for
    * `"global"`) for `retryAfterMs`. Without knowing whose limit was hit, pass `"global"`.
@@ -226,7 +267,8 @@ export class Pacer {
     }
     const chat = this.chatState(scope, now);
     chat.penaltyUntil = Math.max(chat.penaltyUntil, until);
-    this.escalate(chatKey(scope), now, until);
+    const global = this.escalation.note(chatKey(scope), now, until);
+    if (global !== undefined) this.globalPenaltyUntil = Math.max(this.globalPenaltyUntil, global);
   }
 
   /**
@@ -274,22 +316,30 @@ export class Pacer {
     return state;
   }
 
-  private escalate(chat: string, now: number, until: number): void {
-    if (this.escalateAfterChats <= 0) return;
-    this.recentChatPenalties = this.recentChatPenalties.filter((p) => p.at > now - ESCALATION_WINDOW_MS);
-    this.recentChatPenalties.push({ at: now, chat, until });
-    const distinct = new Set(this.recentChatPenalties.map((p) => p.chat));
-    if (distinct.size >= this.escalateAfterChats) {
-      const latest = Math.max(...this.recentChatPenalties.map((p) => p.until));
-      this.globalPenaltyUntil = Math.max(this.globalPenaltyUntil, latest);
-      this.recentChatPenalties = [];
-    }
-  }
-
   private prune(now: number): void {
     for (const [key, state] of this.chats) {
       if (state.penaltyUntil <= now && state.bucket.idle(now) && (state.window?.idle(now) ?? true)) this.chats.delete(key);
     }
+  }
+}
+
+/**
+ * 429s with chat scope on this many different chats within 2 s mean the flood is the bot's,
+ * not the chats': the caller then slows everything until the latest of their penalties.
+ */
+export class PenaltyEscalation {
+  private recent: Array<{ at: number; chat: string; until: number }> = [];
+  /** `afterChats` 0 disables escalation. */
+  constructor(private readonly afterChats: number) {}
+  /** Notes a chat's penalty; returns until when everything is to wait, when it escalates. */
+  note(chat: string, now: number, until: number): number | undefined {
+    if (this.afterChats <= 0) return undefined;
+    this.recent = this.recent.filter((p) => p.at > now - ESCALATION_WINDOW_MS);
+    this.recent.push({ at: now, chat, until });
+    if (new Set(this.recent.map((p) => p.chat)).size < this.afterChats) return undefined;
+    const latest = Math.max(...this.recent.map((p) => p.until));
+    this.recent = [];
+    return latest;
   }
 }
 
@@ -298,11 +348,12 @@ function chatWait(chat: ChatState, now: number): number {
 }
 
 /** `42`, `"42"` and `"@name"`/`"@Name"` must share one state when they are one chat. */
-function chatKey(chatId: number | string): string {
+export function chatKey(chatId: number | string): string {
   return typeof chatId === "number" ? String(chatId) : chatId.trim().toLowerCase();
 }
 
-function validateLimits(limits: PacingLimits): void {
+/** Checks limits; throws `INVALID_CONFIG` naming the bad one. */
+export function validateLimits(limits: PacingLimits): void {
   const buckets: Array<[string, BucketLimit]> = [["global", limits.global], ["paidBroadcast", limits.paidBroadcast], ["perChat", limits.perChat]];
   for (const [name, b] of buckets) {
     if (!(b.perSecond > 0) || !(b.burst >= 1)) {

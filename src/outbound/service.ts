@@ -1,5 +1,6 @@
 /**
- * The outbound side of a runtime, wired: the outbox API, the blob folder, the pacer, the
+ * The outbound side of a runtime, wired: the outbox API, the blob folder, the pacer (shared
+ * through the store when it has shared slots: PostgreSQL), the
  * delivery loop, and the grammY transformer that routes the bot's sends through them.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -11,7 +12,8 @@ import type { Store } from "../store/index.js";
 import { BlobStore } from "./blobs.js";
 import { DeliveryLoop } from "./delivery.js";
 import { Outbox, type OutboxDefaults } from "./outbox.js";
-import { Pacer, type PacingLimits } from "./pacing.js";
+import { Pacer, type PacingLimits, type SendPacer } from "./pacing.js";
+import { SharedPacer } from "./shared-pacer.js";
 import { DirectSender } from "./direct-send.js";
 import { outboxTransformer } from "./transformer.js";
 
@@ -98,7 +100,10 @@ export async function startOutbound(options: OutboundOptions): Promise<Outbound>
     .then((keep) => blobs.sweep(keep))
     .then((removed) => { if (removed.length > 0) logger.info({ removed: removed.length }, "removed orphan blob files"); })
     .catch((error: unknown) => logger.warn({ err: error }, "sweeping the blob folder failed"));
-  const pacer = new Pacer({ limits: options.limits, now: clock });
+  // A store several processes share keeps the slots for all of them; otherwise this process's alone.
+  const pacer: SendPacer = store.pacing === undefined
+    ? new Pacer({ limits: options.limits, now: clock })
+    : new SharedPacer({ store: store.pacing, limits: options.limits, now: clock, logger });
   let delivery: DeliveryLoop | undefined;
   const outbox = new Outbox({ store: store.outbox, blobs, clock, logger, defaults: options.defaults, onEnqueued: () => delivery?.wake(),
     ...(options.acknowledge === undefined ? {} : { acknowledge: options.acknowledge }) });

@@ -50,6 +50,7 @@ export type { HandlerAttempt, InspectStore, JobListOptions, UpdateListOptions } 
 export { MAX_ATTEMPTS_KEPT } from "./inspect-types.js";
 export type { ReachabilityChange, StoreReachability } from "./reachability-types.js";
 export type { LeaseFence, LeaseGrant, LeaseInfo, LeaseStore } from "./lease-types.js";
+export type { PacingStore, ReserveSlotsOptions, SlotAnswer, SlotGrant, SlotLimits, SlotRequest } from "./pacing-types.js";
 export type { OfflineWindow, StateStore } from "./state-types.js";
 export type { StoreEffect, KvSetEffect, KvDeleteEffect, KvIncrementEffect, DataSetEffect, DataDeleteEffect, OutboxEnqueueEffect, TaskAddEffect } from "./effects.js";
 export type {

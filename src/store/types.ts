@@ -14,6 +14,7 @@ import type { BotDataStore } from "./data-types.js";
 import type { InboxStore, EpochMs } from "./inbox-types.js";
 import type { InspectStore } from "./inspect-types.js";
 import type { LeaseStore } from "./lease-types.js";
+import type { PacingStore } from "./pacing-types.js";
 import type { OutboxStore } from "./outbox-types.js";
 import type { StateStore } from "./state-types.js";
 import type { TaskStore } from "./task-types.js";
@@ -53,6 +54,11 @@ export interface Store {
    * its completion (the `task.add` effect), exactly once.
    */
   readonly tasks: TaskStore;
+  /**
+   * The bot's rate slots shared by every process sending for it, on a store several processes
+   * share (PostgreSQL). Absent on SQLite: its store is one process's, which paces in memory.
+   */
+  readonly pacing?: PacingStore;
   /**
    * What was found on opening that the operator should fix, each with its fix (e.g. a data
    * folder other users can read). The runtime logs them at start; doctor reports them.

@@ -66,6 +66,7 @@ describe("PostgreSQL backend", () => {
     await Promise.all(stores.map((s) => s.close()));
     const versions = await sql<{ version: number }>(`SELECT version FROM ${schema}.unlost_migrations ORDER BY version`);
     expect(versions.map((v) => v.version)).toEqual(PG_MIGRATIONS.map((m) => m.version));
+    expect(versions.at(-1)?.version).toBe(PG_SCHEMA_VERSION);
     const again = await openStore({ url: db.url(), schema });
     await again.close();
     expect(await sql(`SELECT version FROM ${schema}.unlost_migrations`)).toHaveLength(PG_MIGRATIONS.length);

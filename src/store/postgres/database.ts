@@ -191,6 +191,24 @@ export class PgDatabase {
   }
 
   /**
+   * Runs one statement on its own (autocommit: one round trip, no BEGIN or COMMIT), again on
+   * deadlock or serialization failure. No search path is set: names in `sql` are qualified
+   * with {@link PgDatabase.schema}, or resolved by a function created with its own search path.
+   */
+  async single<R>(operation: string, sql: string, params: readonly unknown[] = []): Promise<R[]> {
+    this.assertOpen(operation);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await this.pool.query(sql, params as unknown[])).rows as R[];
+      } catch (err) {
+        if (attempt < MAX_RETRIES && isRetryable(err) && !this.closed) continue;
+        if (this.closed) this.assertOpen(operation);
+        throw toPgStoreError(err, operation, this.location, this.scrub);
+      }
+    }
+  }
+
+  /**
    * `begin` opens the transaction and sets the schema for it alone (`SET LOCAL`, one round trip
    * with the BEGIN): names in SQL are unqualified, and nothing depends on a connection's session
    * state, so a pooler in transaction mode (PgBouncer) works too.

@@ -121,41 +121,45 @@ export class PgJournal implements InboxJournal {
       if (completion !== undefined) await this.applyCompletion(tx, owner, completion, now);
       // Below the stored offset means confirmed to Telegram, hence already stored (journal or
       // row). The row lock serializes appends (and ingests' offset writes) with each other.
-      const stored = (await tx.one<{ poll_offset: number | null }>("SELECT poll_offset FROM runtime WHERE id = 1 FOR UPDATE"))?.poll_offset ?? null;
-      let kept: RawUpdate[] = [];
-      let keptIds: number[] = [];
+      // One statement reads the offset, the rows already in the batch's id range (a webhook
+      // delivery, an ingest without offset: a primary-key range scan, empty in the common
+      // case) and whether any chat has rows at all (else no chat can be blocked).
+      const state = await tx.one<{ poll_offset: number | null; existing: number[]; any_rows: boolean }>(
+        `SELECT poll_offset,
+                ARRAY(SELECT update_id FROM inbox WHERE update_id BETWEEN $1 AND $2) AS existing,
+                EXISTS (SELECT 1 FROM chat_queue) AS any_rows
+           FROM runtime WHERE id = 1 FOR UPDATE OF runtime`,
+        [ids[0] ?? 0, ids[ids.length - 1] ?? -1],
+      );
+      const stored = state?.poll_offset ?? null;
+      const exists = new Set((state?.existing ?? []).map(Number));
+      const kept: RawUpdate[] = [];
+      const keptIds: number[] = [];
       for (let i = 0; i < ids.length; i++) {
         const id = ids[i]!;
-        if ((stored !== null && id < stored) || (i > 0 && id === ids[i - 1])) continue;
+        if ((stored !== null && id < stored) || (i > 0 && id === ids[i - 1]) || exists.has(id)) continue;
         kept.push(sorted[i]!);
         keptIds.push(id);
       }
-      if (kept.length > 0) {
-        // Rows in the batch's id range (a webhook delivery, an ingest without offset): a
-        // primary-key range scan, empty in the common case.
-        const rows = await tx.rows<{ update_id: number }>("SELECT update_id FROM inbox WHERE update_id BETWEEN $1 AND $2", [
-          keptIds[0],
-          keptIds[keptIds.length - 1],
-        ]);
-        if (rows.length > 0) {
-          const exists = new Set(rows.map((r) => r.update_id));
-          kept = kept.filter((_, i) => !exists.has(keptIds[i]!));
-          keptIds = keptIds.filter((id) => !exists.has(id));
-        }
-      }
       // With the offset: it moves past them only if they are kept.
       const unstored = unstorable === undefined ? {} : { unstorable: await keepUnstorable(tx, unstorable, now) };
-      await tx.run("UPDATE runtime SET poll_offset = $1 WHERE id = 1", [nextOffset]);
-      if (kept.length === 0) return { batch: 0, receivedAt: now, updates: kept, blockedChats: [], ...unstored };
-      const inserted = await tx.one<{ batch: number }>(
-        "INSERT INTO inbox_journal (owner, received_at, first_id, last_id, count) VALUES ($1, $2, $3, $4, $5) RETURNING batch",
-        [owner, now, keptIds[0], keptIds[keptIds.length - 1], kept.length],
-      );
-      const batch = inserted!.batch;
+      if (kept.length === 0) {
+        await tx.run("UPDATE runtime SET poll_offset = $1 WHERE id = 1", [nextOffset]);
+        return { batch: 0, receivedAt: now, updates: kept, blockedChats: [], ...unstored };
+      }
       // The text as received, when it is exactly what is kept (the common case): no re-serialising.
       const json = options.json !== undefined && kept.length === updates.length && sorted === updates ? options.json : JSON.stringify(kept);
-      await tx.run("INSERT INTO inbox_journal_updates (batch, updates) VALUES ($1, $2)", [batch, json]);
-      return { batch, receivedAt: now, updates: kept, blockedChats: await this.blocked(tx, kept), ...unstored };
+      // The offset, the batch and its updates: one statement.
+      const inserted = await tx.one<{ batch: number }>(
+        `WITH moved AS (UPDATE runtime SET poll_offset = $6 WHERE id = 1),
+              journal AS (
+                INSERT INTO inbox_journal (owner, received_at, first_id, last_id, count) VALUES ($1, $2, $3, $4, $5) RETURNING batch
+              )
+         INSERT INTO inbox_journal_updates (batch, updates) SELECT batch, $7 FROM journal RETURNING batch`,
+        [owner, now, keptIds[0], keptIds[keptIds.length - 1], kept.length, nextOffset, json],
+      );
+      const blockedChats = state?.any_rows === true ? await rowChats(tx, [...new Set(kept.map((u) => deriveUpdateMeta(u).chatKey))]) : [];
+      return { batch: inserted!.batch, receivedAt: now, updates: kept, blockedChats, ...unstored };
     });
   }
 
@@ -174,16 +178,31 @@ export class PgJournal implements InboxJournal {
     await this.db.write("complete journal updates", (tx) => this.applyCompletion(tx, owner, prepared, now));
   }
 
-  /** Writes a validated completion; inside the write transaction. */
+  /**
+   * Writes a validated completion; inside the write transaction. Round trips are what a
+   * completion costs on PostgreSQL (each a network hop and a backend wake-up), so the settles
+   * of every batch, their done records and the done count are one statement, and the closed
+   * batches' deletes another: 2 statements after the ownership check, whatever the batch count.
+   */
   private async applyCompletion(tx: Tx, owner: string, c: PreparedCompletion, now: number): Promise<void> {
     await this.assertOwned(tx, owner, c.batches, c.closed, c.settles);
-    for (const [batch, ids] of c.settles) {
-      if (c.closed.has(batch)) continue; // deleted below: no need to record its completions
-      const row = await tx.one<{ settled: number }>("UPDATE inbox_journal SET settled = settled + $1 WHERE batch = $2 RETURNING settled", [
-        ids.length,
-        batch,
-      ]);
-      await tx.run("INSERT INTO inbox_journal_done (batch, seq, ids) VALUES ($1, $2, $3)", [batch, row!.settled, JSON.stringify(ids)]);
+    // A closed batch is deleted below: no need to record its completions.
+    const open = [...c.settles].filter(([batch]) => !c.closed.has(batch));
+    if (open.length > 0 || c.doneCount > 0) {
+      await tx.run(
+        `WITH settled AS (
+           UPDATE inbox_journal j SET settled = j.settled + s.n
+             FROM unnest($1::bigint[], $2::int[]) AS s(batch, n)
+            WHERE j.batch = s.batch
+           RETURNING j.batch, j.settled
+         ), recorded AS (
+           INSERT INTO inbox_journal_done (batch, seq, ids)
+           SELECT settled.batch, settled.settled, d.ids FROM settled JOIN unnest($1::bigint[], $3::text[]) AS d(batch, ids) ON d.batch = settled.batch
+         )
+         INSERT INTO inbox_done_counts AS d (minute, n) SELECT $4::bigint, $5::bigint WHERE $5::bigint > 0
+         ON CONFLICT (minute) DO UPDATE SET n = d.n + excluded.n`,
+        [open.map(([batch]) => batch), open.map(([, ids]) => ids.length), open.map(([, ids]) => JSON.stringify(ids)), Math.floor(now / MINUTE_MS), c.doneCount],
+      );
     }
     if (c.moved.length > 0) {
       await lockChats(tx, c.moved.map((m) => m.chatKey));
@@ -191,13 +210,7 @@ export class PgJournal implements InboxJournal {
     }
     await lockEffectChats(tx, c.effects);
     await applyEffects(this.db, tx, c.effects, now);
-    if (c.doneCount > 0) {
-      await tx.run("INSERT INTO inbox_done_counts AS d (minute, n) VALUES ($1, $2) ON CONFLICT (minute) DO UPDATE SET n = d.n + excluded.n", [
-        Math.floor(now / MINUTE_MS),
-        c.doneCount,
-      ]);
-    }
-    for (const batch of c.closed) await this.deleteBatch(tx, batch);
+    if (c.closed.size > 0) await this.deleteBatches(tx, [...c.closed]);
   }
 
   /**
@@ -252,11 +265,14 @@ export class PgJournal implements InboxJournal {
     if (changed === 1 && !m.dead) await enqueuePending(tx, [{ chatKey: m.chatKey, updateId: m.updateId }], m.dueAt);
   }
 
-  /** Deletes a batch's records (all three tables). */
-  private async deleteBatch(tx: Tx, batch: number): Promise<void> {
-    await tx.run("DELETE FROM inbox_journal_done WHERE batch = $1", [batch]);
-    await tx.run("DELETE FROM inbox_journal_updates WHERE batch = $1", [batch]);
-    await tx.run("DELETE FROM inbox_journal WHERE batch = $1", [batch]);
+  /** Deletes batches' records (all three tables), in one statement. */
+  private async deleteBatches(tx: Tx, batches: readonly number[]): Promise<void> {
+    await tx.run(
+      `WITH done AS (DELETE FROM inbox_journal_done WHERE batch = ANY($1::bigint[])),
+            updates AS (DELETE FROM inbox_journal_updates WHERE batch = ANY($1::bigint[]))
+       DELETE FROM inbox_journal WHERE batch = ANY($1::bigint[])`,
+      [batches],
+    );
   }
 
   /** {@inheritDoc InboxJournal.adopt} */
@@ -305,7 +321,7 @@ export class PgJournal implements InboxJournal {
         await enqueuePending(tx, rows.map((r) => ({ chatKey: r.chat_key, updateId: r.update_id })), now);
         inserted = rows.length;
       }
-      for (const b of batches) await this.deleteBatch(tx, b.batch);
+      if (batches.length > 0) await this.deleteBatches(tx, batches.map((b) => b.batch));
       return inserted;
     });
   }

@@ -9,11 +9,13 @@
  *
  * Migration 1: inbox rows, chat queue, runtime state, offline windows, key/values, leases and
  * bot data. Migration 2: the inbox journal (see journal.ts). Migration 3: the outbox (see
- * outbox-schema.ts).
+ * outbox-schema.ts). Migration 6: the shared rate slots (see pacing-schema.ts). Versions 4 and
+ * 5 are taken by work on other branches; a list with a gap applies what it holds in order.
  *
  * @module
  */
 import { PG_OUTBOX_SCHEMA_SQL } from "./outbox-schema.js";
+import { PG_PACING_SCHEMA_SQL } from "./pacing-schema.js";
 
 /** One schema step. */
 export interface PgMigration {
@@ -203,6 +205,11 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
       CREATE INDEX inbox_attempts_update ON inbox_attempts (update_id, seq);
     `,
+  },
+  {
+    version: 6,
+    description: "shared rate slots: the bot's and each chat's send buckets, 429 penalties",
+    sql: PG_PACING_SCHEMA_SQL,
   },
 ];
 

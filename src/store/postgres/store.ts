@@ -12,6 +12,7 @@ import { PgInspect } from "./inspect.js";
 import { PgLeases } from "./lease.js";
 import { PgOutbox } from "./outbox.js";
 import type { PgReachability } from "./reachability.js";
+import { PgPacing } from "./pacing.js";
 import { PgState } from "./state.js";
 import { PgTasks } from "./tasks.js";
 
@@ -39,6 +40,8 @@ export class PostgresStore implements Store {
   readonly inspect: PgInspect;
   /** {@inheritDoc Store.reachability} */
   readonly reachability: PgReachability;
+  /** {@inheritDoc Store.pacing} */
+  readonly pacing: PgPacing;
   /** The connection pool, for backend-specific tests and tools. */
   readonly database: PgDatabase;
 
@@ -53,6 +56,7 @@ export class PostgresStore implements Store {
     this.data = new PgData(database);
     this.tasks = new PgTasks(database);
     this.inspect = new PgInspect(database);
+    this.pacing = new PgPacing(database);
   }
 
   /**
