@@ -25,11 +25,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Bot } from "grammy";
 import pino from "pino";
 import { createRuntime, runInWorker } from "../dist/index.js";
+import { parseArgs } from "./lib/args.mjs";
 
-const args = parseArgs(process.argv.slice(2));
+const args = parseArgs(process.argv.slice(2), { mode: "idle", url: "", token: "", data: "", taskUsers: "", tasks: 1000 });
 const busy = args.mode === "busy";
-const taskUsers = (args["task-users"] ?? "").split(",").filter((s) => s !== "").map(Number);
-const taskCount = Number(args.tasks ?? 1000);
+const taskUsers = args.taskUsers.split(",").filter((s) => s !== "").map(Number);
+const taskCount = args.tasks;
 const print = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 
 const bot = new Bot(args.token, { client: { apiRoot: args.url } });
@@ -141,14 +142,4 @@ async function exit() {
   exiting = true;
   await runtime.stop();
   process.exit(0);
-}
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i += 2) {
-    const name = argv[i]?.replace(/^--/, "");
-    if (name === undefined || argv[i + 1] === undefined) throw new Error(`bad argument ${argv[i]}`);
-    out[name] = argv[i + 1];
-  }
-  return out;
 }

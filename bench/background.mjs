@@ -24,6 +24,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createEmulator, startEmulatorServer } from "../dist/emulator/index.js";
+import { parseArgs } from "./lib/args.mjs";
 import { startProcess as startChild } from "./lib/child.mjs";
 import { fmt, median } from "./lib/stats.mjs";
 
@@ -127,14 +128,4 @@ async function until(check, timeoutMs) {
     if (Date.now() > end) throw new Error("timed out");
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-function parseArgs(argv, defaults) {
-  const out = { ...defaults };
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i].replace(/^--/, "").replace(/-([a-z])/g, (_, c) => c.toUpperCase());
-    if (!(name in defaults)) throw new Error(`unknown option ${argv[i]}; known: ${Object.keys(defaults).join(", ")}`);
-    out[name] = Number(argv[++i]);
-  }
-  return out;
 }
