@@ -10,6 +10,14 @@ describe("redactSecrets", () => {
   it("removes extra secrets such as a webhook secret", () => {
     expect(redactSecrets("header was s3cr3t-value", ["s3cr3t-value"])).toBe("header was <redacted>");
   });
+  it("leaves idempotency keys readable, but not a real token inside one", () => {
+    expect(redactSecrets("job 4242:10:0:sendMessage failed")).toBe("job 4242:10:0:sendMessage failed");
+    expect(redactSecrets("task:t-17:3:sendDocument")).toBe("task:t-17:3:sendDocument");
+    const token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+    expect(redactSecrets(`key:${token}:0`)).toBe("key:123456789:<redacted>:0");
+    expect(redactSecrets(`token=${token}`)).toBe("token=123456789:<redacted>");
+  });
+
   it("leaves ordinary text alone", () => {
     expect(redactSecrets("at 12:30 the chat 42 got 3 messages")).toBe("at 12:30 the chat 42 got 3 messages");
   });

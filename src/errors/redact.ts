@@ -8,6 +8,20 @@ const TOKEN_PATTERN = /(?<!\d)(\d{1,20}):[A-Za-z0-9_-]{8,}/g;
 /** A quick test for {@link TOKEN_PATTERN}, without the cost of a replace (no `g`, no capture). */
 const MAYBE_TOKEN = /\d:[A-Za-z0-9_-]{8}/;
 
+/** A real token's secret part is 35 characters; shorter ones are only taken for one on their own. */
+const FULL_SECRET_LENGTH = 30;
+
+/**
+ * One match of {@link TOKEN_PATTERN}, redacted — unless it is a short `n:word` inside a
+ * colon-separated key (an idempotency key `4242:10:0:sendMessage`, a task's `task:t-1:0:sendPhoto`):
+ * shown as `4242:10:0:<redacted>` it would hide the method and look like a leak. A real token
+ * (a 35-character secret) is redacted wherever it stands.
+ */
+function redactMatch(match: string, id: string, offset: number, whole: string): string {
+  if (offset > 0 && whole[offset - 1] === ":" && match.length - id.length - 1 < FULL_SECRET_LENGTH) return match;
+  return `${id}:${REDACTED}`;
+}
+
 /** The text a redacted token is replaced with: the bot id stays, the secret goes. */
 export const REDACTED = "<redacted>";
 
@@ -27,7 +41,7 @@ const MIN_TOKEN_SECRET_LENGTH = 8;
  */
 export function redactSecrets(text: string, extraSecrets: readonly string[] = []): string {
   // Tested first: most texts hold no secret, and then nothing is allocated.
-  let out = MAYBE_TOKEN.test(text) ? text.replace(TOKEN_PATTERN, (_match, id: string) => `${id}:${REDACTED}`) : text;
+  let out = MAYBE_TOKEN.test(text) ? text.replace(TOKEN_PATTERN, redactMatch) : text;
   for (const secret of extraSecrets) {
     if (secret.length >= MIN_SECRET_LENGTH && out.includes(secret)) out = out.split(secret).join(REDACTED);
   }
