@@ -9,8 +9,8 @@ import { Scrubber, UnlostError } from "../errors/index.js";
 import { createCatchUpPolicy, describeUpdate, type CatchUpAction, type CatchUpPolicy, type UpdateFacts } from "../inbound/catch-up/index.js";
 import { Dispatcher, type HandledUpdate, type HandlerRun, type UpdateHandler } from "../inbound/dispatcher.js";
 import { GetUpdatesClient } from "../inbound/intake/get-updates-client.js";
-import { IsolationGate } from "../inbound/isolation-gate.js";
-import { JournalDispatcher } from "../inbound/journal-dispatcher.js";
+import type { JournalDispatcher } from "../inbound/journal-dispatcher.js";
+import { startDispatchers } from "../inbound/dispatchers.js";
 import { createDowntimeMonitor, type DowntimeMonitor } from "../inbound/downtime/index.js";
 import { Poller } from "../inbound/poller.js";
 import { handleWithInfo, installUpdateInfo, type ApiHook } from "../inbound/update-info.js";
@@ -347,59 +347,22 @@ class UnlostRuntime implements Runtime {
       this.data = dataSource(this.uncommitted, () => store.data);
       // On PostgreSQL, rows by default: every process of the bot claims and handles them.
       const journalPolling = options.mode === "polling" && (options.inbox.journal ?? store.kind !== "postgres") && store.inbox.journal !== undefined;
-      // One gate for both dispatchers: a suspect (an update recovered from a dead process) runs
-      // with nothing else of this process, journal handlers included.
-      const gate = new IsolationGate();
-      this.dispatcher = new Dispatcher({
-        gate,
-        inbox: store.inbox,
-        owner: this.instanceId,
-        handle: this.handleRow,
-        // With a journal, inbox rows are the poller's: it alone can order a chat's row between
-        // the chat's journal updates (see `handleRow`).
-        ...(journalPolling ? { mayClaim: () => this.poller?.polling === true } : {}),
-        logger,
-        clock: this.clock,
-        concurrency: options.inbox.concurrency,
-        leaseMs: options.inbox.leaseMs,
-        maxAttempts: options.inbox.maxAttempts,
-        maxRecoveries: options.inbox.maxRecoveries,
-        backoff: options.inbox.backoff,
-        handlerTimeoutMs: options.inbox.handlerTimeoutMs,
-        idleMs: options.inbox.idleMs,
-        // Only completions that enqueued sends give the delivery loop new work.
-        onSettled: () => {
-          // A settled retry may unblock a chat waiting in the journal.
-          void this.journal?.checkBlocked();
+      const journal = journalPolling ? store.inbox.journal : undefined;
+      const dispatchers = startDispatchers({
+        inbox: store.inbox, journal, owner: this.instanceId, settings: options.inbox, logger, clock: this.clock,
+        handleRow: this.handleRow, handleUpdate: this.handleUpdate,
+        polling: () => this.poller?.polling === true,
+        committed: () => {
           this.wakeDelivery();
           this.taskService.committed();
         },
-      });
-      this.dispatcher.start();
-      const journal = store.inbox.journal;
-      if (journalPolling && journal !== undefined) {
-        this.journal = new JournalDispatcher({
-          journal,
-          gate,
-          owner: this.instanceId,
-          handle: this.handleUpdate,
-          logger,
-          clock: this.clock,
-          concurrency: options.inbox.concurrency,
-          maxAttempts: options.inbox.maxAttempts,
-          backoff: options.inbox.backoff,
-          handlerTimeoutMs: options.inbox.handlerTimeoutMs,
-          blockedCheckMs: options.inbox.idleMs,
-          onCommitted: ({ moved }) => {
-            if (moved > 0) this.dispatcher?.wake();
-            this.wakeDelivery();
-            this.taskService.committed();
-          },
+        journalOptions: journal === undefined ? {} : {
           ownership: (this.workerLease as WorkerLease).journalOwnership(journal),
           uncommitted: withTaskTracking(this.uncommitted, this.taskService),
-        });
-        this.journal.start();
-      }
+        },
+      });
+      this.dispatcher = dispatchers.rows;
+      this.journal = dispatchers.journal;
       if (options.mode === "webhook") await this.startWebhook(store);
       else await this.startPolling(store, webhookInfo);
       this.startHousekeeping(store);
