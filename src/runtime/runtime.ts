@@ -806,8 +806,11 @@ class UnlostRuntime implements Runtime {
   }
 
   private readonly outboxOrThrow = (): Outbox => {
-    if (this.outbound === undefined) throw new UnlostError("INVALID_CONFIG", "the outbox is switched off (outbox.enabled: false); ctx.unlost.enqueue needs it");
-    return this.outbound.outbox;
+    if (this.outbound !== undefined) return this.outbound.outbox;
+    if (!this.options.outbox.enabled) throw new UnlostError("INVALID_CONFIG", "the outbox is switched off (outbox.enabled: false); runtime.outbox and ctx.unlost.enqueue need it");
+    // Not started yet (or stopped): the outbox comes up with the store. A send through `bot.api`
+    // before start() does that on its own (see `prepare`); the outbox object does not.
+    throw new UnlostError("STOPPED", "the outbox is not open yet: call runtime.start() first (or send with bot.api, which opens it), or it was stopped");
   };
 
   private fatal(error: UnlostError): void {

@@ -36,6 +36,13 @@ async function setup(register: (bot: Bot<Ctx>) => void, options: RuntimeOptions 
 }
 
 describe("the outbox inside a runtime", () => {
+  it("runtime.outbox before start() says to start (not that the outbox is switched off); switched off says so", () => {
+    const started = createRuntime(new Bot<Ctx>("123:" + "a".repeat(35)), { logger: silentLogger(), store: { path: ":memory:" } });
+    expect(() => started.outbox).toThrow(expect.objectContaining({ code: "STOPPED", message: expect.stringMatching(/call runtime\.start\(\) first/) }));
+    const off = createRuntime(new Bot<Ctx>("123:" + "a".repeat(35)), { logger: silentLogger(), store: { path: ":memory:" }, outbox: { enabled: false } });
+    expect(() => off.outbox).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", message: expect.stringMatching(/outbox\.enabled: false/) }));
+  });
+
   it("routes ctx.reply through the outbox: the handler gets the Message, the job is delivered and audited", async () => {
     const replies: number[] = [];
     const { emulator, sim, rt } = await setup((bot) => bot.on("message:text", async (ctx) => {
