@@ -16,7 +16,9 @@
  * The kinds alternate, their order rotating from round to round; medians over `--rounds`.
  *
  * Usage: npm run bench:echo [-- --rounds 3 --n 100000 --users 1000 --variants --baseline <dist dir>]
- * `--variants` adds `unlost-process` (`durability: "process"`: what the fsync costs);
+ * `--variants` adds `unlost-process` (`durability: "process"`: what the fsync costs) and
+ * `unlost-heap256` and `grammy-heap256` (each in `node --max-old-space-size=256`: what V8's heap
+ * sizing costs each);
  * `--baseline <dir>` adds unlost from another build's dist/ (a copy inside the repository, e.g.
  * `cp -r dist bench/.before`), to measure a change side by side.
  *
@@ -42,7 +44,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const options = parseArgs(process.argv.slice(2), { rounds: 3, n: 100_000, users: 1_000, variants: false, baseline: "", timeoutS: 600, profile: false, only: "" });
 const BASELINE = options.baseline === "" ? undefined : options.baseline;
 // `--only <kind>` (diagnosis): runs that kind alone; the result line then has no comparison.
-const KINDS = options.only !== "" ? [options.only] : ["unlost", "grammy", "runner", ...(options.variants ? ["unlost-process"] : []), ...(BASELINE === undefined ? [] : ["unlost-baseline"])];
+const KINDS = options.only !== "" ? [options.only] : ["unlost", "grammy", "runner", ...(options.variants ? ["unlost-process", "unlost-heap256", "grammy-heap256"] : []), ...(BASELINE === undefined ? [] : ["unlost-baseline"])];
 
 const log = (line) => console.log(`[bench] ${line}`);
 const problems = [];
@@ -83,6 +85,7 @@ for (const kind of KINDS) {
   log(`median ${kind.padEnd(15)}: drain ${drain(kind).toFixed(2)} s, first reply ${fmt(med(kind, "firstReplyMs"))} ms, cpu ${fmt(med(kind, "cpuMs"))} ms (${fmt(med(kind, "cpuMs") / options.n * 1000)} µs per reply), peak rss ${med(kind, "peakRssMb")} MB`);
 }
 if (options.variants) log(`unlost-process (no fsync before acknowledging) drains in ${drain("unlost-process").toFixed(2)} s; the fsync costs ${((drain("unlost") / drain("unlost-process") - 1) * 100).toFixed(1)}%`);
+if (options.variants) log(`unlost-heap256 (node --max-old-space-size=256, a deployment setting): drains in ${drain("unlost-heap256").toFixed(2)} s with peak RSS ${med("unlost-heap256", "peakRssMb")} MB (${(med("unlost-heap256", "peakRssMb") / med("grammy-heap256", "peakRssMb")).toFixed(2)}× grammY's in the same node: ${med("grammy-heap256", "peakRssMb")} MB, drained in ${drain("grammy-heap256").toFixed(2)} s)`);
 if (BASELINE !== undefined) log(`baseline build ${BASELINE}: ${drain("unlost-baseline").toFixed(2)} s; this build ${drain("unlost").toFixed(2)} s (${(drain("unlost-baseline") / drain("unlost")).toFixed(3)}× as fast)`);
 if (options.only !== "") {
   console.log(JSON.stringify({ bench: "echo", only: options.only, drain_s: round2(drain(options.only)), peak_rss_mb: med(options.only, "peakRssMb"), cpu_ms: med(options.only, "cpuMs") }));
@@ -128,7 +131,11 @@ async function runBot(kind, round, nodeFlags = []) {
   if (snapshotDir !== undefined) nodeFlags = [...nodeFlags, "--expose-gc"];
   // Diagnosis: UNLOST_BENCH_NODE_FLAGS adds node flags to the unlost bots (e.g. "--trace-gc").
   if ((kind.startsWith("unlost") || process.env.UNLOST_BENCH_NODE_FLAGS_ALL !== undefined) && process.env.UNLOST_BENCH_NODE_FLAGS !== undefined) nodeFlags = [...nodeFlags, ...process.env.UNLOST_BENCH_NODE_FLAGS.split(" ")];
-  const bot = await startProcess(kind, [...nodeFlags, join(here, "echo-bot.mjs"), "--kind", kind, "--url", server.info.url, "--token", token, "--store", store], "started", { env });
+  // `unlost-heap256`: unlost as is, in a node with a 256 MB old-generation limit (V8 then grows
+  // its heap by a smaller factor over the live set; see docs/operations.md, "Memory").
+  const botKind = kind.endsWith("-heap256") ? kind.slice(0, -"-heap256".length) : kind;
+  if (kind.endsWith("-heap256")) nodeFlags = [...nodeFlags, "--max-old-space-size=256"];
+  const bot = await startProcess(kind, [...nodeFlags, join(here, "echo-bot.mjs"), "--kind", botKind, "--url", server.info.url, "--token", token, "--store", store], "started", { env });
   let replied;
   try {
     replied = await server.command(`wait ${token}`, "replied", options.timeoutS * 1000);
