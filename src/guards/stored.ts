@@ -7,10 +7,10 @@
  * @module
  */
 import type { StateStore } from "../store/index.js";
+import { NamedRecords } from "../store/named-records.js";
 import type { BreakerStatus } from "./breaker.js";
 
-const INDEX_KEY = "unlost:breakers";
-const keyOf = (name: string): string => `unlost:breaker:${name}`;
+const records = (state: StateStore): NamedRecords<StoredBreaker> => new NamedRecords(state, "unlost:breaker:", "unlost:breakers");
 
 /** A breaker's state as last recorded. */
 export interface StoredBreaker extends BreakerStatus {
@@ -22,23 +22,18 @@ export interface StoredBreaker extends BreakerStatus {
 
 /** Records a breaker's new state (and its name in the index on first use). */
 export async function recordBreaker(state: StateStore, status: BreakerStatus, instance: string, now: number): Promise<void> {
-  const names = await storedNames(state);
-  if (!names.includes(status.name)) await state.setValue(INDEX_KEY, JSON.stringify([...names, status.name].sort()));
-  const stored: StoredBreaker = { ...status, recordedAt: now, instance };
-  await state.setValue(keyOf(status.name), JSON.stringify(stored));
+  const breakers = records(state);
+  await breakers.remember(status.name);
+  await breakers.write(status.name, { ...status, recordedAt: now, instance });
 }
 
 /** Every breaker recorded on this store, by name. */
 export async function storedBreakers(store: { readonly state: StateStore }): Promise<StoredBreaker[]> {
+  const breakers = records(store.state);
   const out: StoredBreaker[] = [];
-  for (const name of await storedNames(store.state)) {
-    const text = await store.state.getValue(keyOf(name));
-    if (text !== null) out.push(JSON.parse(text) as StoredBreaker);
+  for (const name of await breakers.names()) {
+    const stored = await breakers.read(name);
+    if (stored !== null) out.push(stored);
   }
   return out;
-}
-
-async function storedNames(state: StateStore): Promise<string[]> {
-  const text = await state.getValue(INDEX_KEY);
-  return text === null ? [] : (JSON.parse(text) as string[]);
 }

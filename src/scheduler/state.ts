@@ -7,6 +7,7 @@
  * @module
  */
 import type { StateStore } from "../store/index.js";
+import { NamedRecords } from "../store/named-records.js";
 
 /** The stored state of one schedule. */
 export interface StoredSchedule {
@@ -23,34 +24,9 @@ export interface StoredSchedule {
   readonly failures: number;
 }
 
-const PREFIX = "unlost:schedule:";
-/** The names of the schedules ever registered (the key/value map cannot list keys). */
-const INDEX_KEY = "unlost:schedules";
-
-/** Reads and writes schedule state in a store's key/value map. */
-export class ScheduleStateStore {
-  constructor(private readonly state: StateStore) {}
-
-  /** The stored state of `name`, or null. */
-  async read(name: string): Promise<StoredSchedule | null> {
-    const text = await this.state.getValue(PREFIX + name);
-    return text === null ? null : (JSON.parse(text) as StoredSchedule);
-  }
-
-  /** Stores the state of `name`. */
-  async write(name: string, value: StoredSchedule): Promise<void> {
-    await this.state.setValue(PREFIX + name, JSON.stringify(value));
-  }
-
-  /** Adds `name` to the index (for `unlost status` on a store without a running bot). */
-  async remember(name: string): Promise<void> {
-    const names = await this.names();
-    if (!names.includes(name)) await this.state.setValue(INDEX_KEY, JSON.stringify([...names, name].sort()));
-  }
-
-  /** Every schedule name registered on this store. */
-  async names(): Promise<string[]> {
-    const text = await this.state.getValue(INDEX_KEY);
-    return text === null ? [] : (JSON.parse(text) as string[]);
+/** Reads and writes schedule state in a store's key/value map (`unlost:schedule:<name>`, indexed). */
+export class ScheduleStateStore extends NamedRecords<StoredSchedule> {
+  constructor(state: StateStore) {
+    super(state, "unlost:schedule:", "unlost:schedules");
   }
 }

@@ -4,15 +4,11 @@
  *
  * @module
  */
-import { UnlostError } from "../errors/index.js";
 import { requireDataKey, requireDataValue } from "./data-validate.js";
 import type { StoreEffect } from "./effects.js";
 import { validateNewJob } from "./outbox-validate.js";
 import { validateNewTask } from "./task-validate.js";
-
-function invalid(message: string): never {
-  throw new UnlostError("INVALID_ARGUMENT", message);
-}
+import { invalid } from "./validate.js";
 
 /** Checks effects before any write, so a malformed one aborts the batch before it starts. */
 export function validateEffects(effects: readonly StoreEffect[]): void {

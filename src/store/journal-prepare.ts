@@ -10,15 +10,11 @@ import type { StoreEffect } from "./effects.js";
 import { validateEffects } from "./effects-validate.js";
 import type { JournalCompletion, JournalMove } from "./journal-types.js";
 import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "./update-meta.js";
-import { MAX_ERROR_LENGTH, MAX_STACK_LENGTH, requireInt, requireTime } from "./validate.js";
+import { MAX_ERROR_LENGTH, MAX_STACK_LENGTH, requireInt, requireTime, invalid } from "./validate.js";
 
 /** How a backend bounds and scrubs free text it stores (errors, stacks). */
 export interface FreeText {
   freeText(text: string, max: number): string;
-}
-
-function invalid(message: string): never {
-  throw new UnlostError("INVALID_ARGUMENT", message);
 }
 
 /** Parses a batch's stored updates; JSON that does not parse means the store was tampered with. */

@@ -6,10 +6,9 @@
  *
  * @module
  */
-import { UnlostError } from "../errors/index.js";
 import { PRIORITY_RANK, type FailureReason, type JobClaim, type JobOutcome, type NewJob } from "../outbound/types.js";
 import type { ChatId, OutboxDeadLetterSelector } from "./outbox-types.js";
-import { requireInt, requireText, requireTime } from "./validate.js";
+import { requireInt, requireText, requireTime, invalid } from "./validate.js";
 
 const FAILURE_REASONS: ReadonlySet<string> = new Set<FailureReason>([
   "permanent",
@@ -18,10 +17,6 @@ const FAILURE_REASONS: ReadonlySet<string> = new Set<FailureReason>([
   "unreachable",
   "unauthorized",
 ]);
-
-function invalid(message: string): never {
-  throw new UnlostError("INVALID_ARGUMENT", message);
-}
 
 function optionalText(name: string, value: unknown, max: number): void {
   if (value !== null) requireText(name, value, max);

@@ -4,9 +4,8 @@
  *
  * @module
  */
-import { UnlostError } from "../errors/index.js";
 import type { NewTask, TaskClaimOptions, TaskDeadLetterSelector, TaskLease, TaskOutcome, TaskRecord, TaskState } from "./task-types.js";
-import { requireInt, requireText, requireTime } from "./validate.js";
+import { requireInt, requireText, requireTime, invalid } from "./validate.js";
 
 /** Longest task id (room for a prefix and a key of {@link MAX_TASK_KEY_LENGTH}). */
 export const MAX_TASK_ID_LENGTH = 256;
@@ -18,10 +17,6 @@ export const MAX_TASK_KIND_LENGTH = 100;
 export const MAX_TASK_JSON_LENGTH = 1024 * 1024;
 /** Longest progress note kept. */
 export const MAX_TASK_NOTE_LENGTH = 1_000;
-
-function invalid(message: string): never {
-  throw new UnlostError("INVALID_ARGUMENT", message);
-}
 
 function optionalId(name: string, value: unknown): number | null {
   if (value === null) return null;

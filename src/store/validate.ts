@@ -14,7 +14,8 @@ export const MAX_STACK_LENGTH = 16_000;
 /** Longest text of an unstorable update kept with its dead letter. */
 export const MAX_UNSTORABLE_LENGTH = 64 * 1024;
 
-function invalid(message: string): never {
+/** Throws the store's error for bad input (`INVALID_ARGUMENT`) with `message`. */
+export function invalid(message: string): never {
   throw new UnlostError("INVALID_ARGUMENT", message);
 }
 

@@ -18,7 +18,7 @@ import type {
   JournalStats,
 } from "../journal-types.js";
 import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "../update-meta.js";
-import { requireInt, requireText, requireTime } from "../validate.js";
+import { requireInt, requireText, requireTime, invalid } from "../validate.js";
 import { parseBatch, prepareCompletion, type PreparedCompletion, type PreparedMove } from "../journal-prepare.js";
 import { enqueuePending } from "./chat-queue.js";
 import { recordAttempt } from "./attempts.js";
@@ -29,10 +29,6 @@ import { assertFence } from "./lease.js";
 
 /** Length of a done-count bucket (`inbox_done_counts.minute`), ms. */
 const MINUTE_MS = 60_000;
-
-function invalid(message: string): never {
-  throw new UnlostError("INVALID_ARGUMENT", message);
-}
 
 interface BatchRow {
   batch: number;
