@@ -159,12 +159,6 @@ export class PgJournal implements InboxJournal {
     });
   }
 
-  /** Chats of `updates` with unfinished rows; derives chat keys only when some chat has rows. */
-  private async blocked(tx: Tx, updates: readonly RawUpdate[]): Promise<string[]> {
-    if ((await tx.one("SELECT 1 FROM chat_queue LIMIT 1")) === undefined) return [];
-    return rowChats(tx, [...new Set(updates.map((u) => deriveUpdateMeta(u).chatKey))]);
-  }
-
   /** {@inheritDoc InboxJournal.complete} */
   async complete(completion: JournalCompletion): Promise<void> {
     const owner = requireText("owner", completion?.owner);
