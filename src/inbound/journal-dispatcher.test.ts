@@ -451,6 +451,22 @@ describe("JournalDispatcher", () => {
     await until(() => d.stats().handled === 40);
   });
 
+  it("keeps a chat's queue while it is idle and forgets idle queues in bulk: the map stays bounded, and a chat that comes back keeps its order", async () => {
+    store = await openStore({ path: ":memory:" });
+    const seen: number[] = [];
+    const d = startJournal(async (u) => { seen.push(u.updateId); return []; });
+    // 6,000 one-off chats: each queue is idle after its update.
+    for (let b = 0; b < 60; b++) await deliver(d, Array.from({ length: 100 }, (_, i) => message(b * 100 + i + 1, 100_000 + b * 100 + i)));
+    await until(() => d.stats().handled === 6000);
+    // More than 4,096 idle queues (and more than the busy ones) are forgotten at once.
+    expect(d.chatQueues).toBeLessThanOrEqual(4097);
+    expect(d.chatQueues).toBeGreaterThan(0);
+    // A chat whose queue was kept idle runs its next updates in order, as a new one does.
+    await deliver(d, [message(6001, 100_000 + 5999), message(6002, 100_000 + 5999), message(6003, 7)]);
+    await until(() => d.stats().handled === 6003);
+    expect(seen.slice(-3).filter((id) => id !== 6003)).toEqual([6001, 6002]);
+  });
+
   it("starts no handler while its ownership is not fresh: runs on once confirmed, drops the journal when it was taken over", async () => {
     store = await openStore({ path: ":memory:" });
     let fresh = false;

@@ -132,6 +132,34 @@ interface Item extends HandledUpdate, HandlerRun {
   onTimeout: TimeoutListener | undefined;
 }
 
+/**
+ * {@link Item} as a class instance rather than an object literal: V8 allocates an object
+ * literal's objects straight in the old generation once enough of them outlived a scavenge
+ * (per allocation site; buffered items do, while a backlog drains). An old item, dead but not
+ * yet collected, then keeps its update and its run's context, API client and sends alive into
+ * the old generation too (bench:echo). Instances of a class are not pretenured that way.
+ */
+class JournalItem implements Item {
+  readonly attempt = 1;
+  readonly recoveries = 0;
+  readonly recovered = false;
+  readonly lastError = null;
+  readonly firstRun = true;
+  startedAt = 0;
+  slot = -1;
+  timedOut: UnlostError | undefined = undefined;
+  onTimeout: TimeoutListener | undefined = undefined;
+  constructor(
+    readonly batch: number,
+    readonly updateId: number,
+    readonly chatKey: string,
+    readonly updateType: string,
+    readonly messageDate: number | null,
+    readonly receivedAt: number,
+    readonly update: RawUpdate,
+  ) {}
+}
+
 interface ChatQueue {
   /**
    * The chat's updates in order; those before `next` ran and are cleared (`undefined`): a busy
@@ -147,6 +175,12 @@ interface ChatQueue {
   blocked: boolean;
   /** The blocking move is not committed yet: the store cannot tell yet, so do not ask it. */
   moveUncommitted: boolean;
+  /**
+   * Nothing of the chat is here any more, but its queue stays in `chats` until idle queues are
+   * forgotten in bulk (see `forgetIdleChats`): deleting and adding a map entry per update made
+   * the map rehash its table over and over (V8 promotes those tables: old-generation growth).
+   */
+  idle: boolean;
 }
 
 /** One flush's worth of completions. */
@@ -168,6 +202,9 @@ const MAX_FLUSH_RETRY_MS = 5_000;
 /** How many emptied chat queues are kept for reuse. */
 const MAX_FREE_QUEUES = 1024;
 
+/** Idle chat queues are forgotten once there are more than this many, and more than busy ones. */
+const IDLE_QUEUES_KEPT = 4096;
+
 /** Completions written on their own at once when this many are waiting. */
 const FLUSH_AT_COUNT = 2_000;
 
@@ -181,6 +218,8 @@ export class JournalDispatcher {
   private readonly chats = new Map<string, ChatQueue>();
   /** Emptied queues for reuse (see newQueue). */
   private readonly freeQueues: ChatQueue[] = [];
+  /** Queues in `chats` that are {@link ChatQueue.idle}. */
+  private idleQueues = 0;
   /** Chats whose head may start, in the order they became ready. */
   private ready: string[] = [];
   private readyAt = 0;
@@ -272,6 +311,11 @@ export class JournalDispatcher {
     return result;
   }
 
+  /** Chat queues held in memory, idle ones included (bounded: see `forgetIdleChats`). */
+  get chatQueues(): number {
+    return this.chats.size;
+  }
+
   /** Counters so far. */
   stats(): JournalDispatcherStats {
     return { ...this.counters, inFlight: this.active, open: this.openCount, blockedChats: this.blockedCount };
@@ -288,16 +332,12 @@ export class JournalDispatcher {
     for (const update of updates) {
       const updateType = deriveUpdateType(update);
       // Journal updates run once here: a failed one continues as a row, with its attempt count.
-      const item: Item = {
-        batch, updateId: update.update_id, chatKey: chatKeyOfType(update, updateType), updateType,
-        messageDate: messageDateOfType(update, updateType), receivedAt, update, attempt: 1, recoveries: 0, recovered: false, lastError: null, firstRun: true,
-        startedAt: 0, slot: -1, timedOut: undefined, onTimeout: undefined,
-      };
+      const item = new JournalItem(batch, update.update_id, chatKeyOfType(update, updateType), updateType, messageDateOfType(update, updateType), receivedAt, update);
       let chat = this.chats.get(item.chatKey);
       if (chat === undefined) {
         chat = this.newQueue();
         this.chats.set(item.chatKey, chat);
-      }
+      } else if (chat.idle) this.wakeQueue(chat);
       chat.items.push(item);
       if (chat.items.length - chat.next === 1 && !chat.running && !chat.blocked) this.ready.push(item.chatKey);
     }
@@ -337,7 +377,7 @@ export class JournalDispatcher {
    */
   holdChat(key: string): Promise<void> {
     const chat = this.chats.get(key);
-    if (chat === undefined) return RESOLVED;
+    if (chat === undefined || chat.idle) return RESOLVED;
     this.block(key, false);
     if (!chat.running) return RESOLVED;
     return new Promise((resolve) => {
@@ -367,9 +407,8 @@ export class JournalDispatcher {
       if (chat.next < chat.items.length) {
         if (!chat.running) this.ready.push(key);
       } else if (!chat.running) {
-        // Nothing of it left here (it was only held for its rows): forget it.
-        this.chats.delete(key);
-        this.recycle(chat);
+        // Nothing of it left here (it was only held for its rows).
+        this.rest(chat);
       }
     }
     this.pump();
@@ -401,8 +440,32 @@ export class JournalDispatcher {
    */
   private newQueue(): ChatQueue {
     const chat = this.freeQueues.pop();
-    if (chat === undefined) return { items: [], next: 0, running: false, blocked: false, moveUncommitted: false };
+    if (chat === undefined) return { items: [], next: 0, running: false, blocked: false, moveUncommitted: false, idle: false };
     return chat;
+  }
+
+  /** Nothing of `chat` is left here: it stays in `chats`, idle, until forgotten in bulk. */
+  private rest(chat: ChatQueue): void {
+    chat.items.length = 0;
+    chat.next = 0;
+    chat.idle = true;
+    if (++this.idleQueues > IDLE_QUEUES_KEPT && this.idleQueues * 2 > this.chats.size) this.forgetIdleChats();
+  }
+
+  /** An idle queue gets work again. */
+  private wakeQueue(chat: ChatQueue): void {
+    chat.idle = false;
+    this.idleQueues--;
+  }
+
+  /** Forgets the idle queues: the map stays as large as the chats with work, plus a bounded slack. */
+  private forgetIdleChats(): void {
+    for (const [key, chat] of this.chats) {
+      if (!chat.idle) continue;
+      this.chats.delete(key);
+      this.recycle(chat);
+    }
+    this.idleQueues = 0;
   }
 
   /** Returns an emptied queue (deleted from `chats`) for reuse. */
@@ -412,6 +475,7 @@ export class JournalDispatcher {
     chat.running = false;
     chat.blocked = false;
     chat.moveUncommitted = false;
+    chat.idle = false;
     if (this.freeQueues.length < MAX_FREE_QUEUES) this.freeQueues.push(chat);
   }
 
@@ -420,7 +484,7 @@ export class JournalDispatcher {
     if (chat === undefined) {
       chat = this.newQueue();
       this.chats.set(key, chat);
-    }
+    } else if (chat.idle) this.wakeQueue(chat);
     if (!chat.blocked) this.blockedCount++;
     chat.blocked = true;
     chat.moveUncommitted ||= moveUncommitted;
@@ -579,10 +643,7 @@ export class JournalDispatcher {
     if (this.idleWaiters.size > 0) this.releaseIdle(item.chatKey);
     if (blocks) this.block(item.chatKey, true);
     if (chat.next >= chat.items.length) {
-      if (!chat.blocked) {
-        this.chats.delete(item.chatKey);
-        this.recycle(chat);
-      }
+      if (!chat.blocked) this.rest(chat);
       else {
         chat.items.length = 0;
         chat.next = 0;
@@ -726,6 +787,7 @@ export class JournalDispatcher {
   private takenOver(error: unknown): void {
     this.options.logger.error({ err: error, dropped: this.openCount }, "this instance's journal was taken over by another instance (it was thought gone); its updates are handled there now");
     this.chats.clear();
+    this.idleQueues = 0;
     this.ready = [];
     this.readyAt = 0;
     this.remaining.clear();

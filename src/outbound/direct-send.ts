@@ -59,10 +59,26 @@ export interface DirectSenderOptions {
   readonly active: () => boolean;
 }
 
+/** Ended chats' entries kept in `DirectSender.tails` before they are dropped in bulk. */
+const MAX_ENDED_TAILS = 4096;
+
+/** What a direct send that Telegram accepted resolves with (a class: see `RunScope` in update-scope.ts on V8's pretenuring). */
+class Delivered {
+  readonly kind = "delivered";
+  constructor(readonly result: unknown) {}
+}
+
 /** Sends handlers' replies direct where that is safe (see the module's comment). */
 export class DirectSender {
-  /** Per chat, the end of the handler sends in progress there: the next one waits for it. */
-  private readonly tails = new Map<string, Promise<unknown>>();
+  /**
+   * Per chat, the end of the handler sends in progress there: the next one waits for it. A
+   * chat whose sends ended keeps its entry (`undefined`) until such entries are dropped in bulk:
+   * deleting and re-adding an entry per send made the map rehash over and over, and V8 promotes
+   * the tables (old-generation growth while a backlog drains, bench:echo).
+   */
+  private readonly tails = new Map<string, Promise<unknown> | undefined>();
+  /** Entries of `tails` that are `undefined`. */
+  private endedTails = 0;
   private readonly recorder: BatchWriter<DeliveredSend>;
 
   constructor(private readonly options: DirectSenderOptions) {
@@ -78,11 +94,24 @@ export class DirectSender {
     const previous = this.tails.get(chat);
     const run = previous === undefined ? this.sendNow(jobs) : previous.then(() => this.sendNow(jobs));
     const tail = run.catch(() => undefined);
+    if (previous === undefined && this.tails.has(chat)) this.endedTails--;
     this.tails.set(chat, tail);
-    void tail.then(() => {
-      if (this.tails.get(chat) === tail) this.tails.delete(chat);
-    });
+    void tail.then(() => this.ended(chat, tail));
     return run;
+  }
+
+  /** Chats with an entry in `tails` (ended ones included; bounded). */
+  get trackedChats(): number {
+    return this.tails.size;
+  }
+
+  /** The chat's last send so far ended: its entry stays, marked ended (see `tails`). */
+  private ended(chat: string, tail: Promise<unknown>): void {
+    if (this.tails.get(chat) !== tail) return;
+    this.tails.set(chat, undefined);
+    if (++this.endedTails <= MAX_ENDED_TAILS || this.endedTails * 2 <= this.tails.size) return;
+    for (const [key, value] of this.tails) if (value === undefined) this.tails.delete(key);
+    this.endedTails = 0;
   }
 
   /** Written what was delivered so far (called on stop, before the store closes). */
@@ -118,7 +147,7 @@ export class DirectSender {
     // returned (the next step of a conversation, the next reply) must not send it again when
     // the update runs again. Written with the rest of the turn's replies, one transaction.
     await this.recorder.written();
-    return { kind: "delivered", result };
+    return new Delivered(result);
   }
 
   private async call(job: NewJob): Promise<unknown> {

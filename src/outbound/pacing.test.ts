@@ -53,6 +53,21 @@ describe("Pacer", () => {
     expect(pacer.trackedChats).toBeLessThan(3000); // idle chats are forgotten
   });
 
+  it("forgets an idle chat only after 10 s without a send (not each time its bucket is full again)", () => {
+    const clock = fakeClock();
+    const huge = { perSecond: 1e9, burst: 1e6 };
+    const pacer = new Pacer({ now: clock.now, limits: { global: huge, paidBroadcast: huge, perChat: huge } });
+    // 2,048 reservations for 1,000 chats in 2 s: two prune passes, every bucket full again.
+    for (let i = 0; i < 2048; i++) {
+      expect(pacer.reserve({ chatId: 1 + (i % 1000), paidBroadcast: false }).ok).toBe(true);
+      if (i % 1000 === 999) clock.advance(1000);
+    }
+    expect(pacer.trackedChats).toBe(1000);
+    clock.advance(10_000);
+    for (let i = 0; i < 1024; i++) pacer.reserve({ chatId: 5000, paidBroadcast: false });
+    expect(pacer.trackedChats).toBe(1);
+  });
+
   it("paces a paid broadcast at 1000/s without refusals", () => {
     const clock = fakeClock();
     const pacer = new Pacer({ now: clock.now });

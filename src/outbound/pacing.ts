@@ -168,15 +168,33 @@ class SlidingWindow {
   }
 }
 
-interface ChatState {
-  readonly bucket: TokenBucket;
-  readonly window: SlidingWindow | undefined;
+/**
+ * One chat's limits. A class, not an object literal: see `RunScope` in update-scope.ts on V8's
+ * pretenuring (chats forgotten and met again were allocated straight in the old generation).
+ */
+class ChatState {
   /** No send to this chat before this time (a 429's retry_after). */
-  penaltyUntil: number;
+  penaltyUntil = 0;
+  /** The last reservation for this chat. */
+  usedAt: number;
+  constructor(
+    readonly bucket: TokenBucket,
+    readonly window: SlidingWindow | undefined,
+    now: number,
+  ) {
+    this.usedAt = now;
+  }
 }
 
 /** Chats are forgotten once idle, checked every this many reservations (memory stays flat). */
 const PRUNE_EVERY = 1024;
+
+/**
+ * An idle chat is forgotten only after this long without a send: a chat answered every few
+ * seconds would otherwise be forgotten and made again over and over (garbage-collector work
+ * that grows the old generation while a backlog drains).
+ */
+const FORGET_CHAT_AFTER_MS = 10_000;
 const ESCALATION_WINDOW_MS = 2000;
 
 /**
@@ -234,6 +252,7 @@ export class Pacer implements SendPacer {
     if (!key.paidBroadcast) this.global.take(now);
     chat.bucket.take(now);
     chat.window?.take(now);
+    chat.usedAt = now;
     if (++this.reservations % PRUNE_EVERY === 0) this.prune(now);
     return { ok: true };
   }
@@ -306,11 +325,7 @@ export class Pacer implements SendPacer {
     let state = this.chats.get(key);
     if (state === undefined) {
       const group = isGroupChatId(chatId);
-      state = {
-        bucket: new TokenBucket(this.limits.perChat, now),
-        window: group ? new SlidingWindow(this.limits.group) : undefined,
-        penaltyUntil: 0,
-      };
+      state = new ChatState(new TokenBucket(this.limits.perChat, now), group ? new SlidingWindow(this.limits.group) : undefined, now);
       this.chats.set(key, state);
     }
     return state;
@@ -318,7 +333,7 @@ export class Pacer implements SendPacer {
 
   private prune(now: number): void {
     for (const [key, state] of this.chats) {
-      if (state.penaltyUntil <= now && state.bucket.idle(now) && (state.window?.idle(now) ?? true)) this.chats.delete(key);
+      if (now - state.usedAt >= FORGET_CHAT_AFTER_MS && state.penaltyUntil <= now && state.bucket.idle(now) && (state.window?.idle(now) ?? true)) this.chats.delete(key);
     }
   }
 }
