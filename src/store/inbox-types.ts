@@ -31,11 +31,20 @@ export type EpochMs = number;
 /** Where an update is in its life. */
 export type InboxState = "pending" | "inflight" | "done" | "dead";
 
+/**
+ * How an update reached the store: `poll` (fetched by long polling: an ingest with
+ * `nextOffset`, or a journal batch) or `webhook` (an ingest without `nextOffset`: the webhook
+ * receiver and the `webhookCallback` adapters).
+ */
+export type UpdateVia = "poll" | "webhook";
+
 /** Options of {@link InboxStore.ingest}. */
 export interface IngestOptions {
   /**
    * The long-polling offset to store in the same transaction: the `offset` the next
    * getUpdates will send (highest fetched `update_id` + 1). Omit it for webhook deliveries.
+   * It also says how the updates arrived (kept per update, see {@link InboxRecord.via}): with
+   * it, by polling (in the batch of this offset); without, by webhook.
    */
   readonly nextOffset?: number;
   /**
@@ -218,6 +227,13 @@ export interface InboxRecord extends InboxUpdate {
   readonly settledAt: EpochMs | null;
   /** When its current or last claim was taken: the start of its last try (ms epoch); null when never claimed. */
   readonly claimedAt: EpochMs | null;
+  /** How it arrived; null for rows stored before unlost recorded it (unknown). */
+  readonly via: UpdateVia | null;
+  /**
+   * When it arrived by polling: the offset stored with its batch (the batch's highest
+   * `update_id` + 1), which names the getUpdates answer it came in; null otherwise.
+   */
+  readonly pollOffset: number | null;
 }
 
 /** How a claim ends. */

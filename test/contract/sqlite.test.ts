@@ -212,14 +212,23 @@ describe("SQLite backend", () => {
     );
     expect(owned).toMatch(/SEARCH inbox_journal USING INTEGER PRIMARY KEY/);
     expect(owned).not.toMatch(/SCAN inbox_journal/);
-    // adopt: an owner's batches through the owner index.
+    // adopt: an owner's open batches through the index of open batches (closed ones, kept for
+    // the trace until pruned, are not in it).
     expect(
       plan(
-        `SELECT j.batch, j.received_at, j.count, j.settled, u.updates FROM inbox_journal j
-         JOIN inbox_journal_updates u ON u.batch = j.batch WHERE j.owner = ? ORDER BY j.batch`,
+        `SELECT j.batch, j.received_at, j.count, j.settled, j.next_offset, u.updates FROM inbox_journal j
+         JOIN inbox_journal_updates u ON u.batch = j.batch WHERE j.owner = ? AND j.closed_at IS NULL ORDER BY j.batch`,
         "a",
       ),
-    ).toMatch(/SEARCH j USING INDEX inbox_journal_owner \(owner=\?\)/);
+    ).toMatch(/SEARCH j USING INDEX inbox_journal_open \(owner=\?\)/);
+    // stats, owners, open updates: the open batches only.
+    for (const sql of [
+      "SELECT count(*) AS batches FROM inbox_journal INDEXED BY inbox_journal_open WHERE closed_at IS NULL",
+      "SELECT DISTINCT owner FROM inbox_journal INDEXED BY inbox_journal_open WHERE closed_at IS NULL",
+    ]) expect(plan(sql)).toMatch(/USING (COVERING )?INDEX inbox_journal_open/);
+    // find (trace): a seek on the batches' last ids; prune: a range of closed times.
+    expect(plan("SELECT j.batch FROM inbox_journal j WHERE j.last_id >= ? ORDER BY j.last_id LIMIT ?", 1, 8)).toMatch(/SEARCH j USING (COVERING )?INDEX inbox_journal_last \(last_id>\?\)/);
+    expect(plan("SELECT batch FROM inbox_journal WHERE closed_at IS NOT NULL AND closed_at < ? ORDER BY closed_at LIMIT ?", 1, 8)).toMatch(/SEARCH inbox_journal USING COVERING INDEX inbox_journal_closed/);
     await store.close();
   });
 

@@ -30,7 +30,7 @@ function chatTimeline(ctx: PageContext, t: ChatTrace): Html {
   const unreachable = t.unreachable === null ? "" : h`<p class="bad">Unreachable since ${time(t.unreachable.since, now)}: ${t.unreachable.reason}</p>`;
   return h`<h1>Chat ${t.chatId}${t.userId === null ? "" : ` (user ${t.userId})`}</h1><p class="verdict ${t.updates.some((u) => u.problem) || t.unreachable !== null ? "bad" : "ok"}">${t.verdict}</p>${unreachable}
 <p class="muted"><a href="/outbox?chat=${encodeURIComponent(t.chatId)}">its jobs</a> · <a href="/inbox?chat=${encodeURIComponent(t.chatId)}">its dead letters</a></p>
-<h2>Its last updates</h2>${t.updates.length === 0 ? h`<p class="muted">No update rows kept for this chat (the polling fast path keeps none once completed).</p>` : t.updates.map((u) => updateTimeline(ctx, u, "h3"))}
+<h2>Its last updates</h2>${t.updates.length === 0 ? h`<p class="muted">No updates found for this chat (an update handled on the polling fast path is listed here through its sends; one that sent nothing is found by its update id).</p>` : t.updates.map((u) => updateTimeline(ctx, u, "h3"))}
 <h2>Other sends to this chat</h2>${table(SEND_HEAD, sendRows(t.otherSends, now), { num: [4], empty: "None." })}`;
 }
 
