@@ -22,7 +22,16 @@ export function updateTimeline(ctx: PageContext, t: UpdateTrace, level: "h1" | "
   const payload = t.payload === null || level !== "h1" ? "" : h`<h2>The update</h2><pre>${prettyJson(t.payload)}</pre>`;
   const sends = level === "h1" ? h`<h2>Its sends</h2>${table(SEND_HEAD, sendRows(t.sends, now), { num: [4], empty: "None under its keys." })}` : "";
   const actions = t.state === "dead" ? h`<div class="actions">${csrfForm(ctx, "/inbox/retry", "Retry this update", { id: t.updateId })} ${csrfForm(ctx, "/inbox/purge", "Purge it", { id: t.updateId }, true)}</div>` : "";
-  return h`${heading}<p class="verdict ${t.problem ? "bad" : "ok"}">${t.verdict}</p>${actions}${events}${sends}${payload}`;
+  return h`${heading}<p class="verdict ${t.problem ? "bad" : "ok"}">${t.verdict}</p>${level === "h1" ? arrivedBy(t) : ""}${actions}${events}${sends}${payload}`;
+}
+
+/** How the update arrived, in one line (nothing when the store does not know). */
+function arrivedBy(t: UpdateTrace): Html | string {
+  if (t.via === "webhook") return h`<p class="muted">Arrived by webhook.</p>`;
+  if (t.via !== "poll") return "";
+  const offset = t.pollOffset === null ? "" : h`, in the batch that moved the offset to ${t.pollOffset}`;
+  const journal = t.journalBatch === null ? "" : h`, journal batch ${t.journalBatch} (the fast path)`;
+  return h`<p class="muted">Arrived by long polling${offset}${journal}.</p>`;
 }
 
 function chatTimeline(ctx: PageContext, t: ChatTrace): Html {
