@@ -316,9 +316,12 @@ export interface RunningUpdate {
 
 /** Options of {@link InboxStore.prune}. */
 export interface PruneOptions {
-  /** Done updates settled before this time are deleted. */
+  /** Done updates settled before this time are deleted, and journal batches closed before it. */
   readonly handledBefore: EpochMs;
-  /** Delete at most this many per call (keeps each transaction short); default 10,000. */
+  /**
+   * Delete at most this many done rows per call (keeps each transaction short), and at most this
+   * many closed journal batches (in transactions of 50); default 10,000.
+   */
   readonly limit?: number;
 }
 
@@ -411,7 +414,8 @@ export interface InboxStore {
   stats(options?: { readonly now?: EpochMs }): Promise<InboxStats>;
 
   /**
-   * Deletes done updates settled before `handledBefore`; returns how many were deleted. Once
+   * Deletes done updates settled before `handledBefore`, and the journal's batches closed
+   * before it (kept for the trace); returns how many updates were deleted. Once
    * pruned, an update's `update_id` is forgotten, so keep the retention longer than Telegram
    * could deliver the same update again (webhook re-sends stop within a day; long polling never
    * re-sends a confirmed update). Dead letters are kept until purged.
