@@ -195,6 +195,30 @@ describe("SQLite backend", () => {
     await store.close();
   });
 
+  it("prunes closed journal batches in small transactions, giving the event loop turns between them", async () => {
+    const store = (await openStore({ path: freshPath() })) as SqliteStore;
+    const journal = store.inbox.journal;
+    let previous = 0;
+    for (let i = 0; i < 121; i++) {
+      const completion = previous === 0 ? undefined : { done: [{ batch: previous, updateId: i }], closed: [previous] };
+      previous = (await journal.append([message(i + 1, 10)], { owner: "a", nextOffset: i + 2, now: T0 + i, ...(completion === undefined ? {} : { completion }) })).batch;
+    }
+    // better-sqlite3 blocks while a transaction runs: 120 batches take three, with turns between.
+    let turns = 0;
+    let pruning = true;
+    const turn = (): void => {
+      turns += 1;
+      if (pruning) setImmediate(turn);
+    };
+    setImmediate(turn);
+    await store.inbox.prune({ handledBefore: T0 + 1_000 });
+    pruning = false;
+    expect(turns).toBeGreaterThanOrEqual(2);
+    const left = store.database.handle.prepare("SELECT count(*) AS n FROM inbox_journal").get() as { n: number };
+    expect(left.n).toBe(1); // the open batch
+    await store.close();
+  });
+
   it("journal hot statements seek by key (no scan of chat_queue, inbox or the journal)", async () => {
     const store = (await openStore({ path: freshPath() })) as SqliteStore;
     const db = store.database.handle;
