@@ -17,7 +17,9 @@
  * History: a closed batch (every update done or moved) is not deleted at once but marked
  * closed, with its completions (each flush's ids and time), and deleted by `InboxStore.prune`
  * after the retention of done rows, so that {@link InboxJournal.find} (and `unlost trace`) can
- * still tell an update's story. Closing costs one small update instead of three deletes.
+ * still tell an update's story. Closing costs one small update instead of three deletes; the
+ * price is that the batch's JSON, deleted before a checkpoint until then, is written to the
+ * database file once (as an update's row is), and deleted by `prune` later.
  *
  * Per-chat order between the two paths: a chat with unfinished rows (`chat_queue`) is
  * *blocked* for the journal; `append` and `chatsWithRowWork` report such chats, and the owner

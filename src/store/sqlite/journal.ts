@@ -161,7 +161,8 @@ export class SqliteJournal implements InboxJournal {
         "INSERT INTO inbox_done_counts (minute, n) VALUES (?, ?) ON CONFLICT (minute) DO UPDATE SET n = n + excluded.n",
       ).run(Math.floor(now / MINUTE_MS), c.doneCount);
     }
-    // Kept for the trace (one small update, instead of three deletes): pruned after the retention.
+    // Kept for the trace, pruned after the retention: one small update instead of three deletes,
+    // but the batch's JSON now reaches the database file (a WAL checkpoint), as a row's would.
     const close = db.statement("UPDATE inbox_journal SET closed_at = ?, settled = count WHERE batch = ?");
     for (const batch of c.closed) close.run(now, batch);
   }
@@ -199,7 +200,10 @@ export class SqliteJournal implements InboxJournal {
     return offsets;
   }
 
-  /** Stores a moved update as a pending (retry) or dead row; an existing row wins. Its failed try, by `owner`, goes to the history. */
+  /**
+   * Stores a moved update as a pending (retry) or dead row; an existing row wins. Its failed
+   * try, by `owner`, goes to the history.
+   */
   private insertMoved(m: PreparedMove, owner: string, now: number, pollOffset: number | null): void {
     const db = this.db;
     const { changes } = db
