@@ -16,9 +16,11 @@ export const TRACE_HELP = `Usage: unlost trace <update_id> [options]
        unlost trace --chat <chat_id> | --user <user_id> [options]
 
 "Why did this user get no reply?" Shows an update's timeline: when the user
-acted, when it was stored, each handler try (start, duration, error), each
-send it made (attempts, Telegram's answers, delivered at), and whether it was
-completed or dead-lettered, with a verdict. With --chat or --user: the chat's
+acted, when and how it was received (its poll batch, or by webhook) and
+stored, each handler try (start, duration, error), each send it made
+(attempts, Telegram's answers, delivered at), and whether it was completed or
+dead-lettered, with a verdict. Updates handled on the polling fast path are
+kept (in their journal batch) for the retention of handled updates. With --chat or --user: the chat's
 last updates and sends. Works while the bot runs and while it does not.
 
 Options:

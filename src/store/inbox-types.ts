@@ -31,11 +31,20 @@ export type EpochMs = number;
 /** Where an update is in its life. */
 export type InboxState = "pending" | "inflight" | "done" | "dead";
 
+/**
+ * How an update reached the store: `poll` (fetched by long polling: an ingest with
+ * `nextOffset`, or a journal batch) or `webhook` (an ingest without `nextOffset`: the webhook
+ * receiver and the `webhookCallback` adapters).
+ */
+export type UpdateVia = "poll" | "webhook";
+
 /** Options of {@link InboxStore.ingest}. */
 export interface IngestOptions {
   /**
    * The long-polling offset to store in the same transaction: the `offset` the next
    * getUpdates will send (highest fetched `update_id` + 1). Omit it for webhook deliveries.
+   * It also says how the updates arrived (kept per update, see {@link InboxRecord.via}): with
+   * it, by polling (in the batch of this offset); without, by webhook.
    */
   readonly nextOffset?: number;
   /**
@@ -218,6 +227,13 @@ export interface InboxRecord extends InboxUpdate {
   readonly settledAt: EpochMs | null;
   /** When its current or last claim was taken: the start of its last try (ms epoch); null when never claimed. */
   readonly claimedAt: EpochMs | null;
+  /** How it arrived; null for rows stored before unlost recorded it (unknown). */
+  readonly via: UpdateVia | null;
+  /**
+   * When it arrived by polling: the offset stored with its batch (the batch's highest
+   * `update_id` + 1), which names the getUpdates answer it came in; null otherwise.
+   */
+  readonly pollOffset: number | null;
 }
 
 /** How a claim ends. */
@@ -300,9 +316,12 @@ export interface RunningUpdate {
 
 /** Options of {@link InboxStore.prune}. */
 export interface PruneOptions {
-  /** Done updates settled before this time are deleted. */
+  /** Done updates settled before this time are deleted, and journal batches closed before it. */
   readonly handledBefore: EpochMs;
-  /** Delete at most this many per call (keeps each transaction short); default 10,000. */
+  /**
+   * Delete at most this many done rows per call (keeps each transaction short), and at most this
+   * many closed journal batches (in transactions of 50); default 10,000.
+   */
   readonly limit?: number;
 }
 
@@ -395,7 +414,8 @@ export interface InboxStore {
   stats(options?: { readonly now?: EpochMs }): Promise<InboxStats>;
 
   /**
-   * Deletes done updates settled before `handledBefore`; returns how many were deleted. Once
+   * Deletes done updates settled before `handledBefore`, and the journal's batches closed
+   * before it (kept for the trace); returns how many updates were deleted. Once
    * pruned, an update's `update_id` is forgotten, so keep the retention longer than Telegram
    * could deliver the same update again (webhook re-sends stop within a day; long polling never
    * re-sends a confirmed update). Dead letters are kept until purged.

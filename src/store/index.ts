@@ -35,6 +35,7 @@ export type {
   SettleOutcome,
   SettleRequest,
   SettleResult,
+  UpdateVia,
 } from "./inbox-types.js";
 export type {
   InboxJournal,
@@ -45,6 +46,8 @@ export type {
   JournalOpenOptions,
   JournalOpenUpdate,
   JournalStats,
+  JournalUpdateRecord,
+  JournalUpdateState,
 } from "./journal-types.js";
 export type { HandlerAttempt, InspectStore, JobListOptions, UpdateListOptions } from "./inspect-types.js";
 export { MAX_ATTEMPTS_KEPT } from "./inspect-types.js";

@@ -24,7 +24,7 @@ export interface HandlerAttempt {
   readonly updateId: number;
   /** Which try (the claim count at the time; a retried dead letter counts from 1 again). */
   readonly attempt: number;
-  /** The instance that ran it; null when not known (a journal move). */
+  /** The instance that ran it (for a journal move: the journal's owner, since this version); null when not known. */
   readonly owner: string | null;
   /** When it started (claimed); null when not known (a journal move). */
   readonly startedAt: EpochMs | null;

@@ -30,6 +30,8 @@ export function parseBatch(json: string, batch: number): RawUpdate[] {
 
 /** A moved update, validated and prepared before the transaction. */
 export interface PreparedMove {
+  /** The batch it leaves. */
+  readonly batch: number;
   readonly updateId: number;
   readonly chatKey: string;
   readonly updateType: string;
@@ -43,9 +45,10 @@ export interface PreparedMove {
   readonly stack: string | null;
 }
 
+/** Validates a moved update and prepares its row (before the transaction). */
 export function prepareMove(text: FreeText, move: JournalMove, now: number): PreparedMove {
   if (typeof move !== "object" || move === null) invalid("moved[] must be objects.");
-  requireInt("moved.batch", move.batch, 1);
+  const batch = requireInt("moved.batch", move.batch, 1);
   const updateId = requireUpdateId(move.update);
   const receivedAt = requireTime("moved.receivedAt", move.receivedAt);
   const attempts = requireInt("moved.attempts", move.attempts, 0);
@@ -58,6 +61,7 @@ export function prepareMove(text: FreeText, move: JournalMove, now: number): Pre
   const stack = dead ? outcome.stack : null;
   if (stack !== undefined && stack !== null && typeof stack !== "string") invalid("moved.outcome.stack must be a string or null.");
   return {
+    batch,
     updateId,
     ...deriveUpdateMeta(move.update),
     raw: JSON.stringify(move.update),
@@ -77,6 +81,8 @@ export interface PreparedCompletion {
   readonly closed: ReadonlySet<number>;
   /** The update_ids each batch settles (done and moved). */
   readonly settles: ReadonlyMap<number, number[]>;
+  /** The update_ids each batch hands to the rows (moved), for batches that move any. */
+  readonly movedIds: ReadonlyMap<number, number[]>;
   /** Every batch referenced. */
   readonly batches: readonly number[];
   readonly doneCount: number;
@@ -98,9 +104,16 @@ export function prepareCompletion(text: FreeText, completion: Omit<JournalComple
   for (const d of completion.done) {
     add(requireInt("done.batch", d?.batch, 1), requireInt("done.updateId", d.updateId, 0));
   }
-  (completion.moved ?? []).forEach((m, i) => add(m.batch, moved[i]!.updateId));
+  const movedIds = new Map<number, number[]>();
+  (completion.moved ?? []).forEach((m, i) => {
+    const id = moved[i]!.updateId;
+    add(m.batch, id);
+    const list = movedIds.get(m.batch);
+    if (list === undefined) movedIds.set(m.batch, [id]);
+    else list.push(id);
+  });
   const batches = [...new Set([...settles.keys(), ...closed])];
   if (batches.length === 0 && effects.length === 0) return undefined;
-  return { moved, effects, closed, settles, batches, doneCount: completion.done.length };
+  return { moved, effects, closed, settles, movedIds, batches, doneCount: completion.done.length };
 }
 

@@ -14,6 +14,13 @@
  * journal costs one row write per batch and one per completion flush, which is what lets a
  * durable inbox keep up with an in-memory runner.
  *
+ * History: a closed batch (every update done or moved) is not deleted at once but marked
+ * closed, with its completions (each flush's ids and time), and deleted by `InboxStore.prune`
+ * after the retention of done rows, so that {@link InboxJournal.find} (and `unlost trace`) can
+ * still tell an update's story. Closing costs one small update instead of three deletes; the
+ * price is that the batch's JSON, deleted before a checkpoint until then, is written to the
+ * database file once (as an update's row is), and deleted by `prune` later.
+ *
  * Per-chat order between the two paths: a chat with unfinished rows (`chat_queue`) is
  * *blocked* for the journal; `append` and `chatsWithRowWork` report such chats, and the owner
  * keeps their journal updates waiting until the rows are done or dead.
@@ -99,7 +106,7 @@ export interface JournalCompletion {
   readonly moved?: readonly JournalMove[];
   /** Writes committed with these completions (the handlers' effects). */
   readonly effects?: readonly StoreEffect[];
-  /** Batches of which every update is now done or moved: their records are deleted. */
+  /** Batches of which every update is now done or moved: they are closed (kept for the trace until pruned). */
   readonly closed?: readonly number[];
   /** The completion time; defaults to the store's clock. */
   readonly now?: EpochMs;
@@ -137,6 +144,47 @@ export interface JournalOpenUpdate {
   readonly owner: string;
 }
 
+/**
+ * Where an update stands in the journal (see {@link InboxJournal.find}):
+ * - `open`: its batch is open and it is neither done nor moved (running, or waiting);
+ * - `done`: completed on the fast path (at `completedAt`);
+ * - `moved`: its try failed and it was handed to the inbox rows (its row tells the rest);
+ * - `adopted`: its owner was gone and it was handed to the rows unfinished (at `closedAt`).
+ */
+export type JournalUpdateState = "open" | "done" | "moved" | "adopted";
+
+/** An update as the journal keeps it: its batch, and what became of it. */
+export interface JournalUpdateRecord {
+  /** Telegram's `update_id`. */
+  readonly updateId: number;
+  /** Its batch. */
+  readonly batch: number;
+  /** The instance that stored the batch and handled (or handles) its updates. */
+  readonly owner: string;
+  /** When the batch was stored (ms epoch). */
+  readonly receivedAt: EpochMs;
+  /** The polling offset stored with the batch; null for batches stored before unlost recorded it. */
+  readonly nextOffset: number | null;
+  /** See {@link JournalUpdateState}. */
+  readonly state: JournalUpdateState;
+  /**
+   * `done`: when its completion was recorded (the flush's time: handler end plus at most one
+   * flush interval); `moved`: when it was handed to the rows. Null otherwise, or when recorded
+   * before unlost kept the time.
+   */
+  readonly completedAt: EpochMs | null;
+  /** When its batch was closed (every update done or moved) or adopted; null while open. */
+  readonly closedAt: EpochMs | null;
+  /** The update's JSON as stored in its batch. */
+  readonly raw: string;
+  /** Its chat's queue. */
+  readonly chatKey: string;
+  /** The payload field name, e.g. `message`. */
+  readonly updateType: string;
+  /** When the user acted (ms epoch), when the update says. */
+  readonly messageDate: EpochMs | null;
+}
+
 /** The journal operations. Each call is one atomic transaction. */
 export interface InboxJournal {
   /**
@@ -152,9 +200,10 @@ export interface InboxJournal {
   /**
    * Records a flush of completions: `done` ids, `moved` updates inserted as inbox rows
    * (pending at `outcome.at` with `attempts` and `last_error`, or dead with the stack), the
-   * effects, and deletes the `closed` batches — all in one transaction.
+   * effects, and closes the `closed` batches — all in one transaction. A closed batch is kept
+   * (for {@link find}) until `InboxStore.prune` deletes it after the retention.
    *
-   * Fenced by ownership: if any referenced batch is no longer owned by `owner` (it was adopted
+   * Fenced by ownership: if any referenced batch is no longer open and owned by `owner` (it was adopted
    * because the owner was thought gone), nothing is written and it throws `CONFLICT`; the
    * caller must drop its in-memory copy of the journal (the rows now hold those updates).
    */
@@ -162,12 +211,20 @@ export interface InboxJournal {
 
   /**
    * Turns every unfinished update of `owner`'s batches (not done, not moved) into a pending
-   * inbox row (ignored when the row exists), keeping each chat's `update_id` order, and deletes
-   * the owner's journal records. For owners that are gone. Returns how many rows it created.
+   * inbox row (ignored when the row exists), keeping each chat's `update_id` order, and closes
+   * the owner's open batches (kept for {@link find} until pruned). For owners that are gone.
+   * Returns how many rows it created.
    */
   adopt(owner: string, options?: { readonly now?: EpochMs }): Promise<number>;
 
-  /** Owners that have open batches (distinct, any order). */
+  /**
+   * The journal's record of `updateId` — in an open batch, or in a closed one not yet pruned —
+   * or null when no batch holds it. Read-only; for `unlost trace`. A few index seeks and the
+   * parse of one batch.
+   */
+  find(updateId: number): Promise<JournalUpdateRecord | null>;
+
+  /** Owners that have open batches (distinct, any order; closed batches do not count). */
   owners(): Promise<string[]>;
 
   /** Which of `chatKeys` have unfinished inbox rows now (blocked for the journal). */

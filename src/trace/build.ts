@@ -1,12 +1,15 @@
 /**
  * Builds the timelines of {@link UpdateTrace} and {@link ChatTrace} from a store. Read-only; a
- * few reads per update (its row, its tries, its jobs by the idempotency keys of its sends:
- * `<bot id>:<update_id>:…`).
+ * few reads per update (its row, its journal record, its tries, its jobs by the idempotency
+ * keys of its sends: `<bot id>:<update_id>:…`).
+ *
+ * An update handled on the polling fast path has no row: its story comes from the journal,
+ * which keeps a closed batch (its updates' JSON, its completion records) for the retention.
  *
  * @module
  */
 import type { Job } from "../outbound/types.js";
-import type { InboxRecord, Store } from "../store/index.js";
+import type { InboxRecord, JournalUpdateRecord, Store, UpdateVia } from "../store/index.js";
 import { formatDuration as describeDuration } from "../cli/format.js";
 import type { ChatTrace, TraceEvent, TraceSend, UpdateTrace } from "./types.js";
 
@@ -62,11 +65,51 @@ async function sendsOf(store: Store, botId: number | null, updateId: number): Pr
   return page.items;
 }
 
-function updateEvents(r: InboxRecord, tries: Awaited<ReturnType<Store["inspect"]["attempts"]>>, now: number): TraceEvent[] {
+/** How an update arrived, as the "received" step says it (nothing when unknown: stored before unlost recorded it). */
+export function arrival(via: UpdateVia | null, pollOffset: number | null, journal: JournalUpdateRecord | null): string {
+  if (journal !== null) {
+    const offset = journal.nextOffset === null ? "" : ` (it moved the offset to ${journal.nextOffset})`;
+    return ` in poll batch ${journal.batch}${offset}`;
+  }
+  if (via === "webhook") return " by webhook";
+  if (via === "poll") return pollOffset === null ? " in a poll batch" : ` in the poll batch that moved the offset to ${pollOffset}`;
+  return "";
+}
+
+/** The steps of an update the journal holds and no row does: open, or completed on the fast path. */
+function journalEvents(j: JournalUpdateRecord, now: number): TraceEvent[] {
+  const events: TraceEvent[] = [];
+  if (j.messageDate !== null) events.push({ at: j.messageDate, kind: "sent-by-user", text: `the user acted (${j.updateType}, chat ${j.chatKey})` });
+  const lag = j.messageDate === null ? "" : ` ${describeDuration(j.receivedAt - j.messageDate)} later`;
+  events.push({ at: j.receivedAt, kind: "stored", text: `received from Telegram${arrival(null, null, j)} and stored in the journal of ${j.owner} (the polling fast path)${lag}` });
+  switch (j.state) {
+    case "open":
+      events.push({ at: null, kind: "waiting", text: `not completed yet: its handler is running, or it waits behind its chat's earlier update (for ${describeDuration(now - j.receivedAt)})`, bad: now - j.receivedAt > 60_000 });
+      break;
+    case "done": {
+      // The fast path records no start of a try: its one try completed, recorded by a flush.
+      events.push({ at: null, kind: "try", text: `handler try 1 on ${j.owner}: completed (the fast path records no start or duration)` });
+      const after = j.completedAt === null ? "" : ` ${describeDuration(j.completedAt - j.receivedAt)} after it arrived`;
+      events.push({ at: j.completedAt, kind: "completed", text: `completed on the fast path${after} (as recorded by ${j.owner}'s completion flush)` });
+      break;
+    }
+    default:
+      events.push({ at: j.completedAt ?? j.closedAt, kind: "taken-over", text: `${j.state === "moved" ? "its try failed and it was handed to the inbox rows" : `taken over from the journal as an inbox row (${j.owner} was gone)`}, but that row is gone (purged, or pruned after the retention)`, bad: true });
+  }
+  return events;
+}
+
+function updateEvents(r: InboxRecord, tries: Awaited<ReturnType<Store["inspect"]["attempts"]>>, now: number, journal: JournalUpdateRecord | null): TraceEvent[] {
   const events: TraceEvent[] = [];
   if (r.messageDate !== null) events.push({ at: r.messageDate, kind: "sent-by-user", text: `the user acted (${r.updateType}, chat ${r.chatKey})` });
   const lag = r.messageDate === null ? "" : ` ${describeDuration(r.receivedAt - r.messageDate)} later`;
-  events.push({ at: r.receivedAt, kind: "stored", text: `received from Telegram and stored in the inbox${lag}` });
+  if (journal === null) {
+    events.push({ at: r.receivedAt, kind: "stored", text: `received from Telegram${arrival(r.via, r.pollOffset, null)} and stored in the inbox${lag}` });
+  } else {
+    // A row that came from the journal: its failed try moved it, or an adoption took it over.
+    events.push({ at: r.receivedAt, kind: "stored", text: `received from Telegram${arrival(r.via, r.pollOffset, journal)} and stored in the journal of ${journal.owner} (the polling fast path)${lag}` });
+    if (journal.state === "adopted") events.push({ at: journal.closedAt, kind: "taken-over", text: `taken over from the journal as an inbox row: ${journal.owner} was gone before completing it` });
+  }
   for (const t of tries) {
     const took = t.startedAt === null ? undefined : t.endedAt - t.startedAt;
     const on = t.owner === null ? "" : ` on ${t.owner}`;
@@ -90,10 +133,15 @@ function updateEvents(r: InboxRecord, tries: Awaited<ReturnType<Store["inspect"]
   return events;
 }
 
-function verdictOf(r: InboxRecord | null, jobs: readonly Job[], now: number): { verdict: string; problem: boolean } {
+function verdictOf(r: InboxRecord | null, journal: JournalUpdateRecord | null, jobs: readonly Job[], now: number): { verdict: string; problem: boolean } {
+  if (r === null && journal !== null) {
+    if (journal.state === "open") return { verdict: `not yet: in an open polling batch for ${describeDuration(now - journal.receivedAt)} (handled by ${journal.owner} on the fast path)`, problem: true };
+    if (journal.state === "done") return verdictOfSends(jobs, "handled on the polling fast path");
+    return { verdict: "its inbox row is gone (purged, or pruned after the retention): what became of it is not known", problem: true };
+  }
   if (r === null) {
-    if (jobs.length > 0) return verdictOfSends(jobs, "handled (its row is gone: completed on the polling fast path, which keeps no row per update, or pruned)");
-    return { verdict: "not in the inbox: never received, still in an open polling batch, completed on the fast path (no row kept) without sending anything, or pruned after the retention", problem: true };
+    if (jobs.length > 0) return verdictOfSends(jobs, "handled (its records are gone: pruned after the retention)");
+    return { verdict: "not in the store: never received (or not yet), or pruned after the retention", problem: true };
   }
   switch (r.state) {
     case "dead":
@@ -124,35 +172,42 @@ function verdictOfSends(jobs: readonly Job[], handled: string): { verdict: strin
   return { verdict: `replied: ${jobs.length - cancelled.length} send${jobs.length === 1 ? "" : "s"} delivered (last at ${new Date(last).toISOString()})`, problem: false };
 }
 
-/** How many open journal updates a trace looks through for an update without a row. */
-const JOURNAL_LOOK = 1_000;
-
 /** The timeline of one update. */
 export async function traceUpdate(store: Store, updateId: number, now: number): Promise<UpdateTrace> {
-  const [record, tries, botId] = await Promise.all([store.inbox.get(updateId), store.inspect.attempts(updateId), store.state.boundBot()]);
+  const [record, journal, tries, botId] = await Promise.all([
+    store.inbox.get(updateId),
+    // The polling fast path's record: its batch (open, or closed and kept for the retention).
+    store.inbox.journal?.find(updateId) ?? Promise.resolve(null),
+    store.inspect.attempts(updateId),
+    store.state.boundBot(),
+  ]);
   const jobs = await sendsOf(store, botId, updateId);
-  // No row: it may be in an open batch of the polling fast path (the journal), not completed yet.
-  const open = record === null ? (await store.inbox.journal?.openUpdates({ receivedBefore: now, limit: JOURNAL_LOOK }))?.find((u) => u.updateId === updateId) : undefined;
-  const journalEvents: TraceEvent[] = open === undefined ? [] : [
-    { at: open.receivedAt, kind: "stored", text: `received in a long-polling batch and stored in the journal of ${open.owner}` },
-    { at: null, kind: "waiting", text: `not completed yet: its handler is running, or it waits behind its chat's earlier update (for ${describeDuration(now - open.receivedAt)})`, bad: now - open.receivedAt > 60_000 },
-  ];
-  const events = [...(record === null ? journalEvents : updateEvents(record, tries, now)), ...jobs.flatMap(jobEvents)];
-  const { verdict, problem } = open !== undefined
-    ? { verdict: `not yet: in an open polling batch for ${describeDuration(now - open.receivedAt)} (handled by ${open.owner} on the fast path)`, problem: true }
-    : verdictOf(record, jobs, now);
+  const events = [...(record !== null ? updateEvents(record, tries, now, journal) : journal !== null ? journalEvents(journal, now) : []), ...jobs.flatMap(jobEvents)];
+  const { verdict, problem } = verdictOf(record, journal, jobs, now);
+  const via: UpdateVia | null = journal !== null ? "poll" : (record?.via ?? null);
   return {
     updateId,
-    found: record !== null || open !== undefined,
-    chatKey: record?.chatKey ?? open?.chatKey ?? null,
-    updateType: record?.updateType ?? open?.updateType ?? null,
-    state: record?.state ?? (open === undefined ? null : "journal"),
-    payload: record?.raw ?? null,
+    found: record !== null || journal !== null,
+    chatKey: record?.chatKey ?? journal?.chatKey ?? null,
+    updateType: record?.updateType ?? journal?.updateType ?? null,
+    state: record?.state ?? (journal === null ? null : journal.state === "open" ? "journal" : journal.state === "done" ? "done" : "gone"),
+    via,
+    pollOffset: journal?.nextOffset ?? record?.pollOffset ?? null,
+    journalBatch: journal?.batch ?? null,
+    payload: record?.raw ?? journal?.raw ?? null,
     verdict,
     problem,
     events: inOrder(events),
     sends: jobs.map(sendOf),
   };
+}
+
+/** The update a send's idempotency key names (`<bot id>:<update_id>:…`), or null. */
+function updateOfKey(key: string | null, botId: number): number | null {
+  const prefix = `${botId}:`;
+  if (key === null || !key.startsWith(prefix)) return null;
+  const id = key.slice(prefix.length).split(":", 1)[0] ?? "";
+  return /^\d{1,16}$/.test(id) ? Number(id) : null;
 }
 
 /** The timeline of a chat (by chat id, or by user id through the private chat the bot knows). */
@@ -168,19 +223,24 @@ export async function traceChat(store: Store, who: { readonly chatId: string } |
     chatId = who.chatId;
   }
   const chatRef: number | string = /^-?\d+$/.test(chatId) ? Number(chatId) : chatId;
-  const [records, mark, page] = await Promise.all([
+  const [records, mark, page, botId] = await Promise.all([
     Promise.all((["open", "dead", "done"] as const).map((state) => store.inspect.updates({ chatKey: chatId, state, limit, newestFirst: true }))),
     store.outbox.isUnreachable(chatRef),
     store.inspect.jobs({ chatId: chatRef, limit: Math.max(limit * 3, 30), newestFirst: true }),
+    store.state.boundBot(),
   ]);
-  const newest = records.flat().sort((a, b) => b.updateId - a.updateId).slice(0, limit);
-  const updates = await Promise.all(newest.map((r) => traceUpdate(store, r.updateId, now)));
+  // Updates handled on the polling fast path have no row to list by chat; those that sent
+  // something to this chat are named by their sends' keys.
+  const rowIds = new Set(records.flat().map((r) => r.updateId));
+  const sendIds = new Set(botId === null ? [] : page.items.map((j) => updateOfKey(j.idempotencyKey, botId)).filter((id): id is number => id !== null && !rowIds.has(id)));
+  const newest = [...rowIds, ...sendIds].sort((a, b) => b - a).slice(0, limit);
+  const updates = (await Promise.all(newest.map((id) => traceUpdate(store, id, now)))).filter((u) => rowIds.has(u.updateId) || u.chatKey === chatId);
   const seen = new Set(updates.flatMap((u) => u.sends.map((s) => s.jobId)));
   const otherSends = page.items.filter((j) => !seen.has(j.id)).map(sendOf);
   const problems = updates.filter((u) => u.problem);
   let verdict: string;
   if (mark !== null) verdict = `the chat is marked unreachable since ${new Date(mark.since).toISOString()}: ${mark.reason} (nothing is sent to it until the user writes again)`;
-  else if (updates.length === 0 && otherSends.length === 0) verdict = "nothing stored for this chat: no update rows (the polling fast path keeps none once completed) and no sends";
+  else if (updates.length === 0 && otherSends.length === 0) verdict = "nothing stored for this chat: no update rows and no sends (an update handled on the polling fast path that sent nothing is found by its update id only)";
   else if (problems.length > 0) verdict = `${problems.length} of its last ${updates.length} updates got no reply (yet): newest — update ${problems[0]?.updateId}: ${problems[0]?.verdict}`;
   else if (updates.length === 0) verdict = `no update rows; ${otherSends.length} send${otherSends.length === 1 ? "" : "s"} to it`;
   else verdict = updates.length === 1 ? "its last update was answered" : `its last ${updates.length} updates were all answered`;

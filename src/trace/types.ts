@@ -5,14 +5,14 @@
  *
  * @module
  */
-import type { EpochMs } from "../store/index.js";
+import type { EpochMs, UpdateVia } from "../store/index.js";
 
 /** One step of a timeline. */
 export interface TraceEvent {
   /** When it happened (ms epoch); null when the store does not know (e.g. the start of a journal try). */
   readonly at: EpochMs | null;
   /** What kind of step: the update's life, a handler try, a send's life. */
-  readonly kind: "sent-by-user" | "stored" | "try" | "completed" | "dead-lettered" | "waiting" | "running" | "send-queued" | "send-attempt" | "send-delivered" | "send-failed" | "send-cancelled";
+  readonly kind: "sent-by-user" | "stored" | "try" | "completed" | "dead-lettered" | "waiting" | "running" | "taken-over" | "send-queued" | "send-attempt" | "send-delivered" | "send-failed" | "send-cancelled";
   /** One line saying what happened, for people. */
   readonly text: string;
   /** True for a step that went wrong (shown in red). */
@@ -44,8 +44,18 @@ export interface UpdateTrace {
   readonly found: boolean;
   readonly chatKey: string | null;
   readonly updateType: string | null;
-  /** pending, inflight, done, dead; `journal` in an open polling batch (the fast path); null when not found. */
+  /**
+   * pending, inflight, done, dead; `journal` in an open polling batch (the fast path); `done`
+   * too for an update completed on the fast path (see {@link journalBatch}); `gone` for a
+   * journal update handed to the rows whose row is gone; null when not found.
+   */
   readonly state: string | null;
+  /** How it arrived: by long polling or by webhook; null when not found, or stored before unlost recorded it. */
+  readonly via: UpdateVia | null;
+  /** Arrived by polling: the offset stored with its batch (names the getUpdates answer); else null. */
+  readonly pollOffset: number | null;
+  /** The journal batch that holds it (the polling fast path), open or kept after closing; else null. */
+  readonly journalBatch: number | null;
   /** The update's JSON as stored (users' data: shown only behind the admin token). */
   readonly payload: string | null;
   /** The answer to "why no reply?", in one or two sentences. */

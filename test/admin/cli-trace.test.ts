@@ -14,6 +14,10 @@ import { newJob } from "../contract/outbox-contract.js";
 import { get } from "./helpers.js";
 
 const BOT_ID = 777;
+const text5 = (run: { code: number | null; stdout: string; stderr: string }): string => {
+  expect(run.code, run.stderr).toBe(0);
+  return run.stdout;
+};
 const ADMIN = "trace-dashboard-token-0123456789";
 const db = usePgDatabase();
 let cwd: string;
@@ -41,6 +45,12 @@ async function leaveScenario(store: Store): Promise<void> {
     const [again] = await store.inbox.claim({ owner: "bot-1", leaseMs: 30_000, limit: 1, now: t + 2_000 + i * 100 });
     await store.inbox.settle(again!.claim, i === 0 ? { kind: "retry", at: t + 2_100, error: "TypeError: x is undefined" } : { kind: "dead", error: "TypeError: x is undefined", stack: "TypeError: x is undefined\n    at bot.ts:9" }, { now: t + 2_050 + i * 100 });
   }
+  // Update 20 (chat 21): polled, handled on the journal's fast path, replied; its batch closed.
+  const { batch } = await store.inbox.journal!.append([msg(20, 21, "hello")], { owner: "bot-1", nextOffset: 21, now: t + 3_000 });
+  await store.outbox.enqueue([newJob("reply-20", 21, { idempotencyKey: `${BOT_ID}:20:0:sendMessage`, notBefore: t + 3_010 })], { now: t + 3_010 });
+  await store.inbox.journal!.complete({ owner: "bot-1", done: [{ batch, updateId: 20 }], closed: [batch], now: t + 3_020 });
+  [job] = await store.outbox.claim({ owner: "loop", leaseMs: 10_000, limit: 1, now: t + 3_030 });
+  await store.outbox.settle(job!.claim, { kind: "delivered", result: '{"message_id":120}', messageId: 120 }, { now: t + 3_040 });
   await store.outbox.rememberUser(8, 8, t);
   await store.outbox.markUnreachable(8, "Forbidden: bot was blocked by the user", t);
 }
@@ -97,8 +107,32 @@ describe("unlost trace", () => {
       expect(user.code, user.stderr).toBe(0);
       expect(JSON.parse(user.stdout)).toMatchObject({ chatId: "8", userId: 8, unreachable: { reason: "Forbidden: bot was blocked by the user" } });
 
+      // A webhook delivery says so.
+      expect(text5(await cli(["trace", "5", ...where()], { cwd, env: baseEnv() }))).toMatch(/received from Telegram by webhook and stored in the inbox/);
+
       const missing = await cli(["trace", "424242", ...where()], { cwd, env: baseEnv() });
       expect(missing.stdout).toMatch(/update 424242: no inbox record/);
+    });
+  }
+
+  for (const backend of ["sqlite", "postgres"] as const) {
+    it(`tells the story of an update completed on the polling fast path on ${backend}, after its batch closed`, async () => {
+      const where = backend === "sqlite" ? ["--data", join(cwd, "data")] : ["--store", db.url()];
+      const run = await cli(["trace", "20", ...where], { cwd, env: baseEnv() });
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/^update 20 \(message, chat 21\): done$/m);
+      expect(run.stdout).toMatch(/✓ replied: 1 send delivered/);
+      expect(run.stdout).toMatch(/received from Telegram in poll batch \d+ \(it moved the offset to 21\) and stored in the journal of bot-1 \(the polling fast path\)/);
+      expect(run.stdout).toMatch(/handler try 1 on bot-1: completed \(the fast path records no start or duration\)/);
+      expect(run.stdout).toMatch(/completed on the fast path 20 ms after it arrived/);
+      expect(run.stdout).toMatch(/delivered as message 120/);
+      const json = JSON.parse((await cli(["trace", "20", "--json", ...where], { cwd, env: baseEnv() })).stdout);
+      expect(json).toMatchObject({ via: "poll", pollOffset: 21, state: "done", chatKey: "21" });
+      expect(JSON.parse(json.payload)).toMatchObject({ update_id: 20, message: { text: "hello" } });
+      // The chat's trace finds it through its send.
+      const chat = await cli(["trace", "--chat", "21", ...where], { cwd, env: baseEnv() });
+      expect(chat.stdout).toMatch(/update 20 \(message, chat 21\): done/);
+      expect(chat.stdout).toMatch(/its last update was answered/);
     });
   }
 

@@ -128,6 +128,25 @@ describe("the dashboard over HTTP", () => {
     expect((await call("/api/jobs/no-such-job", { bearer: true })).status).toBe(404);
   });
 
+  it("tells how an update arrived, and the story of one completed on the polling fast path", async () => {
+    const now = Date.now();
+    const journal = store.inbox.journal!;
+    const update = { update_id: 40, message: { message_id: 40, date: Math.floor((now - 3_000) / 1000), chat: { id: 90, type: "private" }, from: { id: 90 }, text: "fast" } };
+    const { batch } = await journal.append([update], { owner: "bot-1", nextOffset: 41, now: now - 2_000 });
+    await journal.complete({ owner: "bot-1", done: [{ batch, updateId: 40 }], closed: [batch], now: now - 1_900 });
+    const api = JSON.parse((await call("/api/trace?update=40", { bearer: true })).text);
+    expect(api).toMatchObject({ updateId: 40, found: true, state: "done", via: "poll", pollOffset: 41, journalBatch: batch, chatKey: "90", payload: JSON.stringify(update) });
+    expect(api.events.map((e: { kind: string }) => e.kind)).toEqual(["sent-by-user", "stored", "try", "completed"]);
+    const page = (await call("/trace?update=40", { bearer: true })).text;
+    expect(page).toContain(`Arrived by long polling, in the batch that moved the offset to 41, journal batch ${batch} (the fast path).`);
+    expect(page).toContain(`received from Telegram in poll batch ${batch} (it moved the offset to 41) and stored in the journal of bot-1`);
+    expect(page).toContain("completed on the fast path 100 ms after it arrived");
+    expect(page).toContain("&quot;fast&quot;"); // its payload, from the batch
+    // Update 10 was stored without a polling offset: a webhook delivery.
+    expect(JSON.parse((await call("/api/trace?update=10", { bearer: true })).text)).toMatchObject({ via: "webhook", pollOffset: null, journalBatch: null });
+    expect((await call("/trace?update=10", { bearer: true })).text).toContain("Arrived by webhook.");
+  });
+
   it("shows who holds the poller lease on the overview, and when nobody does", async () => {
     expect((await call("/", { bearer: true })).text).toContain("Poller: no instance has polled this store yet");
     const now = Date.now();

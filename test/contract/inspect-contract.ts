@@ -84,7 +84,7 @@ export function defineInspectContract(factory: StoreFactory): void {
       const { batch } = await journal.append([message(1, 10)], { owner: "j", nextOffset: 2, now: T0 });
       await journal.complete({ owner: "j", done: [], moved: [{ batch, update: message(1, 10), receivedAt: T0, attempts: 1, outcome: { kind: "retry", at: T0 + 50, error: `boom ${TOKEN}` } }], closed: [batch], now: T0 + 20 });
       const tries = await store.inspect.attempts(1);
-      expect(tries).toEqual([{ updateId: 1, attempt: 1, owner: null, startedAt: null, endedAt: T0 + 20, outcome: "retry", error: expect.stringContaining("boom") as unknown }]);
+      expect(tries).toEqual([{ updateId: 1, attempt: 1, owner: "j", startedAt: null, endedAt: T0 + 20, outcome: "retry", error: expect.stringContaining("boom") as unknown }]);
       expect(tries[0]?.error).not.toContain(TOKEN);
     });
 

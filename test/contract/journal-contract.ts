@@ -365,6 +365,94 @@ export function defineJournalContract(name: string, factory: StoreFactory): void
       await expectCode(journal.openUpdates({ receivedBefore: T0, limit: 0 }), "INVALID_ARGUMENT");
     });
 
+    describe("history: closed batches are kept for the trace until pruned", () => {
+      it("finds an update after its batch closed: its batch, times, payload and what became of it", async () => {
+        const store = await fresh();
+        const journal = journalOf(store);
+        const { batch } = await journal.append([message(1, 10), message(2, 11), message(3, 12)], { owner: A, nextOffset: 4, now: T0 });
+        expect(await journal.find(2)).toMatchObject({ updateId: 2, batch, owner: A, receivedAt: T0, nextOffset: 4, state: "open", completedAt: null, closedAt: null });
+        await journal.complete({ owner: A, done: [{ batch, updateId: 1 }], now: T0 + 10 });
+        // The closing flush completes 2 and moves 3 (its try failed) to the rows.
+        await journal.complete({
+          owner: A, done: [{ batch, updateId: 2 }], closed: [batch], now: T0 + 20,
+          moved: [{ batch, update: message(3, 12), receivedAt: T0, attempts: 1, outcome: { kind: "retry", at: T0 + 100, error: "e" } }],
+        });
+        expect(await journal.find(1)).toEqual({
+          updateId: 1, batch, owner: A, receivedAt: T0, nextOffset: 4, state: "done", completedAt: T0 + 10, closedAt: T0 + 20,
+          raw: JSON.stringify(message(1, 10)), chatKey: "10", updateType: "message", messageDate: 1_700_000_000_000,
+        });
+        expect(await journal.find(2)).toMatchObject({ state: "done", completedAt: T0 + 20, closedAt: T0 + 20, chatKey: "11" });
+        expect(await journal.find(3)).toMatchObject({ state: "moved", completedAt: T0 + 20 });
+        // The moved update's row says how it came, and its failed try names the owner.
+        expect(await store.inbox.get(3)).toMatchObject({ state: "pending", via: "poll", pollOffset: 4, receivedAt: T0 });
+        expect((await store.inspect.attempts(3)).map((a) => [a.attempt, a.owner, a.outcome])).toEqual([[1, A, "retry"]]);
+        // A batch closed by the flush that completes its only update: no completion record, done at the close.
+        const second = await journal.append([message(5, 13)], { owner: A, nextOffset: 6, now: T0 + 30 });
+        await journal.complete({ owner: A, done: [{ batch: second.batch, updateId: 5 }], closed: [second.batch], now: T0 + 35 });
+        expect(await journal.find(5)).toMatchObject({ batch: second.batch, state: "done", completedAt: T0 + 35, receivedAt: T0 + 30, nextOffset: 6 });
+        expect(await journal.find(4)).toBeNull();
+        expect(await journal.find(6)).toBeNull();
+        expect(await journal.find(0)).toBeNull();
+        const again = await reopen(store);
+        expect(await journalOf(again).find(1)).toMatchObject({ state: "done", completedAt: T0 + 10 });
+        await expectCode(journalOf(again).find(-1), "INVALID_ARGUMENT");
+      });
+
+      it("closed batches count nowhere: stats, owners, open updates and adoption ignore them; their completions are refused", async () => {
+        const store = await fresh();
+        const journal = journalOf(store);
+        const b1 = await journal.append([message(1, 10), message(2, 11)], { owner: A, nextOffset: 3, now: T0 });
+        const b2 = await journal.append([message(3, 12)], { owner: A, nextOffset: 4, now: T0 + 5 });
+        await journal.complete({ owner: A, done: [{ batch: b1.batch, updateId: 1 }, { batch: b1.batch, updateId: 2 }], closed: [b1.batch], now: T0 + 10 });
+        expect(await journal.stats()).toEqual({ openBatches: 1, open: 1, oldestOpenReceivedAt: T0 + 5 });
+        expect(await store.inbox.stats({ now: T0 + 10 })).toMatchObject({ pending: 1, done: 2, oldestOpenReceivedAt: T0 + 5, oldestOpenAgeMs: 5 });
+        expect(await journal.owners()).toEqual([A]);
+        expect((await journal.openUpdates({ receivedBefore: T0 + 10 })).map((u) => u.updateId)).toEqual([3]);
+        // A closed batch is no one's to complete again (kept, but closed).
+        await expectCode(journal.complete({ owner: A, done: [{ batch: b1.batch, updateId: 1 }], effects: [{ kind: "kv.increment", key: "n" }], now: T0 + 11 }), "CONFLICT", /already closed/);
+        expect(await store.state.getValue("n")).toBeNull();
+        // Adoption takes only the open batch's update; the closed batch is left as it was.
+        expect(await journal.adopt(A, { now: T0 + 20 })).toBe(1);
+        expect(await store.inbox.get(1)).toBeNull();
+        expect(await store.inbox.get(3)).toMatchObject({ state: "pending", via: "poll", pollOffset: 4, receivedAt: T0 + 5 });
+        expect(await journal.find(3)).toMatchObject({ state: "adopted", closedAt: T0 + 20, batch: b2.batch });
+        expect(await journal.find(1)).toMatchObject({ state: "done", completedAt: T0 + 10 });
+        expect(await journal.owners()).toEqual([]);
+        expect(await journal.stats()).toEqual({ openBatches: 0, open: 0, oldestOpenReceivedAt: null });
+        expect(await store.inbox.stats({ now: T0 + 20 })).toMatchObject({ pending: 1, done: 2, chatsWithWork: 1, oldestOpenReceivedAt: T0 + 5 });
+        expect(await journal.openUpdates({ receivedBefore: T0 + 20 })).toEqual([]);
+        expect(await journal.adopt(A, { now: T0 + 30 })).toBe(0);
+        await expectCode(journal.complete({ owner: A, done: [{ batch: b2.batch, updateId: 3 }], now: T0 + 31 }), "CONFLICT", /taken over/);
+      });
+
+      it("prune deletes closed batches past the retention, in small steps, at most limit per call; open ones stay", async () => {
+        const store = await fresh();
+        const journal = journalOf(store);
+        // 120 batches of one update, batch i closed at T0 + i (each append closes the one before).
+        let previous = 0;
+        for (let i = 0; i < 121; i++) {
+          const completion = previous === 0 ? undefined : { done: [{ batch: previous, updateId: i }], closed: [previous] };
+          previous = (await journal.append([message(i + 1, 10 + (i % 7))], { owner: A, nextOffset: i + 2, now: T0 + i, ...(completion === undefined ? {} : { completion }) })).batch;
+        }
+        const kept = async (): Promise<number[]> => {
+          const found: number[] = [];
+          for (let id = 1; id <= 121; id++) if ((await journal.find(id)) !== null) found.push(id);
+          return found;
+        };
+        const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, k) => from + k);
+        expect(await kept()).toEqual(range(1, 121));
+        // Closed before T0 + 60: updates 1..60 (update k's batch closed at T0 + k).
+        await store.inbox.prune({ handledBefore: T0 + 61 });
+        expect(await kept()).toEqual(range(61, 121));
+        await store.inbox.prune({ handledBefore: T0 + 1_000, limit: 30 });
+        expect(await kept()).toEqual(range(91, 121));
+        await store.inbox.prune({ handledBefore: T0 + 1_000 });
+        expect(await kept()).toEqual([121]); // the open batch
+        expect(await journal.stats()).toEqual({ openBatches: 1, open: 1, oldestOpenReceivedAt: T0 + 120 });
+        expect(await journal.owners()).toEqual([A]);
+      });
+    });
+
     it("prune forgets the done counts of minutes that ended before handledBefore", async () => {
       const store = await fresh();
       const journal = journalOf(store);

@@ -195,6 +195,30 @@ describe("SQLite backend", () => {
     await store.close();
   });
 
+  it("prunes closed journal batches in small transactions, giving the event loop turns between them", async () => {
+    const store = (await openStore({ path: freshPath() })) as SqliteStore;
+    const journal = store.inbox.journal;
+    let previous = 0;
+    for (let i = 0; i < 121; i++) {
+      const completion = previous === 0 ? undefined : { done: [{ batch: previous, updateId: i }], closed: [previous] };
+      previous = (await journal.append([message(i + 1, 10)], { owner: "a", nextOffset: i + 2, now: T0 + i, ...(completion === undefined ? {} : { completion }) })).batch;
+    }
+    // better-sqlite3 blocks while a transaction runs: 120 batches take three, with turns between.
+    let turns = 0;
+    let pruning = true;
+    const turn = (): void => {
+      turns += 1;
+      if (pruning) setImmediate(turn);
+    };
+    setImmediate(turn);
+    await store.inbox.prune({ handledBefore: T0 + 1_000 });
+    pruning = false;
+    expect(turns).toBeGreaterThanOrEqual(2);
+    const left = store.database.handle.prepare("SELECT count(*) AS n FROM inbox_journal").get() as { n: number };
+    expect(left.n).toBe(1); // the open batch
+    await store.close();
+  });
+
   it("journal hot statements seek by key (no scan of chat_queue, inbox or the journal)", async () => {
     const store = (await openStore({ path: freshPath() })) as SqliteStore;
     const db = store.database.handle;
@@ -212,14 +236,23 @@ describe("SQLite backend", () => {
     );
     expect(owned).toMatch(/SEARCH inbox_journal USING INTEGER PRIMARY KEY/);
     expect(owned).not.toMatch(/SCAN inbox_journal/);
-    // adopt: an owner's batches through the owner index.
+    // adopt: an owner's open batches through the index of open batches (closed ones, kept for
+    // the trace until pruned, are not in it).
     expect(
       plan(
-        `SELECT j.batch, j.received_at, j.count, j.settled, u.updates FROM inbox_journal j
-         JOIN inbox_journal_updates u ON u.batch = j.batch WHERE j.owner = ? ORDER BY j.batch`,
+        `SELECT j.batch, j.received_at, j.count, j.settled, j.next_offset, u.updates FROM inbox_journal j
+         JOIN inbox_journal_updates u ON u.batch = j.batch WHERE j.owner = ? AND j.closed_at IS NULL ORDER BY j.batch`,
         "a",
       ),
-    ).toMatch(/SEARCH j USING INDEX inbox_journal_owner \(owner=\?\)/);
+    ).toMatch(/SEARCH j USING INDEX inbox_journal_open \(owner=\?\)/);
+    // stats, owners, open updates: the open batches only.
+    for (const sql of [
+      "SELECT count(*) AS batches FROM inbox_journal INDEXED BY inbox_journal_open WHERE closed_at IS NULL",
+      "SELECT DISTINCT owner FROM inbox_journal INDEXED BY inbox_journal_open WHERE closed_at IS NULL",
+    ]) expect(plan(sql)).toMatch(/USING (COVERING )?INDEX inbox_journal_open/);
+    // find (trace): a seek on the batches' last ids; prune: a range of closed times.
+    expect(plan("SELECT j.batch FROM inbox_journal j WHERE j.last_id >= ? ORDER BY j.last_id LIMIT ?", 1, 8)).toMatch(/SEARCH j USING (COVERING )?INDEX inbox_journal_last \(last_id>\?\)/);
+    expect(plan("SELECT batch FROM inbox_journal WHERE closed_at IS NOT NULL AND closed_at < ? ORDER BY closed_at LIMIT ?", 1, 8)).toMatch(/SEARCH inbox_journal USING COVERING INDEX inbox_journal_closed/);
     await store.close();
   });
 

@@ -103,6 +103,26 @@ export function defineStoreContract(name: string, factory: StoreFactory): void {
         expect(await store.inbox.get(999)).toBeNull();
       });
 
+      it("records how each update arrived: by polling with its batch's offset, by webhook without one", async () => {
+        const store = await fresh();
+        // Polled, with a claim fused into the ingest (the update is stored in flight).
+        const fused = await store.inbox.ingest([message(1, 20)], { nextOffset: 2, now: T0, claim: { owner: "w", limit: 1, leaseMs: 1000 } });
+        expect(fused.claimed?.map((c) => c.updateId)).toEqual([1]);
+        await store.inbox.ingest([message(5, 10), message(6, 11)], { nextOffset: 7, now: T0 });
+        await store.inbox.ingest([message(8, 12)], { now: T0 + 1 }); // a webhook delivery
+        // A late webhook delivery older than its chat's head (another path of the insert).
+        await store.inbox.ingest([message(4, 10)], { now: T0 + 2 });
+        const via = async (id: number) => {
+          const r = await store.inbox.get(id);
+          return [r?.via, r?.pollOffset];
+        };
+        expect(await store.inbox.get(1)).toMatchObject({ state: "inflight", via: "poll", pollOffset: 2 });
+        expect([await via(5), await via(6), await via(8), await via(4)]).toEqual([["poll", 7], ["poll", 7], ["webhook", null], ["webhook", null]]);
+        const again = await reopen(store);
+        expect(await again.inbox.get(5)).toMatchObject({ via: "poll", pollOffset: 7 });
+        expect(await again.inbox.get(8)).toMatchObject({ via: "webhook", pollOffset: null });
+      });
+
       it("writes nothing, not even the offset, when any update of the batch is invalid", async () => {
         const store = await fresh();
         await store.inbox.ingest([message(1, 10)], { nextOffset: 2, now: T0 });

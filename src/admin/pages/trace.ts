@@ -22,7 +22,16 @@ export function updateTimeline(ctx: PageContext, t: UpdateTrace, level: "h1" | "
   const payload = t.payload === null || level !== "h1" ? "" : h`<h2>The update</h2><pre>${prettyJson(t.payload)}</pre>`;
   const sends = level === "h1" ? h`<h2>Its sends</h2>${table(SEND_HEAD, sendRows(t.sends, now), { num: [4], empty: "None under its keys." })}` : "";
   const actions = t.state === "dead" ? h`<div class="actions">${csrfForm(ctx, "/inbox/retry", "Retry this update", { id: t.updateId })} ${csrfForm(ctx, "/inbox/purge", "Purge it", { id: t.updateId }, true)}</div>` : "";
-  return h`${heading}<p class="verdict ${t.problem ? "bad" : "ok"}">${t.verdict}</p>${actions}${events}${sends}${payload}`;
+  return h`${heading}<p class="verdict ${t.problem ? "bad" : "ok"}">${t.verdict}</p>${level === "h1" ? arrivedBy(t) : ""}${actions}${events}${sends}${payload}`;
+}
+
+/** How the update arrived, in one line (nothing when the store does not know). */
+function arrivedBy(t: UpdateTrace): Html | string {
+  if (t.via === "webhook") return h`<p class="muted">Arrived by webhook.</p>`;
+  if (t.via !== "poll") return "";
+  const offset = t.pollOffset === null ? "" : h`, in the batch that moved the offset to ${t.pollOffset}`;
+  const journal = t.journalBatch === null ? "" : h`, journal batch ${t.journalBatch} (the fast path)`;
+  return h`<p class="muted">Arrived by long polling${offset}${journal}.</p>`;
 }
 
 function chatTimeline(ctx: PageContext, t: ChatTrace): Html {
@@ -30,7 +39,7 @@ function chatTimeline(ctx: PageContext, t: ChatTrace): Html {
   const unreachable = t.unreachable === null ? "" : h`<p class="bad">Unreachable since ${time(t.unreachable.since, now)}: ${t.unreachable.reason}</p>`;
   return h`<h1>Chat ${t.chatId}${t.userId === null ? "" : ` (user ${t.userId})`}</h1><p class="verdict ${t.updates.some((u) => u.problem) || t.unreachable !== null ? "bad" : "ok"}">${t.verdict}</p>${unreachable}
 <p class="muted"><a href="/outbox?chat=${encodeURIComponent(t.chatId)}">its jobs</a> · <a href="/inbox?chat=${encodeURIComponent(t.chatId)}">its dead letters</a></p>
-<h2>Its last updates</h2>${t.updates.length === 0 ? h`<p class="muted">No update rows kept for this chat (the polling fast path keeps none once completed).</p>` : t.updates.map((u) => updateTimeline(ctx, u, "h3"))}
+<h2>Its last updates</h2>${t.updates.length === 0 ? h`<p class="muted">No updates found for this chat (an update handled on the polling fast path is listed here through its sends; one that sent nothing is found by its update id).</p>` : t.updates.map((u) => updateTimeline(ctx, u, "h3"))}
 <h2>Other sends to this chat</h2>${table(SEND_HEAD, sendRows(t.otherSends, now), { num: [4], empty: "None." })}`;
 }
 

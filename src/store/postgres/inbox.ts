@@ -39,7 +39,8 @@ import type { PgDatabase, Tx } from "./database.js";
 import { keepUnstorable, PgDeadLetters, prepareUnstorable } from "./dead-letters.js";
 import { applyEffects, lockEffectChats, validateEffects } from "./effects.js";
 import { claimHeads, type ClaimRequest } from "./inbox-claim.js";
-import { countDone, countOpen, PgJournal, pruneDone } from "./journal.js";
+import { countDone, countOpen, PgJournal, pruneClosed, pruneDone } from "./journal.js";
+import { JOURNAL_PRUNE_CHUNK } from "../journal-history.js";
 import { assertFence } from "./lease.js";
 
 /** Upper bound of one claim, so a typo cannot lock the whole inbox into one transaction. */
@@ -98,7 +99,7 @@ export class PgInbox implements InboxStore {
     const unstorable = prepareUnstorable(this.db, options.unstorable);
     return this.db.write("ingest", async (tx) => {
       if (options.fence !== undefined) await assertFence(tx, options.fence, "ingest");
-      const inserted = await this.store(tx, prepared, now);
+      const inserted = await this.store(tx, prepared, now, nextOffset);
       // With the offset: it moves past them only if they are kept.
       const kept = options.unstorable === undefined ? undefined : await keepUnstorable(tx, unstorable, now);
       if (nextOffset !== undefined) await tx.run("UPDATE runtime SET poll_offset = $1 WHERE id = 1", [nextOffset]);
@@ -112,13 +113,14 @@ export class PgInbox implements InboxStore {
    * Inserts the updates pending (duplicates of stored ids are skipped, in-batch ones too) and
    * makes each chat's lowest new update its head where it comes first. Returns how many were new.
    */
-  private async store(tx: Tx, prepared: readonly PreparedUpdate[], now: number): Promise<number> {
+  private async store(tx: Tx, prepared: readonly PreparedUpdate[], now: number, nextOffset: number | undefined): Promise<number> {
     if (prepared.length === 0) return 0;
     await lockChats(tx, prepared.map((u) => u.chatKey));
-    // One statement for the batch; ON CONFLICT also drops an id repeated within the batch.
+    // One statement for the batch; ON CONFLICT also drops an id repeated within the batch. How
+    // they arrived: a poll batch stores its offset with them; a webhook delivery has none.
     const rows = await tx.rows<{ update_id: number; chat_key: string }>(
-      `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at)
-       SELECT u.update_id, u.chat_key, u.update_type, u.message_date, $6, u.raw, 'pending', $6
+      `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at, via, via_offset)
+       SELECT u.update_id, u.chat_key, u.update_type, u.message_date, $6, u.raw, 'pending', $6, $7, $8::bigint
        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[])
             AS u (update_id, chat_key, update_type, message_date, raw)
        ORDER BY u.update_id
@@ -131,6 +133,8 @@ export class PgInbox implements InboxStore {
         prepared.map((u) => u.messageDate),
         prepared.map((u) => u.raw),
         now,
+        nextOffset === undefined ? "webhook" : "poll",
+        nextOffset ?? null,
       ],
     );
     await enqueuePending(tx, rows.map((r) => ({ chatKey: r.chat_key, updateId: r.update_id })), now);
@@ -406,12 +410,15 @@ export class PgInbox implements InboxStore {
    * {@inheritDoc InboxStore.prune}
    *
    * Also forgets the journal's done counts of the minutes that ended by `handledBefore` (not
-   * bound by `limit`: one row per minute), and counts them in the result.
+   * bound by `limit`: one row per minute), and counts them in the result; then deletes the
+   * journal's batches closed before `handledBefore` (their updates are counted by the done
+   * counts already), {@link JOURNAL_PRUNE_CHUNK} batches per transaction, at most `limit`
+   * batches per call.
    */
   async prune(options: PruneOptions): Promise<number> {
     const before = requireTime("handledBefore", options.handledBefore);
     const limit = requireInt("limit", options.limit ?? 10_000, 1);
-    return this.db.write("prune", async (tx) => {
+    const pruned = await this.db.write("prune", async (tx) => {
       const rows = await tx.run(
         "DELETE FROM inbox WHERE update_id IN (SELECT update_id FROM inbox WHERE state = 'done' AND settled_at < $1 LIMIT $2)",
         [before, limit],
@@ -419,5 +426,12 @@ export class PgInbox implements InboxStore {
       if (rows > 0) await forgetOrphanAttempts(tx);
       return rows + (await pruneDone(tx, before));
     });
+    for (let batches = 0; batches < limit; ) {
+      const chunk = Math.min(JOURNAL_PRUNE_CHUNK, limit - batches);
+      const n = await this.db.write("prune closed journal batches", (tx) => pruneClosed(tx, before, chunk));
+      batches += n;
+      if (n < chunk) break;
+    }
+    return pruned;
   }
 }

@@ -3,7 +3,8 @@
  * ../sqlite/journal.ts: a fetched batch is one `inbox_journal` row plus one
  * `inbox_journal_updates` row holding its updates as a JSON array; a completion flush is one
  * `inbox_journal_done` row and one `settled` update per open batch it touches. Only moved
- * updates (failed handlers) and adopted ones (owner gone) become `inbox` rows.
+ * updates (failed handlers) and adopted ones (owner gone) become `inbox` rows. A closed batch
+ * is marked (`closed_at`), kept for `find` and deleted by `prune` after the retention.
  *
  * Across processes: the ownership check of a completion reads the batches `FOR UPDATE` (in
  * batch order), and `adopt` locks the owner's batches the same way, so a late completion and
@@ -22,7 +23,9 @@ import type {
   JournalOpenOptions,
   JournalOpenUpdate,
   JournalStats,
+  JournalUpdateRecord,
 } from "../journal-types.js";
+import { FIND_CANDIDATES, journalRecord, type StoredBatch, type StoredDone } from "../journal-history.js";
 import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "../update-meta.js";
 import { requireInt, requireText, requireTime, invalid } from "../validate.js";
 import { parseBatch, prepareCompletion, type PreparedCompletion, type PreparedMove } from "../journal-prepare.js";
@@ -42,6 +45,8 @@ interface BatchRow {
   owner: string;
   count: number;
   settled: number;
+  next_offset: number | null;
+  closed_at: number | null;
 }
 
 /** The done ids recorded for `batch`. */
@@ -65,7 +70,7 @@ export async function countOpen(tx: Tx): Promise<JournalStats> {
   const row = await tx.one<{ batches: number; open: number; oldest: number | null }>(
     `SELECT count(*)::int AS batches, coalesce(sum(greatest(count - settled, 0)), 0)::int AS open,
             min(CASE WHEN count > settled THEN received_at END) AS oldest
-     FROM inbox_journal`,
+     FROM inbox_journal WHERE closed_at IS NULL`,
   );
   return { openBatches: row?.batches ?? 0, open: row?.open ?? 0, oldestOpenReceivedAt: row?.oldest ?? null };
 }
@@ -82,6 +87,23 @@ export async function countDone(tx: Tx): Promise<number> {
 export async function pruneDone(tx: Tx, handledBefore: number): Promise<number> {
   const rows = await tx.rows<{ n: number }>("DELETE FROM inbox_done_counts WHERE minute < $1 RETURNING n", [Math.floor(handledBefore / MINUTE_MS)]);
   return rows.reduce((sum, r) => sum + r.n, 0);
+}
+
+/**
+ * Deletes up to `limit` batches closed before `closedBefore` (oldest first), inside the
+ * caller's transaction, in one statement; returns how many. `PgInbox.prune` calls it in small
+ * transactions, so that no long one holds locks.
+ */
+export async function pruneClosed(tx: Tx, closedBefore: number, limit: number): Promise<number> {
+  const rows = await tx.rows<{ batch: number }>(
+    `WITH gone AS (
+       SELECT batch FROM inbox_journal WHERE closed_at IS NOT NULL AND closed_at < $1 ORDER BY closed_at LIMIT $2
+     ), done AS (DELETE FROM inbox_journal_done WHERE batch IN (SELECT batch FROM gone)),
+        updates AS (DELETE FROM inbox_journal_updates WHERE batch IN (SELECT batch FROM gone))
+     DELETE FROM inbox_journal WHERE batch IN (SELECT batch FROM gone) RETURNING batch`,
+    [closedBefore, limit],
+  );
+  return rows.length;
 }
 
 /** {@link InboxJournal} on PostgreSQL. Reached as `PgInbox.journal`. */
@@ -149,7 +171,7 @@ export class PgJournal implements InboxJournal {
       const inserted = await tx.one<{ batch: number }>(
         `WITH moved AS (UPDATE runtime SET poll_offset = $6 WHERE id = 1),
               journal AS (
-                INSERT INTO inbox_journal (owner, received_at, first_id, last_id, count) VALUES ($1, $2, $3, $4, $5) RETURNING batch
+                INSERT INTO inbox_journal (owner, received_at, first_id, last_id, count, next_offset) VALUES ($1, $2, $3, $4, $5, $6) RETURNING batch
               )
          INSERT INTO inbox_journal_updates (batch, updates) SELECT batch, $7 FROM journal RETURNING batch`,
         [owner, now, keptIds[0], keptIds[keptIds.length - 1], kept.length, nextOffset, json],
@@ -171,13 +193,14 @@ export class PgJournal implements InboxJournal {
   /**
    * Writes a validated completion; inside the write transaction. Round trips are what a
    * completion costs on PostgreSQL (each a network hop and a backend wake-up), so the settles
-   * of every batch, their done records and the done count are one statement, and the closed
-   * batches' deletes another: 2 statements after the ownership check, whatever the batch count.
+   * of every batch, their done records and the done count are one statement, and closing the
+   * closed batches another: 2 statements after the ownership check, whatever the batch count.
    */
   private async applyCompletion(tx: Tx, owner: string, c: PreparedCompletion, now: number): Promise<void> {
-    await this.assertOwned(tx, owner, c.batches, c.closed, c.settles);
-    // A closed batch is deleted below: no need to record its completions.
-    const open = [...c.settles].filter(([batch]) => !c.closed.has(batch));
+    const offsets = await this.assertOwned(tx, owner, c.batches, c.closed, c.settles);
+    // A batch closed below needs no record of the updates it completes now (closing marks it
+    // fully settled, at this time), unless some are moved: `find` must tell those apart.
+    const open = [...c.settles].filter(([batch]) => !c.closed.has(batch) || c.movedIds.has(batch));
     if (open.length > 0 || c.doneCount > 0) {
       await tx.run(
         `WITH settled AS (
@@ -186,28 +209,40 @@ export class PgJournal implements InboxJournal {
             WHERE j.batch = s.batch
            RETURNING j.batch, j.settled
          ), recorded AS (
-           INSERT INTO inbox_journal_done (batch, seq, ids)
-           SELECT settled.batch, settled.settled, d.ids FROM settled JOIN unnest($1::bigint[], $3::text[]) AS d(batch, ids) ON d.batch = settled.batch
+           INSERT INTO inbox_journal_done (batch, seq, ids, at, moved)
+           SELECT settled.batch, settled.settled, d.ids, $6::bigint, d.moved
+           FROM settled JOIN unnest($1::bigint[], $3::text[], $7::text[]) AS d(batch, ids, moved) ON d.batch = settled.batch
          )
          INSERT INTO inbox_done_counts AS d (minute, n) SELECT $4::bigint, $5::bigint WHERE $5::bigint > 0
          ON CONFLICT (minute) DO UPDATE SET n = d.n + excluded.n`,
-        [open.map(([batch]) => batch), open.map(([, ids]) => ids.length), open.map(([, ids]) => JSON.stringify(ids)), Math.floor(now / MINUTE_MS), c.doneCount],
+        [
+          open.map(([batch]) => batch),
+          open.map(([, ids]) => ids.length),
+          open.map(([, ids]) => JSON.stringify(ids)),
+          Math.floor(now / MINUTE_MS),
+          c.doneCount,
+          now,
+          open.map(([batch]) => { const moved = c.movedIds.get(batch); return moved === undefined ? null : JSON.stringify(moved); }),
+        ],
       );
     }
     if (c.moved.length > 0) {
       await lockChats(tx, c.moved.map((m) => m.chatKey));
-      for (const m of c.moved) await this.insertMoved(tx, m, now);
+      for (const m of c.moved) await this.insertMoved(tx, m, owner, now, offsets.get(m.batch) ?? null);
     }
     await lockEffectChats(tx, c.effects);
     await applyEffects(this.db, tx, c.effects, now);
-    if (c.closed.size > 0) await this.deleteBatches(tx, [...c.closed]);
+    // Kept for the trace, pruned after the retention: one small update instead of three deletes,
+    // but the batch's JSON now reaches the database file (a WAL checkpoint), as a row's would.
+    if (c.closed.size > 0) await tx.run("UPDATE inbox_journal SET closed_at = $2, settled = count WHERE batch = ANY($1::bigint[])", [[...c.closed], now]);
   }
 
   /**
-   * The ownership fence of `complete`: every referenced batch must still be `owner`'s (adopt
-   * deletes an owner's batches, so a batch that is gone was taken over). A closed batch must
-   * have all its updates settled, so a caller's mistake cannot silently drop updates. The rows
-   * are locked until the commit, so an adoption waits for this completion, or refuses it.
+   * The ownership fence of `complete`: every referenced batch must still be open and `owner`'s
+   * (adopt closes an owner's batches, so a batch closed or gone was taken over). A batch to
+   * close must have all its updates settled, so a caller's mistake cannot silently drop
+   * updates. The rows are locked until the commit, so an adoption waits for this completion,
+   * or refuses it. Returns each batch's polling offset (for the rows of moved updates).
    */
   private async assertOwned(
     tx: Tx,
@@ -215,20 +250,21 @@ export class PgJournal implements InboxJournal {
     batches: readonly number[],
     closed: ReadonlySet<number>,
     settles: ReadonlyMap<number, number[]>,
-  ): Promise<void> {
-    if (batches.length === 0) return;
+  ): Promise<Map<number, number | null>> {
+    const offsets = new Map<number, number | null>();
+    if (batches.length === 0) return offsets;
     const rows = await tx.rows<BatchRow>(
-      "SELECT batch, owner, count, settled FROM inbox_journal WHERE batch = ANY($1::bigint[]) ORDER BY batch FOR UPDATE",
+      "SELECT batch, owner, count, settled, next_offset, closed_at FROM inbox_journal WHERE batch = ANY($1::bigint[]) ORDER BY batch FOR UPDATE",
       [batches],
     );
     const byBatch = new Map(rows.map((r) => [r.batch, r]));
     for (const batch of batches) {
       const row = byBatch.get(batch);
-      if (row === undefined || row.owner !== owner) {
+      if (row === undefined || row.owner !== owner || row.closed_at !== null) {
         throw new UnlostError(
           "CONFLICT",
           `Refused journal completion of ${owner}: batch ${batch} is no longer its own ` +
-            `(${row === undefined ? "gone: adopted or already closed" : `now owned by ${row.owner}`}). The journal was taken ` +
+            `(${row === undefined || row.closed_at !== null ? "adopted, already closed or pruned" : `now owned by ${row.owner}`}). The journal was taken ` +
             `over; its unfinished updates are inbox rows now, so drop the in-memory copy. Nothing was written.`,
           { details: { owner, batch, currentOwner: row?.owner ?? null, journalTakenOver: true } },
         );
@@ -239,30 +275,25 @@ export class PgJournal implements InboxJournal {
             `${row.count} updates are neither done nor moved. Nothing was written.`,
         );
       }
+      offsets.set(batch, row.next_offset);
     }
+    return offsets;
   }
 
-  /** Stores a moved update as a pending (retry) or dead row; an existing row wins. */
-  private async insertMoved(tx: Tx, m: PreparedMove, now: number): Promise<void> {
+  /**
+   * Stores a moved update as a pending (retry) or dead row; an existing row wins. Its failed
+   * try, by `owner`, goes to the history.
+   */
+  private async insertMoved(tx: Tx, m: PreparedMove, owner: string, now: number, pollOffset: number | null): Promise<void> {
     const changed = await tx.run(
       `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at,
-                          attempts, last_error, last_stack, settled_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (update_id) DO NOTHING`,
-      [m.updateId, m.chatKey, m.updateType, m.messageDate, m.receivedAt, m.raw, m.dead ? "dead" : "pending", m.dueAt, m.attempts, m.error, m.stack, m.dead ? now : null],
+                          attempts, last_error, last_stack, settled_at, via, via_offset)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'poll', $13) ON CONFLICT (update_id) DO NOTHING`,
+      [m.updateId, m.chatKey, m.updateType, m.messageDate, m.receivedAt, m.raw, m.dead ? "dead" : "pending", m.dueAt, m.attempts, m.error, m.stack, m.dead ? now : null, pollOffset],
     );
-    if (changed === 1) await recordAttempt(tx, { updateId: m.updateId, attempt: Math.max(m.attempts, 1), owner: null, startedAt: null, endedAt: now, outcome: m.dead ? "dead" : "retry", error: m.error });
+    if (changed === 1) await recordAttempt(tx, { updateId: m.updateId, attempt: Math.max(m.attempts, 1), owner, startedAt: null, endedAt: now, outcome: m.dead ? "dead" : "retry", error: m.error });
     // A retry blocks its chat until done or dead: it becomes (or queues behind) the chat's head.
     if (changed === 1 && !m.dead) await enqueuePending(tx, [{ chatKey: m.chatKey, updateId: m.updateId }], m.dueAt);
-  }
-
-  /** Deletes batches' records (all three tables), in one statement. */
-  private async deleteBatches(tx: Tx, batches: readonly number[]): Promise<void> {
-    await tx.run(
-      `WITH done AS (DELETE FROM inbox_journal_done WHERE batch = ANY($1::bigint[])),
-            updates AS (DELETE FROM inbox_journal_updates WHERE batch = ANY($1::bigint[]))
-       DELETE FROM inbox_journal WHERE batch = ANY($1::bigint[])`,
-      [batches],
-    );
   }
 
   /** {@inheritDoc InboxJournal.adopt} */
@@ -271,17 +302,17 @@ export class PgJournal implements InboxJournal {
     const now = requireTime("now", options.now ?? this.db.clock());
     return this.db.write("adopt journal", async (tx) => {
       // Locked in batch order, as a completion locks them: the two serialize.
-      const batches = await tx.rows<{ batch: number; received_at: number; count: number; settled: number }>(
-        "SELECT batch, received_at, count, settled FROM inbox_journal WHERE owner = $1 ORDER BY batch FOR UPDATE",
+      const batches = await tx.rows<{ batch: number; received_at: number; count: number; settled: number; next_offset: number | null }>(
+        "SELECT batch, received_at, count, settled, next_offset FROM inbox_journal WHERE owner = $1 AND closed_at IS NULL ORDER BY batch FOR UPDATE",
         [owner],
       );
-      const open: { update: RawUpdate; id: number; receivedAt: number }[] = [];
+      const open: { update: RawUpdate; id: number; receivedAt: number; offset: number | null }[] = [];
       for (const b of batches) {
         if (b.settled >= b.count) continue;
         const done = await doneIds(tx, b.batch);
         const stored = await tx.one<{ updates: string }>("SELECT updates FROM inbox_journal_updates WHERE batch = $1", [b.batch]);
         for (const update of parseBatch(stored?.updates ?? "[]", b.batch)) {
-          if (!done.has(update.update_id)) open.push({ update, id: update.update_id, receivedAt: b.received_at });
+          if (!done.has(update.update_id)) open.push({ update, id: update.update_id, receivedAt: b.received_at, offset: b.next_offset });
         }
       }
       let inserted = 0;
@@ -291,10 +322,10 @@ export class PgJournal implements InboxJournal {
         const metas = open.map((o) => deriveUpdateMeta(o.update));
         await lockChats(tx, metas.map((m) => m.chatKey));
         const rows = await tx.rows<{ update_id: number; chat_key: string }>(
-          `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at)
-           SELECT u.update_id, u.chat_key, u.update_type, u.message_date, u.received_at, u.raw, 'pending', $7
-           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
-                AS u (update_id, chat_key, update_type, message_date, received_at, raw)
+          `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at, via, via_offset)
+           SELECT u.update_id, u.chat_key, u.update_type, u.message_date, u.received_at, u.raw, 'pending', $7, 'poll', u.via_offset
+           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $8::bigint[])
+                AS u (update_id, chat_key, update_type, message_date, received_at, raw, via_offset)
            ORDER BY u.update_id
            ON CONFLICT (update_id) DO NOTHING
            RETURNING update_id, chat_key`,
@@ -306,19 +337,21 @@ export class PgJournal implements InboxJournal {
             open.map((o) => o.receivedAt),
             open.map((o) => JSON.stringify(o.update)),
             now,
+            open.map((o) => o.offset),
           ],
         );
         await enqueuePending(tx, rows.map((r) => ({ chatKey: r.chat_key, updateId: r.update_id })), now);
         inserted = rows.length;
       }
-      if (batches.length > 0) await this.deleteBatches(tx, batches.map((b) => b.batch));
+      // Closed, not settled: `find` tells an adopted batch by its settled count below its count.
+      if (batches.length > 0) await tx.run("UPDATE inbox_journal SET closed_at = $2 WHERE batch = ANY($1::bigint[])", [batches.map((b) => b.batch), now]);
       return inserted;
     });
   }
 
   /** {@inheritDoc InboxJournal.owners} */
   async owners(): Promise<string[]> {
-    const rows = await this.db.read("list journal owners", (tx) => tx.rows<{ owner: string }>("SELECT DISTINCT owner FROM inbox_journal"));
+    const rows = await this.db.read("list journal owners", (tx) => tx.rows<{ owner: string }>("SELECT DISTINCT owner FROM inbox_journal WHERE closed_at IS NULL"));
     return rows.map((r) => r.owner);
   }
 
@@ -334,6 +367,28 @@ export class PgJournal implements InboxJournal {
     return this.db.read("journal stats", (tx) => countOpen(tx));
   }
 
+  /** {@inheritDoc InboxJournal.find} */
+  async find(updateId: number): Promise<JournalUpdateRecord | null> {
+    requireInt("updateId", updateId, 0);
+    return this.db.read("find a journal update", async (tx) => {
+      // The first batches ending at or after it: the one covering it comes first (ranges do not
+      // overlap). Not `first_id <= id` in SQL: for an id in no batch it would scan every later one.
+      const batches = await tx.rows<StoredBatch & { first_id: number }>(
+        `SELECT j.batch, j.owner, j.received_at, j.next_offset, j.count, j.settled, j.closed_at, j.first_id, u.updates
+         FROM inbox_journal j JOIN inbox_journal_updates u ON u.batch = j.batch
+         WHERE j.last_id >= $1 ORDER BY j.last_id LIMIT $2`,
+        [updateId, FIND_CANDIDATES],
+      );
+      for (const b of batches) {
+        if (b.first_id > updateId) continue;
+        const done = await tx.rows<StoredDone>("SELECT at, ids, moved FROM inbox_journal_done WHERE batch = $1 ORDER BY seq", [b.batch]);
+        const record = journalRecord(b, done, updateId);
+        if (record !== null) return record;
+      }
+      return null;
+    });
+  }
+
   /** {@inheritDoc InboxJournal.openUpdates} */
   async openUpdates(options: JournalOpenOptions): Promise<JournalOpenUpdate[]> {
     const before = requireTime("receivedBefore", options?.receivedBefore);
@@ -343,7 +398,7 @@ export class PgJournal implements InboxJournal {
       const batches = await tx.rows<{ batch: number; owner: string; received_at: number; updates: string }>(
         `SELECT j.batch, j.owner, j.received_at, u.updates FROM inbox_journal j
          JOIN inbox_journal_updates u ON u.batch = j.batch
-         WHERE j.received_at <= $1 AND j.count > j.settled ORDER BY j.batch`,
+         WHERE j.closed_at IS NULL AND j.received_at <= $1 AND j.count > j.settled ORDER BY j.batch`,
         [before],
       );
       const open: JournalOpenUpdate[] = [];

@@ -211,6 +211,23 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     description: "shared rate slots: the bot's and each chat's send buckets, 429 penalties",
     sql: PG_PACING_SCHEMA_SQL,
   },
+  {
+    // See the SQLite schema's migration 10 (the same columns and indexes).
+    version: 7,
+    description: "inbox: how each update arrived (poll or webhook); the journal keeps closed batches for the trace until pruned",
+    sql: `
+      ALTER TABLE inbox ADD COLUMN via text;
+      ALTER TABLE inbox ADD COLUMN via_offset bigint;
+      ALTER TABLE inbox_journal ADD COLUMN next_offset bigint;
+      ALTER TABLE inbox_journal ADD COLUMN closed_at bigint;
+      ALTER TABLE inbox_journal_done ADD COLUMN at bigint;
+      ALTER TABLE inbox_journal_done ADD COLUMN moved text;
+      DROP INDEX inbox_journal_owner;
+      CREATE INDEX inbox_journal_open ON inbox_journal (owner, batch) WHERE closed_at IS NULL;
+      CREATE INDEX inbox_journal_closed ON inbox_journal (closed_at) WHERE closed_at IS NOT NULL;
+      CREATE INDEX inbox_journal_last ON inbox_journal (last_id);
+    `,
+  },
 ];
 
 /** The schema version this build of unlost writes on PostgreSQL. */

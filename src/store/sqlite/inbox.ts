@@ -41,6 +41,7 @@ import { ACKNOWLEDGED_SOON, type SqliteDatabase } from "./database.js";
 import { keepUnstorable, prepareUnstorable, SqliteDeadLetters } from "./dead-letters.js";
 import { applyEffects, validateEffects } from "./effects.js";
 import { SqliteJournal } from "./journal.js";
+import { JOURNAL_PRUNE_CHUNK } from "../journal-history.js";
 import { assertFence } from "./lease.js";
 import { INBOX_COLUMNS, parseRaw, toInboxRecord, type InboxRow } from "./rows.js";
 import { forgetOrphanAttempts, recordAttempt, recordLostTry } from "./attempts.js";
@@ -154,7 +155,7 @@ export class SqliteInbox implements InboxStore {
     const db = this.db;
     return db.write("ingest", () => {
       if (options.fence !== undefined) assertFence(db, options.fence, "ingest");
-      const stored = this.store(prepared, now, claim);
+      const stored = this.store(prepared, now, claim, nextOffset);
       // With the offset: it moves past them only if they are kept.
       const kept = unstorable === undefined ? undefined : keepUnstorable(db, unstorable, now);
       if (nextOffset !== undefined) db.statement("UPDATE runtime SET poll_offset = ? WHERE id = 1").run(nextOffset);
@@ -168,9 +169,12 @@ export class SqliteInbox implements InboxStore {
    * claims what `claim` would right after, inserting this batch's claimed updates directly in
    * flight. Inside the write transaction.
    */
-  private store(prepared: readonly PreparedUpdate[], now: number, claim: ClaimRequest | undefined): { inserted: number; claimed: ClaimedUpdate[] } {
+  private store(prepared: readonly PreparedUpdate[], now: number, claim: ClaimRequest | undefined, nextOffset: number | undefined): { inserted: number; claimed: ClaimedUpdate[] } {
     const db = this.db;
     if (prepared.length === 0) return { inserted: 0, claimed: claim === undefined ? [] : this.claimHeads(claim, now) };
+    // How they arrived: a poll batch stores its offset with them; a webhook delivery has none.
+    const via = nextOffset === undefined ? "webhook" : "poll";
+    const viaOffset = nextOffset ?? null;
     // The current heads of the batch's chats (a chat has a row iff it has open work).
     const chats = [...new Set(prepared.map((u) => u.chatKey))];
     const heads = new Map<string, number>();
@@ -182,7 +186,7 @@ export class SqliteInbox implements InboxStore {
     // An update older than its chat's head (a late webhook delivery) may displace the head:
     // rare, so such a batch takes the general path.
     if (prepared.some((u) => (heads.get(u.chatKey) ?? Infinity) < Infinity && u.updateId < heads.get(u.chatKey)!)) {
-      return this.storeGeneral(prepared, now, claim);
+      return this.storeGeneral(prepared, now, claim, via, viaOffset);
     }
     const limit = claim?.limit ?? 0;
     const leaseUntil = claim === undefined ? 0 : now + claim.leaseMs;
@@ -195,8 +199,8 @@ export class SqliteInbox implements InboxStore {
     const claimed: ClaimedUpdate[] = [];
     const insert = db.statement(
       `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at,
-                          attempts, lease_owner, lease_until, lease_token, claimed_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (update_id) DO NOTHING`,
+                          attempts, lease_owner, lease_until, lease_token, claimed_at, via, via_offset)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (update_id) DO NOTHING`,
     );
     const newHead = db.statement("INSERT INTO chat_queue (chat_key, head_id, ready_at) VALUES (?, ?, ?)");
     let inserted = 0;
@@ -208,8 +212,8 @@ export class SqliteInbox implements InboxStore {
         take = existingBelow + newHeads < limit;
       }
       const { changes } = take
-        ? insert.run(u.updateId, u.chatKey, u.updateType, u.messageDate, now, u.raw, "inflight", now, 1, claim!.owner, leaseUntil, 1, now)
-        : insert.run(u.updateId, u.chatKey, u.updateType, u.messageDate, now, u.raw, "pending", now, 0, null, null, 0, null);
+        ? insert.run(u.updateId, u.chatKey, u.updateType, u.messageDate, now, u.raw, "inflight", now, 1, claim!.owner, leaseUntil, 1, now, via, viaOffset)
+        : insert.run(u.updateId, u.chatKey, u.updateType, u.messageDate, now, u.raw, "pending", now, 0, null, null, 0, null, via, viaOffset);
       if (changes === 0) continue; // already stored
       inserted += 1;
       if (!isHead) {
@@ -259,15 +263,15 @@ export class SqliteInbox implements InboxStore {
   }
 
   /** Inserts pending one by one with the full head maintenance, then claims. */
-  private storeGeneral(prepared: readonly PreparedUpdate[], now: number, claim: ClaimRequest | undefined): { inserted: number; claimed: ClaimedUpdate[] } {
+  private storeGeneral(prepared: readonly PreparedUpdate[], now: number, claim: ClaimRequest | undefined, via: string, viaOffset: number | null): { inserted: number; claimed: ClaimedUpdate[] } {
     const db = this.db;
     const insert = db.statement(
-      `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (update_id) DO NOTHING`,
+      `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at, via, via_offset)
+       VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT (update_id) DO NOTHING`,
     );
     let inserted = 0;
     for (const u of prepared) {
-      const { changes } = insert.run(u.updateId, u.chatKey, u.updateType, u.messageDate, now, u.raw, now);
+      const { changes } = insert.run(u.updateId, u.chatKey, u.updateType, u.messageDate, now, u.raw, now, via, viaOffset);
       if (changes === 0) continue;
       inserted += 1;
       this.remember(u);
@@ -596,13 +600,16 @@ export class SqliteInbox implements InboxStore {
    * {@inheritDoc InboxStore.prune}
    *
    * Also forgets the journal's done counts of the minutes that ended by `handledBefore` (not
-   * bound by `limit`: one row per minute), and counts them in the result.
+   * bound by `limit`: one row per minute), and counts them in the result; then deletes the
+   * journal's batches closed before `handledBefore` (their updates are counted by the done
+   * counts already), {@link JOURNAL_PRUNE_CHUNK} batches per transaction with a turn of the
+   * event loop between transactions, at most `limit` batches per call.
    */
   async prune(options: PruneOptions): Promise<number> {
     const before = requireTime("handledBefore", options.handledBefore);
     const limit = requireInt("limit", options.limit ?? 10_000, 1);
     const db = this.db;
-    return db.write("prune", () => {
+    const pruned = db.write("prune", () => {
       const { changes } = db
         .statement(
           `DELETE FROM inbox WHERE update_id IN
@@ -612,5 +619,13 @@ export class SqliteInbox implements InboxStore {
       if (changes > 0) forgetOrphanAttempts(db);
       return changes + this.journal.pruneDone(before);
     });
+    for (let batches = 0; batches < limit; ) {
+      const chunk = Math.min(JOURNAL_PRUNE_CHUNK, limit - batches);
+      const n = db.write("prune closed journal batches", () => this.journal.pruneClosed(before, chunk));
+      batches += n;
+      if (n < chunk) break;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return pruned;
   }
 }

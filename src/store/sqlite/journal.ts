@@ -2,7 +2,9 @@
  * The SQLite inbox journal (see journal-types.ts): a fetched batch is one `inbox_journal` row
  * plus one `inbox_journal_updates` row holding its updates as a JSON array; a completion flush
  * is one `inbox_journal_done` row and one `settled` update per open batch it touches. Only
- * moved updates (failed handlers) and adopted ones (owner gone) become `inbox` rows.
+ * moved updates (failed handlers) and adopted ones (owner gone) become `inbox` rows. A closed
+ * batch is marked (`closed_at`), kept for `find` and deleted by `prune` after the retention,
+ * in small transactions (see {@link SqliteJournal.pruneClosed}).
  *
  * @module
  */
@@ -16,7 +18,9 @@ import type {
   JournalOpenOptions,
   JournalOpenUpdate,
   JournalStats,
+  JournalUpdateRecord,
 } from "../journal-types.js";
+import { FIND_CANDIDATES, journalRecord, type StoredBatch, type StoredDone } from "../journal-history.js";
 import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "../update-meta.js";
 import { requireInt, requireText, requireTime, invalid } from "../validate.js";
 import { parseBatch, prepareCompletion, type PreparedCompletion, type PreparedMove } from "../journal-prepare.js";
@@ -35,6 +39,8 @@ interface BatchRow {
   owner: string;
   count: number;
   settled: number;
+  next_offset: number | null;
+  closed_at: number | null;
 }
 
 /** {@link InboxJournal} on SQLite. Reached as `SqliteInbox.journal`. */
@@ -97,8 +103,8 @@ export class SqliteJournal implements InboxJournal {
       db.statement("UPDATE runtime SET poll_offset = ? WHERE id = 1").run(nextOffset);
       if (kept.length === 0) return { batch: 0, receivedAt: now, updates: kept, blockedChats: [], ...unstored };
       const { lastInsertRowid } = db
-        .statement("INSERT INTO inbox_journal (owner, received_at, first_id, last_id, count) VALUES (?, ?, ?, ?, ?)")
-        .run(owner, now, keptIds[0], keptIds[keptIds.length - 1], kept.length);
+        .statement("INSERT INTO inbox_journal (owner, received_at, first_id, last_id, count, next_offset) VALUES (?, ?, ?, ?, ?, ?)")
+        .run(owner, now, keptIds[0], keptIds[keptIds.length - 1], kept.length, nextOffset);
       const batch = Number(lastInsertRowid);
       // The text as received, when it is exactly what is kept (the common case): no re-serialising.
       const json = options.json !== undefined && kept.length === updates.length && sorted === updates ? options.json : JSON.stringify(kept);
@@ -136,40 +142,49 @@ export class SqliteJournal implements InboxJournal {
   /** Writes a validated completion; inside the write transaction. */
   private applyCompletion(owner: string, c: PreparedCompletion, now: number): void {
     const db = this.db;
-    this.assertOwned(owner, c.batches, c.closed, c.settles);
+    const offsets = this.assertOwned(owner, c.batches, c.closed, c.settles);
     for (const [batch, ids] of c.settles) {
-      if (c.closed.has(batch)) continue; // deleted below: no need to record its completions
+      // A batch closed below needs no record of the updates it completes now (closing marks it
+      // fully settled, at this time), unless some are moved: `find` must tell those apart.
+      const moved = c.movedIds.get(batch);
+      if (c.closed.has(batch) && moved === undefined) continue;
       const { settled } = db
         .statement("UPDATE inbox_journal SET settled = settled + ? WHERE batch = ? RETURNING settled")
         .get(ids.length, batch) as { settled: number };
-      db.statement("INSERT INTO inbox_journal_done (batch, seq, ids) VALUES (?, ?, ?)").run(batch, settled, JSON.stringify(ids));
+      db.statement("INSERT INTO inbox_journal_done (batch, seq, ids, at, moved) VALUES (?, ?, ?, ?, ?)")
+        .run(batch, settled, JSON.stringify(ids), now, moved === undefined ? null : JSON.stringify(moved));
     }
-    for (const m of c.moved) this.insertMoved(m, now);
+    for (const m of c.moved) this.insertMoved(m, owner, now, offsets.get(m.batch) ?? null);
     applyEffects(db, c.effects, now);
     if (c.doneCount > 0) {
       db.statement(
         "INSERT INTO inbox_done_counts (minute, n) VALUES (?, ?) ON CONFLICT (minute) DO UPDATE SET n = n + excluded.n",
       ).run(Math.floor(now / MINUTE_MS), c.doneCount);
     }
-    for (const batch of c.closed) this.deleteBatch(batch);
+    // Kept for the trace, pruned after the retention: one small update instead of three deletes,
+    // but the batch's JSON now reaches the database file (a WAL checkpoint), as a row's would.
+    const close = db.statement("UPDATE inbox_journal SET closed_at = ?, settled = count WHERE batch = ?");
+    for (const batch of c.closed) close.run(now, batch);
   }
 
   /**
-   * The ownership fence of `complete`: every referenced batch must still be `owner`'s (adopt
-   * deletes an owner's batches, so a batch that is gone was taken over). A closed batch must
-   * have all its updates settled, so a caller's mistake cannot silently drop updates.
+   * The ownership fence of `complete`: every referenced batch must still be open and `owner`'s
+   * (adopt closes an owner's batches, so a batch closed or gone was taken over). A batch to
+   * close must have all its updates settled, so a caller's mistake cannot silently drop
+   * updates. Returns each batch's polling offset (for the rows of moved updates).
    */
-  private assertOwned(owner: string, batches: readonly number[], closed: ReadonlySet<number>, settles: ReadonlyMap<number, number[]>): void {
+  private assertOwned(owner: string, batches: readonly number[], closed: ReadonlySet<number>, settles: ReadonlyMap<number, number[]>): Map<number, number | null> {
     // One primary-key seek per batch: a flush references one or two batches, and a json_each
     // list costs several times a seek.
-    const byBatch = this.db.statement("SELECT batch, owner, count, settled FROM inbox_journal WHERE batch = ?");
+    const byBatch = this.db.statement("SELECT batch, owner, count, settled, next_offset, closed_at FROM inbox_journal WHERE batch = ?");
+    const offsets = new Map<number, number | null>();
     for (const batch of batches) {
       const row = byBatch.get(batch) as BatchRow | undefined;
-      if (row === undefined || row.owner !== owner) {
+      if (row === undefined || row.owner !== owner || row.closed_at !== null) {
         throw new UnlostError(
           "CONFLICT",
           `Refused journal completion of ${owner}: batch ${batch} is no longer its own ` +
-            `(${row === undefined ? "gone: adopted or already closed" : `now owned by ${row.owner}`}). The journal was taken ` +
+            `(${row === undefined || row.closed_at !== null ? "adopted, already closed or pruned" : `now owned by ${row.owner}`}). The journal was taken ` +
             `over; its unfinished updates are inbox rows now, so drop the in-memory copy. Nothing was written.`,
           { details: { owner, batch, currentOwner: row?.owner ?? null, journalTakenOver: true } },
         );
@@ -180,17 +195,22 @@ export class SqliteJournal implements InboxJournal {
             `${row.count} updates are neither done nor moved. Nothing was written.`,
         );
       }
+      offsets.set(batch, row.next_offset);
     }
+    return offsets;
   }
 
-  /** Stores a moved update as a pending (retry) or dead row; an existing row wins. */
-  private insertMoved(m: PreparedMove, now: number): void {
+  /**
+   * Stores a moved update as a pending (retry) or dead row; an existing row wins. Its failed
+   * try, by `owner`, goes to the history.
+   */
+  private insertMoved(m: PreparedMove, owner: string, now: number, pollOffset: number | null): void {
     const db = this.db;
     const { changes } = db
       .statement(
         `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at,
-                            attempts, last_error, last_stack, settled_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (update_id) DO NOTHING`,
+                            attempts, last_error, last_stack, settled_at, via, via_offset)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'poll', ?) ON CONFLICT (update_id) DO NOTHING`,
       )
       .run(
         m.updateId,
@@ -205,13 +225,14 @@ export class SqliteJournal implements InboxJournal {
         m.error,
         m.stack,
         m.dead ? now : null,
+        pollOffset,
       );
-    if (changes === 1) recordAttempt(db, { updateId: m.updateId, attempt: Math.max(m.attempts, 1), owner: null, startedAt: null, endedAt: now, outcome: m.dead ? "dead" : "retry", error: m.error });
+    if (changes === 1) recordAttempt(db, { updateId: m.updateId, attempt: Math.max(m.attempts, 1), owner, startedAt: null, endedAt: now, outcome: m.dead ? "dead" : "retry", error: m.error });
     // A retry blocks its chat until done or dead: it becomes (or queues behind) the chat's head.
     if (changes === 1 && !m.dead) enqueuePending(db, m.chatKey, m.updateId, m.dueAt);
   }
 
-  /** Deletes a batch's records (all three tables). */
+  /** Deletes a batch's records (all three tables): pruning. */
   private deleteBatch(batch: number): void {
     const db = this.db;
     db.statement("DELETE FROM inbox_journal_done WHERE batch = ?").run(batch);
@@ -227,11 +248,11 @@ export class SqliteJournal implements InboxJournal {
     return db.write("adopt journal", () => {
       const batches = db
         .statement(
-          `SELECT j.batch, j.received_at, j.count, j.settled, u.updates FROM inbox_journal j
-           JOIN inbox_journal_updates u ON u.batch = j.batch WHERE j.owner = ? ORDER BY j.batch`,
+          `SELECT j.batch, j.received_at, j.count, j.settled, j.next_offset, u.updates FROM inbox_journal j
+           JOIN inbox_journal_updates u ON u.batch = j.batch WHERE j.owner = ? AND j.closed_at IS NULL ORDER BY j.batch`,
         )
-        .all(owner) as { batch: number; received_at: number; count: number; settled: number; updates: string }[];
-      const open: { update: RawUpdate; id: number; receivedAt: number }[] = [];
+        .all(owner) as { batch: number; received_at: number; count: number; settled: number; next_offset: number | null; updates: string }[];
+      const open: { update: RawUpdate; id: number; receivedAt: number; offset: number | null }[] = [];
       for (const b of batches) {
         if (b.settled >= b.count) continue;
         const done = new Set<number>();
@@ -239,24 +260,26 @@ export class SqliteJournal implements InboxJournal {
           for (const id of JSON.parse(row.ids) as number[]) done.add(id);
         }
         for (const update of parseBatch(b.updates, b.batch)) {
-          if (!done.has(update.update_id)) open.push({ update, id: update.update_id, receivedAt: b.received_at });
+          if (!done.has(update.update_id)) open.push({ update, id: update.update_id, receivedAt: b.received_at, offset: b.next_offset });
         }
       }
       // update_id order overall, so each chat's first open update becomes its head.
       open.sort((a, b) => a.id - b.id);
       const insert = db.statement(
-        `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (update_id) DO NOTHING`,
+        `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at, via, via_offset)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, 'poll', ?) ON CONFLICT (update_id) DO NOTHING`,
       );
       let inserted = 0;
-      for (const { update, id, receivedAt } of open) {
+      for (const { update, id, receivedAt, offset } of open) {
         const meta = deriveUpdateMeta(update);
-        const { changes } = insert.run(id, meta.chatKey, meta.updateType, meta.messageDate, receivedAt, JSON.stringify(update), now);
+        const { changes } = insert.run(id, meta.chatKey, meta.updateType, meta.messageDate, receivedAt, JSON.stringify(update), now, offset);
         if (changes === 0) continue;
         inserted += 1;
         enqueuePending(db, meta.chatKey, id, now);
       }
-      for (const b of batches) this.deleteBatch(b.batch);
+      // Closed, not settled: `find` tells an adopted batch by its settled count below its count.
+      const close = db.statement("UPDATE inbox_journal SET closed_at = ? WHERE batch = ?");
+      for (const b of batches) close.run(now, b.batch);
       return inserted;
     });
   }
@@ -264,7 +287,7 @@ export class SqliteJournal implements InboxJournal {
   /** {@inheritDoc InboxJournal.owners} */
   async owners(): Promise<string[]> {
     const rows = this.db.read("list journal owners", () =>
-      this.db.statement("SELECT DISTINCT owner FROM inbox_journal").all(),
+      this.db.statement("SELECT DISTINCT owner FROM inbox_journal INDEXED BY inbox_journal_open WHERE closed_at IS NULL").all(),
     ) as { owner: string }[];
     return rows.map((r) => r.owner);
   }
@@ -287,12 +310,13 @@ export class SqliteJournal implements InboxJournal {
     const limit = requireInt("limit", options.limit ?? 100, 1, 1_000);
     const db = this.db;
     return db.read("list open journal updates", () => {
-      // Open batches are few and short-lived; only old ones are parsed (usually none).
+      // Open batches are few and short-lived; only old ones are parsed (usually none). The
+      // partial index of open batches keeps the closed ones (kept for the trace) out of the scan.
       const batches = db
         .statement(
-          `SELECT j.batch, j.owner, j.received_at, u.updates FROM inbox_journal j
+          `SELECT j.batch, j.owner, j.received_at, u.updates FROM inbox_journal j INDEXED BY inbox_journal_open
            JOIN inbox_journal_updates u ON u.batch = j.batch
-           WHERE j.received_at <= ? AND j.count > j.settled ORDER BY j.batch`,
+           WHERE j.closed_at IS NULL AND j.received_at <= ? AND j.count > j.settled ORDER BY j.batch`,
         )
         .all(before) as { batch: number; owner: string; received_at: number; updates: string }[];
       const open: JournalOpenUpdate[] = [];
@@ -312,6 +336,45 @@ export class SqliteJournal implements InboxJournal {
     });
   }
 
+  /** {@inheritDoc InboxJournal.find} */
+  async find(updateId: number): Promise<JournalUpdateRecord | null> {
+    requireInt("updateId", updateId, 0);
+    const db = this.db;
+    return db.read("find a journal update", () => {
+      // The first batches ending at or after it: the one covering it comes first (ranges do not
+      // overlap). Not `first_id <= id` in SQL: for an id in no batch it would scan every later one.
+      const batches = db
+        .statement(
+          `SELECT j.batch, j.owner, j.received_at, j.next_offset, j.count, j.settled, j.closed_at, j.first_id, u.updates
+           FROM inbox_journal j JOIN inbox_journal_updates u ON u.batch = j.batch
+           WHERE j.last_id >= ? ORDER BY j.last_id LIMIT ?`,
+        )
+        .all(updateId, FIND_CANDIDATES) as (StoredBatch & { first_id: number })[];
+      const done = db.statement("SELECT at, ids, moved FROM inbox_journal_done WHERE batch = ? ORDER BY seq");
+      for (const b of batches) {
+        if (b.first_id > updateId) continue;
+        const record = journalRecord(b, done.all(b.batch) as StoredDone[], updateId);
+        if (record !== null) return record;
+      }
+      return null;
+    });
+  }
+
+  /**
+   * Deletes up to `limit` batches closed before `closedBefore` (oldest first), inside the
+   * caller's transaction; returns how many. `SqliteInbox.prune` calls it in small
+   * transactions, yielding between them: better-sqlite3 blocks the event loop while it runs.
+   *
+   * @internal
+   */
+  pruneClosed(closedBefore: number, limit: number): number {
+    const rows = this.db
+      .statement("SELECT batch FROM inbox_journal WHERE closed_at IS NOT NULL AND closed_at < ? ORDER BY closed_at LIMIT ?")
+      .all(closedBefore, limit) as { batch: number }[];
+    for (const r of rows) this.deleteBatch(r.batch);
+    return rows.length;
+  }
+
   /**
    * The journal's open counts, inside the caller's transaction (`SqliteInbox.stats` folds them
    * into its snapshot). Reads only open batches' small rows.
@@ -323,7 +386,7 @@ export class SqliteJournal implements InboxJournal {
       .statement(
         `SELECT count(*) AS batches, coalesce(sum(max(count - settled, 0)), 0) AS open,
                 min(CASE WHEN count > settled THEN received_at END) AS oldest
-         FROM inbox_journal`,
+         FROM inbox_journal INDEXED BY inbox_journal_open WHERE closed_at IS NULL`,
       )
       .get() as { batches: number; open: number; oldest: number | null };
     return { openBatches: row.batches, open: row.open, oldestOpenReceivedAt: row.oldest };

@@ -10,7 +10,7 @@ import type { RawUpdate } from "../update-meta.js";
 /** The columns every inbox read selects. */
 export const INBOX_COLUMNS =
   "update_id, chat_key, update_type, message_date, received_at, raw, state, due_at, attempts, recoveries, isolated_deaths, " +
-  "lease_owner, lease_until, lease_token, last_error, last_stack, settled_at, claimed_at";
+  "lease_owner, lease_until, lease_token, last_error, last_stack, settled_at, claimed_at, via, via_offset";
 
 /** One row of `inbox` as better-sqlite3 returns it. */
 export interface InboxRow {
@@ -32,6 +32,8 @@ export interface InboxRow {
   last_stack: string | null;
   settled_at: number | null;
   claimed_at: number | null;
+  via: string | null;
+  via_offset: number | null;
 }
 
 /** Parses stored JSON; a row that does not parse means the file was tampered with. */
@@ -73,6 +75,8 @@ export function toInboxRecord(row: InboxRow): InboxRecord {
     lastStack: row.last_stack,
     settledAt: row.settled_at,
     claimedAt: row.claimed_at,
+    via: row.via === "poll" || row.via === "webhook" ? row.via : null,
+    pollOffset: row.via_offset,
   };
 }
 

@@ -45,6 +45,15 @@
  * has its start (`claimed_at`) and end (`settled_at`), so the hot path writes nothing more.
  * (Migration 8 is another part's.)
  *
+ * Migration 10 records how each update arrived and keeps the journal's closed batches for the
+ * retention, so that `unlost trace` can tell an update's story after the fast path completed
+ * it: `inbox.via` (`poll` | `webhook`; NULL for rows stored before: unknown) and
+ * `inbox.via_offset` (a poll's batch: the offset stored with it); `inbox_journal.next_offset`
+ * (the same for a journal batch) and `closed_at` (a closed batch is kept, marked, instead of
+ * deleted; `prune` deletes it after the retention); `inbox_journal_done.at` (when the flush
+ * was recorded) and `moved` (the ids it handed to the rows, NULL when none). The open-batch
+ * queries read a partial index of open batches only, so kept batches cost them nothing.
+ *
  * @module
  */
 import { OUTBOX_SCHEMA_SQL } from "./outbox-schema.js";
@@ -264,6 +273,26 @@ export const MIGRATIONS: readonly Migration[] = [
         error      TEXT
       );
       CREATE INDEX inbox_attempts_update ON inbox_attempts (update_id, seq);
+    `,
+  },
+  {
+    version: 10,
+    description: "inbox: how each update arrived (poll or webhook); the journal keeps closed batches for the trace until pruned",
+    sql: `
+      -- NULL for rows stored before: unknown.
+      ALTER TABLE inbox ADD COLUMN via TEXT;
+      ALTER TABLE inbox ADD COLUMN via_offset INTEGER;
+      ALTER TABLE inbox_journal ADD COLUMN next_offset INTEGER;
+      ALTER TABLE inbox_journal ADD COLUMN closed_at INTEGER;
+      ALTER TABLE inbox_journal_done ADD COLUMN at INTEGER;
+      ALTER TABLE inbox_journal_done ADD COLUMN moved TEXT;
+      -- adopt / owners / stats: open batches only (closing a batch takes it out of the index).
+      DROP INDEX inbox_journal_owner;
+      CREATE INDEX inbox_journal_open ON inbox_journal (owner, batch) WHERE closed_at IS NULL;
+      -- prune: closed batches by age.
+      CREATE INDEX inbox_journal_closed ON inbox_journal (closed_at) WHERE closed_at IS NOT NULL;
+      -- trace: the batch holding an update_id (batches' id ranges do not overlap).
+      CREATE INDEX inbox_journal_last ON inbox_journal (last_id);
     `,
   },
 ];
