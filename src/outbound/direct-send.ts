@@ -68,6 +68,11 @@ class Delivered {
   constructor(readonly result: unknown) {}
 }
 
+/** A {@link DeliveredSend} (a class, as {@link Delivered}). */
+class DeliveredRecord implements DeliveredSend {
+  constructor(readonly job: NewJob, readonly result: string, readonly messageId: number | null, readonly at: number) {}
+}
+
 /** Sends handlers' replies direct where that is safe (see the module's comment). */
 export class DirectSender {
   /**
@@ -142,7 +147,7 @@ export class DirectSender {
       return { kind: "queued", results: await enqueue([this.afterFailure(job, error)]) };
     }
     this.options.count({ delivered: true, ambiguous: false, retryAfterMs: undefined });
-    this.recorder.add({ job, result: JSON.stringify(result ?? null), messageId: messageIdOf(result), at: clock() });
+    this.recorder.add(new DeliveredRecord(job, JSON.stringify(result ?? null), messageIdOf(result), clock()));
     // On record before the handler goes on: a process killed after the handler's `await`
     // returned (the next step of a conversation, the next reply) must not send it again when
     // the update runs again. Written with the rest of the turn's replies, one transaction.

@@ -15,6 +15,7 @@ import type { UpdateScope } from "./update-scope.js";
 import { newBroadcastId, newJobId } from "./ids.js";
 import { sendFingerprint } from "./fingerprint.js";
 import { encodePayload } from "./payload.js";
+import { PreparedJob } from "./prepared-job.js";
 import type { BroadcastProgress, Job, JobBackoff, NewJob, OutboxStats, Priority } from "./types.js";
 import { fileLimit, findMethod, validateSend } from "./validate.js";
 
@@ -431,11 +432,11 @@ export class Outbox {
     const jobs = Promise.all(checked.parts.map(async (part, index) => {
       const { json, blobs, identity } = await encodePayload(part, this.options.blobs, (field) => fileLimit(checked.method, field));
       const key = options.idempotencyKey === undefined ? null : checked.parts.length > 1 ? `${options.idempotencyKey}#${index}` : options.idempotencyKey;
-      return {
-        id: ids[index] as string, method: checked.method, chatId: checked.chatId as number | string, payload: json, priority,
-        maxAttempts: attempts, backoff, timeoutMs, notBefore, deadline, idempotencyKey: key, fingerprint: sendFingerprint(checked.method, identity), metadata,
-        sensitive: options.sensitive === true, broadcastId, blobs, paidBroadcast: checked.paidBroadcast,
-      } satisfies NewJob;
+      // A class instance, not an object literal: one per send (see `RunScope` in update-scope.ts on V8's pretenuring).
+      return new PreparedJob(
+        ids[index] as string, checked.method, checked.chatId as number | string, json, priority, attempts, backoff, timeoutMs, notBefore, deadline, key,
+        sendFingerprint(checked.method, identity), metadata, options.sensitive === true, broadcastId, blobs, checked.paidBroadcast,
+      );
     }));
     // Observed by the caller; this keeps an early spill failure from being reported as unhandled.
     jobs.catch(() => undefined);

@@ -12,7 +12,7 @@ import { telegramAnswerIn } from "./classify.js";
 import { outboxHandles, type Outbox } from "./outbox.js";
 import { UnlostGrammyError } from "./send-error.js";
 import type { EnqueueResult } from "../store/index.js";
-import type { FailureReason, Job, TelegramAnswer } from "./types.js";
+import type { FailureReason, Job, Priority, TelegramAnswer } from "./types.js";
 import { isDirect, type UpdateScope } from "./update-scope.js";
 
 /**
@@ -83,7 +83,18 @@ export type SendKey = { readonly idempotencyKey: string; readonly scope: UpdateS
  * awaited, so concurrent sends get their positions in the order they were made.
  */
 export function keyOf(scope: UpdateScope | undefined, method: string): SendKey {
-  return scope === undefined ? undefined : { idempotencyKey: `${scope.updateKey}:${scope.calls++}:${method}`, scope };
+  return scope === undefined ? undefined : new ScopedKey(`${scope.updateKey}:${scope.calls++}:${method}`, scope);
+}
+
+/**
+ * A {@link SendKey}, and the options of a keyed send: class instances rather than object
+ * literals, made for every reply (see `RunScope` in update-scope.ts on V8's pretenuring).
+ */
+class ScopedKey {
+  constructor(readonly idempotencyKey: string, readonly scope: UpdateScope) {}
+}
+class KeyedSendOptions {
+  constructor(readonly priority: Priority, readonly idempotencyKey: string) {}
 }
 
 /**
@@ -101,7 +112,7 @@ export async function sendThroughOutbox(source: OutboxSource, key: SendKey, meth
   const outbox = typeof source === "function" ? await source() : source;
   // Outside handlers (e.g. a scheduled job) a send is still durable, just without a key, and
   // waits behind users' replies (`normal`): background work never delays an answer to a user.
-  const options = key === undefined ? ({ priority: "normal" } as const) : ({ priority: key.scope.priority ?? "high", idempotencyKey: key.idempotencyKey } as const);
+  const options = key === undefined ? ({ priority: "normal" } as const) : new KeyedSendOptions(key.scope.priority ?? "high", key.idempotencyKey);
   let id: string;
   let fresh: boolean;
   try {
