@@ -76,6 +76,7 @@ export type {
   OutboxDeadLetterStore,
   OutboxPruneOptions,
   OutboxStore,
+  RememberedUser,
   Page,
   RemovedJobs,
 } from "./outbox-types.js";
