@@ -13,7 +13,8 @@
  *   (in memory: no store read).
  * - stdin `watch <n>`: `{"event":"done","done_at"}` once the store counts n updates done
  *   (their completions committed: durable), polled every 10 ms.
- * - stdin `report`: `{"event":"report","ids","chats","starts"}` (this process's handler starts).
+ * - stdin `report`: `{"event":"report","ids","chats","starts","received"}` (this process's
+ *   handler starts, and when each update was stored: `ctx.unlost.receivedAt`).
  * - stdin `broadcast <chat id>…`: enqueues one sendMessage per chat (`runtime.outbox.broadcast`),
  *   answers `{"event":"broadcast","jobs"}` once the jobs are durable.
  * - stdin `exit`: SIGTERM to itself: unlost stops gracefully and the process exits.
@@ -52,10 +53,12 @@ export default function setup(bot, { runtime, onStop }) {
   const ids = [];
   const chats = [];
   const starts = [];
+  const received = [];
   bot.on("message", (ctx) => {
     ids.push(ctx.update.update_id);
     chats.push(ctx.chat.id);
     starts.push(wallNow());
+    received.push(ctx.unlost.receivedAt);
   });
   if (process.env.BENCH_WATCH_POLLS === "1") {
     let seen = false;
@@ -73,7 +76,7 @@ export default function setup(bot, { runtime, onStop }) {
     if (command === "queries-reset") { queries.clear(); print({ event: "queries-reset" }); }
     else if (command === "count") print({ event: "count", started: ids.length });
     else if (command === "watch") void watch(runtime, Number(rest[0]));
-    else if (command === "report") print({ event: "report", ids, chats, starts, queries: Object.fromEntries(queries) });
+    else if (command === "report") print({ event: "report", ids, chats, starts, received, queries: Object.fromEntries(queries) });
     else if (command === "broadcast") {
       runtime.outbox.broadcast(rest.map(Number), "sendMessage", { text: "bench news" }).then(
         (r) => print({ event: "broadcast", jobs: r.jobs }),

@@ -207,7 +207,7 @@ async function runInbound(kind) {
   for (const p of procs) await p.stop();
   const seconds = (done.done_at - startedAt) / 1000;
   const activity = store === undefined ? undefined : await databaseActivity(store);
-  return { perSecond: options.n / seconds, seconds, ...checkOrder(reports), shares: reports.map((r) => r.ids.length), activity, cpu, queries: reports.map((r) => r.queries ?? {}) };
+  return { perSecond: options.n / seconds, seconds, timeline: timeline(reports, startedAt, done.done_at), ...checkOrder(reports), shares: reports.map((r) => r.ids.length), activity, cpu, queries: reports.map((r) => r.queries ?? {}) };
 }
 
 /**
@@ -228,6 +228,18 @@ async function watchDone(procs) {
     await new Promise((r) => setTimeout(r, 10));
   }
   return procs[0].command(`watch ${options.n}`, "done", 300_000);
+}
+
+/**
+ * Where the run's time went: when the last update was stored (the poller's part: it stores
+ * them in batches of 100, one after the other), and how long the handlers took after that.
+ */
+function timeline(reports, startedAt, doneAt) {
+  const received = reports.flatMap((r) => r.received ?? []);
+  const lags = reports.flatMap((r) => (r.received ?? []).map((at, i) => r.starts[i] - at)).sort((a, b) => a - b);
+  if (received.length === 0) return undefined;
+  const lastStored = Math.max(...received);
+  return { storedMs: lastStored - startedAt, tailMs: doneAt - lastStored, lagP50: lags[Math.floor(lags.length / 2)], lagP99: lags[Math.floor(lags.length * 0.99)] };
 }
 
 /** Handler starts of all processes merged per chat by time: out-of-order starts, missing and repeated updates. */
@@ -263,6 +275,7 @@ for (let round = 1; round <= (phases.has("inbound") ? options.rounds : 0); round
     results[kind].push(r);
     load.push(loadavg()[0]);
     log(`round ${round}/${options.rounds} ${kind.padEnd(9)}: ${fmt(r.perSecond).padStart(6)} updates/s (${options.n} in ${r.seconds.toFixed(2)} s; handled per process ${r.shares.join(" + ")}; order violations ${r.violations}, lost ${r.lost}, duplicates ${r.duplicates})`);
+    if (r.timeline !== undefined) log(`  all stored after ${r.timeline.storedMs.toFixed(0)} ms, done ${r.timeline.tailMs.toFixed(0)} ms later; stored to handler start p50 ${r.timeline.lagP50.toFixed(0)} ms, p99 ${r.timeline.lagP99.toFixed(0)} ms`);
     const c = r.cpu;
     const per = (ms) => (ms / options.n * 1000).toFixed(0);
     log(`  CPU ms per 1000 updates (prefill to done): bots ${c.bots.map(per).join(" + ")}, PostgreSQL backends ${per(c.backends)}, emulator ${per(c.emulator)}, anything else ${per(c.busy - c.bots.reduce((a, b) => a + b, 0) - c.backends - c.emulator)}; machine busy ${(c.busy / c.total * 100).toFixed(0)}%`);

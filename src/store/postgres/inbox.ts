@@ -40,7 +40,7 @@ import { keepUnstorable, PgDeadLetters, prepareUnstorable } from "./dead-letters
 import { applyEffects, lockEffectChats, validateEffects } from "./effects.js";
 import { claimHeads, type ClaimRequest } from "./inbox-claim.js";
 import { countDone, countOpen, PgJournal, pruneDone } from "./journal.js";
-import { assertFence } from "./lease.js";
+import { assertFence, assertFenceAndLockChats } from "./lease.js";
 
 /** Upper bound of one claim, so a typo cannot lock the whole inbox into one transaction. */
 const MAX_CLAIM = 10_000;
@@ -97,7 +97,11 @@ export class PgInbox implements InboxStore {
     const claim = options.claim === undefined ? undefined : validateFusedClaim(options.claim);
     const unstorable = prepareUnstorable(this.db, options.unstorable);
     return this.db.write("ingest", async (tx) => {
-      if (options.fence !== undefined) await assertFence(tx, options.fence, "ingest");
+      // The fence and the chats' locks first (one statement when both are needed).
+      const chatKeys = prepared.map((u) => u.chatKey);
+      if (options.fence !== undefined && chatKeys.length > 0) await assertFenceAndLockChats(tx, options.fence, "ingest", chatKeys);
+      else if (options.fence !== undefined) await assertFence(tx, options.fence, "ingest");
+      else await lockChats(tx, chatKeys);
       // With the offset (in the same transaction): it moves past them only if they are kept.
       const inserted = await this.store(tx, prepared, now, nextOffset);
       const kept = options.unstorable === undefined ? undefined : await keepUnstorable(tx, unstorable, now);
@@ -108,18 +112,17 @@ export class PgInbox implements InboxStore {
   }
 
   /**
-   * Inserts the updates pending (duplicates of stored ids are skipped, in-batch ones too),
-   * makes each chat's lowest new update its head where it comes first (as `enqueuePending`),
-   * and moves the poll offset to `nextOffset` when given: one statement after the chats'
-   * locks (the ingest is the poller's critical path: each round trip delays the next
-   * getUpdates). Returns how many were new.
+   * Inside the ingest, once the chats' locks are held: inserts the updates pending (duplicates
+   * of stored ids are skipped, in-batch ones too), makes each chat's lowest new update its head
+   * where it comes first (as `enqueuePending`), and moves the poll offset to `nextOffset` when
+   * given, in one statement (the ingest is the poller's critical path: each round trip delays
+   * the next getUpdates). Returns how many were new.
    */
   private async store(tx: Tx, prepared: readonly PreparedUpdate[], now: number, nextOffset: number | undefined): Promise<number> {
     if (prepared.length === 0) {
       if (nextOffset !== undefined) await tx.run("UPDATE runtime SET poll_offset = $1 WHERE id = 1", [nextOffset]);
       return 0;
     }
-    await lockChats(tx, prepared.map((u) => u.chatKey));
     // ON CONFLICT also drops an id repeated within the batch. The head's state is read from the
     // statement's snapshot, taken after the chats' locks: no other writer changed it since.
     const row = await tx.one<{ inserted: number }>(
