@@ -10,7 +10,11 @@
  *    The handler is a no-op that records update_id, chat and start time (bench/postgres-bot.mjs).
  *    The processes start (and poll, or stand by) first; then the backlog arrives.
  *    throughput = n / (the store counts n updates done − the backlog fully created: the emulator
- *    answers no getUpdates while it creates it).
+ *    answers no getUpdates while it creates it). The store is asked once the processes' handlers
+ *    started n runs (asking it all along cost the server as much as the updates: see watchDone).
+ *    Per run: CPU per 1000 updates of the bot processes, the database's backends, the emulator
+ *    and the rest of the machine (it is shared: that is the noise), and when the last update was
+ *    stored (the poller's part) against when all were done.
  *    Afterwards the handler starts of all processes are merged per chat by time:
  *    `order_violations` counts an update started before an older one of its chat, `lost` the
  *    updates never handled (and `duplicates` those handled twice). Each run uses a fresh bot
@@ -26,7 +30,11 @@
  * a user that may create databases; the bench creates one per run and drops it.
  *
  * Usage: npm run bench:postgres [-- --rounds 3 --n 30000 --users 1000 --sends 600 --pg <url>
- *        --phases inbound,senders,failover --journal --log-level info]
+ *        --phases inbound,senders,failover --journal --log-level info --kinds pg-1,pg-2
+ *        --baseline <another checkout, built> --count-queries --watch counts|store]
+ * `--kinds` runs only those inbound runs; `--baseline` adds pg-1@base and pg-2@base, the same
+ * runs with another checkout's build, interleaved (a before/after on a noisy machine);
+ * `--count-queries` prints each process's statements by kind with their round-trip time.
  * The PostgreSQL runs use its defaults (no inbox journal: a row per update, claimed by chat head
  * by every process). `--journal` adds `inbox.journal: true` on 1 and 2 processes (see KINDS);
  * the order check and the summary's violations and lost cover them too.
