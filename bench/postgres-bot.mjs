@@ -9,28 +9,56 @@
  * - `{"event":"ready","pid"}` once the runtime started.
  * - `{"event":"poll","at"}` at this process's first getUpdates, when env BENCH_WATCH_POLLS=1
  *   (a transformer sees getUpdates: the runtime then polls through grammY's client).
+ * - stdin `count`: `{"event":"count","started"}`, how many handler runs this process started
+ *   (in memory: no store read).
  * - stdin `watch <n>`: `{"event":"done","done_at"}` once the store counts n updates done
  *   (their completions committed: durable), polled every 10 ms.
- * - stdin `report`: `{"event":"report","ids","chats","starts"}` (this process's handler starts).
+ * - stdin `report`: `{"event":"report","ids","chats","starts","received"}` (this process's
+ *   handler starts, and when each update was stored: `ctx.unlost.receivedAt`).
  * - stdin `broadcast <chat id>…`: enqueues one sendMessage per chat (`runtime.outbox.broadcast`),
  *   answers `{"event":"broadcast","jobs"}` once the jobs are durable.
  * - stdin `exit`: SIGTERM to itself: unlost stops gracefully and the process exits.
  */
 import { createInterface } from "node:readline";
+import pg from "pg";
 
 const wallNow = () => performance.timeOrigin + performance.now();
 const print = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 // The bench may have stopped reading (it killed this process's peer, or is done).
 process.stdout.on("error", () => undefined);
 
+/**
+ * With env BENCH_COUNT_QUERIES=1: every statement this process sends (by its first words) is
+ * counted with its round-trip time, for `report` (statements per update, where the time goes).
+ */
+const queries = new Map();
+if (process.env.BENCH_COUNT_QUERIES === "1") {
+  const query = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (config, values, callback) {
+    const text = typeof config === "string" ? config : config?.text ?? "";
+    const key = text.replace(/\s+/g, " ").trim().slice(0, 70);
+    const started = performance.now();
+    const result = query.call(this, config, values, callback);
+    if (result && typeof result.then === "function") {
+      result.then(
+        () => { const q = queries.get(key) ?? { n: 0, ms: 0 }; q.n++; q.ms += performance.now() - started; queries.set(key, q); },
+        () => undefined,
+      );
+    }
+    return result;
+  };
+}
+
 export default function setup(bot, { runtime, onStop }) {
   const ids = [];
   const chats = [];
   const starts = [];
+  const received = [];
   bot.on("message", (ctx) => {
     ids.push(ctx.update.update_id);
     chats.push(ctx.chat.id);
     starts.push(wallNow());
+    received.push(ctx.unlost.receivedAt);
   });
   if (process.env.BENCH_WATCH_POLLS === "1") {
     let seen = false;
@@ -45,8 +73,10 @@ export default function setup(bot, { runtime, onStop }) {
   const lines = createInterface({ input: process.stdin });
   lines.on("line", (line) => {
     const [command, ...rest] = line.trim().split(/\s+/);
-    if (command === "watch") void watch(runtime, Number(rest[0]));
-    else if (command === "report") print({ event: "report", ids, chats, starts });
+    if (command === "queries-reset") { queries.clear(); print({ event: "queries-reset" }); }
+    else if (command === "count") print({ event: "count", started: ids.length });
+    else if (command === "watch") void watch(runtime, Number(rest[0]));
+    else if (command === "report") print({ event: "report", ids, chats, starts, received, queries: Object.fromEntries(queries) });
     else if (command === "broadcast") {
       runtime.outbox.broadcast(rest.map(Number), "sendMessage", { text: "bench news" }).then(
         (r) => print({ event: "broadcast", jobs: r.jobs }),

@@ -42,6 +42,7 @@ import { startOutboxHousekeeping } from "../outbound/housekeeping.js";
 import { RuntimeOperations, type RuntimeOperationsParts } from "../admin/runtime-operations.js";
 import type { HandlerTimings } from "../admin/handler-timings.js";
 import type { UpdatesState } from "../admin/source.js";
+import { UserMemory } from "./user-memory.js";
 
 /** What a handler commits with its completion when it commits nothing (shared, never mutated). */
 const NO_EFFECTS: readonly StoreEffect[] = Object.freeze([]);
@@ -104,10 +105,8 @@ class UnlostRuntime implements Runtime {
   private outbound: Outbound | undefined;
   /** Routes the sends of `Api`s built from the bot's client options (conversations' per-step Api) through the outbox. */
   private readonly clones: ApiCloneRouter | undefined;
-  /** Users seen in private chats this run (remembered once each, for `notify`). */
-  private readonly seenUsers = new Set<number>();
-  /** Chats the outbox marked unreachable: cleared as soon as their user writes again. */
-  private readonly unreachable = new Set<number>();
+  /** Users seen in private chats (for `notify`) and unreachable chats their user reopens. */
+  private readonly users: UserMemory;
   private receiver: WebhookReceiver | undefined;
   /** The webhook core behind `webhookCallback` (with `webhook.listen: false`), from `start()` on. */
   private webhookIngest: WebhookIngest | undefined;
@@ -156,6 +155,7 @@ class UnlostRuntime implements Runtime {
     this.outageLogger = logger;
     this.breakerRegistry = new BreakerRegistry({ logger: this.logger, clock: this.clock });
     this.taskService = new TaskService(options.tasks);
+    this.users = new UserMemory({ outbox: () => this.openedStore?.outbox, clock: this.clock, logger: this.logger });
     this.finished = new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
     });
@@ -412,10 +412,10 @@ class UnlostRuntime implements Runtime {
         store, api: this.bot.api, owner: this.instanceId, clock: this.clock, logger,
         concurrency: options.outbox.concurrency, leaseMs: options.outbox.leaseMs, idleMs: options.outbox.idleMs,
         limits: options.outbox.limits, defaults: options.outbox.defaults, acknowledge: acknowledgeGate(store, options.durability),
-        onUnreachable: (chatId) => { if (typeof chatId === "number") this.unreachable.add(chatId); },
+        onUnreachable: (chatId) => { if (typeof chatId === "number") this.users.unreachable.add(chatId); },
         installTransformer: false,
       });
-      for (const chat of await store.outbox.listUnreachable()) if (typeof chat.chatId === "number") this.unreachable.add(chat.chatId);
+      for (const chat of await store.outbox.listUnreachable()) if (typeof chat.chatId === "number") this.users.unreachable.add(chat.chatId);
     }
     return store;
   }
@@ -679,7 +679,7 @@ class UnlostRuntime implements Runtime {
       pendingAtStart: claimed.receivedAt <= (this.firstIngestAt ?? Number.POSITIVE_INFINITY),
     });
     const action = this.policy?.decide(facts) ?? HANDLE;
-    const remembering = action.kind === "skip" ? undefined : this.rememberUser(facts.chatId, update);
+    const remembering = action.kind === "skip" ? undefined : this.users.remember(facts.chatId, update);
     // The common case runs without an async frame of its own: one less allocation per update.
     if (action.kind === "skip" || action.notice !== undefined || remembering !== undefined) return this.handleSlowly(claimed, run, facts, action, remembering);
     return this.runHandlers(claimed, run, facts);
@@ -778,31 +778,6 @@ class UnlostRuntime implements Runtime {
     this.firstIngestAt ??= this.clock();
     // Journal batches go straight to the journal dispatcher; the row dispatcher has nothing new.
     if (this.journal === undefined) this.dispatcher?.wake();
-  }
-
-  /**
-   * Records users seen in private chats (for `outbox.notify`), once per user per run, and
-   * makes a chat reachable again when its user writes (they unblocked the bot).
-   */
-  private rememberUser(chatId: number | undefined, update: Update): Promise<void> | undefined {
-    const from = update.message?.from ?? update.callback_query?.from ?? update.my_chat_member?.from;
-    if (chatId === undefined || from === undefined || chatId !== from.id) return undefined;
-    // The common case, a user seen before and reachable: nothing to write, nothing to await.
-    if (this.seenUsers.has(from.id) && !this.unreachable.has(chatId)) return undefined;
-    return this.rememberUserSlowly(chatId, from.id, update);
-  }
-
-  private async rememberUserSlowly(chatId: number, userId: number, update: Update): Promise<void> {
-    const outbox = this.openedStore?.outbox;
-    if (outbox === undefined) return;
-    if (!this.seenUsers.has(userId)) {
-      this.seenUsers.add(userId);
-      await outbox.rememberUser(userId, chatId, this.clock()).catch((e: unknown) => this.logger.warn({ err: e }, "remembering a user failed"));
-    }
-    const blockedNow = update.my_chat_member?.new_chat_member.status === "kicked";
-    if (!blockedNow && this.unreachable.delete(chatId) && (await outbox.clearUnreachable(chatId).catch(() => false))) {
-      this.logger.info({ chatId }, "the user wrote again: their chat is reachable again");
-    }
   }
 
   private readonly outboxOrThrow = (): Outbox => {

@@ -79,6 +79,7 @@ export type {
   OutboxDeadLetterStore,
   OutboxPruneOptions,
   OutboxStore,
+  RememberedUser,
   Page,
   RemovedJobs,
 } from "./outbox-types.js";

@@ -29,6 +29,12 @@ import type {
 /** A chat id as Telegram takes it: a number, or `@username` for public channels. */
 export type ChatId = number | string;
 
+/** A user seen in a private chat, and that chat (see {@link OutboxStore.rememberUsers}). */
+export interface RememberedUser {
+  readonly userId: number;
+  readonly chatId: ChatId;
+}
+
 /** Options that only carry the time of the operation (defaults to the store's clock). */
 export interface AtTime {
   /** The time of the operation (ms epoch); defaults to the store's clock. */
@@ -265,6 +271,11 @@ export interface OutboxStore {
 
   /** Records the private chat of a user (seen by the inbound side), for `notify`. */
   rememberUser(userId: number, chatId: ChatId, now?: EpochMs): Promise<void>;
+  /**
+   * {@link rememberUser} for several users in one transaction (the users a process first saw in
+   * one turn of the event loop); a user listed twice ends with the last chat given.
+   */
+  rememberUsers(users: readonly RememberedUser[], now?: EpochMs): Promise<void>;
   /** The chat last recorded for a user, or null when the bot has not seen them. */
   chatOfUser(userId: number): Promise<ChatId | null>;
 

@@ -7,7 +7,7 @@
  * @module
  */
 import { PRIORITY_RANK, type FailureReason, type JobClaim, type JobOutcome, type NewJob } from "../outbound/types.js";
-import type { ChatId, OutboxDeadLetterSelector } from "./outbox-types.js";
+import type { ChatId, OutboxDeadLetterSelector, RememberedUser } from "./outbox-types.js";
 import { requireInt, requireText, requireTime, invalid } from "./validate.js";
 
 const FAILURE_REASONS: ReadonlySet<string> = new Set<FailureReason>([
@@ -27,6 +27,17 @@ export function requireChatId(name: string, value: unknown): ChatId {
   if (typeof value === "number" && Number.isSafeInteger(value)) return value;
   if (typeof value === "string" && value.length > 0 && value.length <= 200) return value;
   return invalid(`${name} must be an integer chat id or a non-empty @username; got ${String(value)}.`);
+}
+
+/** Checks the users of `rememberUsers` (each as `rememberUser` checks one); returns them. */
+export function validUsers(users: readonly RememberedUser[]): readonly RememberedUser[] {
+  if (!Array.isArray(users)) invalid("users must be an array of { userId, chatId }.");
+  users.forEach((u, i) => {
+    if (typeof u !== "object" || u === null) invalid(`users[${i}] must be { userId, chatId }.`);
+    requireInt(`users[${i}].userId`, u.userId, 1);
+    requireChatId(`users[${i}].chatId`, u.chatId);
+  });
+  return users;
 }
 
 /** The queue key of a chat: one FIFO per chat, whether its id was given as number or text. */

@@ -425,6 +425,18 @@ export function defineOutboxContract(factory: OutboxStoreFactory): void {
         expect(await store.outbox.chatOfUser(7)).toBe(70);
         expect(await store.outbox.chatOfUser(8)).toBe(8);
       });
+
+      it("remembers several users in one call: the last chat given for a user wins; bad input is refused whole", async () => {
+        const store = await fresh();
+        await store.outbox.rememberUser(9, 9, T0);
+        await store.outbox.rememberUsers([], T0);
+        await store.outbox.rememberUsers([{ userId: 7, chatId: 7 }, { userId: 9, chatId: 90 }, { userId: 8, chatId: "@eight" }, { userId: 7, chatId: 70 }], T0 + 1);
+        expect(await store.outbox.chatOfUser(7)).toBe(70);
+        expect(await store.outbox.chatOfUser(8)).toBe("@eight");
+        expect(await store.outbox.chatOfUser(9)).toBe(90);
+        await expect(store.outbox.rememberUsers([{ userId: 10, chatId: 10 }, { userId: 0, chatId: 11 }], T0)).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+        expect(await store.outbox.chatOfUser(10)).toBeNull();
+      });
     });
 
     describe("broadcasts", () => {

@@ -348,6 +348,43 @@ describe("PostgreSQL backend", () => {
     }
   });
 
+  it("round trips of the rows inbox's hot path: an ingest with its fence and claim 6, a batch of completions with its claim 7, users remembered together 3", async () => {
+    const store = await openStore({ url: db.url(), schema: db.freshSchema() });
+    const statements: string[] = [];
+    const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+    const query = proto.query;
+    proto.query = function (this: unknown, ...args: unknown[]) {
+      const config = args[0];
+      statements.push(typeof config === "string" ? config : String((config as { text?: unknown }).text));
+      return query.apply(this, args);
+    };
+    const count = async (fn: () => Promise<unknown>): Promise<number> => {
+      statements.length = 0;
+      await fn();
+      return statements.length;
+    };
+    try {
+      const grant = await store.leases.acquire("poller", "me", 60_000, { now: T0 });
+      if (!grant.held) throw new Error("the lease of a fresh schema is free");
+      const fence = { name: "poller", owner: "me", epoch: grant.epoch };
+      const batch = Array.from({ length: 100 }, (_, i) => message(i + 1, 1 + (i % 50)));
+      let claimed: Awaited<ReturnType<typeof store.inbox.claim>> = [];
+      // BEGIN, fence + chat locks, insert + heads + offset, claim candidates + try-locks, take, COMMIT.
+      expect(await count(async () => ({ claimed = [] } = await store.inbox.ingest(batch, { nextOffset: 101, fence, claim: { owner: "me", limit: 50, leaseMs: 60_000 }, now: T0 })))).toBe(6);
+      expect(claimed).toHaveLength(50);
+      // BEGIN, chat locks of the updates, done, heads, claim candidates + try-locks, take, COMMIT.
+      const done = claimed.map((c) => ({ claim: c.claim, outcome: { kind: "done" as const } }));
+      let next: Awaited<ReturnType<typeof store.inbox.claim>> = [];
+      expect(await count(async () => ({ claimed: next } = await store.inbox.settleAndClaim(done, { claim: { owner: "me", limit: 50, leaseMs: 60_000 }, now: T0 + 1 })))).toBe(7);
+      expect(next.map((c) => c.updateId)).toEqual(Array.from({ length: 50 }, (_, i) => i + 51));
+      expect(await store.state.offset()).toBe(101);
+      expect(await count(() => store.outbox.rememberUsers(Array.from({ length: 20 }, (_, i) => ({ userId: i + 1, chatId: i + 1 })), T0))).toBe(3);
+    } finally {
+      proto.query = query;
+      await store.close();
+    }
+  });
+
   it("refuses NUL characters in bot data as INVALID_ARGUMENT (PostgreSQL text cannot hold them)", async () => {
     const store = await openStore({ url: db.url(), schema: db.freshSchema() });
     try {

@@ -6,7 +6,7 @@
  * 1. the candidate heads, oldest first, `FOR UPDATE SKIP LOCKED` (another claimer's rows are
  *    skipped, not waited for);
  * 2. their chat locks, tried without waiting (a chat another transaction is changing is
- *    skipped: it is not claimable right now anyway);
+ *    skipped: it is not claimable right now anyway), in the same statement as 1;
  * 3. the heads read again after the locks (a fresh snapshot per statement under READ
  *    COMMITTED), so a head moved by a transaction that committed in between is seen as it is,
  *    and taken in one statement (however many).
@@ -15,7 +15,7 @@
  */
 import type { ClaimedUpdate } from "../inbox-types.js";
 import { parseRaw } from "../sqlite/rows.js";
-import { tryLockChats } from "./chat-locks.js";
+import { CHAT_LOCK_CLASS } from "./chat-locks.js";
 import { refreshHead } from "./chat-queue.js";
 import { recordLostTry } from "./attempts.js";
 import type { Tx } from "./database.js";
@@ -85,16 +85,19 @@ const TAKE_HEADS = `
 /** Claims up to `claim.limit` ready heads in head_id order, inside the caller's write transaction. */
 export async function claimHeads(tx: Tx, claim: ClaimRequest, now: number): Promise<ClaimedUpdate[]> {
   if (claim.limit === 0) return [];
-  const candidates = await tx.rows<{ chat_key: string }>(
-    "SELECT chat_key FROM chat_queue WHERE ready_at <= $1 ORDER BY head_id LIMIT $2 FOR UPDATE SKIP LOCKED",
-    [now, claim.limit],
+  // Steps 1 and 2 in one statement: the subquery (with its LIMIT and row locks) runs first, so
+  // only the candidate rows it locked are tried for their chat locks.
+  const locked = await tx.rows<{ chat_key: string }>(
+    `SELECT c.chat_key FROM (
+       SELECT chat_key FROM chat_queue WHERE ready_at <= $1 ORDER BY head_id LIMIT $2 FOR UPDATE SKIP LOCKED
+     ) AS c
+     WHERE pg_try_advisory_xact_lock($3, hashtext(c.chat_key))`,
+    [now, claim.limit, CHAT_LOCK_CLASS],
   );
-  if (candidates.length === 0) return [];
-  const locked = await tryLockChats(tx, candidates.map((c) => c.chat_key));
-  if (locked.size === 0) return [];
+  if (locked.length === 0) return [];
   const { owner } = claim;
   const leaseUntil = now + claim.leaseMs;
-  const chats = [...locked];
+  const chats = locked.map((c) => c.chat_key);
   const rows = await tx.rows<ClaimedRow>(TAKE_HEADS, [chats, now, owner, leaseUntil]);
   // A recovery ends the lost try: into the history, with the lost claim's values (rare; nothing for a pending head).
   for (const r of rows) if (r.recovered) await recordLostTry(tx, r.update_id, r.was_attempts, r.was_owner, r.was_claimed_at, now);

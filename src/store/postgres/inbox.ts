@@ -33,15 +33,15 @@ import { INBOX_COLUMNS, toInboxRecord, type InboxRow } from "../sqlite/rows.js";
 import { forgetOrphanAttempts, recordAttempt } from "./attempts.js";
 import { deriveUpdateMeta, requireUpdateId, type RawUpdate } from "../update-meta.js";
 import { MAX_ERROR_LENGTH, MAX_STACK_LENGTH, requireInt, requireText, requireTime, validateClaim, validateOutcome } from "../validate.js";
-import { lockChats } from "./chat-locks.js";
-import { enqueuePending, refreshHeads, setHeadReady } from "./chat-queue.js";
+import { lockChats, lockChatsOfUpdates } from "./chat-locks.js";
+import { refreshHeads, setHeadReady } from "./chat-queue.js";
 import type { PgDatabase, Tx } from "./database.js";
 import { keepUnstorable, PgDeadLetters, prepareUnstorable } from "./dead-letters.js";
 import { applyEffects, lockEffectChats, validateEffects } from "./effects.js";
 import { claimHeads, type ClaimRequest } from "./inbox-claim.js";
 import { countDone, countOpen, PgJournal, pruneClosed, pruneDone } from "./journal.js";
 import { JOURNAL_PRUNE_CHUNK } from "../journal-history.js";
-import { assertFence } from "./lease.js";
+import { assertFence, assertFenceAndLockChats } from "./lease.js";
 
 /** Upper bound of one claim, so a typo cannot lock the whole inbox into one transaction. */
 const MAX_CLAIM = 10_000;
@@ -98,11 +98,14 @@ export class PgInbox implements InboxStore {
     const claim = options.claim === undefined ? undefined : validateFusedClaim(options.claim);
     const unstorable = prepareUnstorable(this.db, options.unstorable);
     return this.db.write("ingest", async (tx) => {
-      if (options.fence !== undefined) await assertFence(tx, options.fence, "ingest");
+      // The fence and the chats' locks first (one statement when both are needed).
+      const chatKeys = prepared.map((u) => u.chatKey);
+      if (options.fence !== undefined && chatKeys.length > 0) await assertFenceAndLockChats(tx, options.fence, "ingest", chatKeys);
+      else if (options.fence !== undefined) await assertFence(tx, options.fence, "ingest");
+      else await lockChats(tx, chatKeys);
+      // With the offset (in the same transaction): it moves past them only if they are kept.
       const inserted = await this.store(tx, prepared, now, nextOffset);
-      // With the offset: it moves past them only if they are kept.
       const kept = options.unstorable === undefined ? undefined : await keepUnstorable(tx, unstorable, now);
-      if (nextOffset !== undefined) await tx.run("UPDATE runtime SET poll_offset = $1 WHERE id = 1", [nextOffset]);
       const counts = { inserted, duplicates: prepared.length - inserted, ...(kept === undefined ? {} : { unstorable: kept }) };
       // The claim sees this batch: the same result as `claim` right after, with the same `now`.
       return claim === undefined ? counts : { ...counts, claimed: await claimHeads(tx, claim, now) };
@@ -110,22 +113,39 @@ export class PgInbox implements InboxStore {
   }
 
   /**
-   * Inserts the updates pending (duplicates of stored ids are skipped, in-batch ones too) and
-   * makes each chat's lowest new update its head where it comes first. Returns how many were new.
+   * Inside the ingest, once the chats' locks are held: inserts the updates pending (duplicates
+   * of stored ids are skipped, in-batch ones too), makes each chat's lowest new update its head
+   * where it comes first (as `enqueuePending`), and moves the poll offset to `nextOffset` when
+   * given, in one statement (the ingest is the poller's critical path: each round trip delays
+   * the next getUpdates). Returns how many were new.
    */
   private async store(tx: Tx, prepared: readonly PreparedUpdate[], now: number, nextOffset: number | undefined): Promise<number> {
-    if (prepared.length === 0) return 0;
-    await lockChats(tx, prepared.map((u) => u.chatKey));
-    // One statement for the batch; ON CONFLICT also drops an id repeated within the batch. How
-    // they arrived: a poll batch stores its offset with them; a webhook delivery has none.
-    const rows = await tx.rows<{ update_id: number; chat_key: string }>(
-      `INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at, via, via_offset)
-       SELECT u.update_id, u.chat_key, u.update_type, u.message_date, $6, u.raw, 'pending', $6, $7, $8::bigint
-       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[])
-            AS u (update_id, chat_key, update_type, message_date, raw)
-       ORDER BY u.update_id
-       ON CONFLICT (update_id) DO NOTHING
-       RETURNING update_id, chat_key`,
+    if (prepared.length === 0) {
+      if (nextOffset !== undefined) await tx.run("UPDATE runtime SET poll_offset = $1 WHERE id = 1", [nextOffset]);
+      return 0;
+    }
+    // ON CONFLICT also drops an id repeated within the batch. How they arrived: a poll batch
+    // stores its offset with them; a webhook delivery has none. The head's state is read from the
+    // statement's snapshot, taken after the chats' locks: no other writer changed it since.
+    const row = await tx.one<{ inserted: number }>(
+      `WITH ins AS (
+         INSERT INTO inbox (update_id, chat_key, update_type, message_date, received_at, raw, state, due_at, via, via_offset)
+         SELECT u.update_id, u.chat_key, u.update_type, u.message_date, $6, u.raw, 'pending', $6, $7, $8::bigint
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[])
+              AS u (update_id, chat_key, update_type, message_date, raw)
+         ORDER BY u.update_id
+         ON CONFLICT (update_id) DO NOTHING
+         RETURNING update_id, chat_key
+       ), heads AS (
+         INSERT INTO chat_queue AS q (chat_key, head_id, ready_at)
+         SELECT chat_key, min(update_id), $6 FROM ins GROUP BY chat_key
+         ON CONFLICT (chat_key) DO UPDATE SET head_id = excluded.head_id, ready_at = excluded.ready_at
+         WHERE excluded.head_id < q.head_id
+           AND NOT EXISTS (SELECT 1 FROM inbox WHERE update_id = q.head_id AND state = 'inflight')
+       ), moved AS (
+         UPDATE runtime SET poll_offset = $8::bigint WHERE id = 1 AND $8::bigint IS NOT NULL
+       )
+       SELECT count(*)::int AS inserted FROM ins`,
       [
         prepared.map((u) => u.updateId),
         prepared.map((u) => u.chatKey),
@@ -137,8 +157,7 @@ export class PgInbox implements InboxStore {
         nextOffset ?? null,
       ],
     );
-    await enqueuePending(tx, rows.map((r) => ({ chatKey: r.chat_key, updateId: r.update_id })), now);
-    return rows.length;
+    return row?.inserted ?? 0;
   }
 
   /** {@inheritDoc InboxStore.claim} */
@@ -188,10 +207,7 @@ export class PgInbox implements InboxStore {
    * request-by-request upkeep of SQLite ends in).
    */
   private async settleAll(tx: Tx, requests: readonly SettleRequest[], now: number): Promise<SettleResult[]> {
-    const chats = await tx.rows<{ chat_key: string }>("SELECT DISTINCT chat_key FROM inbox WHERE update_id = ANY($1::bigint[])", [
-      requests.map((r) => r.claim.updateId),
-    ]);
-    await lockChats(tx, chats.map((c) => c.chat_key));
+    await lockChatsOfUpdates(tx, requests.map((r) => r.claim.updateId));
     await lockEffectChats(tx, requests.flatMap((r) => r.effects ?? []));
     const settled = new Map<number, string>(); // request index -> chat key
     // One statement for the requests that complete their update, unless an update appears
@@ -282,7 +298,7 @@ export class PgInbox implements InboxStore {
     return this.db.write("extend lease", async (tx) => {
       // The chat's lock first, as every writer of a chat's head takes it: a claim recovering this
       // item holds the head's row and would otherwise wait for this row while this waits for it.
-      await lockChats(tx, (await tx.rows<{ chat_key: string }>("SELECT chat_key FROM inbox WHERE update_id = $1", [claim.updateId])).map((r) => r.chat_key));
+      await lockChatsOfUpdates(tx, [claim.updateId]);
       const row = await tx.one<{ chat_key: string }>(
         `UPDATE inbox SET lease_until = $1
          WHERE update_id = $2 AND state = 'inflight' AND lease_owner = $3 AND lease_token = $4 RETURNING chat_key`,

@@ -6,7 +6,7 @@
  */
 import type { UnreachableChat } from "../../outbound/types.js";
 import { chatKeyOf } from "../outbox-validate.js";
-import type { ChatId } from "../outbox-types.js";
+import type { ChatId, RememberedUser } from "../outbox-types.js";
 import type { PgDatabase, Tx } from "./database.js";
 import { decodeChatId, encodeChatId } from "./outbox-rows.js";
 
@@ -49,6 +49,22 @@ export async function rememberUser(tx: Tx, userId: number, chatId: ChatId, now: 
     `INSERT INTO outbox_users (user_id, chat_id, seen_at) VALUES ($1, $2, $3)
      ON CONFLICT (user_id) DO UPDATE SET chat_id = excluded.chat_id, seen_at = excluded.seen_at`,
     [userId, encodeChatId(chatId), now],
+  );
+}
+
+/**
+ * Records the chats of several users in one statement. One row per user (the last chat given
+ * wins: an upsert may not touch a row twice), in user id order, so that two processes recording
+ * overlapping users take the rows' locks in one order.
+ */
+export async function rememberUsers(tx: Tx, users: readonly RememberedUser[], now: number): Promise<void> {
+  const last = new Map(users.map((u) => [u.userId, u.chatId]));
+  const ids = [...last.keys()].sort((a, b) => a - b);
+  await tx.run(
+    `INSERT INTO outbox_users (user_id, chat_id, seen_at)
+     SELECT u.user_id, u.chat_id, $3 FROM unnest($1::bigint[], $2::text[]) AS u (user_id, chat_id) ORDER BY u.user_id
+     ON CONFLICT (user_id) DO UPDATE SET chat_id = excluded.chat_id, seen_at = excluded.seen_at`,
+    [ids, ids.map((id) => encodeChatId(last.get(id)!)), now],
   );
 }
 

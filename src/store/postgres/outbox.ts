@@ -9,7 +9,7 @@
  * @module
  */
 import type { BroadcastProgress, ClaimedJob, EpochMs, Job, JobClaim, JobOutcome, JobState, NewJob, OutboxStats, Priority, UnreachableChat } from "../../outbound/types.js";
-import { requireChatId, validateJobClaim, validateJobOutcome, validateNewJob } from "../outbox-validate.js";
+import { requireChatId, validUsers, validateJobClaim, validateJobOutcome, validateNewJob } from "../outbox-validate.js";
 import type {
   AtTime,
   ChatId,
@@ -20,6 +20,7 @@ import type {
   JobSettleResult,
   OutboxPruneOptions,
   OutboxStore,
+  RememberedUser,
   RemovedJobs,
 } from "../outbox-types.js";
 import { requireInt, requireText, requireTime } from "../validate.js";
@@ -328,6 +329,14 @@ export class PgOutbox implements OutboxStore {
     requireChatId("chatId", chatId);
     const at = this.now(now);
     await this.db.write("remember user", (tx) => chats.rememberUser(tx, userId, chatId, at));
+  }
+
+  /** {@inheritDoc OutboxStore.rememberUsers} */
+  async rememberUsers(users: readonly RememberedUser[], now?: EpochMs): Promise<void> {
+    const valid = validUsers(users);
+    if (valid.length === 0) return;
+    const at = this.now(now);
+    await this.db.write("remember users", (tx) => chats.rememberUsers(tx, valid, at));
   }
 
   /** {@inheritDoc OutboxStore.chatOfUser} */

@@ -18,7 +18,7 @@ import type {
   UnreachableChat,
 } from "../../outbound/types.js";
 import { chatHasPending, recordDelivered } from "./outbox-direct.js";
-import { requireChatId, validateJobClaim, validateJobOutcome, validateNewJob } from "../outbox-validate.js";
+import { requireChatId, validUsers, validateJobClaim, validateJobOutcome, validateNewJob } from "../outbox-validate.js";
 import type {
   AtTime,
   ChatId,
@@ -29,6 +29,7 @@ import type {
   JobSettleResult,
   OutboxPruneOptions,
   OutboxStore,
+  RememberedUser,
   RemovedJobs,
 } from "../outbox-types.js";
 import { requireInt, requireText, requireTime } from "../validate.js";
@@ -317,6 +318,16 @@ export class SqliteOutbox implements OutboxStore {
     requireChatId("chatId", chatId);
     const at = this.now(now);
     this.db.write("remember user", () => chats.rememberUser(this.db, userId, chatId, at));
+  }
+
+  /** {@inheritDoc OutboxStore.rememberUsers} */
+  async rememberUsers(users: readonly RememberedUser[], now?: EpochMs): Promise<void> {
+    const valid = validUsers(users);
+    if (valid.length === 0) return;
+    const at = this.now(now);
+    this.db.write("remember users", () => {
+      for (const u of valid) chats.rememberUser(this.db, u.userId, u.chatId, at);
+    });
   }
 
   /** {@inheritDoc OutboxStore.chatOfUser} */
