@@ -726,10 +726,12 @@ class UnlostRuntime implements Runtime {
       async (error: unknown) => {
         timings?.ended(facts.now, this.clock());
         await this.sendsSettled(info);
+        info.ended();
         throw error;
       },
     );
     return handling.then(() => {
+      info.ended();
       timings?.ended(facts.now, this.clock(), claimed.receivedAt);
       if (!info.enqueued && !info.tasksAdded) return info.committedEffects;
       return info.effects().then((effects) => {
