@@ -27,11 +27,17 @@ export const OUTBOX_LOCK_CLASS = 0x6f757462;
 /** Waits for the locks of `chatKeys` (any order, duplicates allowed), in the one global order. */
 export async function lockChats(tx: Tx, chatKeys: readonly string[], lockClass: number = CHAT_LOCK_CLASS): Promise<void> {
   if (chatKeys.length === 0) return;
-  await tx.run(
-    `SELECT pg_advisory_xact_lock($1, h)
-     FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY h) AS s`,
-    [lockClass, chatKeys],
-  );
+  await tx.run(chatLocksSql("$1", "$2"), [lockClass, chatKeys]);
+}
+
+/**
+ * The statement {@link lockChats} runs, with its lock class and chat keys as parameters
+ * `classParam` and `keysParam`: one place for the lock order (hash order, so that two
+ * transactions never wait for each other's locks), also used inside larger statements.
+ */
+export function chatLocksSql(classParam: string, keysParam: string): string {
+  return `SELECT pg_advisory_xact_lock(${classParam}, h)
+     FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(${keysParam}::text[]) AS k ORDER BY h) AS s`;
 }
 
 /**

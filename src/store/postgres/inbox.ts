@@ -41,7 +41,7 @@ import { applyEffects, lockEffectChats, validateEffects } from "./effects.js";
 import { claimHeads, type ClaimRequest } from "./inbox-claim.js";
 import { countDone, countOpen, PgJournal, pruneClosed, pruneDone } from "./journal.js";
 import { JOURNAL_PRUNE_CHUNK } from "../journal-history.js";
-import { assertFence, assertFenceAndLockChats } from "./lease.js";
+import { assertFenceAndLockChats } from "./lease.js";
 
 /** Upper bound of one claim, so a typo cannot lock the whole inbox into one transaction. */
 const MAX_CLAIM = 10_000;
@@ -100,8 +100,7 @@ export class PgInbox implements InboxStore {
     return this.db.write("ingest", async (tx) => {
       // The fence and the chats' locks first (one statement when both are needed).
       const chatKeys = prepared.map((u) => u.chatKey);
-      if (options.fence !== undefined && chatKeys.length > 0) await assertFenceAndLockChats(tx, options.fence, "ingest", chatKeys);
-      else if (options.fence !== undefined) await assertFence(tx, options.fence, "ingest");
+      if (options.fence !== undefined) await assertFenceAndLockChats(tx, options.fence, "ingest", chatKeys);
       else await lockChats(tx, chatKeys);
       // With the offset (in the same transaction): it moves past them only if they are kept.
       const inserted = await this.store(tx, prepared, now, nextOffset);

@@ -9,7 +9,7 @@ import { UnlostError } from "../../errors/index.js";
 import type { EpochMs } from "../inbox-types.js";
 import type { LeaseFence, LeaseGrant, LeaseInfo, LeaseStore } from "../lease-types.js";
 import { requireInt, requireText, requireTime } from "../validate.js";
-import { CHAT_LOCK_CLASS } from "./chat-locks.js";
+import { CHAT_LOCK_CLASS, chatLocksSql } from "./chat-locks.js";
 import type { PgDatabase, Tx } from "./database.js";
 
 interface LeaseRow {
@@ -47,8 +47,7 @@ export async function assertFence(tx: Tx, fence: LeaseFence, operation: string):
 export async function assertFenceAndLockChats(tx: Tx, fence: LeaseFence, operation: string, chatKeys: readonly string[]): Promise<void> {
   const row = await tx.one<LeaseRow & { name: string | null }>(
     `SELECT l.name, l.owner, l.epoch, l.expires_at,
-            (SELECT count(*) FROM (SELECT pg_advisory_xact_lock($1, h)
-                                   FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY h) AS s) AS c) AS locked
+            (SELECT count(*) FROM (${chatLocksSql("$1", "$2")}) AS c) AS locked
      FROM (SELECT 1) AS one LEFT JOIN (SELECT name, owner, epoch, expires_at FROM leases WHERE name = $3 FOR SHARE) AS l ON true`,
     [CHAT_LOCK_CLASS, chatKeys, fence.name],
   );
