@@ -1,13 +1,16 @@
 /**
- * What unlost tells a handler about the update it handles: `ctx.unlost`. It is attached to the
- * context grammY creates for each update, so users keep writing ordinary grammY handlers.
+ * What unlost tells a handler about the update it handles: `ctx.unlost`. It is attached to each
+ * update's context, made with the bot's own grammY context class, so users keep writing
+ * ordinary grammY handlers; and the update's handling itself, as grammY's `bot.handleUpdate`
+ * does it ({@link handleWithInfo}).
  */
-import type { Bot, Context } from "grammy";
+import { BotError, type Api, type Bot, type Context, type MiddlewareFn } from "grammy";
 import type { Update } from "grammy/types";
 import { UnlostError } from "../errors/index.js";
 import type { SendOptions } from "../outbound/outbox.js";
 import type { StoreEffect } from "../store/index.js";
 import type { TaskAddOptions } from "../tasks/types.js";
+import { UpdateApis } from "./update-api.js";
 
 /** Facts about the update being handled, and a way to commit writes with its completion. */
 export interface UnlostUpdateInfo {
@@ -107,10 +110,10 @@ interface ContextSetup {
 export type ApiHook = (api: Context["api"], info: UnlostUpdateInfo) => void;
 
 /**
- * The setup for the context grammY is about to create. `bot.handleUpdate` builds the context
- * synchronously, before its first `await`, so {@link handleWithInfo} puts the setup here, calls
- * it, and takes the setup back: no per-update map (a WeakMap entry per update is measurable
- * garbage-collector work at tens of thousands of updates per second).
+ * The setup for the context {@link handleWithInfo} is about to create: it puts the setup here
+ * and constructs the context, whose constructor takes it back (no per-update map: a WeakMap
+ * entry per update is measurable garbage-collector work at tens of thousands of updates per
+ * second).
  */
 let next: ContextSetup | undefined;
 
@@ -119,38 +122,51 @@ const NO_UPDATE = Object.freeze({});
 const setupSlot: ContextSetup = { update: NO_UPDATE, info: undefined as unknown as UnlostUpdateInfo, onApi: undefined };
 
 /**
- * Runs `bot.handleUpdate(update)` with `info` as `ctx.unlost`, and `onApi` run on its
- * `ctx.api` when that is first used. {@link installUpdateInfo} must have been called on `bot`.
+ * Handles `update` as grammY's `bot.handleUpdate(update)` does, with `info` as `ctx.unlost`
+ * and `onApi` run on its `ctx.api` when that is first used. {@link installUpdateInfo} must
+ * have been called on `bot`.
  *
- * @throws UnlostError `INVALID_ARGUMENT` when grammY did not create the context synchronously
- * (a grammY version unlost does not know): handling without `ctx.unlost` and the outbox would
- * silently lose the guarantees.
+ * Like `bot.handleUpdate`: the context is built with the bot's context constructor, an API
+ * with `bot.api`'s transformers and `bot.botInfo`, the bot's middleware runs on it, and an
+ * error it throws rejects as a `BotError` with the context. Unlike it, `ctx.api` comes from
+ * {@link UpdateApis} (see update-api.ts for why).
+ *
+ * @throws Error (grammY's) when the bot was not initialised (`bot.init()`, which the runtime
+ * calls at start)
  */
 export function handleWithInfo(bot: Bot<Context>, update: Update, info: UnlostUpdateInfo, onApi?: ApiHook): Promise<void> {
+  const holder = bot as unknown as InstalledBot;
+  const apis = holder[APIS];
+  if (apis === undefined) throw new UnlostError("INVALID_ARGUMENT", "installUpdateInfo(bot) was not called before handling an update");
+  const me = bot.botInfo;
+  const api = apis.create();
   setupSlot.update = update;
   setupSlot.info = info;
   setupSlot.onApi = onApi;
   next = setupSlot;
-  let handling: Promise<void>;
+  let ctx: Context;
   try {
-    handling = bot.handleUpdate(update);
+    ctx = new holder.ContextConstructor(update, api, me);
   } finally {
-    const unused = next !== undefined;
     next = undefined;
     setupSlot.update = NO_UPDATE;
     setupSlot.info = undefined as unknown as UnlostUpdateInfo;
     setupSlot.onApi = undefined;
-    if (unused) {
-      // No context was made: grammY failed first (its error wins), or builds contexts later
-      // than unlost relies on.
-      // eslint-disable-next-line no-unsafe-finally
-      return Promise.resolve(handling!).then(() => {
-        throw new UnlostError("INVALID_ARGUMENT", "grammY did not create the update's context synchronously inside bot.handleUpdate, which this version of unlost relies on; use a grammY 1.x release unlost supports");
-      });
-    }
   }
-  return handling;
+  return runMiddleware(bot.middleware(), ctx);
 }
+
+/** grammY's `run` of the middleware, with `bot.handleUpdate`'s wrapping of what it throws. */
+async function runMiddleware(middleware: MiddlewareFn<Context>, ctx: Context): Promise<void> {
+  try {
+    await middleware(ctx, leaf);
+  } catch (error) {
+    throw new BotError(error, ctx);
+  }
+}
+
+/** The `next` of the last middleware (grammY's `leaf`). */
+const leaf = (): Promise<void> => Promise.resolve();
 
 /** An update info that wants to know its run's context (see `HandlingInfo.bindContext`). */
 export interface ContextAware {
@@ -162,8 +178,17 @@ const INSTALLED = Symbol.for("unlost.context-installed");
 const INFO = Symbol("unlost.update-info");
 const API = Symbol("unlost.api");
 const API_HOOK = Symbol("unlost.api-hook");
+const APIS = Symbol("unlost.update-apis");
 
 type ContextClass = new (...args: ConstructorParameters<typeof Context>) => Context;
+
+/** A bot after {@link installUpdateInfo}: grammY's private fields unlost reads, and its own. */
+interface InstalledBot {
+  ContextConstructor: ContextClass;
+  /** The `client` option of `new Bot`: grammY builds each update's client from it. */
+  clientConfig?: ConstructorParameters<typeof Api>[1];
+  [APIS]?: UpdateApis;
+}
 
 /**
  * Makes every context `bot` creates carry `ctx.unlost`. grammY builds contexts with the bot's
@@ -171,7 +196,9 @@ type ContextClass = new (...args: ConstructorParameters<typeof Context>) => Cont
  * that constructor on this bot instance only (other bots and grammY itself are untouched).
  */
 export function installUpdateInfo(bot: Bot<Context>): void {
-  const holder = bot as unknown as { ContextConstructor?: ContextClass; [INSTALLED]?: boolean };
+  const holder = bot as unknown as Partial<InstalledBot> & { [INSTALLED]?: boolean };
+  // Each update's ctx.api, as grammY's `bot.handleUpdate` would build it (see update-api.ts).
+  holder[APIS] ??= new UpdateApis(bot.token, holder.clientConfig, bot.api);
   if (holder[INSTALLED] === true) return;
   const Base = holder.ContextConstructor;
   if (typeof Base !== "function") {

@@ -102,6 +102,24 @@ function answer(json: TelegramJson): FetchResult {
 }
 
 /**
+ * The bot's client options with unlost's `buildUrl`, `fetch` and timeout (see
+ * `ApiCloneRouter.optionsFor`). A class, not an object literal: one is made per update, and V8
+ * may allocate a literal's objects straight in the old generation (see inbound/update-api.ts).
+ */
+class CloneOptions implements ApiClientOptions {
+  buildUrl: BuildUrl;
+  fetch: Fetch;
+  timeoutSeconds: number;
+
+  constructor(base: ApiClientOptions | undefined, buildUrl: BuildUrl, fetch: Fetch) {
+    if (base !== undefined) Object.assign(this, base);
+    this.buildUrl = buildUrl;
+    this.fetch = fetch;
+    this.timeoutSeconds = LONGEST_TIMEOUT_SECONDS;
+  }
+}
+
+/**
  * Gives `Api`s built from a bot's client options the outbox (see the module comment). One per
  * runtime; {@link install} on `bot.api` and on each update's `ctx.api`.
  */
@@ -142,7 +160,7 @@ export class ApiCloneRouter {
     // paces it; `inbox.handlerTimeoutMs` bounds the handler): grammY's timeout, which would
     // race it, is set as long as a timer can be. The calls passed through to Telegram keep the
     // bot's timeout (their client is built from the bot's own options).
-    return { ...this.#base, buildUrl: this.#buildUrl, fetch, timeoutSeconds: LONGEST_TIMEOUT_SECONDS };
+    return new CloneOptions(this.#base, this.#buildUrl, fetch);
   }
 
   /**
