@@ -32,7 +32,7 @@ import type { DeliveredSend, EnqueueResult, OutboxStore } from "../store/index.j
 import { withCallTimeout } from "./call-timeout.js";
 import { messageIdOf } from "./delivery.js";
 import { classifySendError } from "./classify.js";
-import type { SendPacer } from "./pacing.js";
+import type { PacingKey, SendPacer } from "./pacing.js";
 import type { NewJob } from "./types.js";
 import { markDirect } from "./update-scope.js";
 import { findMethod } from "./validate.js";
@@ -130,12 +130,12 @@ export class DirectSender {
     const eligible = jobs.length === 1 && job.blobs.length === 0 && active() && !(await store.chatHasPending(job.chatId));
     if (!eligible) return { kind: "queued", results: await enqueue(jobs) };
     if (findMethod(job.method)?.paced !== false) {
-      const key = { chatId: job.chatId, paidBroadcast: job.paidBroadcast };
-      const [slot] = await pacer.reserveMany([key]);
+      // The job is its own pacing key; `Array.of`, not a literal (see PENDING in transformer.ts).
+      const [slot] = await pacer.reserveMany(Array.of<PacingKey>(job));
       if (slot === undefined || !slot.ok) return { kind: "queued", results: await enqueue(jobs) };
       // A shared pacer may grant a slot a little ahead (never beyond its horizon, ~1 s).
       if (slot.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, slot.delayMs));
-      if (pacer.penaltyMs(key) > 0) return { kind: "queued", results: await enqueue(jobs) };
+      if (pacer.penaltyMs(job) > 0) return { kind: "queued", results: await enqueue(jobs) };
     }
     let result: unknown;
     // Requests in flight are bounded by the handlers running (inbox.concurrency), each waiting
