@@ -86,7 +86,7 @@ for (const kind of KINDS) {
 }
 if (options.variants) log(`unlost-process (no fsync before acknowledging) drains in ${drain("unlost-process").toFixed(2)} s; the fsync costs ${((drain("unlost") / drain("unlost-process") - 1) * 100).toFixed(1)}%`);
 if (options.variants) log(`unlost-heap256 (node --max-old-space-size=256, a deployment setting): drains in ${drain("unlost-heap256").toFixed(2)} s with peak RSS ${med("unlost-heap256", "peakRssMb")} MB (${(med("unlost-heap256", "peakRssMb") / med("grammy-heap256", "peakRssMb")).toFixed(2)}× grammY's in the same node: ${med("grammy-heap256", "peakRssMb")} MB, drained in ${drain("grammy-heap256").toFixed(2)} s)`);
-if (BASELINE !== undefined) log(`baseline build ${BASELINE}: ${drain("unlost-baseline").toFixed(2)} s; this build ${drain("unlost").toFixed(2)} s (${(drain("unlost-baseline") / drain("unlost")).toFixed(3)}× as fast)`);
+if (BASELINE !== undefined && options.only === "") log(`baseline build ${BASELINE}: ${drain("unlost-baseline").toFixed(2)} s; this build ${drain("unlost").toFixed(2)} s (${(drain("unlost-baseline") / drain("unlost")).toFixed(3)}× as fast)`);
 if (options.only !== "") {
   console.log(JSON.stringify({ bench: "echo", only: options.only, drain_s: round2(drain(options.only)), peak_rss_mb: med(options.only, "peakRssMb"), cpu_ms: med(options.only, "cpuMs") }));
   process.exit(problems.length === 0 ? 0 : 1);
